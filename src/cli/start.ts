@@ -3,6 +3,7 @@ import { buildServer } from '../api/server.ts';
 import { databaseCheck, migrationsCheck } from '../api/readiness.ts';
 import { openDatabase } from '../db/connect.ts';
 import { readMigrations } from '../db/migrate.ts';
+import { startPartitionMaintenance } from '../db/partitions.ts';
 import { SwitchyardError } from '../model/errors.ts';
 import { createContext } from './context.ts';
 import { Lifecycle } from './lifecycle.ts';
@@ -18,6 +19,8 @@ export async function startCommand(args: string[]): Promise<void> {
     applicationName: 'switchyard',
   });
   lifecycle.onStop('database', () => db.close());
+  const stopPartitionMaintenance = startPartitionMaintenance(db.pool, logger);
+  lifecycle.onStop('partition maintenance', () => Promise.resolve(stopPartitionMaintenance()));
   const migrations = await readMigrations();
   const app = await buildServer({
     pool: db.pool,

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { access, chmod, constants, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import pg from 'pg';
 import { SwitchyardError } from '../model/errors.ts';
 import type { Logger } from '../observability/logger.ts';
 
@@ -15,6 +16,9 @@ export type EmbeddedPostgres = {
   appPassword: string;
   stop(): Promise<void>;
 };
+
+/** The database Switchyard uses inside the embedded cluster. */
+const DATABASE_NAME = 'switchyard';
 
 type Credentials = { ownerPassword: string; appPassword: string };
 
@@ -30,6 +34,14 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   await ensureWritableDir(opts.dataDir);
   const credentials = await loadOrCreateCredentials(opts.dataDir);
   const pgDir = path.join(opts.dataDir, 'pg');
+  const serverUrl = `postgres://postgres:${encodeURIComponent(credentials.ownerPassword)}@127.0.0.1:${opts.port}`;
+  const ownerUrl = `${serverUrl}/${DATABASE_NAME}`;
+  if (await isServerRunning(pgDir)) {
+    // Another Switchyard process (e.g. `switchyard start`) runs this data dir's server: a
+    // one-shot command such as `tenant create` uses it and leaves it running.
+    opts.logger.info({ dataDir: opts.dataDir }, 'using the embedded PostgreSQL already running');
+    return { ownerUrl, appPassword: credentials.appPassword, stop: () => Promise.resolve() };
+  }
   const { default: EmbeddedPostgresServer } = await importWithoutSignalHooks();
   const logs: string[] = [];
   const settings = {
@@ -78,7 +90,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
       err,
     );
   }
-  const ownerUrl = `postgres://postgres:${encodeURIComponent(credentials.ownerPassword)}@127.0.0.1:${opts.port}/postgres`;
+  await ensureDatabase(`${serverUrl}/postgres`);
   let stopped = false;
   return {
     ownerUrl,
@@ -136,6 +148,39 @@ async function loadOrCreateCredentials(dataDir: string): Promise<Credentials> {
   };
   await writeFile(file, JSON.stringify(credentials), { mode: 0o600, flag: 'wx' });
   return credentials;
+}
+
+async function ensureDatabase(maintenanceUrl: string): Promise<void> {
+  const client = new pg.Client({ connectionString: maintenanceUrl });
+  await client.connect();
+  try {
+    const found = await client.query('select 1 from pg_database where datname = $1', [
+      DATABASE_NAME,
+    ]);
+    if (found.rowCount === 0) await client.query(`create database ${DATABASE_NAME}`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** True when postmaster.pid names a live process (a stale file after a crash does not count). */
+async function isServerRunning(pgDir: string): Promise<boolean> {
+  let pid: number;
+  try {
+    pid = Number.parseInt(
+      (await readFile(path.join(pgDir, 'postmaster.pid'), 'utf8')).split('\n')[0] ?? '',
+      10,
+    );
+  } catch {
+    return false;
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function exists(file: string): Promise<boolean> {

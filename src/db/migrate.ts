@@ -26,8 +26,9 @@ export async function readMigrations(dir = migrationsDir): Promise<Migration[]> 
     });
   }
   migrations.forEach((m, i) => {
-    if (m.version !== i + 1)
-      throw new Error(`Migration numbering has a gap or duplicate at ${m.name}`);
+    if (migrations[i - 1]?.version === m.version) {
+      throw new Error(`Two migrations are numbered ${m.version}: rename one of them`);
+    }
   });
   return migrations;
 }

@@ -5,6 +5,8 @@ import type { Logger } from '../observability/logger.ts';
 /** The NOLOGIN group role that migrations grant to; login roles get rights by membership. */
 export const RUNTIME_GROUP_ROLE = 'switchyard_runtime';
 
+const ROLE_LOCK_KEY = 7_242_016_002;
+
 /** The runtime URL: the owner URL with the app role's name and password. */
 export function deriveAppUrl(ownerUrl: string, role: string, password: string): string {
   const u = new URL(ownerUrl);
@@ -39,24 +41,20 @@ export async function ensureAppRole(
       );
       return 'left-to-operator';
     }
-    const role = pg.escapeIdentifier(opts.role);
-    const password = pg.escapeLiteral(opts.password);
-    const exists = await client.query('select 1 from pg_roles where rolname = $1', [opts.role]);
+    // Roles are cluster-wide and CREATE/ALTER ROLE race ("tuple concurrently updated") when
+    // several processes start at once: serialise on an advisory lock, and retry the rare race
+    // between processes migrating different databases of one cluster (locks are per database).
+    await client.query('select pg_advisory_lock($1)', [ROLE_LOCK_KEY]);
     let outcome: 'created' | 'updated' = 'updated';
-    if (exists.rowCount === 0) {
+    for (let attempt = 1; ; attempt++) {
       try {
-        await client.query(
-          `create role ${role} login password ${password} nosuperuser nobypassrls nocreatedb nocreaterole`,
-        );
-        outcome = 'created';
+        outcome = await createOrUpdateRole(client, opts.role, opts.password);
+        break;
       } catch (err) {
-        if ((err as { code?: string }).code !== '42710') throw err; // created concurrently
+        if (attempt >= 5 || !isConcurrentRoleChange(err)) throw err;
+        await new Promise((r) => setTimeout(r, 20 * attempt));
       }
     }
-    await client.query(
-      `alter role ${role} with login password ${password} nosuperuser nobypassrls`,
-    );
-    await client.query(`grant ${pg.escapeIdentifier(RUNTIME_GROUP_ROLE)} to ${role}`);
     return outcome;
   } finally {
     await client.end();
@@ -95,4 +93,30 @@ export async function assertRuntimeRoleIsSafe(db: Pick<pg.Pool, 'query'>): Promi
       { role: me.rolname },
     );
   }
+}
+
+async function createOrUpdateRole(
+  client: pg.Client,
+  name: string,
+  secret: string,
+): Promise<'created' | 'updated'> {
+  const role = pg.escapeIdentifier(name);
+  const password = pg.escapeLiteral(secret);
+  const exists = await client.query('select 1 from pg_roles where rolname = $1', [name]);
+  let outcome: 'created' | 'updated' = 'updated';
+  if (exists.rowCount === 0) {
+    await client.query(
+      `create role ${role} login password ${password} nosuperuser nobypassrls nocreatedb nocreaterole`,
+    );
+    outcome = 'created';
+  }
+  await client.query(`alter role ${role} with login password ${password} nosuperuser nobypassrls`);
+  await client.query(`grant ${pg.escapeIdentifier(RUNTIME_GROUP_ROLE)} to ${role}`);
+  return outcome;
+}
+
+function isConcurrentRoleChange(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  // 42710 duplicate_object (created meanwhile); XX000 "tuple concurrently updated".
+  return code === '42710' || (code === 'XX000' && /concurrently/.test((err as Error).message));
 }

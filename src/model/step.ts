@@ -1,0 +1,97 @@
+/**
+ * The contract between the engine (which owns runs, attempts and retries) and the runner
+ * (which executes one attempt of one step). Neither imports the other: the composition root
+ * (cli/) wires a runner-backed StepExecutor into the engine.
+ */
+import type { ActionId, AppId, ConnectionId, RunId, TenantId, WorkflowId } from './ids.ts';
+
+export type OnError = 'fail' | 'continue';
+
+/** One step of a workflow version's definition (`definition.steps[i]`). */
+export type StepDefinition = {
+  id: string;
+  actionId: ActionId;
+  connectionId?: ConnectionId | null;
+  /** JSON whose strings may hold `{{ path }}` references (the mapping language). */
+  input: unknown;
+  /** A mapping expression; the step is skipped when it resolves falsy. */
+  if?: string | null;
+  onError: OnError;
+};
+
+export type RetryStrategy = 'none' | 'fixed' | 'exponential';
+
+export type RetryPolicy = {
+  strategy: RetryStrategy;
+  maxAttempts: number;
+  initialDelayMs: number;
+  maxDelayMs: number;
+};
+
+export type ActionKind = 'http' | 'javascript' | 'python';
+
+/** An action as the runner needs it (loaded by the engine from `actions` + `apps`). */
+export type ActionSpec = {
+  id: ActionId;
+  appId: AppId;
+  appKey: string;
+  key: string;
+  kind: ActionKind;
+  inputSchema: unknown;
+  outputSchema: unknown;
+  implementation: unknown;
+  baseUrl: string | null;
+  retry: RetryPolicy;
+  timeoutMs: number;
+  rateLimit: { requests: number; perSeconds: number } | null;
+};
+
+/** What a step can reference through the mapping language. */
+export type StepContext = {
+  tenantId: TenantId;
+  runId: RunId;
+  workflowId: WorkflowId;
+  stepId: string;
+  stepIndex: number;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** W3C traceparent of whatever started the run, or null. */
+  traceparent: string | null;
+  /** The run input: `{ body, headers, query }` for webhooks, the given input otherwise. */
+  trigger: unknown;
+  /** Outputs of the steps that ran before this one, by step id. */
+  steps: Record<string, { output: unknown }>;
+  runStartedAt: Date;
+};
+
+export type StepError = {
+  /** A code from the error registry (model/errors.ts), e.g. E_STEP_TIMEOUT. */
+  code: string;
+  message: string;
+  retryable: boolean;
+  /** From a Retry-After answer: the earliest moment a retry may run. */
+  retryAfterMs?: number;
+};
+
+export type StepRequest = {
+  step: StepDefinition;
+  action: ActionSpec;
+  context: StepContext;
+};
+
+export type StepResult =
+  | { status: 'succeeded'; input: unknown; output: unknown }
+  | { status: 'skipped' }
+  | { status: 'failed'; input?: unknown; error: StepError };
+
+/** Executes one attempt of one step. The signal aborts on cancel, lease loss or shutdown. */
+export interface StepExecutor {
+  execute(request: StepRequest, signal: AbortSignal): Promise<StepResult>;
+}
+
+/** Where a step's log lines go (the execution log); data is scrubbed of secrets first. */
+export type ExecutionLogLine = {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+  data?: unknown;
+};

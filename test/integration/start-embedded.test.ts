@@ -1,0 +1,85 @@
+/**
+ * The laptop path: `switchyard start` with no DATABASE_URL runs an embedded PostgreSQL in the
+ * data dir, answers /readyz, keeps data between starts and stops cleanly on SIGTERM.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, spawnCli, stopProcess, waitForStatus } from '../support/cli.ts';
+import { freePort } from '../support/free-port.ts';
+
+let dataDir: string;
+let env: Record<string, string>;
+let base: string;
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(path.join(os.tmpdir(), 'sy-start-'));
+  const port = await freePort();
+  env = {
+    SWITCHYARD_DATA_DIR: dataDir,
+    PORT: String(port),
+    EMBEDDED_PG_PORT: String(await freePort()),
+  };
+  base = `http://127.0.0.1:${port}`;
+});
+afterAll(async () => {
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+async function countTenants(): Promise<number> {
+  const creds = JSON.parse(await readFile(path.join(dataDir, 'credentials.json'), 'utf8')) as {
+    ownerPassword: string;
+  };
+  const c = new pg.Client({
+    connectionString: `postgres://postgres:${encodeURIComponent(creds.ownerPassword)}@127.0.0.1:${env.EMBEDDED_PG_PORT}/switchyard`,
+  });
+  await c.connect();
+  try {
+    return (await c.query<{ n: number }>('select count(*)::int as n from tenants')).rows[0]!.n;
+  } finally {
+    await c.end();
+  }
+}
+
+describe('switchyard start (embedded PostgreSQL)', () => {
+  it('becomes ready, serves a one-shot command beside it, stops cleanly, and keeps data across starts', async () => {
+    const first = spawnCli(['start'], { ...env, LOG_LEVEL: 'info' });
+    let output = '';
+    first.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    try {
+      const readyAfterMs = await waitForStatus(`${base}/readyz`, 200, 60_000);
+      expect(readyAfterMs).toBeLessThan(60_000);
+      const ready = (await (await fetch(`${base}/readyz`)).json()) as {
+        checks: Record<string, { ok: boolean }>;
+      };
+      expect(ready.checks.database?.ok).toBe(true);
+      expect(ready.checks.migrations?.ok).toBe(true);
+      expect(await (await fetch(`${base}/livez`)).json()).toEqual({ status: 'ok' });
+      expect(output).toContain(`Switchyard is running at ${base}`);
+
+      const created = await runCli(
+        ['tenant', 'create', '--name', 'Kept', '--owner-email', 'k@kept.test', '--json'],
+        env,
+      );
+      expect(created.code).toBe(0);
+      expect(await countTenants()).toBe(1);
+    } finally {
+      expect(await stopProcess(first)).toBe(0);
+    }
+    expect(existsSync(path.join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
+    const credsMode =
+      (await import('node:fs')).statSync(path.join(dataDir, 'credentials.json')).mode & 0o777;
+    expect(credsMode).toBe(0o600);
+
+    const second = spawnCli(['start'], env);
+    try {
+      await waitForStatus(`${base}/readyz`, 200, 60_000);
+      expect(await countTenants()).toBe(1);
+    } finally {
+      expect(await stopProcess(second)).toBe(0);
+    }
+  }, 150_000);
+});

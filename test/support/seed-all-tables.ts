@@ -1,0 +1,85 @@
+/**
+ * One row in every tenant table for a tenant, written as the runtime role through
+ * withTenant(). The isolation test (test/integration/rls-isolation.test.ts) finds tenant tables
+ * from the catalog and fails, naming the table, when one has no seed row here: a new table
+ * must be seeded (one insert below) to be covered.
+ */
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import { withTenant } from '../../src/db/tenant.ts';
+import type { TenantId } from '../../src/model/ids.ts';
+
+export async function seedAllTables(pool: pg.Pool, tenantId: TenantId): Promise<void> {
+  await withTenant(pool, tenantId, async (db) => {
+    const one = async (sql: string, params: unknown[] = []): Promise<string> => {
+      const res = await db.query<{ id: string }>(sql, params);
+      return res.rows[0]?.id ?? '';
+    };
+    await one(
+      `insert into invitations (tenant_id, email, role, token_hash, expires_at)
+       values ($1, 'invitee@example.test', 'viewer', $2, now() + interval '1 day') returning id`,
+      [tenantId, randomBytes(32)],
+    );
+    const appId = await one(
+      `insert into apps (tenant_id, key, name, base_url, auth_kind) values ($1, 'crm', 'CRM', 'https://crm.example.test', 'bearer') returning id`,
+      [tenantId],
+    );
+    const actionId = await one(
+      `insert into actions (tenant_id, app_id, key, name, kind, implementation)
+       values ($1, $2, 'create-contact', 'Create contact', 'http', '{"method": "POST", "path": "/contacts"}') returning id`,
+      [tenantId, appId],
+    );
+    const connectionId = await one(
+      `insert into connections (tenant_id, app_id, name, config) values ($1, $2, 'CRM prod', '{}') returning id`,
+      [tenantId, appId],
+    );
+    const workflowId = await one(
+      `insert into workflows (tenant_id, name) values ($1, 'Sync contacts') returning id`,
+      [tenantId],
+    );
+    const versionId = await one(
+      `insert into workflow_versions (tenant_id, workflow_id, version, definition)
+       values ($1, $2, 1, $3) returning id`,
+      [
+        tenantId,
+        workflowId,
+        JSON.stringify({
+          steps: [{ id: 's1', actionId, connectionId, input: {}, onError: 'fail' }],
+        }),
+      ],
+    );
+    await one(`update workflows set current_version_id = $2 where id = $1 returning id`, [
+      workflowId,
+      versionId,
+    ]);
+    const triggerId = await one(
+      `insert into triggers (tenant_id, workflow_id, kind, webhook_secret_cipher) values ($1, $2, 'webhook', $3) returning id`,
+      [tenantId, workflowId, randomBytes(48)],
+    );
+    const runId = await one(
+      `insert into workflow_runs (tenant_id, workflow_id, workflow_version_id, trigger_id, idempotency_key, status)
+       values ($1, $2, $3, $4, 'key-1', 'dead') returning id`,
+      [tenantId, workflowId, versionId, triggerId],
+    );
+    await one(
+      `insert into step_runs (tenant_id, run_id, step_id, step_index, attempt, status) values ($1, $2, 's1', 0, 1, 'failed') returning id`,
+      [tenantId, runId],
+    );
+    await one(`insert into jobs (tenant_id, run_id, step_index) values ($1, $2, 0) returning id`, [
+      tenantId,
+      runId,
+    ]);
+    await one(
+      `insert into dead_letters (tenant_id, run_id, workflow_id, failed_step_id, error) values ($1, $2, $3, 's1', '{}') returning id`,
+      [tenantId, runId, workflowId],
+    );
+    await one(
+      `insert into execution_logs (tenant_id, run_id, level, message) values ($1, $2, 'info', 'hello') returning id`,
+      [tenantId, runId],
+    );
+    await one(
+      `insert into access_log (tenant_id, actor_kind, operation_kind, outcome) values ($1, 'user', 'query', 'ok') returning id`,
+      [tenantId],
+    );
+  });
+}
