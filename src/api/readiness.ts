@@ -23,3 +23,18 @@ export function migrationsCheck(pool: pg.Pool, migrations: Migration[]): Readine
     },
   };
 }
+
+/** Not ready while the run queue is past QUEUE_MAX_DEPTH (new runs are refused meanwhile). */
+export function queueOverloadCheck(
+  status: () => Promise<{ overloaded: boolean; depth: number; maxDepth: number }>,
+): ReadinessCheck {
+  return {
+    name: 'queue',
+    check: async () => {
+      const s = await status();
+      return s.overloaded
+        ? { ok: false, detail: `overloaded: ${s.depth} queued (limit ${s.maxDepth})` }
+        : { ok: true, detail: `${s.depth} queued (limit ${s.maxDepth})` };
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import { parseArgs } from 'node:util';
+import type pg from 'pg';
+import { openDatabase } from '../db/connect.ts';
+import { createEngine } from '../engine/engine.ts';
+import type { Worker } from '../engine/worker.ts';
+import type { Config } from '../config/index.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { SecretBox } from '../security/crypto/secret-box.ts';
+import { openSecretBox } from '../security/open-secrets.ts';
+import { createContext } from './context.ts';
+import { createStepExecutor } from './executor.ts';
+import { Lifecycle } from './lifecycle.ts';
+
+/** `switchyard worker`: claims and runs steps until SIGTERM, then drains (SHUTDOWN_DEADLINE_MS). */
+export async function workerCommand(args: string[]): Promise<void> {
+  parseArgs({ args, options: {}, strict: true, allowPositionals: false });
+  const { config, logger } = createContext({ logsTo: 'stdout', name: 'switchyard-worker' });
+  const lifecycle = new Lifecycle(logger);
+  lifecycle.handleSignals();
+  const db = await openDatabase(config.database, {
+    logger,
+    migrate: true,
+    applicationName: 'switchyard-worker',
+  });
+  lifecycle.onStop('database', () => db.close());
+  const secrets = await openSecretBox(config.security, {
+    dataDir: config.database.dataDir,
+    embeddedDatabase: db.embedded,
+    logger,
+    pool: db.pool,
+  });
+  const worker = startWorker(db.pool, config, logger, secrets);
+  lifecycle.onStop('worker', () => worker.stop());
+}
+
+/** A worker on `pool` with the runner's executor; LISTENs on the pool's own URL. */
+export function startWorker(
+  pool: pg.Pool,
+  config: Config,
+  logger: Logger,
+  secretBox: SecretBox,
+): Worker {
+  const engine = createEngine({ pool, logger, config: config.engine });
+  const listenUrl = pool.options.connectionString;
+  const worker = engine.createWorker({
+    executor: createStepExecutor({ logger, pool, config: config.runner, secretBox }),
+    ...(listenUrl ? { listenUrl } : {}),
+  });
+  worker.start();
+  return worker;
+}

@@ -1,0 +1,227 @@
+/**
+ * The queue. Every write made on behalf of a claim is guarded by `attempt` and `locked_by`:
+ * a worker whose lease expired (and whose job was claimed again) changes nothing.
+ */
+import type { Queryable } from '../pool.ts';
+import type { RunId, TenantId } from '../../model/ids.ts';
+
+export type JobId = number;
+
+export type ClaimedJob = {
+  tenantId: TenantId;
+  jobId: JobId;
+  runId: RunId;
+  stepIndex: number;
+  /** The attempt this claim started (1 for the first). */
+  attempt: number;
+};
+
+type ClaimedRow = {
+  tenant_id: TenantId;
+  id: JobId;
+  run_id: RunId;
+  step_index: number;
+  attempt: number;
+};
+
+const toClaimed = (r: ClaimedRow): ClaimedJob => ({
+  tenantId: r.tenant_id,
+  jobId: r.id,
+  runId: r.run_id,
+  stepIndex: r.step_index,
+  attempt: r.attempt,
+});
+
+/** Channel that wakes workers when a job becomes due now (fires at commit). */
+export const JOBS_CHANNEL = 'switchyard_jobs';
+/** Channel that tells the worker holding a job that its run was canceled. */
+export const CANCEL_CHANNEL = 'switchyard_cancel';
+
+/**
+ * Claims up to `limit` due jobs, fairly across tenants (system scope). The tenants with due
+ * work are found by a skip scan over (tenant_id); each gets an equal share of the batch, capped
+ * by its free concurrency (`tenantMaxConcurrency` minus its running jobs); the batch then
+ * takes round-robin: every tenant's first job before any tenant's second, and among those the
+ * tenants with the fewest running jobs first. A tenant with 100,000 due jobs therefore gets one
+ * turn per round, like a tenant with one, and cannot keep a newcomer waiting behind it.
+ *
+ * The concurrency cap is counted from the statement's snapshot: two workers claiming for the
+ * same tenant at the same instant can overshoot it by at most one share each (documented).
+ */
+export async function claimJobs(
+  db: Queryable,
+  p: {
+    now: Date;
+    workerId: string;
+    limit: number;
+    leaseMs: number;
+    tenantMaxConcurrency: number;
+  },
+): Promise<ClaimedJob[]> {
+  const res = await db.query<ClaimedRow>({
+    name: 'sy_claim_jobs',
+    text: `with recursive due_tenants(tenant_id) as (
+       (select tenant_id from jobs
+         where status = 'pending' and run_at <= $1 order by tenant_id limit 1)
+       union all
+       select (select j.tenant_id from jobs j
+                where j.status = 'pending' and j.run_at <= $1 and j.tenant_id > d.tenant_id
+                order by j.tenant_id limit 1)
+         from due_tenants d where d.tenant_id is not null
+     ),
+     eligible as (
+       select d.tenant_id,
+         $5::int - (select count(*) from jobs r
+                     where r.tenant_id = d.tenant_id and r.status = 'running')::int as free
+       from due_tenants d where d.tenant_id is not null
+     ),
+     share as (
+       select greatest(1, ceil($3::numeric /
+         greatest(1, (select count(*) from eligible where free > 0))))::int as n
+     ),
+     picked as (
+       select c.tenant_id, c.id, c.run_at, e.free,
+              row_number() over (partition by c.tenant_id order by c.run_at, c.id) as rank
+       from eligible e cross join share s
+       cross join lateral (
+         select j.tenant_id, j.id, j.run_at from jobs j
+          where j.tenant_id = e.tenant_id and j.status = 'pending' and j.run_at <= $1
+          order by j.run_at, j.id
+          limit least(e.free, s.n)
+          for update skip locked
+       ) c
+       where e.free > 0
+     ),
+     chosen as (select tenant_id, id from picked order by rank, free desc, run_at, id limit $3)
+     update jobs j
+        set status = 'running', attempt = j.attempt + 1, locked_by = $2,
+            lease_expires_at = $1::timestamptz + $4::int * interval '1 millisecond'
+       from chosen c
+      where j.tenant_id = c.tenant_id and j.id = c.id
+     returning j.tenant_id, j.id, j.run_id, j.step_index, j.attempt`,
+    values: [p.now, p.workerId, p.limit, p.leaseMs, p.tenantMaxConcurrency],
+  });
+  return res.rows.map(toClaimed);
+}
+
+/**
+ * Returns jobs whose lease expired (their worker died or lost the database) to the queue; the
+ * next claim counts a new attempt (system scope).
+ */
+export async function requeueExpiredJobs(db: Queryable, p: { now: Date }): Promise<number> {
+  const res = await db.query({
+    name: 'sy_requeue_expired_jobs',
+    text: `update jobs set status = 'pending', locked_by = null, lease_expires_at = null, run_at = $1
+      where status = 'running' and lease_expires_at < $1`,
+    values: [p.now],
+  });
+  return res.rowCount ?? 0;
+}
+
+/** Extends the leases this worker still holds; returns the ids it still holds (system scope). */
+export async function extendLeases(
+  db: Queryable,
+  p: { workerId: string; jobs: { tenantId: TenantId; jobId: JobId }[]; leaseUntil: Date },
+): Promise<JobId[]> {
+  const res = await db.query<{ id: JobId }>({
+    name: 'sy_extend_leases',
+    text: `update jobs j set lease_expires_at = $4
+       from unnest($2::uuid[], $3::bigint[]) as h(tenant_id, id)
+      where j.tenant_id = h.tenant_id and j.id = h.id
+        and j.status = 'running' and j.locked_by = $1
+     returning j.id`,
+    values: [p.workerId, p.jobs.map((j) => j.tenantId), p.jobs.map((j) => j.jobId), p.leaseUntil],
+  });
+  return res.rows.map((r) => r.id);
+}
+
+type Guard = { tenantId: TenantId; jobId: JobId; attempt: number; workerId: string };
+
+/**
+ * Moves the claimed job on to the next step and keeps the claim (the same worker runs that
+ * step at once, as attempt 1). False when the claim is stale.
+ */
+export async function advanceClaimedJob(
+  db: Queryable,
+  p: Guard & { nextStepIndex: number; leaseUntil: Date },
+): Promise<boolean> {
+  const res = await db.query({
+    name: 'sy_advance_claimed_job',
+    text: `update jobs set step_index = $5, attempt = 1, lease_expires_at = $6
+      where tenant_id = $1 and id = $2 and attempt = $3 and locked_by = $4 and status = 'running'`,
+    values: [p.tenantId, p.jobId, p.attempt, p.workerId, p.nextStepIndex, p.leaseUntil],
+  });
+  return res.rowCount === 1;
+}
+
+/**
+ * Puts the claimed job back in the queue, due at `runAt` (a retry, or a release at shutdown).
+ * The attempt counter stays: the next claim starts the next attempt. False when stale.
+ */
+export async function requeueClaimedJob(
+  db: Queryable,
+  p: Guard & { runAt: Date },
+): Promise<boolean> {
+  const res = await db.query({
+    name: 'sy_requeue_claimed_job',
+    text: `update jobs set status = 'pending', locked_by = null, lease_expires_at = null, run_at = $5
+      where tenant_id = $1 and id = $2 and attempt = $3 and locked_by = $4 and status = 'running'`,
+    values: [p.tenantId, p.jobId, p.attempt, p.workerId, p.runAt],
+  });
+  return res.rowCount === 1;
+}
+
+/**
+ * Gives back a claim whose attempt never started (a worker stopping between two steps): the
+ * attempt is not counted. False when stale.
+ */
+export async function unclaimJob(db: Queryable, p: Guard & { runAt: Date }): Promise<boolean> {
+  const res = await db.query({
+    name: 'sy_unclaim_job',
+    text: `update jobs set status = 'pending', locked_by = null, lease_expires_at = null, run_at = $5,
+            attempt = attempt - 1
+      where tenant_id = $1 and id = $2 and attempt = $3 and locked_by = $4 and status = 'running'`,
+    values: [p.tenantId, p.jobId, p.attempt, p.workerId, p.runAt],
+  });
+  return res.rowCount === 1;
+}
+
+/** Removes the claimed job once its run is finished. False when the claim is stale. */
+export async function deleteClaimedJob(db: Queryable, p: Guard): Promise<boolean> {
+  const res = await db.query({
+    name: 'sy_delete_claimed_job',
+    text: `delete from jobs
+      where tenant_id = $1 and id = $2 and attempt = $3 and locked_by = $4 and status = 'running'`,
+    values: [p.tenantId, p.jobId, p.attempt, p.workerId],
+  });
+  return res.rowCount === 1;
+}
+
+/**
+ * Commits the current transaction without waiting for its WAL flush. Used where losing the
+ * last instants of work in a PostgreSQL crash (never in a worker crash: a committed row is
+ * visible to every session at once) only repeats work that is at-least-once anyway: claims
+ * and attempt-start markers (a lost claim is claimed again), and, with ENGINE_ASYNC_COMMIT,
+ * step transitions (a lost transition runs the step again, with the same idempotency key).
+ */
+export async function relaxCommitDurability(db: Queryable): Promise<void> {
+  await db.query("select set_config('synchronous_commit', 'off', true)");
+}
+
+/** Wakes listening workers when the transaction commits. */
+export async function notifyJobsDue(db: Queryable): Promise<void> {
+  await db.query(`select pg_notify('${JOBS_CHANNEL}', '')`);
+}
+
+export type QueueDepthRow = { tenantId: TenantId; pending: number; running: number };
+
+/** Queue depth per tenant (system scope): what backpressure and readiness look at. */
+export async function selectQueueDepth(db: Queryable): Promise<QueueDepthRow[]> {
+  const res = await db.query<{ tenant_id: TenantId; pending: number; running: number }>(
+    `select tenant_id,
+            count(*) filter (where status = 'pending')::int as pending,
+            count(*) filter (where status = 'running')::int as running
+       from jobs group by tenant_id`,
+  );
+  return res.rows.map((r) => ({ tenantId: r.tenant_id, pending: r.pending, running: r.running }));
+}

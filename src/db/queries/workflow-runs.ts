@@ -1,0 +1,345 @@
+import type { Queryable } from '../pool.ts';
+import type { RunId, TenantId, TriggerId, WorkflowId, WorkflowVersionId } from '../../model/ids.ts';
+import { CANCEL_CHANNEL, JOBS_CHANNEL, type JobId } from './jobs.ts';
+
+export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled' | 'dead';
+
+export type RunRow = {
+  tenantId: TenantId;
+  id: RunId;
+  workflowId: WorkflowId;
+  workflowVersionId: WorkflowVersionId;
+  triggerId: TriggerId | null;
+  idempotencyKey: string | null;
+  input: unknown;
+  status: RunStatus;
+  output: unknown;
+  error: unknown;
+  traceContext: string | null;
+  replayOfRunId: RunId | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+};
+
+type RawRun = {
+  tenant_id: TenantId;
+  id: RunId;
+  workflow_id: WorkflowId;
+  workflow_version_id: WorkflowVersionId;
+  trigger_id: TriggerId | null;
+  idempotency_key: string | null;
+  input: unknown;
+  status: RunStatus;
+  output: unknown;
+  error: unknown;
+  trace_context: string | null;
+  replay_of_run_id: RunId | null;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+};
+
+const toRun = (r: RawRun): RunRow => ({
+  tenantId: r.tenant_id,
+  id: r.id,
+  workflowId: r.workflow_id,
+  workflowVersionId: r.workflow_version_id,
+  triggerId: r.trigger_id,
+  idempotencyKey: r.idempotency_key,
+  input: r.input,
+  status: r.status,
+  output: r.output,
+  error: r.error,
+  traceContext: r.trace_context,
+  replayOfRunId: r.replay_of_run_id,
+  createdAt: r.created_at,
+  startedAt: r.started_at,
+  finishedAt: r.finished_at,
+});
+
+/**
+ * Creates a run and the job of its first step in one statement, and wakes the workers at
+ * commit. The run pins the workflow's current version, or `versionId` (a replay keeps the
+ * version of the run it replays). No row: the workflow does not exist or is not published.
+ */
+export async function insertRunWithJob(
+  db: Queryable,
+  p: {
+    tenantId: TenantId;
+    runId: RunId;
+    workflowId: WorkflowId;
+    versionId: WorkflowVersionId | null;
+    triggerId: TriggerId | null;
+    idempotencyKey: string | null;
+    inputHash: Buffer | null;
+    input: unknown;
+    traceContext: string | null;
+    replayOfRunId: RunId | null;
+    firstStepIndex: number;
+    now: Date;
+  },
+): Promise<{ runId: RunId; workflowVersionId: WorkflowVersionId } | undefined> {
+  const res = await db.query<{ id: RunId; workflow_version_id: WorkflowVersionId }>({
+    name: 'sy_insert_run_with_job',
+    text: `with wf as (
+       select tenant_id, id, coalesce($4::uuid, current_version_id) as version_id
+         from workflows
+        where tenant_id = $1 and id = $3
+          and ($4::uuid is not null or (current_version_id is not null and archived_at is null))
+     ),
+     run as (
+       insert into workflow_runs (tenant_id, id, workflow_id, workflow_version_id, trigger_id,
+         idempotency_key, input_hash, input, trace_context, replay_of_run_id, created_at)
+       select wf.tenant_id, $2, wf.id, wf.version_id, $5, $6, $7, $8, $9, $10, $12 from wf
+       returning tenant_id, id, workflow_version_id
+     ),
+     job as (
+       insert into jobs (tenant_id, run_id, step_index, run_at, created_at)
+       select tenant_id, id, $11, $12, $12 from run
+       returning id
+     )
+     select run.id, run.workflow_version_id, (select count(*) from job) as jobs,
+            pg_notify('${JOBS_CHANNEL}', '') as notified
+       from run`,
+    values: [
+      p.tenantId,
+      p.runId,
+      p.workflowId,
+      p.versionId,
+      p.triggerId,
+      p.idempotencyKey,
+      p.inputHash,
+      JSON.stringify(p.input ?? {}),
+      p.traceContext,
+      p.replayOfRunId,
+      p.firstStepIndex,
+      p.now,
+    ],
+  });
+  const row = res.rows[0];
+  return row && { runId: row.id, workflowVersionId: row.workflow_version_id };
+}
+
+export async function selectRun(
+  db: Queryable,
+  p: { tenantId: TenantId; runId: RunId },
+): Promise<RunRow | undefined> {
+  const res = await db.query<RawRun>(
+    `select tenant_id, id, workflow_id, workflow_version_id, trigger_id, idempotency_key, input,
+            status, output, error, trace_context, replay_of_run_id, created_at, started_at,
+            finished_at
+       from workflow_runs where tenant_id = $1 and id = $2`,
+    [p.tenantId, p.runId],
+  );
+  const row = res.rows[0];
+  return row && toRun(row);
+}
+
+export type ActionRow = {
+  id: string;
+  app_id: string;
+  app_key: string;
+  key: string;
+  kind: string;
+  input_schema: unknown;
+  output_schema: unknown;
+  implementation: unknown;
+  base_url: string | null;
+  retry_strategy: string;
+  max_attempts: number;
+  initial_delay_ms: number;
+  max_delay_ms: number;
+  timeout_ms: number;
+  rate_limit_requests: number | null;
+  rate_limit_per_seconds: number | null;
+};
+
+export type StepContextRow = {
+  workflowId: WorkflowId;
+  status: RunStatus;
+  input: unknown;
+  traceContext: string | null;
+  createdAt: Date;
+  stepCount: number;
+  /** `definition.steps[stepIndex]`, or null past the last step. */
+  step: unknown;
+  /** Outputs of the earlier steps whose last attempt succeeded, by step id. */
+  outputs: Record<string, unknown>;
+  /** The step's action (with its app), or null when it no longer exists. */
+  action: ActionRow | null;
+};
+
+/** Everything one attempt of one step needs, in one statement. */
+export async function selectStepContext(
+  db: Queryable,
+  p: { tenantId: TenantId; runId: RunId; stepIndex: number },
+): Promise<StepContextRow | undefined> {
+  const res = await db.query<{
+    workflow_id: WorkflowId;
+    status: RunStatus;
+    input: unknown;
+    trace_context: string | null;
+    created_at: Date;
+    step_count: number;
+    step: unknown;
+    outputs: Record<string, unknown>;
+    action: ActionRow | null;
+  }>({
+    name: 'sy_select_step_context',
+    text: `select r.workflow_id, r.status, r.input, r.trace_context, r.created_at,
+            jsonb_array_length(coalesce(v.definition->'steps', '[]')) as step_count,
+            v.definition->'steps'->$3::int as step,
+            coalesce((select jsonb_object_agg(s.step_id, s.output) from (
+                select distinct on (step_id) step_id, output, status from step_runs
+                 where tenant_id = r.tenant_id and run_id = r.id and step_index < $3
+                 order by step_id, attempt desc) s
+               where s.status = 'succeeded'), '{}') as outputs,
+            (select to_jsonb(x) from (
+                select a.id, a.app_id, ap.key as app_key, a.key, a.kind, a.input_schema,
+                       a.output_schema, a.implementation, ap.base_url, a.retry_strategy,
+                       a.max_attempts, a.initial_delay_ms, a.max_delay_ms, a.timeout_ms,
+                       a.rate_limit_requests, a.rate_limit_per_seconds
+                  from actions a join apps ap on ap.tenant_id = a.tenant_id and ap.id = a.app_id
+                 where a.tenant_id = r.tenant_id
+                   and a.id = case when v.definition->'steps'->$3::int->>'actionId'
+                                        ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                                   then (v.definition->'steps'->$3::int->>'actionId')::uuid end
+              ) x) as action
+       from workflow_runs r
+       join workflow_versions v on v.tenant_id = r.tenant_id and v.id = r.workflow_version_id
+      where r.tenant_id = $1 and r.id = $2`,
+    values: [p.tenantId, p.runId, p.stepIndex],
+  });
+  const r = res.rows[0];
+  return (
+    r && {
+      workflowId: r.workflow_id,
+      status: r.status,
+      input: r.input,
+      traceContext: r.trace_context,
+      createdAt: r.created_at,
+      stepCount: r.step_count,
+      step: r.step,
+      outputs: r.outputs,
+      action: r.action,
+    }
+  );
+}
+
+/** Gives a queued or running run its final status; false when it was already final. */
+export async function finishRun(
+  db: Queryable,
+  p: {
+    tenantId: TenantId;
+    runId: RunId;
+    status: 'succeeded' | 'failed' | 'dead';
+    output: unknown;
+    error: unknown;
+    now: Date;
+  },
+): Promise<boolean> {
+  const res = await db.query({
+    name: 'sy_finish_run',
+    text: `update workflow_runs
+        set status = $3, output = $4, error = $5, finished_at = $6,
+            started_at = coalesce(started_at, $6)
+      where tenant_id = $1 and id = $2 and status in ('queued', 'running')`,
+    values: [
+      p.tenantId,
+      p.runId,
+      p.status,
+      p.output === undefined ? null : JSON.stringify(p.output),
+      p.error === undefined ? null : JSON.stringify(p.error),
+      p.now,
+    ],
+  });
+  return res.rowCount === 1;
+}
+
+/**
+ * Deletes the claimed job (guarded by attempt and worker) and gives the run its final status,
+ * in one statement. False when the claim is stale: then nothing changed.
+ */
+export async function finishRunWithJob(
+  db: Queryable,
+  p: {
+    tenantId: TenantId;
+    runId: RunId;
+    jobId: JobId;
+    attempt: number;
+    workerId: string;
+    status: 'succeeded' | 'failed' | 'dead';
+    output: unknown;
+    error: unknown;
+    now: Date;
+  },
+): Promise<boolean> {
+  const res = await db.query<{ deleted: number }>({
+    name: 'sy_finish_run_with_job',
+    text: `with j as (
+       delete from jobs
+        where tenant_id = $1 and id = $3 and attempt = $4 and locked_by = $5 and status = 'running'
+       returning run_id
+     ),
+     r as (
+       update workflow_runs
+          set status = $6, output = $7, error = $8, finished_at = $9,
+              started_at = coalesce(started_at, $9)
+        where tenant_id = $1 and id = $2 and status in ('queued', 'running')
+          and exists (select 1 from j)
+       returning 1
+     )
+     select (select count(*) from j)::int as deleted, (select count(*) from r) as finished`,
+    values: [
+      p.tenantId,
+      p.runId,
+      p.jobId,
+      p.attempt,
+      p.workerId,
+      p.status,
+      p.output === undefined ? null : JSON.stringify(p.output),
+      p.error === undefined ? null : JSON.stringify(p.error),
+      p.now,
+    ],
+  });
+  return (res.rows[0]?.deleted ?? 0) === 1;
+}
+
+/**
+ * Cancels a queued or running run in one statement: the run becomes `canceled`, its job is
+ * deleted (a queued step never starts), a running attempt is marked canceled, and the worker
+ * holding the job is told at commit (it aborts the step; its late writes are refused because
+ * the job is gone). Returns whether the run was cancelable.
+ */
+export async function cancelRun(
+  db: Queryable,
+  p: { tenantId: TenantId; runId: RunId; now: Date; error: unknown },
+): Promise<boolean> {
+  const res = await db.query<{ canceled: number }>(
+    `with r as (
+       update workflow_runs set status = 'canceled', finished_at = $3, error = $4
+        where tenant_id = $1 and id = $2 and status in ('queued', 'running')
+       returning tenant_id, id
+     ),
+     j as (
+       delete from jobs using r where jobs.tenant_id = r.tenant_id and jobs.run_id = r.id
+       returning jobs.id, jobs.locked_by
+     ),
+     s as (
+       update step_runs set status = 'canceled', finished_at = $3, error_code = 'E_RUN_CANCELED',
+              error_message = 'The run was canceled.', error_retryable = false
+         from r
+        where step_runs.tenant_id = r.tenant_id and step_runs.run_id = r.id
+          and step_runs.status = 'running'
+       returning 1
+     ),
+     n as (
+       select pg_notify('${CANCEL_CHANNEL}', j.id::text) from j where j.locked_by is not null
+     )
+     select (select count(*) from r)::int as canceled, (select count(*) from n) as notified,
+            (select count(*) from s) as steps`,
+    [p.tenantId, p.runId, p.now, JSON.stringify(p.error)],
+  );
+  return (res.rows[0]?.canceled ?? 0) > 0;
+}

@@ -1,0 +1,41 @@
+/**
+ * Cancel: queued steps stop at once (the job is deleted in the same statement that marks the
+ * run canceled) and a running step gets an abort signal (NOTIFY to the worker holding it, at
+ * commit; the lease renewal notices too if the notification is lost).
+ */
+import { cancelRun as cancelRunQuery, selectRun } from '../db/queries/workflow-runs.ts';
+import { withTenant } from '../db/tenant.ts';
+import { SwitchyardError } from '../model/errors.ts';
+import type { RunId, TenantId } from '../model/ids.ts';
+import { recordAudit } from '../observability/audit.ts';
+import type { EngineDeps } from './deps.ts';
+
+export type Actor = { kind: 'user' | 'token' | 'system'; id: string | null };
+
+export async function cancelRun(
+  deps: Pick<EngineDeps, 'pool' | 'clock'>,
+  p: { tenantId: TenantId; runId: RunId; actor: Actor },
+): Promise<{ canceled: boolean; status: string }> {
+  return withTenant(deps.pool, p.tenantId, async (db) => {
+    const canceled = await cancelRunQuery(db, {
+      tenantId: p.tenantId,
+      runId: p.runId,
+      now: deps.clock.now(),
+      error: { code: 'E_RUN_CANCELED', message: 'The run was canceled.', retryable: false },
+    });
+    if (canceled) {
+      await recordAudit(db, {
+        tenantId: p.tenantId,
+        actorKind: p.actor.kind,
+        actorId: p.actor.id,
+        action: 'run.canceled',
+        targetKind: 'workflow_run',
+        targetId: p.runId,
+      });
+      return { canceled: true, status: 'canceled' };
+    }
+    const run = await selectRun(db, p);
+    if (!run) throw new SwitchyardError('E_RUN_NOT_FOUND', `Run ${p.runId} does not exist.`);
+    return { canceled: false, status: run.status };
+  });
+}

@@ -1,0 +1,53 @@
+/**
+ * The engine's composition: `createEngine({ pool, clock, random, logger, config })` gives the
+ * API and the CLI everything they call; workers and schedulers are created from it.
+ */
+import type { DeadLetterFilter } from '../db/queries/dead-letters.ts';
+import type { RunId, TenantId } from '../model/ids.ts';
+import { createBackpressure, type Backpressure } from './backpressure.ts';
+import { cancelRun, type Actor } from './cancel.ts';
+import { createScheduler, type Scheduler } from './cron.ts';
+import {
+  listDeadLetters,
+  replayDeadLetter,
+  replayDeadLetters,
+  type ReplayFrom,
+} from './dead-letter.ts';
+import { systemClock, systemRandom, type EngineDeps } from './deps.ts';
+import { startRun, type StartRunInput } from './start-run.ts';
+import { createWorker, type Worker, type WorkerOptions } from './worker.ts';
+
+export type Engine = ReturnType<typeof createEngine>;
+
+export function createEngine(
+  input: Omit<EngineDeps, 'clock' | 'random'> & Partial<Pick<EngineDeps, 'clock' | 'random'>>,
+) {
+  const deps: EngineDeps = {
+    ...input,
+    clock: input.clock ?? systemClock,
+    random: input.random ?? systemRandom,
+  };
+  const backpressure: Backpressure = createBackpressure(deps);
+  return {
+    deps,
+    backpressure,
+    startRun: (p: StartRunInput) => startRun({ ...deps, backpressure }, p),
+    cancelRun: (p: { tenantId: TenantId; runId: RunId; actor: Actor }) => cancelRun(deps, p),
+    listDeadLetters: (p: { tenantId: TenantId; filter: DeadLetterFilter }) =>
+      listDeadLetters(deps, p),
+    replayDeadLetter: (p: {
+      tenantId: TenantId;
+      deadLetterId: string;
+      from: ReplayFrom;
+      actor: Actor;
+    }) => replayDeadLetter(deps, p),
+    replayDeadLetters: (p: {
+      tenantId: TenantId;
+      filter: DeadLetterFilter;
+      from: ReplayFrom;
+      actor: Actor;
+    }) => replayDeadLetters(deps, p),
+    createWorker: (opts: WorkerOptions): Worker => createWorker(deps, opts),
+    createScheduler: (): Scheduler => createScheduler(deps),
+  };
+}

@@ -1,0 +1,116 @@
+/**
+ * Retries: what failed, whether it may be retried, and when. One exhaustive switch classifies
+ * every way an attempt can fail; the backoff follows the action's policy:
+ *   none         no retry
+ *   fixed        initialDelayMs
+ *   exponential  min(maxDelayMs, initialDelayMs * 2^(attempt-1))
+ * minus up to JITTER_RATIO of it at random (never above the cap), and never earlier than a
+ * Retry-After the step reported.
+ */
+import { assertNever, type ErrorCode } from '../model/errors.ts';
+import { isDeferral, type RetryPolicy, type StepError } from '../model/step.ts';
+import type { Random } from './deps.ts';
+
+/**
+ * Up to 20% earlier than the nominal delay: spreads retries of many runs that failed together
+ * (a downstream outage) without ever exceeding maxDelayMs.
+ */
+export const JITTER_RATIO = 0.2;
+
+/** Retry-After values beyond a day are clamped: a broken header must not park a run forever. */
+const MAX_RETRY_AFTER_MS = 86_400_000;
+
+export type AttemptFailure =
+  | { kind: 'step-error'; error: StepError }
+  | { kind: 'timeout'; timeoutMs: number }
+  | { kind: 'executor-crashed'; message: string }
+  | { kind: 'worker-lost'; message: string }
+  | { kind: 'action-missing'; actionId: string }
+  | { kind: 'invalid-step'; message: string };
+
+export type ClassifiedError = {
+  code: string;
+  message: string;
+  retryable: boolean;
+  retryAfterMs?: number;
+  /** The runner handed the step back unrun (rate limit, open breaker): not an attempt. */
+  deferred?: boolean;
+};
+
+/** Deferral without a Retry-After: wait this long before offering the step again. */
+const DEFAULT_DEFERRAL_MS = 1_000;
+
+export function classifyFailure(f: AttemptFailure): ClassifiedError {
+  switch (f.kind) {
+    case 'step-error': {
+      const out: ClassifiedError = {
+        code: f.error.code,
+        message: f.error.message,
+        retryable: f.error.retryable,
+      };
+      if (f.error.retryAfterMs !== undefined && f.error.retryAfterMs >= 0)
+        out.retryAfterMs = Math.min(f.error.retryAfterMs, MAX_RETRY_AFTER_MS);
+      if (isDeferral(f.error)) out.deferred = true;
+      return out;
+    }
+    case 'timeout':
+      return err('E_STEP_TIMEOUT', `The step did not finish within ${f.timeoutMs} ms.`, true);
+    case 'executor-crashed':
+      return err('E_EXECUTOR_CRASHED', `The step executor threw: ${f.message}`, true);
+    case 'worker-lost':
+      return err('E_WORKER_LOST', f.message, true);
+    case 'action-missing':
+      return err(
+        'E_ACTION_NOT_FOUND',
+        `The step's action ${f.actionId} does not exist (deleted after the version was published?).`,
+        false,
+      );
+    case 'invalid-step':
+      return err('E_VALIDATION', f.message, false);
+    default:
+      return assertNever(f);
+  }
+}
+
+function err(code: ErrorCode, message: string, retryable: boolean): ClassifiedError {
+  return { code, message, retryable };
+}
+
+/** Delay before the attempt after `attempt` (1-based), or null when none is left. */
+export function retryDelayMs(policy: RetryPolicy, attempt: number, random: Random): number | null {
+  if (attempt >= policy.maxAttempts) return null;
+  let base: number;
+  switch (policy.strategy) {
+    case 'none':
+      return null;
+    case 'fixed':
+      base = policy.initialDelayMs;
+      break;
+    case 'exponential':
+      base = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** (attempt - 1));
+      break;
+    default:
+      return assertNever(policy.strategy);
+  }
+  return base - Math.floor(base * JITTER_RATIO * random());
+}
+
+export type FailureDecision =
+  | { kind: 'retry'; delayMs: number }
+  /** Offered again after the delay, without counting an attempt (model/step.ts isDeferral). */
+  | { kind: 'defer'; delayMs: number }
+  /** failed: not retryable; dead: retryable but no attempt left (goes to the DLQ). */
+  | { kind: 'give-up'; status: 'failed' | 'dead' };
+
+export function decideAfterFailure(
+  policy: RetryPolicy,
+  attempt: number,
+  error: ClassifiedError,
+  random: Random,
+): FailureDecision {
+  if (error.deferred) return { kind: 'defer', delayMs: error.retryAfterMs ?? DEFAULT_DEFERRAL_MS };
+  if (!error.retryable) return { kind: 'give-up', status: 'failed' };
+  const delay = retryDelayMs(policy, attempt, random);
+  if (delay === null) return { kind: 'give-up', status: 'dead' };
+  return { kind: 'retry', delayMs: Math.max(delay, error.retryAfterMs ?? 0) };
+}

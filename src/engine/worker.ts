@@ -1,0 +1,243 @@
+/**
+ * A worker: claims due steps in batches (fairly across tenants), runs each in a slot with a
+ * lease that a heartbeat renews every third of it, and continues a run's next step in the same
+ * slot. Wakes on NOTIFY (at commit of a start), on a poll timer, and when a slot frees.
+ *
+ * stop(): stop claiming, let in-flight steps finish until the deadline, then abort the rest
+ * and release them (back to the queue, due now) so that another worker takes them at once.
+ */
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import {
+  CANCEL_CHANNEL,
+  JOBS_CHANNEL,
+  claimJobs,
+  extendLeases,
+  relaxCommitDurability,
+  requeueExpiredJobs,
+  unclaimJob,
+  type ClaimedJob,
+  type JobId,
+} from '../db/queries/jobs.ts';
+import { describePgError } from '../db/pool.ts';
+import { withSystem, withTenant } from '../db/tenant.ts';
+import type { StepExecutor } from '../model/step.ts';
+import { runAttempts, type AbortReason, type Slot } from './attempt.ts';
+import { addMs, type EngineDeps } from './deps.ts';
+import { listenForWakeups, type Wakeups } from './wakeups.ts';
+
+/** How long a worker with a backlog waits for more slots to free before a small claim. */
+const BATCH_WAIT_MS = 3;
+
+export type WorkerOptions = {
+  executor: StepExecutor;
+  /** URL for the LISTEN connection; without it the worker only polls. */
+  listenUrl?: string;
+  workerId?: string;
+};
+
+export type Worker = {
+  readonly id: string;
+  start(): void;
+  stop(): Promise<void>;
+  /** Wake the claim loop now (tests advance a fake clock, then poke). */
+  poke(): void;
+  inFlight(): number;
+};
+
+export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
+  const { config, logger } = deps;
+  const id = opts.workerId ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const attemptDeps = { ...deps, executor: opts.executor, workerId: id };
+  const slots = new Map<JobId, Slot>();
+  const running = new Set<Promise<void>>();
+  let stopping = false;
+  let loop: Promise<void> | undefined;
+  let wake: (() => void) | undefined;
+  let pending = false;
+  let heartbeat: NodeJS.Timeout | undefined;
+  let wakeups: Wakeups | undefined;
+  let lastRequeueAt = 0;
+
+  const poke = () => {
+    pending = true;
+    wake?.();
+  };
+
+  const waitForWake = (ms: number) =>
+    new Promise<void>((resolve) => {
+      if (pending || stopping) {
+        pending = false;
+        resolve();
+        return;
+      }
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        wake = undefined;
+        pending = false;
+        resolve();
+      }
+      wake = done;
+    });
+
+  const abortSlot = (slot: Slot, reason: AbortReason) => {
+    if (slot.controller.signal.aborted) return;
+    slot.reason = reason;
+    slot.controller.abort(new Error(`step aborted: ${reason}`));
+  };
+
+  const runSlot = async (slot: Slot) => {
+    try {
+      {
+        const next = await runAttempts(
+          attemptDeps,
+          slot,
+          () => !stopping && !slot.controller.signal.aborted,
+        );
+        if (next) {
+          // Claimed for the next step but not started (the worker is stopping): give it back
+          // uncounted.
+          await withTenant(deps.pool, next.tenantId, (db) =>
+            unclaimJob(db, {
+              tenantId: next.tenantId,
+              jobId: next.jobId,
+              attempt: next.attempt,
+              workerId: id,
+              runAt: deps.clock.now(),
+            }),
+          );
+          return;
+        }
+      }
+    } catch (err) {
+      // The database failed mid-attempt: the lease expires and another claim retries it.
+      logger.warn({ err: describePgError(err), jobId: slot.job.jobId }, 'attempt interrupted');
+    } finally {
+      slots.delete(slot.job.jobId);
+      poke();
+    }
+  };
+
+  const startSlot = (job: ClaimedJob) => {
+    const slot: Slot = { job, controller: new AbortController(), reason: undefined };
+    slots.set(job.jobId, slot);
+    const p = runSlot(slot);
+    running.add(p);
+    void p.finally(() => running.delete(p));
+  };
+
+  const claimLoop = async () => {
+    let errorDelayMs = 100;
+    let backlog = false;
+    // With a backlog, claim in batches of at least a quarter of the slots (a claim costs about
+    // the same for 1 job as for 32); without one, claim at once (latency).
+    const minBatch = Math.max(1, Math.floor(config.workerConcurrency / 4));
+    while (!stopping) {
+      try {
+        const free = config.workerConcurrency - slots.size;
+        if (backlog && free > 0 && free < minBatch && slots.size > 0) {
+          await waitForWake(BATCH_WAIT_MS);
+          if (config.workerConcurrency - slots.size < minBatch) await waitForWake(BATCH_WAIT_MS);
+        }
+        if (free > 0) {
+          if (performance.now() - lastRequeueAt >= config.pollMs) {
+            lastRequeueAt = performance.now();
+            const n = await withSystem(deps.pool, (db) =>
+              requeueExpiredJobs(db, { now: deps.clock.now() }),
+            );
+            if (n > 0) logger.info({ jobs: n }, 'requeued jobs whose lease expired');
+          }
+          const jobs = await withSystem(deps.pool, async (db) => {
+            await relaxCommitDurability(db);
+            return claimJobs(db, {
+              now: deps.clock.now(),
+              workerId: id,
+              limit: free,
+              leaseMs: config.leaseMs,
+              tenantMaxConcurrency: config.tenantMaxConcurrency,
+            });
+          });
+          for (const job of jobs) startSlot(job);
+          errorDelayMs = 100;
+          backlog = jobs.length === free;
+          if (backlog) continue;
+        }
+        await waitForWake(config.pollMs);
+      } catch (err) {
+        logger.warn({ err: describePgError(err) }, 'claim failed; retrying');
+        await waitForWake(errorDelayMs);
+        errorDelayMs = Math.min(errorDelayMs * 2, 5_000);
+      }
+    }
+  };
+
+  const renewLeases = async () => {
+    const held = [...slots.values()];
+    if (held.length === 0) return;
+    try {
+      const still = new Set(
+        await withSystem(deps.pool, (db) =>
+          extendLeases(db, {
+            workerId: id,
+            jobs: held.map((s) => ({ tenantId: s.job.tenantId, jobId: s.job.jobId })),
+            leaseUntil: addMs(deps.clock.now(), config.leaseMs),
+          }),
+        ),
+      );
+      for (const s of held) {
+        // A slot that finished meanwhile is gone from `slots`; only live ones can be lost.
+        if (!still.has(s.job.jobId) && slots.get(s.job.jobId) === s) abortSlot(s, 'lease-lost');
+      }
+    } catch (err) {
+      logger.warn({ err: describePgError(err) }, 'lease renewal failed');
+    }
+  };
+
+  return {
+    id,
+    poke,
+    inFlight: () => slots.size,
+    start() {
+      if (loop) return;
+      if (opts.listenUrl) {
+        wakeups = listenForWakeups({
+          connectionString: opts.listenUrl,
+          channels: [JOBS_CHANNEL, CANCEL_CHANNEL],
+          logger,
+          onNotify: (channel, payload) => {
+            if (channel === CANCEL_CHANNEL) {
+              const slot = slots.get(Number(payload));
+              if (slot) abortSlot(slot, 'canceled');
+            } else poke();
+          },
+          onReconnect: poke,
+        });
+      }
+      heartbeat = setInterval(() => void renewLeases(), config.heartbeatMs);
+      loop = claimLoop();
+      logger.info({ workerId: id, concurrency: config.workerConcurrency }, 'worker started');
+    },
+    async stop() {
+      stopping = true;
+      wake?.();
+      await loop;
+      await wakeups?.close();
+      if (running.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        const deadline = new Promise<void>((r) => {
+          timer = setTimeout(r, config.shutdownDeadlineMs);
+        });
+        await Promise.race([Promise.allSettled([...running]), deadline]);
+        clearTimeout(timer);
+        if (slots.size > 0) {
+          logger.warn({ jobs: slots.size }, 'shutdown deadline passed; releasing in-flight steps');
+          for (const s of slots.values()) abortSlot(s, 'shutdown');
+          await Promise.allSettled([...running]);
+        }
+      }
+      clearInterval(heartbeat);
+      logger.info({ workerId: id }, 'worker stopped');
+    },
+  };
+}

@@ -1,0 +1,160 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBackpressure } from '../../src/engine/backpressure.ts';
+import { startRun } from '../../src/engine/start-run.ts';
+import { isSwitchyardError } from '../../src/model/errors.ts';
+import type { TenantId, WorkflowId } from '../../src/model/ids.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { engineDeps, fakeClock, makeAction, makeWorkflow } from '../support/engine-factories.ts';
+import { makeTenant } from '../support/factories.ts';
+
+let db: TestDatabase;
+let tenantId: TenantId;
+let workflowId: WorkflowId;
+beforeAll(async () => {
+  db = await createTestDatabase();
+  tenantId = (await makeTenant(db.pool)).tenantId;
+  const actionId = await makeAction(db.pool, tenantId);
+  workflowId = (await makeWorkflow(db.pool, tenantId, [{ id: 'a', actionId }])).workflowId;
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+const count = async (sql: string, params: unknown[]) =>
+  Number((await db.ownerPool.query<{ n: string }>(sql, params)).rows[0]!.n);
+
+describe('starting a run', () => {
+  it('creates the run (pinned to the current version) and its first job together', async () => {
+    const deps = engineDeps(db.pool);
+    const r = await startRun(deps, { tenantId, workflowId, input: { x: 1 } });
+    expect(r.duplicate).toBe(false);
+    const run = await db.ownerPool.query(
+      `select r.status, r.workflow_version_id = w.current_version_id as pinned
+         from workflow_runs r join workflows w on w.tenant_id = r.tenant_id and w.id = r.workflow_id
+        where r.id = $1`,
+      [r.runId],
+    );
+    expect(run.rows[0]).toEqual({ status: 'queued', pinned: true });
+    expect(
+      await count('select count(*) n from jobs where run_id = $1 and step_index = 0', [r.runId]),
+    ).toBe(1);
+  });
+
+  it('50 concurrent starts with one key make one run; another payload conflicts', async () => {
+    const deps = engineDeps(db.pool);
+    const key = `order-${Date.now()}`;
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () =>
+        startRun(deps, {
+          tenantId,
+          workflowId,
+          input: { order: 42, items: [1, 2] },
+          idempotencyKey: key,
+        }),
+      ),
+    );
+    const ids = new Set(results.map((r) => r.runId));
+    expect(ids.size).toBe(1);
+    expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
+    expect(
+      await count('select count(*) n from workflow_runs where idempotency_key = $1', [key]),
+    ).toBe(1);
+    expect(await count('select count(*) n from jobs where run_id = $1', [[...ids][0]])).toBe(1);
+    // Same payload with keys in another order: still a duplicate.
+    const again = await startRun(deps, {
+      tenantId,
+      workflowId,
+      input: { items: [1, 2], order: 42 },
+      idempotencyKey: key,
+    });
+    expect(again).toEqual({ runId: [...ids][0], duplicate: true });
+    const err = await startRun(deps, {
+      tenantId,
+      workflowId,
+      input: { order: 43 },
+      idempotencyKey: key,
+    }).catch((e: unknown) => e);
+    expect(isSwitchyardError(err, 'E_IDEMPOTENCY_CONFLICT')).toBe(true);
+  });
+
+  it('honours a key for its TTL even after retention removed the run, then frees it', async () => {
+    const clock = fakeClock();
+    const deps = engineDeps(db.pool, { clock, config: { idempotencyKeyTtlMs: 60_000 } });
+    const first = await startRun(deps, { tenantId, workflowId, input: {}, idempotencyKey: 'ttl' });
+    await db.ownerPool.query('delete from workflow_runs where id = $1', [first.runId]);
+    clock.advance(59_999);
+    expect(
+      await startRun(deps, { tenantId, workflowId, input: {}, idempotencyKey: 'ttl' }),
+    ).toEqual({
+      runId: first.runId,
+      duplicate: true,
+    });
+    clock.advance(1);
+    const later = await startRun(deps, {
+      tenantId,
+      workflowId,
+      input: { other: true },
+      idempotencyKey: 'ttl',
+    });
+    expect(later.duplicate).toBe(false);
+    expect(later.runId).not.toBe(first.runId);
+  });
+
+  it('refuses an unpublished workflow and stores a valid traceparent', async () => {
+    const deps = engineDeps(db.pool);
+    const wf = await db.ownerPool.query<{ id: WorkflowId }>(
+      `insert into workflows (tenant_id, name) values ($1, 'draft') returning id`,
+      [tenantId],
+    );
+    const err = await startRun(deps, { tenantId, workflowId: wf.rows[0]!.id, input: {} }).catch(
+      (e: unknown) => e,
+    );
+    expect(isSwitchyardError(err, 'E_WORKFLOW_NOT_PUBLISHED')).toBe(true);
+    const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const r = await startRun(deps, { tenantId, workflowId, input: {}, traceparent: tp });
+    const bad = await startRun(deps, { tenantId, workflowId, input: {}, traceparent: 'garbage' });
+    const rows = await db.ownerPool.query<{ id: string; trace_context: string | null }>(
+      'select id, trace_context from workflow_runs where id = any($1)',
+      [[r.runId, bad.runId]],
+    );
+    const byId = new Map(rows.rows.map((x) => [x.id, x.trace_context]));
+    expect(byId.get(r.runId)).toBe(tp);
+    expect(byId.get(bad.runId)).toBeNull();
+  });
+
+  it('refuses new runs past the queue-depth limits with typed, retryable errors', async () => {
+    const t2 = (await makeTenant(db.pool)).tenantId;
+    const a2 = await makeAction(db.pool, t2);
+    const wf2 = (await makeWorkflow(db.pool, t2, [{ id: 'a', actionId: a2 }])).workflowId;
+    const base = engineDeps(db.pool, { config: { queueMaxDepthPerTenant: 3 } });
+    const bp = createBackpressure(base);
+    const deps = { ...base, backpressure: bp };
+    for (let i = 0; i < 3; i++)
+      await startRun(deps, { tenantId: t2, workflowId: wf2, input: { i } });
+    const err = await startRun(deps, { tenantId: t2, workflowId: wf2, input: {} }).catch(
+      (e: unknown) => e,
+    );
+    expect(isSwitchyardError(err, 'E_TENANT_OVERLOADED')).toBe(true);
+    expect(isSwitchyardError(err) && err.httpStatus).toBe(429);
+    expect(isSwitchyardError(err) && err.details.retryAfterMs).toBeGreaterThan(0);
+    // Another tenant is not affected by t2's flood.
+    const t3 = (await makeTenant(db.pool)).tenantId;
+    const a3 = await makeAction(db.pool, t3);
+    const wf3 = (await makeWorkflow(db.pool, t3, [{ id: 'a', actionId: a3 }])).workflowId;
+    await expect(
+      startRun(deps, { tenantId: t3, workflowId: wf3, input: {} }),
+    ).resolves.toBeTruthy();
+
+    const total = await count('select count(*) n from jobs', []);
+    const globalCfg = engineDeps(db.pool, { config: { queueMaxDepth: total } });
+    const globalBp = createBackpressure(globalCfg);
+    const gerr = await startRun(
+      { ...globalCfg, backpressure: globalBp },
+      { tenantId, workflowId, input: {} },
+    ).catch((e: unknown) => e);
+    expect(isSwitchyardError(gerr, 'E_QUEUE_OVERLOADED')).toBe(true);
+    expect(isSwitchyardError(gerr) && gerr.httpStatus).toBe(503);
+    expect(await globalBp.status()).toMatchObject({ overloaded: true, depth: total });
+    expect((await bp.status()).overloaded).toBe(false);
+  });
+});

@@ -1,0 +1,80 @@
+/**
+ * A worker or scheduler in its own process, for the tests whose claim is about processes
+ * (SIGKILL, PostgreSQL restart, several schedulers). Run by Node 24 directly:
+ *   ROLE=worker|scheduler DATABASE_APP_URL=... node test/support/engine-process.ts
+ * The worker's executor sleeps for the step input's `sleepMs` and prints one JSON line per
+ * step start on stdout, so that the test knows when a step is in the middle of running.
+ */
+import { createPool } from '../../src/db/pool.ts';
+import { defaultEngineConfig } from '../../src/config/engine.ts';
+import { createScheduler } from '../../src/engine/cron.ts';
+import { systemClock, systemRandom } from '../../src/engine/deps.ts';
+import { createWorker } from '../../src/engine/worker.ts';
+import type { StepExecutor } from '../../src/model/step.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+
+const url = process.env.DATABASE_APP_URL!;
+const logger = createLogger({
+  level: process.env.TEST_LOG_LEVEL ?? 'silent',
+  name: 'engine-process',
+});
+const pool = createPool({
+  url,
+  max: 6,
+  connectTimeoutMs: 2_000,
+  applicationName: 'engine-test-process',
+  logger,
+});
+const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const config = defaultEngineConfig({
+  leaseMs: num('WORKER_LEASE_MS', 30_000),
+  heartbeatMs: num('WORKER_HEARTBEAT_MS', 10_000),
+  pollMs: num('WORKER_POLL_MS', 100),
+  workerConcurrency: num('WORKER_CONCURRENCY', 4),
+  schedulerPollMs: num('SCHEDULER_POLL_MS', 50),
+  shutdownDeadlineMs: 2_000,
+});
+const deps = { pool, clock: systemClock, random: systemRandom, logger, config };
+const emit = (event: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(event)}\n`);
+
+const executor: StepExecutor = {
+  async execute(req, signal) {
+    emit({
+      event: 'step-start',
+      runId: req.context.runId,
+      stepId: req.step.id,
+      attempt: req.context.attempt,
+    });
+    const input = (req.step.input ?? {}) as { sleepMs?: number };
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, input.sleepMs ?? 0);
+      signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    if (signal.aborted)
+      return {
+        status: 'failed',
+        error: { code: 'E_STEP_CANCELED', message: 'aborted', retryable: true },
+      };
+    return { status: 'succeeded', input: req.step.input, output: { pid: process.pid } };
+  },
+};
+
+let stop: () => Promise<void>;
+if (process.env.ROLE === 'scheduler') {
+  const s = createScheduler(deps);
+  s.start();
+  stop = () => s.stop();
+} else {
+  const w = createWorker(deps, { executor, listenUrl: url });
+  w.start();
+  stop = () => w.stop();
+}
+emit({ event: 'ready', pid: process.pid });
+process.on('SIGTERM', () => {
+  void stop()
+    .then(() => pool.end())
+    .then(() => process.exit(0));
+});

@@ -1,0 +1,48 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const script = fileURLToPath(new URL('./engine-process.ts', import.meta.url));
+
+export type EngineProcess = {
+  child: ChildProcess;
+  events: Record<string, unknown>[];
+  ready: Promise<void>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+};
+
+/** Spawns test/support/engine-process.ts; kill() it in afterAll. */
+export function spawnEngineProcess(env: Record<string, string>): EngineProcess {
+  const child = spawn(process.execPath, [script], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const events: Record<string, unknown>[] = [];
+  let buffer = '';
+  let onReady: () => void = () => undefined;
+  const ready = new Promise<void>((r) => (onReady = r));
+  child.stdout.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString();
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      try {
+        const e = JSON.parse(line) as Record<string, unknown>;
+        events.push(e);
+        if (e.event === 'ready') onReady();
+      } catch {
+        // not one of ours
+      }
+    }
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    child,
+    events,
+    ready,
+    async kill(signal = 'SIGKILL') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
