@@ -1,0 +1,69 @@
+/** The webhook secret columns of triggers; ciphertexts only (security/secrets/webhooks.ts). */
+import type { Queryable } from '../pool.ts';
+import type { TenantId, TriggerId } from '../../model/ids.ts';
+
+export type TriggerSecretCiphers = {
+  current: Buffer | null;
+  previous: Buffer | null;
+  previousExpiresAt: Date | null;
+};
+
+export async function selectTriggerSecretCiphers(
+  db: Queryable,
+  p: { tenantId: TenantId; id: TriggerId },
+): Promise<TriggerSecretCiphers | undefined> {
+  const res = await db.query<{
+    webhook_secret_cipher: Buffer | null;
+    previous_webhook_secret_cipher: Buffer | null;
+    previous_secret_expires_at: Date | null;
+  }>(
+    `select webhook_secret_cipher, previous_webhook_secret_cipher, previous_secret_expires_at
+       from triggers where tenant_id = $1 and id = $2`,
+    [p.tenantId, p.id],
+  );
+  const r = res.rows[0];
+  return (
+    r && {
+      current: r.webhook_secret_cipher,
+      previous: r.previous_webhook_secret_cipher,
+      previousExpiresAt: r.previous_secret_expires_at,
+    }
+  );
+}
+
+/** The same, locking the row: for rotating the secret. */
+export async function selectTriggerSecretCiphersForUpdate(
+  db: Queryable,
+  p: { tenantId: TenantId; id: TriggerId },
+): Promise<TriggerSecretCiphers | undefined> {
+  const res = await db.query<{
+    webhook_secret_cipher: Buffer | null;
+    previous_webhook_secret_cipher: Buffer | null;
+    previous_secret_expires_at: Date | null;
+  }>(
+    `select webhook_secret_cipher, previous_webhook_secret_cipher, previous_secret_expires_at
+       from triggers where tenant_id = $1 and id = $2 for update`,
+    [p.tenantId, p.id],
+  );
+  const r = res.rows[0];
+  return (
+    r && {
+      current: r.webhook_secret_cipher,
+      previous: r.previous_webhook_secret_cipher,
+      previousExpiresAt: r.previous_secret_expires_at,
+    }
+  );
+}
+
+export async function updateTriggerSecretCiphers(
+  db: Queryable,
+  p: { tenantId: TenantId; id: TriggerId } & TriggerSecretCiphers,
+): Promise<boolean> {
+  const res = await db.query(
+    `update triggers set webhook_secret_cipher = $3, previous_webhook_secret_cipher = $4,
+            previous_secret_expires_at = $5
+      where tenant_id = $1 and id = $2`,
+    [p.tenantId, p.id, p.current, p.previous, p.previousExpiresAt],
+  );
+  return res.rowCount === 1;
+}
