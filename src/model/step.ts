@@ -95,3 +95,15 @@ export type ExecutionLogLine = {
   message: string;
   data?: unknown;
 };
+
+/**
+ * Codes with which the runner hands a step back without having run it: the action's rate
+ * limit is reached (E_RATE_LIMITED) or the host's circuit breaker is open (E_CIRCUIT_OPEN).
+ * Both are retryable and carry `retryAfterMs`; the engine reschedules the step for then
+ * without counting an attempt against `maxAttempts`, even for retryStrategy 'none'.
+ */
+export const deferralCodes: readonly string[] = ['E_RATE_LIMITED', 'E_CIRCUIT_OPEN'];
+
+export function isDeferral(error: StepError): boolean {
+  return deferralCodes.includes(error.code);
+}

@@ -1,0 +1,239 @@
+/**
+ * The composition point of step execution: the engine runs steps through the StepExecutor
+ * this returns — the runner (src/runner), wired to the shared state it needs: GCRA rate
+ * limits and circuit breakers in PostgreSQL, the execution log, and connections decrypted
+ * through the secret box. Each store call is one query function inside withTenant().
+ *
+ * Without a pool, every step fails at once with E_RUNNER_UNAVAILABLE (not retryable) rather
+ * than pretending to succeed.
+ */
+import type pg from 'pg';
+import { runnerSchema, toRunnerConfig, type RunnerConfig } from '../config/runner.ts';
+import {
+  claimCircuitBreakerProbe,
+  recordCircuitBreakerFailure,
+  recordCircuitBreakerSuccess,
+  selectCircuitBreaker,
+} from '../db/queries/circuit-breakers.ts';
+import { insertExecutionLogs } from '../db/queries/execution-logs.ts';
+import { takeRateLimitSlot } from '../db/queries/rate-limits.ts';
+import type { Queryable } from '../db/pool.ts';
+import { withTenant } from '../db/tenant.ts';
+import { SwitchyardError } from '../model/errors.ts';
+import type { AppId, ConnectionId, TenantId } from '../model/ids.ts';
+import type { StepExecutor } from '../model/step.ts';
+import type { Logger } from '../observability/logger.ts';
+import { createCircuitBreaker, type BreakerKey, type BreakerStore } from '../runner/breaker.ts';
+import { createGate } from '../runner/gate/gate.ts';
+import { gcraTiming } from '../runner/rate-limit.ts';
+import { createRunner } from '../runner/runner.ts';
+import type {
+  AuthKind,
+  Clock,
+  ConnectionLoader,
+  DecryptedConnection,
+  LogSink,
+  RateLimiter,
+} from '../runner/types.ts';
+import type { SecretBox } from '../security/crypto/secret-box.ts';
+import { readConnectionSecret } from '../security/secrets/connections.ts';
+
+export type ExecutorDeps = {
+  logger: Logger;
+  /** The runtime pool; without it the placeholder executor is returned. */
+  pool?: pg.Pool;
+  /** config.runner; defaults to the documented defaults. */
+  config?: RunnerConfig;
+  /** Decrypts connection secrets; without it, connections with secrets cannot be used. */
+  secretBox?: SecretBox;
+  clock?: Clock;
+};
+
+const systemClock: Clock = { now: () => new Date() };
+
+export function createStepExecutor(deps: ExecutorDeps): StepExecutor {
+  if (!deps.pool) return unavailable();
+  const pool = deps.pool;
+  const config = deps.config ?? toRunnerConfig(runnerSchema.parse({}));
+  const clock = deps.clock ?? systemClock;
+  return createRunner({
+    gate: createGate(config.gate),
+    connections: dbConnectionLoader(pool, deps.secretBox),
+    rateLimiter: dbRateLimiter(pool),
+    breaker: createCircuitBreaker({
+      store: dbBreakerStore(pool),
+      failureThreshold: config.breaker.failureThreshold,
+      cooldownMs: config.breaker.cooldownMs,
+      onStateChange: (key, from, to) =>
+        deps.logger.info(
+          { host: key.host, tenantId: key.tenantId, connectionId: key.connectionId, from, to },
+          'circuit breaker state changed',
+        ),
+    }),
+    logSink: dbLogSink(pool, clock),
+    clock,
+    logger: deps.logger,
+    code: config.code,
+    ...(deps.secretBox ? { scrubber: deps.secretBox.scrubber } : {}),
+  });
+}
+
+function unavailable(): StepExecutor {
+  return {
+    execute() {
+      return Promise.resolve({
+        status: 'failed',
+        error: {
+          code: 'E_RUNNER_UNAVAILABLE',
+          message: 'The runner is not installed yet: this build cannot execute steps.',
+          retryable: false,
+        },
+      });
+    },
+  };
+}
+
+export function dbRateLimiter(pool: pg.Pool): RateLimiter {
+  return {
+    async acquire(p) {
+      const { intervalMs, burstMs } = gcraTiming(p);
+      const r = await withTenant(pool, p.tenantId, (c) =>
+        takeRateLimitSlot(c, { tenantId: p.tenantId, key: p.key, intervalMs, burstMs }),
+      );
+      if (r.allowed) return { allowed: true };
+      // A wait of 0 means the snapshot was stale (a concurrent taker): ask again one interval on.
+      return { allowed: false, retryAfterMs: Math.max(1, Math.ceil(r.waitMs || intervalMs)) };
+    },
+  };
+}
+
+export function dbBreakerStore(pool: pg.Pool): BreakerStore {
+  const k = (key: BreakerKey) => ({
+    tenantId: key.tenantId,
+    host: key.host,
+    connectionKey: key.connectionId ?? '',
+  });
+  return {
+    read: (key) => withTenant(pool, key.tenantId, (c) => selectCircuitBreaker(c, k(key))),
+    claimProbe: (key, leaseMs) =>
+      withTenant(pool, key.tenantId, (c) => claimCircuitBreakerProbe(c, { ...k(key), leaseMs })),
+    recordSuccess: async (key) =>
+      (await withTenant(pool, key.tenantId, (c) => recordCircuitBreakerSuccess(c, k(key)))) ?? {
+        state: 'closed',
+        failures: 0,
+        openUntil: null,
+        now: new Date(),
+      },
+    recordFailure: (key, p) =>
+      withTenant(pool, key.tenantId, (c) =>
+        recordCircuitBreakerFailure(c, {
+          ...k(key),
+          threshold: p.threshold,
+          cooldownMs: p.cooldownMs,
+        }),
+      ),
+  };
+}
+
+/** Execution-log lines carry the step id and attempt in `data` (StepContext has no step-run id). */
+export function dbLogSink(pool: pg.Pool, clock: Clock): LogSink {
+  return {
+    async write(ctx, lines) {
+      const loggedAt = clock.now();
+      await withTenant(pool, ctx.tenantId, (c) =>
+        insertExecutionLogs(c, {
+          tenantId: ctx.tenantId,
+          runId: ctx.runId,
+          stepRunId: null,
+          lines: lines.map((l) => ({
+            level: l.level,
+            message: l.message,
+            data: {
+              stepId: ctx.stepId,
+              attempt: ctx.attempt,
+              ...(l.data !== undefined ? { data: l.data } : {}),
+            },
+            loggedAt,
+          })),
+        }),
+      );
+    },
+  };
+}
+
+export function dbConnectionLoader(pool: pg.Pool, box: SecretBox | undefined): ConnectionLoader {
+  return {
+    load(tenantId, connectionId) {
+      return withTenant(pool, tenantId, async (c) => {
+        const row = await selectConnectionForStep(c, { tenantId, id: connectionId });
+        if (!row)
+          throw new SwitchyardError(
+            'E_CONNECTION_INVALID',
+            `The step's connection ${connectionId} does not exist`,
+          );
+        let secret: Record<string, string> = {};
+        if (row.hasSecret) {
+          if (!box)
+            throw new SwitchyardError(
+              'E_CONNECTION_INVALID',
+              'This process cannot decrypt connection secrets (no key provider configured)',
+            );
+          const raw = await readConnectionSecret(c, box, { tenantId, connectionId });
+          secret = Object.fromEntries(
+            Object.entries(raw ?? {}).filter(
+              (e): e is [string, string] => typeof e[1] === 'string',
+            ),
+          );
+        }
+        const conn: DecryptedConnection = {
+          id: connectionId,
+          appId: row.appId,
+          authKind: row.authKind,
+          authConfig: row.authConfig,
+          config: row.config,
+          secret,
+        };
+        return conn;
+      });
+    },
+  };
+}
+
+// TODO(runner → security/db owner): move to src/db/queries/connections.ts (not the runner
+// engineer's file to edit); it is one statement and used only by this loader.
+async function selectConnectionForStep(
+  db: Queryable,
+  p: { tenantId: TenantId; id: ConnectionId },
+): Promise<
+  | {
+      appId: AppId;
+      authKind: AuthKind;
+      authConfig: Record<string, unknown>;
+      config: Record<string, unknown>;
+      hasSecret: boolean;
+    }
+  | undefined
+> {
+  const res = await db.query<{
+    app_id: AppId;
+    auth_kind: AuthKind;
+    auth_config: Record<string, unknown>;
+    config: Record<string, unknown>;
+    has_secret: boolean;
+  }>(
+    `select c.app_id, a.auth_kind, a.auth_config, c.config, c.secret_cipher is not null as has_secret
+       from connections c join apps a on a.tenant_id = c.tenant_id and a.id = c.app_id
+      where c.tenant_id = $1 and c.id = $2`,
+    [p.tenantId, p.id],
+  );
+  const r = res.rows[0];
+  return (
+    r && {
+      appId: r.app_id,
+      authKind: r.auth_kind,
+      authConfig: r.auth_config,
+      config: r.config,
+      hasSecret: r.has_secret,
+    }
+  );
+}

@@ -1,0 +1,69 @@
+import type { Queryable } from '../pool.ts';
+import type { RunId, StepRunId, TenantId } from '../../model/ids.ts';
+
+export type ExecutionLogInsert = {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+  data: unknown;
+  loggedAt: Date;
+};
+
+/** Appends a step's log lines in one statement (unnest, not a loop). */
+export async function insertExecutionLogs(
+  db: Queryable,
+  p: { tenantId: TenantId; runId: RunId; stepRunId: StepRunId | null; lines: ExecutionLogInsert[] },
+): Promise<number> {
+  if (p.lines.length === 0) return 0;
+  const res = await db.query(
+    `insert into execution_logs (tenant_id, run_id, step_run_id, level, message, data, logged_at)
+     select $1, $2, $3, l.level, l.message, l.data::jsonb, l.logged_at
+       from unnest($4::text[], $5::text[], $6::text[], $7::timestamptz[])
+            as l(level, message, data, logged_at)`,
+    [
+      p.tenantId,
+      p.runId,
+      p.stepRunId,
+      p.lines.map((l) => l.level),
+      p.lines.map((l) => l.message),
+      p.lines.map((l) => (l.data === undefined ? null : JSON.stringify(l.data))),
+      p.lines.map((l) => l.loggedAt),
+    ],
+  );
+  return res.rowCount ?? 0;
+}
+
+export type ExecutionLogRow = {
+  id: string;
+  level: string;
+  message: string;
+  data: unknown;
+  loggedAt: Date;
+  stepRunId: StepRunId | null;
+};
+
+/** A run's log lines in order. */
+export async function selectExecutionLogs(
+  db: Queryable,
+  p: { tenantId: TenantId; runId: RunId; limit: number },
+): Promise<ExecutionLogRow[]> {
+  const res = await db.query<{
+    id: string;
+    level: string;
+    message: string;
+    data: unknown;
+    logged_at: Date;
+    step_run_id: StepRunId | null;
+  }>(
+    `select id::text, level, message, data, logged_at, step_run_id from execution_logs
+      where tenant_id = $1 and run_id = $2 order by logged_at, id limit $3`,
+    [p.tenantId, p.runId, p.limit],
+  );
+  return res.rows.map((r) => ({
+    id: r.id,
+    level: r.level,
+    message: r.message,
+    data: r.data,
+    loggedAt: r.logged_at,
+    stepRunId: r.step_run_id,
+  }));
+}

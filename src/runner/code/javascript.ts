@@ -1,0 +1,129 @@
+/**
+ * JavaScript code steps in isolated-vm: a fresh V8 isolate per step with a heap limit, a
+ * wall-clock limit (sync CPU is also bounded by isolated-vm's own timeout), no `require`,
+ * no process, no file system, no environment. The only bridges are `console` (→ execution
+ * log) and `http` (→ the gate). The user code is an async function body over `input`; what
+ * it returns is the step output. The isolate is disposed after every step.
+ */
+import ivm from 'isolated-vm';
+import { SwitchyardError, isSwitchyardError } from '../../model/errors.ts';
+import { logLine, runHelperRequest, type CodeHost, type CodeRequest } from './sandbox-api.ts';
+
+/** isolated-vm refuses smaller heaps. */
+const MIN_ISOLATE_MB = 8;
+
+const BOOTSTRAP = `
+(function () {
+  'use strict';
+  const hostLog = globalThis.__log;
+  const hostHttp = globalThis.__http;
+  delete globalThis.__log;
+  delete globalThis.__http;
+  const text = (a) => { if (typeof a === 'string') return a; try { return JSON.stringify(a); } catch { return String(a); } };
+  const make = (level) => (...args) => hostLog(level, args.map(text).join(' '));
+  globalThis.console = Object.freeze({ log: make('info'), info: make('info'), warn: make('warn'), error: make('error'), debug: make('debug') });
+  const request = async (req) => {
+    const parsed = JSON.parse(await hostHttp.apply(undefined, [JSON.stringify(req)], { arguments: { copy: true }, result: { promise: true, copy: true } }));
+    if (parsed.error) { const e = new Error(parsed.error.message); e.code = parsed.error.code; throw e; }
+    return parsed.ok;
+  };
+  globalThis.http = Object.freeze({
+    request,
+    get: (url, opts = {}) => request({ ...opts, method: 'GET', url }),
+    post: (url, body, opts = {}) => request({ ...opts, method: 'POST', url, body }),
+  });
+  globalThis.require = () => { throw new Error('E_CODE_FORBIDDEN: require is not available in code steps (no modules, file system or environment); use the http helper for network calls'); };
+})();
+`;
+
+export async function runJavaScript(req: CodeRequest, host: CodeHost): Promise<unknown> {
+  const isolate = new ivm.Isolate({ memoryLimit: Math.max(MIN_ISOLATE_MB, req.memoryLimitMb) });
+  let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
+  let onAbort: (() => void) | undefined;
+  try {
+    const context = await isolate.createContext();
+    const jail = context.global;
+    await jail.set(
+      '__log',
+      new ivm.Callback((level: string, message: string) => host.log(logLine(level, message)), {
+        ignored: true,
+      }),
+    );
+    await jail.set(
+      '__http',
+      new ivm.Reference(async (json: string) => {
+        try {
+          return JSON.stringify({ ok: await runHelperRequest(JSON.parse(json), host) });
+        } catch (err) {
+          const code = isSwitchyardError(err) ? err.code : 'E_NETWORK';
+          return JSON.stringify({ error: { code, message: `${code}: ${(err as Error).message}` } });
+        }
+      }),
+    );
+    await jail.set('input', new ivm.ExternalCopy(req.input ?? null).copyInto());
+    await context.eval(BOOTSTRAP);
+    const script = await isolate.compileScript(
+      `(async () => { const input = globalThis.input;\n${req.code}\n})()`,
+      { filename: 'step.js' },
+    );
+    const wall = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        isolate.dispose();
+        reject(timeoutError(req.timeoutMs));
+      }, req.timeoutMs);
+      onAbort = () => {
+        isolate.dispose();
+        reject(new SwitchyardError('E_STEP_CANCELED', 'The code step was aborted'));
+      };
+      if (host.signal.aborted) onAbort();
+      else host.signal.addEventListener('abort', onAbort, { once: true });
+    });
+    const run = script.run(context, {
+      timeout: req.timeoutMs,
+      promise: true,
+      copy: true,
+    }) as Promise<unknown>;
+    return await Promise.race([run, wall]);
+  } catch (err) {
+    throw classify(err, isolate, timedOut, req);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) host.signal.removeEventListener('abort', onAbort);
+    if (!isolate.isDisposed) isolate.dispose();
+  }
+}
+
+function timeoutError(ms: number): SwitchyardError {
+  return new SwitchyardError(
+    'E_CODE_TIMEOUT',
+    `The code step ran longer than its ${ms} ms time limit`,
+  );
+}
+
+function classify(
+  err: unknown,
+  isolate: ivm.Isolate,
+  timedOut: boolean,
+  req: CodeRequest,
+): SwitchyardError {
+  if (isSwitchyardError(err)) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (
+    /memory limit/i.test(message) ||
+    (isolate.isDisposed && !timedOut && /disposed/i.test(message))
+  )
+    return new SwitchyardError(
+      'E_CODE_MEMORY_LIMIT',
+      `The code step used more than its ${req.memoryLimitMb} MB memory limit`,
+    );
+  if (timedOut || /timed out/i.test(message)) return timeoutError(req.timeoutMs);
+  if (message.startsWith('E_CODE_FORBIDDEN: '))
+    return new SwitchyardError('E_CODE_FORBIDDEN', message.slice('E_CODE_FORBIDDEN: '.length));
+  const stack =
+    err instanceof Error && typeof err.stack === 'string'
+      ? err.stack.split('\n').slice(0, 4).join('\n')
+      : message;
+  return new SwitchyardError('E_CODE_ERROR', `The code threw: ${stack}`);
+}

@@ -1,0 +1,146 @@
+/**
+ * The mapping language (product.md): JSON whose strings hold `{{ path }}` references. A string
+ * that is exactly one reference takes the referenced value with its JSON type; otherwise the
+ * references are interpolated as text. Paths are dot segments with `[0]` / `["key"]`
+ * indexes; nothing is evaluated, and only own properties of plain data are reachable.
+ */
+import { SwitchyardError } from '../model/errors.ts';
+import type { StepContext } from '../model/step.ts';
+
+export type MappingScope = Record<string, unknown>;
+
+const WHOLE = /^\s*\{\{\s*([^{}]*?)\s*\}\}\s*$/;
+const ANY = /\{\{\s*([^{}]*?)\s*\}\}/g;
+const SEGMENT = /^(?:\.?([A-Za-z_$][\w$-]*)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\])/;
+
+/** The scope step inputs and `if` conditions see. */
+export function stepScope(ctx: StepContext): MappingScope {
+  return {
+    trigger: ctx.trigger,
+    steps: ctx.steps,
+    run: {
+      id: ctx.runId,
+      attempt: ctx.attempt,
+      time: ctx.runStartedAt.toISOString(),
+      workflowId: ctx.workflowId,
+    },
+  };
+}
+
+/** Resolves every reference in `template` (any JSON) against `scope`. */
+export function resolveMapping(template: unknown, scope: MappingScope, where = 'input'): unknown {
+  if (typeof template === 'string') return resolveString(template, scope, where);
+  if (Array.isArray(template))
+    return template.map((v, i) => resolveMapping(v, scope, `${where}[${i}]`));
+  if (template !== null && typeof template === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(template))
+      out[k] = resolveMapping(v, scope, `${where}.${k}`);
+    return out;
+  }
+  return template;
+}
+
+/** An `if` condition: a template (or a bare path); the step runs when it is truthy. */
+export function evaluateCondition(condition: string, scope: MappingScope): boolean {
+  const literal = condition.trim();
+  if (literal === 'true' || literal === 'false') return literal === 'true';
+  const value = condition.includes('{{')
+    ? resolveString(condition, scope, 'if')
+    : lookupPath(condition.trim(), scope, 'if');
+  if (typeof value === 'string') return !['', 'false', '0', 'null'].includes(value.trim());
+  return Boolean(value);
+}
+
+function resolveString(s: string, scope: MappingScope, where: string): unknown {
+  const whole = WHOLE.exec(s);
+  if (whole) return lookupPath(whole[1]!, scope, where);
+  if (!s.includes('{{')) return s;
+  if (s.replace(ANY, '').includes('{{'))
+    throw new SwitchyardError(
+      'E_MAPPING_INVALID',
+      `${where}: unclosed "{{" in ${JSON.stringify(s)}`,
+    );
+  return s.replace(ANY, (_m, path: string) => toText(lookupPath(path, scope, where)));
+}
+
+/** Looks up `path` (e.g. `steps.fetch.output.items[0].id`) or fails naming it. */
+export function lookupPath(path: string, scope: MappingScope, where: string): unknown {
+  if (path === '')
+    throw new SwitchyardError('E_MAPPING_INVALID', `${where}: empty reference "{{ }}"`);
+  const segments = parsePath(path, where);
+  const root = segments[0]!;
+  if (!Object.hasOwn(scope, root))
+    throw new SwitchyardError(
+      'E_MAPPING_INVALID',
+      `${where}: "{{ ${path} }}" must start with one of ${Object.keys(scope).join(', ')}`,
+      { path },
+    );
+  let value: unknown = scope;
+  let walked = '';
+  for (const seg of segments) {
+    const next = step(value, seg);
+    walked =
+      walked === ''
+        ? String(seg)
+        : typeof seg === 'number'
+          ? `${walked}[${seg}]`
+          : `${walked}.${seg}`;
+    if (next === MISSING) {
+      const available =
+        value !== null && typeof value === 'object'
+          ? Object.keys(value).slice(0, 10).join(', ')
+          : '';
+      throw new SwitchyardError(
+        'E_MAPPING_PATH_MISSING',
+        `${where}: the path "${path}" does not exist (no "${walked}"${available ? `; available: ${available}` : ''})`,
+        { path, missing: walked },
+      );
+    }
+    value = next;
+  }
+  return value;
+}
+
+const MISSING = Symbol('missing');
+
+function step(value: unknown, seg: string | number): unknown {
+  if (value === null || typeof value !== 'object') return MISSING;
+  if (Array.isArray(value)) {
+    if (typeof seg !== 'number' || seg >= value.length) return MISSING;
+    return value[seg] as unknown;
+  }
+  const key = String(seg);
+  return Object.hasOwn(value, key) ? (value as Record<string, unknown>)[key] : MISSING;
+}
+
+function parsePath(path: string, where: string): (string | number)[] {
+  const out: (string | number)[] = [];
+  let rest = path;
+  while (rest.length > 0) {
+    const m = SEGMENT.exec(rest);
+    if (
+      !m ||
+      (out.length === 0 && m[1] === undefined) ||
+      (out.length > 0 && m[1] !== undefined && !rest.startsWith('.'))
+    )
+      throw new SwitchyardError(
+        'E_MAPPING_INVALID',
+        `${where}: "{{ ${path} }}" is not a valid path`,
+        {
+          path,
+        },
+      );
+    if (m[1] !== undefined) out.push(m[1]);
+    else if (m[2] !== undefined) out.push(Number(m[2]));
+    else out.push(JSON.parse(`"${m[3]!}"`) as string);
+    rest = rest.slice(m[0].length);
+  }
+  return out;
+}
+
+function toText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value === undefined) return '';
+  return JSON.stringify(value);
+}

@@ -1,0 +1,46 @@
+/** The runner's injected dependencies: everything it needs comes in through these shapes. */
+import type { AppId, ConnectionId, TenantId } from '../model/ids.ts';
+import type { ExecutionLogLine, StepContext } from '../model/step.ts';
+
+export type Clock = { now(): Date };
+
+export type AuthKind = 'none' | 'api_key' | 'bearer' | 'basic' | 'oauth2_client_credentials';
+
+/**
+ * A connection as the runner needs it: the app's auth kind and non-secret auth settings
+ * (from `apps`), the connection's non-secret config and its decrypted secret fields.
+ *  - api_key: authConfig `{ in: 'header' | 'query', name }`, secret `{ apiKey }`
+ *  - bearer: secret `{ token }`
+ *  - basic: secret `{ username, password }` (username may sit in config)
+ *  - oauth2_client_credentials: authConfig `{ tokenUrl, scope?, clientAuth?: 'basic' | 'body' }`,
+ *    secret `{ clientId, clientSecret }`
+ *  - outgoing webhooks: secret `{ signingSecret: 'whsec_…' }`
+ */
+export type DecryptedConnection = {
+  id: ConnectionId;
+  appId: AppId;
+  authKind: AuthKind;
+  authConfig: Record<string, unknown>;
+  config: Record<string, unknown>;
+  secret: Record<string, string>;
+};
+
+export type ConnectionLoader = {
+  load(tenantId: TenantId, connectionId: ConnectionId): Promise<DecryptedConnection>;
+};
+
+export type LogSink = {
+  write(ctx: StepContext, lines: ExecutionLogLine[]): Promise<void>;
+};
+
+export type Permit = { allowed: true } | { allowed: false; retryAfterMs: number };
+
+/** The action's rate limit, shared by all workers (GCRA; see rate-limit.ts). */
+export type RateLimiter = {
+  acquire(p: {
+    tenantId: TenantId;
+    key: string;
+    requests: number;
+    perSeconds: number;
+  }): Promise<Permit>;
+};
