@@ -4,87 +4,36 @@ import importX from 'eslint-plugin-import-x';
 
 /**
  * Dependency direction (docs/architecture.md):
- *   cli → api | engine | runner | accounts | retention → security | observability → db → model
- * config is read by cli only and depends on model. runner never imports db.
+ *   cli → api → accounts | catalog | engine | runner | retention → security → observability → db → model
+ * config (parsed once by cli) may be read by any layer above model. runner never imports db:
+ * it is handed what it needs. Each folder lists what it may import; everything else is refused.
  */
-const layer = (target, from, message) => ({ target, from, message });
-const zones = [
-  layer(
-    './src/model',
-    [
-      './src/config',
-      './src/db',
-      './src/observability',
-      './src/security',
-      './src/engine',
-      './src/runner',
-      './src/api',
-      './src/accounts',
-      './src/retention',
-      './src/cli',
-    ],
-    'model is the bottom layer',
-  ),
-  layer(
-    './src/config',
-    [
-      './src/db',
-      './src/observability',
-      './src/security',
-      './src/engine',
-      './src/runner',
-      './src/api',
-      './src/accounts',
-      './src/retention',
-      './src/cli',
-    ],
-    'config depends on model only',
-  ),
-  layer(
-    './src/db',
-    [
-      './src/security',
-      './src/engine',
-      './src/runner',
-      './src/api',
-      './src/accounts',
-      './src/retention',
-      './src/cli',
-    ],
-    'db sits below security, engine, runner and api',
-  ),
-  layer(
-    './src/observability',
-    [
-      './src/security',
-      './src/engine',
-      './src/runner',
-      './src/api',
-      './src/accounts',
-      './src/retention',
-      './src/cli',
-    ],
-    'observability sits below engine, runner and api',
-  ),
-  layer(
-    './src/security',
-    ['./src/engine', './src/runner', './src/api', './src/accounts', './src/retention', './src/cli'],
-    'security sits below engine, runner and api',
-  ),
-  layer(
-    './src/runner',
-    ['./src/db', './src/api', './src/cli', './src/engine', './src/accounts'],
-    'runner never imports db (it gets its inputs passed in)',
-  ),
-  layer('./src/engine', ['./src/api', './src/cli'], 'engine sits below api and cli'),
-  layer(
-    './src/accounts',
-    ['./src/api', './src/cli', './src/engine', './src/runner'],
-    'accounts sits below api and cli',
-  ),
-  layer('./src/retention', ['./src/api', './src/cli'], 'retention sits below cli'),
-  layer('./src/api', ['./src/cli'], 'api sits below cli'),
-];
+const mayImport = {
+  model: [],
+  config: ['model'],
+  db: ['model', 'config'],
+  observability: ['model', 'config', 'db'],
+  security: ['model', 'config', 'db', 'observability'],
+  accounts: ['model', 'config', 'db', 'observability', 'security'],
+  catalog: ['model', 'config', 'db', 'observability', 'security'],
+  engine: ['model', 'config', 'db', 'observability', 'security'],
+  runner: ['model', 'config', 'observability', 'security'],
+  retention: ['model', 'config', 'db', 'observability', 'security'],
+  api: ['model', 'config', 'db', 'observability', 'security', 'accounts', 'catalog', 'engine'],
+};
+/** Narrow exceptions: the logger type is shared by every layer (observability owns pino). */
+const except = { db: { observability: ['./logger.ts'] } };
+const folders = [...Object.keys(mayImport), 'cli'];
+const zones = Object.entries(mayImport).flatMap(([folder, allowed]) =>
+  folders
+    .filter((f) => f !== folder && !allowed.includes(f))
+    .map((f) => ({
+      target: `./src/${folder}`,
+      from: `./src/${f}`,
+      ...(except[folder]?.[f] ? { except: except[folder][f] } : {}),
+      message: `src/${folder} may import only ${allowed.join(', ') || 'nothing of ours'} (docs/architecture.md)`,
+    })),
+);
 
 export default tseslint.config(
   { ignores: ['node_modules', 'dist', '.switchyard', 'web/.nuxt', 'web/.output', 'coverage'] },

@@ -9,6 +9,7 @@ import { SwitchyardError } from '../model/errors.ts';
 import type { ApiTokenId, TenantId, UserId } from '../model/ids.ts';
 import { recordAudit } from '../observability/audit.ts';
 import { generateApiToken } from '../security/tokens.ts';
+import { seedBuiltinApps } from './builtin-apps.ts';
 
 export type CreatedTenant = {
   tenantId: TenantId;
@@ -44,11 +45,12 @@ export async function createTenantWithOwner(
     );
   }
   const tenantId = randomUUID() as TenantId;
-  const token = generateApiToken();
+  const token = generateApiToken(tenantId);
   return withTenant(pool, tenantId, async (db) => {
     const tenant = await insertTenant(db, { id: tenantId, name });
     const user = await upsertUserByEmail(db, { email });
     await insertMembership(db, { tenantId, userId: user.id, role: 'owner' });
+    await seedBuiltinApps(db, tenantId);
     const created = await insertApiToken(db, {
       tenantId,
       name: 'First owner token',

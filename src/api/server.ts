@@ -3,15 +3,37 @@ import Fastify, {
   type FastifyInstance,
   type RawServerDefault,
 } from 'fastify';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import type pg from 'pg';
 import type { Logger } from '../observability/logger.ts';
+import {
+  registerTransportSecurity,
+  type TlsServerOptions,
+  type TransportPolicy,
+} from '../security/transport.ts';
+import { registerGraphql, type GraphqlOptions } from './graphql/plugin.ts';
 import { registerHealthRoutes, type ReadinessCheck } from './routes/health.ts';
+import { registerHooks, type HooksOptions } from './routes/hooks.ts';
+import { registerMetrics } from './routes/metrics.ts';
+import type { Metrics } from '../observability/metrics.ts';
 
 export type ApiDeps = {
   pool: pg.Pool;
   logger: Logger;
   readinessChecks: ReadinessCheck[];
+  /** HTTPS with these options (security/transport.ts); absent: plain HTTP. */
+  tls?: TlsServerOptions;
+  /** Fastify trustProxy: believe X-Forwarded-* from these proxies. */
+  trustProxy?: boolean | string[];
+  /** HSTS and REQUIRE_HTTPS (security/transport.ts). */
+  transport?: TransportPolicy;
+  /** The product API at /graphql. */
+  graphql?: GraphqlOptions;
+  /** Webhook ingress at /hooks/:triggerId. */
+  hooks?: HooksOptions;
+  /** Prometheus metrics at /metrics. */
+  metrics?: Metrics;
 };
 
 export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
@@ -20,8 +42,19 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger,
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),
+    trustProxy: deps.trustProxy ?? false,
+    // HTTPS when configured (TLS 1.2 minimum); an https.Server serves requests as http does.
+    serverFactory: (handler) =>
+      deps.tls ? https.createServer(deps.tls, handler) : http.createServer(handler),
   });
+  registerTransportSecurity(
+    app,
+    deps.transport ?? { requireHttps: false, hstsMaxAgeS: 31_536_000 },
+  );
   registerHealthRoutes(app, deps.readinessChecks);
+  if (deps.metrics) registerMetrics(app, deps.metrics);
+  if (deps.graphql) registerGraphql(app, deps.graphql);
+  if (deps.hooks) registerHooks(app, deps.hooks);
   await app.ready();
   return app;
 }

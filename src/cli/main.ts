@@ -1,13 +1,23 @@
 import { isSwitchyardError } from '../model/errors.ts';
+import { apiCommand } from './api.ts';
+import { dlqCommand } from './dlq.ts';
+import { keysCommand } from './keys.ts';
 import { migrateCommand } from './migrate.ts';
+import { schedulerCommand } from './scheduler.ts';
 import { startCommand } from './start.ts';
 import { tenantCommand } from './tenant.ts';
 import { usage, UsageError } from './usage.ts';
+import { workerCommand } from './worker.ts';
 
 const commands: Record<string, (args: string[]) => Promise<void>> = {
   start: startCommand,
+  api: apiCommand,
   migrate: migrateCommand,
   tenant: tenantCommand,
+  worker: workerCommand,
+  scheduler: schedulerCommand,
+  dlq: dlqCommand,
+  keys: keysCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

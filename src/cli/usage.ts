@@ -3,9 +3,21 @@ export const usage = `Usage: switchyard <command> [options]
 Commands:
   start                                   API, UI, worker and scheduler in one process
                                           (embedded PostgreSQL when DATABASE_URL is unset)
+  api                                     the HTTP API and webhook ingress only (scale out)
   migrate                                 apply database migrations and exit
   tenant create --name N --owner-email E  create a tenant and its owner; prints the owner's
                [--json]                   first API token once
+  keys rotate [--no-new-version] [--json] new KEK version; re-wrap every tenant's data keys
+  keys reencrypt [--tenant ID]... [--json]
+                                          new data keys; re-encrypt every stored secret
+  keys retire --version N [--json]        retire KEK versions up to N (none may still be used)
+  keys status [--json]                    KEK versions and the data keys under each
+  worker                                  claim and run workflow steps (drains on SIGTERM)
+  scheduler                               fire cron triggers (any number may run)
+  dlq list --tenant ID [--workflow ID] [--code E] [--since T] [--until T] [--pending]
+           [--limit N] [--json]           list dead-lettered runs, newest first
+  dlq replay --tenant ID (--id DL ... | --all [filters]) [--from failed-step|start] [--json]
+                                          replay dead letters as new, linked runs
 
 Configuration comes from environment variables: see the README.
 `;

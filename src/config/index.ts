@@ -1,14 +1,22 @@
 import type { z } from 'zod';
 import { SwitchyardError } from '../model/errors.ts';
+import { apiSchema, toApiConfig, type ApiConfig } from './api.ts';
 import { databaseSchema, toDatabaseConfig, type DatabaseConfig } from './database.ts';
+import { engineSchema, toEngineConfig, type EngineConfig } from './engine.ts';
 import { withoutEmpty } from './env.ts';
 import { logSchema, toLogConfig, type LogConfig } from './log.ts';
+import { runnerSchema, toRunnerConfig, type RunnerConfig } from './runner.ts';
+import { securitySchema, toSecurityConfig, type SecurityConfig } from './security.ts';
 import { serverSchema, toServerConfig, type ServerConfig } from './server.ts';
 
 export type Config = {
   server: ServerConfig;
   database: DatabaseConfig;
   log: LogConfig;
+  engine: EngineConfig;
+  runner: RunnerConfig;
+  security: SecurityConfig;
+  api: ApiConfig;
 };
 
 /**
@@ -32,12 +40,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const server = parse(serverSchema);
   const database = parse(databaseSchema);
   const log = parse(logSchema);
+  const engine = parse(engineSchema);
+  const runner = parse(runnerSchema);
+  const security = parse(securitySchema);
+  const api = parse(apiSchema);
   if (database?.DATABASE_URL && !database.DATABASE_APP_URL && !database.DATABASE_APP_PASSWORD) {
     problems.push(
       'DATABASE_APP_PASSWORD=(unset): expected the runtime role password (or DATABASE_APP_URL) when DATABASE_URL is set',
     );
   }
-  if (problems.length > 0 || !server || !database || !log) {
+  if (
+    problems.length > 0 ||
+    !server ||
+    !database ||
+    !log ||
+    !engine ||
+    !runner ||
+    !security ||
+    !api
+  ) {
     throw new SwitchyardError(
       'E_CONFIG_INVALID',
       `Invalid configuration:\n${problems.join('\n')}`,
@@ -50,6 +71,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     server: toServerConfig(server),
     database: toDatabaseConfig(database),
     log: toLogConfig(log),
+    engine: toEngineConfig(engine),
+    runner: toRunnerConfig(runner),
+    security: toSecurityConfig(security),
+    api: toApiConfig(api),
   };
 }
 

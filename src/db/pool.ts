@@ -28,9 +28,22 @@ export function createPool(opts: PoolOptions): pg.Pool {
   });
   // An idle client that loses its server (restart, failover) must not crash the process;
   // the pool drops it and the next checkout opens a fresh connection.
+  // An idle client that loses its server (restart, failover) must not crash the process;
+  // the pool drops it and the next checkout opens a fresh connection.
   pool.on('error', (err) =>
     opts.logger.warn({ err: describePgError(err) }, 'idle database client error'),
   );
+  // A checked-out client whose connection dies (a restart in the middle of a transaction)
+  // emits 'error' too, and the pool only listens while clients are idle: without this the
+  // process would crash. The query in flight still fails and withTenant() discards the client.
+  pool.on('connect', (client) => {
+    client.on('error', (err) =>
+      opts.logger.warn(
+        { err: describePgError(err) },
+        'database connection lost during a transaction',
+      ),
+    );
+  });
   return pool;
 }
 

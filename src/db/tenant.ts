@@ -15,25 +15,26 @@ export async function withTenant<T>(
 ): Promise<T> {
   if (!isUuid(tenantId))
     throw new SwitchyardError('E_TENANT_REQUIRED', `Not a tenant id: ${tenantId}`);
-  return inTransaction(pool, fn, async (client) => {
-    await client.query(
-      "select set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)",
-      [tenantId, opts.userId ?? ''],
-    );
-  });
+  if (opts.userId !== undefined && !isUuid(opts.userId)) {
+    throw new SwitchyardError('E_TENANT_REQUIRED', `Not a user id: ${opts.userId}`);
+  }
+  return inTransaction(
+    pool,
+    fn,
+    settings({ 'app.tenant_id': tenantId, 'app.user_id': opts.userId ?? '' }),
+  );
 }
 
 /**
  * Runs `fn` in a transaction with the system scope: only the tables whose policies name it
- * (the queue, due cron triggers) are visible across tenants. For engine internals only.
+ * (the queue, due cron and webhook triggers, data keys for rotation) are visible across
+ * tenants. For engine and key-rotation internals only.
  */
 export async function withSystem<T>(
   pool: pg.Pool,
   fn: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  return inTransaction(pool, fn, async (client) => {
-    await client.query("select set_config('app.scope', 'system', true)");
-  });
+  return inTransaction(pool, fn, settings({ 'app.scope': 'system' }));
 }
 
 /** Runs `fn` in a transaction as a user with no tenant: sees only the user's own memberships. */
@@ -42,21 +43,32 @@ export async function withUser<T>(
   userId: UserId,
   fn: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  return inTransaction(pool, fn, async (client) => {
-    await client.query("select set_config('app.user_id', $1, true)", [userId]);
+  if (!isUuid(userId)) throw new SwitchyardError('E_TENANT_REQUIRED', `Not a user id: ${userId}`);
+  return inTransaction(pool, fn, settings({ 'app.user_id': userId }));
+}
+
+/**
+ * `BEGIN` and the transaction-local settings in one round trip (a simple-protocol query with
+ * two statements). The values are inlined, so only uuids (checked above) and fixed words reach
+ * here; this is the hot path of every tenant request.
+ */
+function settings(values: Record<string, string>): string {
+  const sets = Object.entries(values).map(([k, v]) => {
+    if (!/^[a-z_.]+$/.test(k) || !/^[0-9a-z-]*$/i.test(v)) throw new Error(`unsafe setting ${k}`);
+    return `set_config('${k}', '${v}', true)`;
   });
+  return `begin; select ${sets.join(', ')}`;
 }
 
 async function inTransaction<T>(
   pool: pg.Pool,
   fn: (client: pg.PoolClient) => Promise<T>,
-  setup: (client: pg.PoolClient) => Promise<void>,
+  begin: string,
 ): Promise<T> {
   const client = await pool.connect();
   let broken = false;
   try {
-    await client.query('begin');
-    await setup(client);
+    await client.query(begin);
     const result = await fn(client);
     await client.query('commit');
     return result;

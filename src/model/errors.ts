@@ -36,6 +36,218 @@ export const errorCodes = {
   E_NOT_FOUND: { httpStatus: 404, retryable: false, message: 'Not found' },
   E_CONFLICT: { httpStatus: 409, retryable: false, message: 'Conflict' },
   E_INTERNAL: { httpStatus: 500, retryable: false, message: 'Internal error' },
+  // Product API (accounts, roles, limits)
+  E_UNAUTHENTICATED: {
+    httpStatus: 401,
+    retryable: false,
+    message: 'Sign in or send a valid API token',
+  },
+  E_FORBIDDEN: { httpStatus: 403, retryable: false, message: 'Your role does not allow this' },
+  E_ROLE_TOO_HIGH: {
+    httpStatus: 403,
+    retryable: false,
+    message: 'A role above your own cannot be granted',
+  },
+  E_LAST_OWNER: { httpStatus: 409, retryable: false, message: 'A tenant keeps at least one owner' },
+  E_INVITATION_INVALID: {
+    httpStatus: 404,
+    retryable: false,
+    message: 'The invitation is invalid, expired, revoked or used',
+  },
+  E_SETUP_DONE: { httpStatus: 409, retryable: false, message: 'Switchyard is already set up' },
+  E_SIGN_IN_THROTTLED: {
+    httpStatus: 429,
+    retryable: true,
+    message: 'Too many failed sign-ins; try again later',
+  },
+  E_TOO_MANY_REQUESTS: {
+    httpStatus: 429,
+    retryable: true,
+    message: 'Request rate limit reached; retry after the given time',
+  },
+  E_QUERY_TOO_COMPLEX: {
+    httpStatus: 400,
+    retryable: false,
+    message: 'The GraphQL query is too deep or too costly',
+  },
+  E_WEBHOOK_SIGNATURE: {
+    httpStatus: 401,
+    retryable: false,
+    message: 'The webhook is unsigned or its signature does not verify',
+  },
+  E_PAYLOAD_TOO_LARGE: {
+    httpStatus: 413,
+    retryable: false,
+    message: 'The request body is too large',
+  },
+  E_CSRF: {
+    httpStatus: 403,
+    retryable: false,
+    message: 'Cookie-authenticated requests need a CSRF-safe header',
+  },
+  // The workflow engine (src/engine): starting runs, backpressure, attempts.
+  E_IDEMPOTENCY_CONFLICT: {
+    httpStatus: 409,
+    retryable: false,
+    message: 'The idempotency key was already used with another payload',
+  },
+  E_QUEUE_OVERLOADED: {
+    httpStatus: 503,
+    retryable: true,
+    message: 'The run queue is deeper than its limit; retry after the delay given',
+  },
+  E_TENANT_OVERLOADED: {
+    httpStatus: 429,
+    retryable: true,
+    message: "The tenant's run queue is deeper than its limit; retry after the delay given",
+  },
+  E_WORKFLOW_NOT_PUBLISHED: {
+    httpStatus: 409,
+    retryable: false,
+    message: 'The workflow has no published version (or is archived)',
+  },
+  E_RUN_NOT_FOUND: { httpStatus: 404, retryable: false, message: 'The run does not exist' },
+  E_ACTION_NOT_FOUND: {
+    httpStatus: 422,
+    retryable: false,
+    message: 'A step references an action that does not exist',
+  },
+  E_STEP_TIMEOUT: {
+    httpStatus: 504,
+    retryable: true,
+    message: "The step did not finish within its action's timeout",
+  },
+  E_WORKER_LOST: {
+    httpStatus: 503,
+    retryable: true,
+    message: 'The worker running the step stopped before it finished',
+  },
+  E_RUN_CANCELED: { httpStatus: 409, retryable: false, message: 'The run was canceled' },
+  E_EXECUTOR_CRASHED: {
+    httpStatus: 500,
+    retryable: true,
+    message: 'The step executor threw instead of returning a result',
+  },
+  E_RUNNER_UNAVAILABLE: {
+    httpStatus: 503,
+    retryable: false,
+    message: 'No step runner is installed in this process',
+  },
+  // Envelope encryption (src/security). Messages never carry plaintext or key bytes.
+  E_KMS_UNAVAILABLE: {
+    httpStatus: 503,
+    retryable: true,
+    message: 'The key provider (KMS) cannot be reached or is sealed',
+  },
+  E_KMS_REJECTED: {
+    httpStatus: 500,
+    retryable: false,
+    message: 'The key provider refused the request (permissions, unknown key or key version)',
+  },
+  E_HTTPS_REQUIRED: {
+    httpStatus: 403,
+    retryable: false,
+    message: 'This server accepts HTTPS only (REQUIRE_HTTPS)',
+  },
+  E_SECRET_DECRYPT_FAILED: {
+    httpStatus: 500,
+    retryable: false,
+    message: 'A stored secret failed authentication: it was altered or belongs to another record',
+  },
+  // Step execution (src/runner). Retryable ones may carry retryAfterMs in the StepError.
+  E_MAPPING_PATH_MISSING: {
+    httpStatus: 422,
+    retryable: false,
+    message: 'A mapping references a path that does not exist',
+  },
+  E_MAPPING_INVALID: { httpStatus: 422, retryable: false, message: 'A mapping is malformed' },
+  E_STEP_INPUT_INVALID: {
+    httpStatus: 422,
+    retryable: false,
+    message: "The step input does not match the action's input schema",
+  },
+  E_STEP_OUTPUT_INVALID: {
+    httpStatus: 502,
+    retryable: false,
+    message: "The step output does not match the action's output schema",
+  },
+  E_ACTION_INVALID: {
+    httpStatus: 422,
+    retryable: false,
+    message: 'The action definition is invalid',
+  },
+  E_CONNECTION_INVALID: {
+    httpStatus: 422,
+    retryable: false,
+    message: 'The connection is missing or lacks a field its auth kind needs',
+  },
+  E_UPSTREAM_REJECTED: {
+    httpStatus: 502,
+    retryable: false,
+    message: 'The external API rejected the request (4xx)',
+  },
+  E_UPSTREAM_UNAVAILABLE: {
+    httpStatus: 503,
+    retryable: true,
+    message: 'The external API is unavailable (408, 429 or 5xx)',
+  },
+  E_NETWORK: { httpStatus: 502, retryable: true, message: 'The external API cannot be reached' },
+  E_GATE_TIMEOUT: {
+    httpStatus: 504,
+    retryable: true,
+    message: 'An outgoing request timed out',
+  },
+  E_GATE_BLOCKED: {
+    httpStatus: 403,
+    retryable: false,
+    message: 'The outgoing request was blocked by the gate',
+  },
+  E_GATE_TOO_MANY_REDIRECTS: {
+    httpStatus: 502,
+    retryable: false,
+    message: 'The outgoing request was redirected too many times',
+  },
+  E_GATE_RESPONSE_TOO_LARGE: {
+    httpStatus: 502,
+    retryable: false,
+    message: 'The response is larger than the gate allows',
+  },
+  E_RATE_LIMITED: {
+    httpStatus: 429,
+    retryable: true,
+    message: "The action's rate limit is reached; the step waits for its slot",
+  },
+  E_CIRCUIT_OPEN: {
+    httpStatus: 503,
+    retryable: true,
+    message: 'The circuit breaker for this host and connection is open',
+  },
+  E_CODE_ERROR: { httpStatus: 422, retryable: false, message: 'The code step threw an error' },
+  E_CODE_FORBIDDEN: {
+    httpStatus: 422,
+    retryable: false,
+    message: 'The code step used something code steps may not use',
+  },
+  E_CODE_TIMEOUT: {
+    httpStatus: 422,
+    retryable: false,
+    message: 'The code step ran longer than its time limit',
+  },
+  E_CODE_MEMORY_LIMIT: {
+    httpStatus: 422,
+    retryable: false,
+    message: 'The code step used more memory than its limit',
+  },
+  E_PYTHON_UNAVAILABLE: {
+    httpStatus: 500,
+    retryable: false,
+    message: 'python3 is not installed on this worker',
+  },
+  E_STEP_CANCELED: {
+    httpStatus: 499,
+    retryable: true,
+    message: 'The step was aborted (cancel, lease loss or shutdown)',
+  },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {

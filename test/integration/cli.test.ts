@@ -3,7 +3,7 @@ import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { runCli } from '../support/cli.ts';
+import { runCli, spawnCli, stopProcess, waitForStatus } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { freePort } from '../support/free-port.ts';
 
@@ -17,6 +17,8 @@ beforeAll(async () => {
     DATABASE_URL: db.ownerUrl,
     DATABASE_APP_ROLE: inject('pgAppRole'),
     DATABASE_APP_PASSWORD: inject('pgAppPassword'),
+    // Several processes share one database, so they must share the key-encryption key.
+    SWITCHYARD_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
   };
 });
 afterAll(async () => {
@@ -54,7 +56,7 @@ describe('switchyard command line', () => {
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout) as { tenantId: string; apiToken: string; ownerEmail: string };
     expect(out.ownerEmail).toBe('owner@acme.test');
-    expect(out.apiToken).toMatch(/^sy_[A-Za-z0-9_-]{43}$/);
+    expect(out.apiToken).toMatch(/^sy_[A-Za-z0-9_-]{65}$/);
     const rows = await db.ownerPool.query<{ secret_hash: Buffer; prefix: string; role: string }>(
       'select secret_hash, prefix, role from api_tokens where tenant_id = $1',
       [out.tenantId],
@@ -148,6 +150,29 @@ describe('switchyard command line', () => {
     expect(r.stderr).toMatch(
       /^switchyard: E_DATA_DIR_NOT_WRITABLE: The data directory \/etc\/hostname\/switchyard-data is not writable \(ENOTDIR\)/,
     );
+  });
+
+  it('runs the API alone (`switchyard api`) and stops cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const created = await runCli(
+      ['tenant', 'create', '--name', 'Api', '--owner-email', 'api@api.test', '--json'],
+      external,
+    );
+    const { apiToken } = JSON.parse(created.stdout) as { apiToken: string };
+    const child = spawnCli(['api'], { ...external, PORT: String(port) });
+    try {
+      await waitForStatus(`http://127.0.0.1:${port}/readyz`, 200, 30_000);
+      const res = await fetch(`http://127.0.0.1:${port}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${apiToken}` },
+        body: JSON.stringify({ query: '{ viewer { kind currentTenant { name } } }' }),
+      });
+      expect(await res.json()).toEqual({
+        data: { viewer: { kind: 'token', currentTenant: { name: 'Api' } } },
+      });
+    } finally {
+      expect(await stopProcess(child)).toBe(0);
+    }
   });
 
   it('uses the runtime role, not the owner, once started', async () => {

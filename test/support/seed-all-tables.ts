@@ -81,5 +81,24 @@ export async function seedAllTables(pool: pg.Pool, tenantId: TenantId): Promise<
       `insert into access_log (tenant_id, actor_kind, operation_kind, outcome) values ($1, 'user', 'query', 'ok') returning id`,
       [tenantId],
     );
+    await one(
+      `insert into idempotency_keys (tenant_id, workflow_id, key, input_hash, run_id, expires_at)
+       values ($1, $2, 'key-1', $3, $4, now() + interval '1 day') returning id`,
+      [tenantId, workflowId, randomBytes(32), runId],
+    );
+    await one(
+      `insert into tenant_data_keys (tenant_id, version, wrapped_key, kek_id, kek_version)
+       values ($1, 1, $2, 'local', 1) returning id`,
+      [tenantId, randomBytes(60)],
+    );
+    await one(
+      `insert into rate_limits (tenant_id, key, tat) values ($1, 'action:seed', now()) returning key as id`,
+      [tenantId],
+    );
+    await one(
+      `insert into circuit_breakers (tenant_id, host, connection_key, state, failures)
+       values ($1, 'api.example.test', '', 'closed', 1) returning host as id`,
+      [tenantId],
+    );
   });
 }

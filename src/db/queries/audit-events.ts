@@ -65,3 +65,59 @@ export async function selectAuditChainPage(
     hashOk: r.hash_ok,
   }));
 }
+
+export type AuditEventRow = {
+  seq: number;
+  id: string;
+  actorKind: string;
+  actorId: string | null;
+  action: string;
+  targetKind: string | null;
+  targetId: string | null;
+  outcome: string;
+  metadata: unknown;
+  ip: string | null;
+  requestId: string | null;
+  occurredAt: Date;
+};
+
+/** Newest first; `beforeSeq` pages backwards through the current tenant's trail. */
+export async function selectAuditEvents(
+  db: Queryable,
+  p: { beforeSeq: number | null; limit: number; action: string | null },
+): Promise<AuditEventRow[]> {
+  const res = await db.query<{
+    seq: number;
+    id: string;
+    actor_kind: string;
+    actor_id: string | null;
+    action: string;
+    target_kind: string | null;
+    target_id: string | null;
+    outcome: string;
+    metadata: unknown;
+    ip: string | null;
+    request_id: string | null;
+    occurred_at: Date;
+  }>(
+    `select seq, id, actor_kind, actor_id, action, target_kind, target_id, outcome, metadata, host(ip) as ip, request_id, occurred_at
+       from audit_events
+      where ($1::bigint is null or seq < $1) and ($3::text is null or action = $3)
+      order by seq desc limit $2`,
+    [p.beforeSeq, p.limit, p.action],
+  );
+  return res.rows.map((r) => ({
+    seq: r.seq,
+    id: r.id,
+    actorKind: r.actor_kind,
+    actorId: r.actor_id,
+    action: r.action,
+    targetKind: r.target_kind,
+    targetId: r.target_id,
+    outcome: r.outcome,
+    metadata: r.metadata,
+    ip: r.ip,
+    requestId: r.request_id,
+    occurredAt: r.occurred_at,
+  }));
+}

@@ -2,15 +2,33 @@ import type { Queryable } from '../pool.ts';
 import type { TenantId } from '../../model/ids.ts';
 
 export type TenantRow = { id: TenantId; name: string; createdAt: Date };
+type Raw = { id: TenantId; name: string; created_at: Date };
+const map = (r: Raw): TenantRow => ({ id: r.id, name: r.name, createdAt: r.created_at });
 
 export async function insertTenant(
   db: Queryable,
   p: { id: TenantId; name: string },
 ): Promise<TenantRow> {
-  const res = await db.query<{ id: TenantId; name: string; created_at: Date }>(
+  const res = await db.query<Raw>(
     'insert into tenants (id, name) values ($1, $2) returning id, name, created_at',
     [p.id, p.name],
   );
-  const row = res.rows[0]!;
-  return { id: row.id, name: row.name, createdAt: row.created_at };
+  return map(res.rows[0]!);
+}
+
+/** Tenants visible in this transaction: the current one, or the user's own (member_tenants). */
+export async function selectVisibleTenants(db: Queryable): Promise<TenantRow[]> {
+  const res = await db.query<Raw>('select id, name, created_at from tenants order by name');
+  return res.rows.map(map);
+}
+
+export async function updateTenantName(
+  db: Queryable,
+  p: { id: TenantId; name: string },
+): Promise<TenantRow | undefined> {
+  const res = await db.query<Raw>(
+    'update tenants set name = $2 where id = $1 returning id, name, created_at',
+    [p.id, p.name],
+  );
+  return res.rows[0] && map(res.rows[0]);
 }

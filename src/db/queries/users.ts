@@ -2,10 +2,13 @@ import type { Queryable } from '../pool.ts';
 import type { UserId } from '../../model/ids.ts';
 
 export type UserRow = { id: UserId; email: string; displayName: string | null };
+export type UserWithPassword = UserRow & { passwordHash: string | null; disabledAt: Date | null };
+
+type Raw = { id: UserId; email: string; display_name: string | null };
 
 /** Inserts the user, or returns the existing one with that email. */
 export async function upsertUserByEmail(db: Queryable, p: { email: string }): Promise<UserRow> {
-  const res = await db.query<{ id: UserId; email: string; display_name: string | null }>(
+  const res = await db.query<Raw>(
     `insert into users (email) values ($1)
      on conflict (email) do update set email = excluded.email
      returning id, email, display_name`,
@@ -13,4 +16,47 @@ export async function upsertUserByEmail(db: Queryable, p: { email: string }): Pr
   );
   const row = res.rows[0]!;
   return { id: row.id, email: row.email, displayName: row.display_name };
+}
+
+export async function selectUserByEmail(
+  db: Queryable,
+  p: { email: string },
+): Promise<UserWithPassword | undefined> {
+  const res = await db.query<Raw & { password_hash: string | null; disabled_at: Date | null }>(
+    'select id, email, display_name, password_hash, disabled_at from users where email = $1',
+    [p.email],
+  );
+  const r = res.rows[0];
+  return (
+    r && {
+      id: r.id,
+      email: r.email,
+      displayName: r.display_name,
+      passwordHash: r.password_hash,
+      disabledAt: r.disabled_at,
+    }
+  );
+}
+
+export async function selectUserById(
+  db: Queryable,
+  p: { id: UserId },
+): Promise<UserRow | undefined> {
+  const res = await db.query<Raw>('select id, email, display_name from users where id = $1', [
+    p.id,
+  ]);
+  const r = res.rows[0];
+  return r && { id: r.id, email: r.email, displayName: r.display_name };
+}
+
+export async function updateUserPassword(
+  db: Queryable,
+  p: { id: UserId; passwordHash: string },
+): Promise<void> {
+  await db.query('update users set password_hash = $2 where id = $1', [p.id, p.passwordHash]);
+}
+
+export async function countUsers(db: Queryable): Promise<number> {
+  const res = await db.query<{ n: number }>('select count(*)::int as n from users');
+  return res.rows[0]?.n ?? 0;
 }

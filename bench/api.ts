@@ -1,0 +1,272 @@
+/**
+ * API benchmark: webhook ingress (signed, committed, 202) at concurrency 1, 10 and 50, and
+ * GraphQL reads (a run with its steps) and writes (triggerWorkflow) at a steady 200 requests/s.
+ * The baseline, measured in the same run against the same server, is GET /livez: the HTTP
+ * floor of this machine (Fastify, no database).
+ *
+ * `npm run bench:api` — starts `switchyard start` on its own embedded PostgreSQL (normal
+ * durability) in a temporary directory, drives it from this process with autocannon over
+ * 127.0.0.1, writes the "API" section of bench/RESULTS.md and stops everything it started.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { freePort } from '../test/support/free-port.ts';
+
+const root = path.resolve(import.meta.dirname, '..');
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
+
+type Row = {
+  name: string;
+  rps: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+};
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function load(name: string, opts: autocannon.Options): Promise<Row> {
+  const latencies: number[] = [];
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon({ ...opts, duration: DURATION_S }, (err, res) =>
+      err ? reject(err as Error) : resolve(res),
+    );
+    instance.on('response', (_client, _status, _bytes, responseTime: number) =>
+      latencies.push(responseTime),
+    );
+  });
+  latencies.sort((a, b) => a - b);
+  return {
+    name,
+    rps: result.requests.total / DURATION_S,
+    p50: percentile(latencies, 50),
+    p95: percentile(latencies, 95),
+    p99: percentile(latencies, 99),
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+function run(cmd: string[], env: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, cmd, {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${cmd.join(' ')} exited ${code}`)),
+    );
+  });
+}
+
+async function waitReady(url: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    try {
+      if ((await fetch(`${url}/readyz`)).status === 200) return;
+    } catch {
+      // not yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('server did not become ready');
+}
+
+async function gql<T>(
+  url: string,
+  token: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<T> {
+  const res = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await res.json()) as { data: T; errors?: unknown };
+  if (body.errors) throw new Error(JSON.stringify(body.errors));
+  return body.data;
+}
+
+async function main(): Promise<void> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'sy-bench-api-'));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const env = {
+    SWITCHYARD_DATA_DIR: dataDir,
+    PORT: String(port),
+    EMBEDDED_PG_PORT: String(await freePort()),
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_TENANT_PER_MINUTE: '100000000',
+    RATE_LIMIT_PRINCIPAL_PER_MINUTE: '100000000',
+    DATABASE_POOL_MAX: '20',
+  };
+  const server: ChildProcess = spawn(process.execPath, ['bin/switchyard.js', 'start'], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: 'inherit',
+  });
+  try {
+    await waitReady(url);
+    const tenant = JSON.parse(
+      await run(
+        [
+          'bin/switchyard.js',
+          'tenant',
+          'create',
+          '--name',
+          'Bench',
+          '--owner-email',
+          'bench@example.test',
+          '--json',
+        ],
+        env,
+      ),
+    ) as {
+      apiToken: string;
+    };
+    const token = tenant.apiToken;
+    const apps = await gql<{
+      apps: Array<{ key: string; actions: Array<{ id: string; key: string }> }>;
+    }>(url, token, '{ apps { key actions { id key } } }');
+    const js = apps.apps.find((a) => a.key === 'javascript')!.actions[0]!;
+    const wf = await gql<{ createWorkflow: { id: string } }>(
+      url,
+      token,
+      'mutation { createWorkflow(name: "bench") { id } }',
+    );
+    const workflowId = wf.createWorkflow.id;
+    await gql(
+      url,
+      token,
+      'mutation($w: ID!, $d: JSON!) { saveWorkflowVersion(workflowId: $w, definition: $d, publish: true) { id } }',
+      {
+        w: workflowId,
+        d: { steps: [{ id: 'noop', actionId: js.id, input: { code: 'return { ok: true };' } }] },
+      },
+    );
+    const trig = await gql<{ createTrigger: { secret: string; trigger: { id: string } } }>(
+      url,
+      token,
+      'mutation($w: ID!) { createTrigger(workflowId: $w, kind: webhook) { secret trigger { id } } }',
+      { w: workflowId },
+    );
+    const key = Buffer.from(trig.createTrigger.secret.slice('whsec_'.length), 'base64');
+    const hookPath = `/hooks/${trig.createTrigger.trigger.id}`;
+    const started = await gql<{ triggerWorkflow: { run: { id: string } } }>(
+      url,
+      token,
+      'mutation($w: ID!) { triggerWorkflow(workflowId: $w) { run { id } } }',
+      { w: workflowId },
+    );
+    const runId = started.triggerWorkflow.run.id;
+
+    let seq = 0;
+    const signed = (): autocannon.Request => ({
+      method: 'POST',
+      path: hookPath,
+      setupRequest: (req) => {
+        const id = `msg_${process.pid}_${++seq}`;
+        const ts = Math.floor(Date.now() / 1000);
+        const body = JSON.stringify({ n: seq });
+        const sig = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64');
+        return {
+          ...req,
+          body,
+          headers: {
+            'content-type': 'application/json',
+            'webhook-id': id,
+            'webhook-timestamp': String(ts),
+            'webhook-signature': `v1,${sig}`,
+          },
+        };
+      },
+    });
+    const auth = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+    const rows: Row[] = [];
+    rows.push(
+      await load('baseline: GET /livez, 10 connections', { url: `${url}/livez`, connections: 10 }),
+    );
+    for (const c of [1, 10, 50])
+      rows.push(
+        await load(`webhook ingress, concurrency ${c}`, {
+          url,
+          connections: c,
+          requests: [signed()],
+        }),
+      );
+    rows.push(
+      await load('GraphQL read (run with steps), 200 req/s', {
+        url: `${url}/graphql`,
+        connections: 10,
+        overallRate: 200,
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({
+          query: 'query($id: ID!) { run(id: $id) { id status steps { stepId status output } } }',
+          variables: { id: runId },
+        }),
+      }),
+    );
+    rows.push(
+      await load('GraphQL write (triggerWorkflow), 200 req/s', {
+        url: `${url}/graphql`,
+        connections: 10,
+        overallRate: 200,
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({
+          query: 'mutation($w: ID!) { triggerWorkflow(workflowId: $w) { run { id } } }',
+          variables: { w: workflowId },
+        }),
+      }),
+    );
+    await report(rows);
+  } finally {
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function report(rows: Row[]): Promise<void> {
+  const fmt = (n: number) => (Number.isFinite(n) ? n.toFixed(n >= 100 ? 0 : 1) : '–');
+  const table = [
+    '| measure | requests/s | p50 ms | p95 ms | p99 ms | errors | non-2xx |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...rows.map(
+      (r) =>
+        `| ${r.name} | ${fmt(r.rps)} | ${fmt(r.p50)} | ${fmt(r.p95)} | ${fmt(r.p99)} | ${r.errors} | ${r.non2xx} |`,
+    ),
+  ].join('\n');
+  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
+  const section = `## API\n\nMachine: ${machine}. \`npm run bench:api\`: one \`switchyard start\` process (API, worker and scheduler, embedded PostgreSQL with fsync on) and the load generator (autocannon) on the same 2 cores, over 127.0.0.1, ${DURATION_S} s per line. The worker drains the runs the ingress creates while it is measured.\n\n${table}\n`;
+  process.stdout.write(`\n${table}\n`);
+  const file = path.join(root, 'bench/RESULTS.md');
+  let current = '';
+  try {
+    current = await readFile(file, 'utf8');
+  } catch {
+    current = '# Benchmark results\n';
+  }
+  const start = current.indexOf('## API\n');
+  const next = start === -1 ? -1 : current.indexOf('\n## ', start + 1);
+  const updated =
+    start === -1
+      ? `${current.trimEnd()}\n\n${section}`
+      : `${current.slice(0, start)}${section}${next === -1 ? '' : current.slice(next + 1)}`;
+  await writeFile(file, updated);
+}
+
+await main();

@@ -1,0 +1,85 @@
+import type { FastifyReply } from 'fastify';
+import type pg from 'pg';
+import type { LastUsedTracker } from '../../accounts/last-used.ts';
+import type { SignInPolicy } from '../../accounts/sign-in.ts';
+import type { Queryable } from '../../db/pool.ts';
+import type { Engine } from '../../engine/engine.ts';
+import type { SecretBox } from '../../security/crypto/secret-box.ts';
+import { withTenant } from '../../db/tenant.ts';
+import type { Actor, RequestMeta } from '../../model/actor.ts';
+import { SwitchyardError } from '../../model/errors.ts';
+import type { TenantId, UserId } from '../../model/ids.ts';
+import type { Role } from '../../model/roles.ts';
+
+export type ApiSettings = {
+  signIn: SignInPolicy;
+  invitationTtlMs: number;
+  /** How long a rotated webhook secret stays valid by default. */
+  webhookSecretOverlapMs: number;
+  /** Secure cookies (HTTPS, or HTTPS behind a trusted proxy). */
+  secureCookies: boolean;
+  publicUrl: string;
+};
+
+export type ApiServices = {
+  pool: pg.Pool;
+  engine: Engine;
+  secrets: SecretBox;
+  settings: ApiSettings;
+  lastUsed: LastUsedTracker;
+  clock: { now(): Date };
+};
+
+export type GraphQLContext = {
+  actor: Actor;
+  meta: RequestMeta;
+  services: ApiServices;
+  reply: FastifyReply;
+};
+
+/** The tenant and role of the request, or an error saying what is missing. */
+export function tenantOf(ctx: GraphQLContext): {
+  tenantId: TenantId;
+  role: Role;
+  userId: UserId | null;
+} {
+  const a = ctx.actor;
+  if (a.kind === 'token') return { tenantId: a.tenantId, role: a.role, userId: null };
+  if (a.kind === 'user' && a.tenantId && a.role)
+    return { tenantId: a.tenantId, role: a.role, userId: a.userId };
+  if (a.kind === 'user')
+    throw new SwitchyardError('E_FORBIDDEN', 'Choose a tenant first (switchTenant).');
+  throw new SwitchyardError('E_UNAUTHENTICATED', 'Sign in or send a valid API token.');
+}
+
+/** Runs `fn` in the request's tenant (RLS), as one transaction. */
+export function inTenant<T>(
+  ctx: GraphQLContext,
+  fn: (db: Queryable, tenantId: TenantId) => Promise<T>,
+): Promise<T> {
+  const { tenantId, userId } = tenantOf(ctx);
+  return withTenant(
+    ctx.services.pool,
+    tenantId,
+    (db) => fn(db, tenantId),
+    userId ? { userId } : {},
+  );
+}
+
+/** The audit fields for the request's actor. */
+export function auditActor(ctx: GraphQLContext): {
+  actorKind: 'user' | 'token';
+  actorId: string;
+  ip: string | null;
+  requestId: string | null;
+} {
+  const a = ctx.actor;
+  if (a.kind === 'anonymous')
+    throw new SwitchyardError('E_UNAUTHENTICATED', 'Sign in or send a valid API token.');
+  return {
+    actorKind: a.kind,
+    actorId: a.kind === 'user' ? a.userId : a.tokenId,
+    ip: ctx.meta.ip,
+    requestId: ctx.meta.requestId,
+  };
+}

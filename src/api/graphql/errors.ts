@@ -1,0 +1,76 @@
+import { GraphQLError } from 'graphql';
+import { errorCodes, isSwitchyardError, type ErrorCode } from '../../model/errors.ts';
+import type { Logger } from '../../observability/logger.ts';
+
+/**
+ * Every GraphQL error leaves with a stable `extensions.code` from the registry. Our own errors
+ * keep their message (it says what to fix); anything unexpected is masked as E_INTERNAL and
+ * logged with the request id, so no internal detail (or secret) reaches the caller.
+ *
+ * GraphQL errors are recognised by shape, not `instanceof`: the graphql package ships CJS and
+ * ESM builds, and libraries may load the other one (two GraphQLError classes in one process).
+ */
+type GraphQLErrorLike = Error & {
+  originalError?: unknown;
+  extensions?: Record<string, unknown>;
+  nodes?: GraphQLError['nodes'];
+  path?: GraphQLError['path'];
+};
+
+function isGraphQLErrorLike(e: unknown): e is GraphQLErrorLike {
+  return e instanceof Error && e.name === 'GraphQLError';
+}
+
+export function createErrorMasker(logger: Logger) {
+  return (error: unknown, _message: string): Error => {
+    let original: unknown = error;
+    while (isGraphQLErrorLike(original) && original.originalError)
+      original = original.originalError;
+    const located = isGraphQLErrorLike(error) ? locationOf(error) : {};
+    if (isSwitchyardError(original)) {
+      return new GraphQLError(original.message, {
+        ...located,
+        extensions: { code: original.code, ...publicDetails(original.code, original.details) },
+      });
+    }
+    if (isGraphQLErrorLike(original)) {
+      const code = original.extensions?.code;
+      if (typeof code === 'string' && code in errorCodes) {
+        return new GraphQLError(original.message, {
+          ...located,
+          extensions: { ...original.extensions, code },
+        });
+      }
+      // The document itself was rejected (parse, validation, CSRF): the message is for the caller.
+      const mapped: ErrorCode = /CSRF/.test(original.message) ? 'E_CSRF' : 'E_VALIDATION';
+      return new GraphQLError(original.message, {
+        ...located,
+        extensions: { ...original.extensions, code: mapped },
+      });
+    }
+    logger.error({ err: original }, 'unexpected error in a GraphQL resolver');
+    return new GraphQLError('Internal error.', { ...located, extensions: { code: 'E_INTERNAL' } });
+  };
+}
+
+/** Only details meant for callers (the field that is wrong, when to retry). */
+function publicDetails(
+  code: ErrorCode,
+  details: Readonly<Record<string, unknown>>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (typeof details.field === 'string') out.field = details.field;
+  if (typeof details.retryAfterMs === 'number') out.retryAfterMs = details.retryAfterMs;
+  if (errorCodes[code].retryable) out.retryable = true;
+  return out;
+}
+
+function locationOf(error: GraphQLErrorLike): {
+  nodes?: NonNullable<GraphQLError['nodes']>;
+  path?: NonNullable<GraphQLError['path']>;
+} {
+  return {
+    ...(error.nodes ? { nodes: error.nodes } : {}),
+    ...(error.path ? { path: error.path } : {}),
+  };
+}

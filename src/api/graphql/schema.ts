@@ -1,0 +1,24 @@
+import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
+import { builder } from './builder.ts';
+import './types/account.ts';
+import './types/members.ts';
+import './types/tokens.ts';
+import './types/audit.ts';
+import './types/apps.ts';
+import './types/workflows.ts';
+import './types/connections.ts';
+import './types/triggers.ts';
+import './types/runs.ts';
+
+let schema: GraphQLSchema | undefined;
+
+/** The whole product API, built once. */
+export function getSchema(): GraphQLSchema {
+  schema ??= builder.toSchema();
+  return schema;
+}
+
+/** The SDL printed to docs/schema.graphql (CI fails when it is stale). */
+export function printApiSchema(): string {
+  return `${printSchema(lexicographicSortSchema(getSchema()))}\n`;
+}

@@ -1,0 +1,272 @@
+import {
+  changeAction,
+  changeApp,
+  createAction,
+  createApp,
+  removeAction,
+  removeApp,
+} from '../../../catalog/apps.ts';
+import { selectActions, type ActionRow } from '../../../db/queries/api-actions.ts';
+import { selectApps, type AppRow } from '../../../db/queries/apps.ts';
+import type { ActionId, AppId } from '../../../model/ids.ts';
+import { recordAudit } from '../../../observability/audit.ts';
+import { builder } from '../builder.ts';
+import { auditActor, inTenant } from '../context.ts';
+
+const AuthKindEnum = builder.enumType('AuthKind', {
+  values: ['none', 'api_key', 'bearer', 'basic', 'oauth2_client_credentials'] as const,
+});
+const ActionKindEnum = builder.enumType('ActionKind', {
+  values: ['http', 'javascript', 'python'] as const,
+});
+const RetryStrategyEnum = builder.enumType('RetryStrategy', {
+  values: ['none', 'fixed', 'exponential'] as const,
+});
+
+export const ActionRef = builder.objectRef<ActionRow>('Action');
+export const AppRef = builder.objectRef<AppRow>('App');
+
+AppRef.implement({
+  description:
+    'An external service: its base URL, auth kind and the JSON Schema of its connection fields.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    key: t.exposeString('key'),
+    name: t.exposeString('name'),
+    baseUrl: t.exposeString('baseUrl', { nullable: true }),
+    authKind: t.exposeString('authKind'),
+    authConfig: t.expose('authConfig', { type: 'JSON' }),
+    connectionSchema: t.expose('connectionSchema', { type: 'JSON' }),
+    isBuiltin: t.exposeBoolean('isBuiltin'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    actions: t.field({
+      type: [ActionRef],
+      resolve: (app, _a, ctx) => inTenant(ctx, (db) => selectActions(db, { appId: app.id })),
+    }),
+  }),
+});
+
+ActionRef.implement({
+  description: 'An operation of an app, with its schemas, implementation and reliability settings.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    appId: t.exposeID('appId'),
+    key: t.exposeString('key'),
+    name: t.exposeString('name'),
+    kind: t.exposeString('kind'),
+    inputSchema: t.expose('inputSchema', { type: 'JSON' }),
+    outputSchema: t.expose('outputSchema', { type: 'JSON' }),
+    implementation: t.expose('implementation', { type: 'JSON' }),
+    retryStrategy: t.exposeString('retryStrategy'),
+    maxAttempts: t.exposeInt('maxAttempts'),
+    initialDelayMs: t.exposeInt('initialDelayMs'),
+    maxDelayMs: t.exposeInt('maxDelayMs'),
+    timeoutMs: t.exposeInt('timeoutMs'),
+    rateLimitRequests: t.exposeInt('rateLimitRequests', { nullable: true }),
+    rateLimitPerSeconds: t.exposeInt('rateLimitPerSeconds', { nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});
+
+const AppInput = builder.inputType('AppInput', {
+  fields: (t) => ({
+    key: t.string(),
+    name: t.string(),
+    baseUrl: t.string({ required: false }),
+    authKind: t.field({ type: AuthKindEnum }),
+    authConfig: t.field({ type: 'JSON', required: false }),
+    connectionSchema: t.field({ type: 'JSON', required: false }),
+  }),
+});
+
+const ActionInput = builder.inputType('ActionInput', {
+  fields: (t) => ({
+    appId: t.id(),
+    key: t.string(),
+    name: t.string(),
+    kind: t.field({ type: ActionKindEnum }),
+    inputSchema: t.field({ type: 'JSON', required: false }),
+    outputSchema: t.field({ type: 'JSON', required: false }),
+    implementation: t.field({ type: 'JSON' }),
+    retryStrategy: t.field({ type: RetryStrategyEnum, required: false }),
+    maxAttempts: t.int({ required: false }),
+    initialDelayMs: t.int({ required: false }),
+    maxDelayMs: t.int({ required: false }),
+    timeoutMs: t.int({ required: false }),
+    rateLimitRequests: t.int({ required: false }),
+    rateLimitPerSeconds: t.int({ required: false }),
+  }),
+});
+
+type AppInputShape = typeof AppInput.$inferInput;
+type ActionInputShape = typeof ActionInput.$inferInput;
+
+const toApp = (i: AppInputShape) => ({
+  key: i.key,
+  name: i.name,
+  baseUrl: i.baseUrl ?? null,
+  authKind: i.authKind,
+  authConfig: (i.authConfig ?? {}) as Record<string, unknown>,
+  connectionSchema: i.connectionSchema ?? { type: 'object' },
+});
+
+const toAction = (i: ActionInputShape) => ({
+  appId: String(i.appId) as AppId,
+  key: i.key,
+  name: i.name,
+  kind: i.kind,
+  inputSchema: i.inputSchema ?? { type: 'object' },
+  outputSchema: i.outputSchema ?? {},
+  implementation: i.implementation,
+  retryStrategy: i.retryStrategy ?? 'exponential',
+  maxAttempts: i.maxAttempts ?? 3,
+  initialDelayMs: i.initialDelayMs ?? 1000,
+  maxDelayMs: i.maxDelayMs ?? 60_000,
+  timeoutMs: i.timeoutMs ?? 30_000,
+  rateLimitRequests: i.rateLimitRequests ?? null,
+  rateLimitPerSeconds: i.rateLimitPerSeconds ?? null,
+});
+
+builder.queryField('apps', (t) =>
+  t.field({
+    type: [AppRef],
+    authScopes: { viewer: true },
+    resolve: (_r, _a, ctx) => inTenant(ctx, (db) => selectApps(db)),
+  }),
+);
+
+builder.queryField('actions', (t) =>
+  t.field({
+    type: [ActionRef],
+    authScopes: { viewer: true },
+    args: { appId: t.arg.id({ required: false }) },
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, (db) =>
+        selectActions(db, { appId: args.appId ? (String(args.appId) as AppId) : null }),
+      ),
+  }),
+);
+
+builder.mutationField('createApp', (t) =>
+  t.field({
+    type: AppRef,
+    authScopes: { editor: true },
+    args: { input: t.arg({ type: AppInput }) },
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, async (db, tenantId) => {
+        const app = await createApp(db, tenantId, toApp(args.input));
+        await recordAudit(db, {
+          tenantId,
+          ...auditActor(ctx),
+          action: 'app.created',
+          targetKind: 'app',
+          targetId: app.id,
+          metadata: { key: app.key },
+        });
+        return app;
+      }),
+  }),
+);
+
+builder.mutationField('updateApp', (t) =>
+  t.field({
+    type: AppRef,
+    authScopes: { editor: true },
+    args: { id: t.arg.id(), input: t.arg({ type: AppInput }) },
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, async (db, tenantId) => {
+        const app = await changeApp(db, String(args.id) as AppId, toApp(args.input));
+        await recordAudit(db, {
+          tenantId,
+          ...auditActor(ctx),
+          action: 'app.updated',
+          targetKind: 'app',
+          targetId: app.id,
+          metadata: { key: app.key },
+        });
+        return app;
+      }),
+  }),
+);
+
+builder.mutationField('deleteApp', (t) =>
+  t.boolean({
+    authScopes: { editor: true },
+    args: { id: t.arg.id() },
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, async (db, tenantId) => {
+        await removeApp(db, String(args.id) as AppId);
+        await recordAudit(db, {
+          tenantId,
+          ...auditActor(ctx),
+          action: 'app.deleted',
+          targetKind: 'app',
+          targetId: String(args.id),
+        });
+        return true;
+      }),
+  }),
+);
+
+builder.mutationField('createAction', (t) =>
+  t.field({
+    type: ActionRef,
+    authScopes: { editor: true },
+    args: { input: t.arg({ type: ActionInput }) },
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, async (db, tenantId) => {
+        const action = await createAction(db, tenantId, toAction(args.input));
+        await recordAudit(db, {
+          tenantId,
+          ...auditActor(ctx),
+          action: 'action.created',
+          targetKind: 'action',
+          targetId: action.id,
+          metadata: { key: action.key },
+        });
+        return action;
+      }),
+  }),
+);
+
+builder.mutationField('updateAction', (t) =>
+  t.field({
+    type: ActionRef,
+    authScopes: { editor: true },
+    args: { id: t.arg.id(), input: t.arg({ type: ActionInput }) },
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, async (db, tenantId) => {
+        const action = await changeAction(db, String(args.id) as ActionId, toAction(args.input));
+        await recordAudit(db, {
+          tenantId,
+          ...auditActor(ctx),
+          action: 'action.updated',
+          targetKind: 'action',
+          targetId: action.id,
+          metadata: { key: action.key },
+        });
+        return action;
+      }),
+  }),
+);
+
+builder.mutationField('deleteAction', (t) =>
+  t.boolean({
+    authScopes: { editor: true },
+    args: { id: t.arg.id() },
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, async (db, tenantId) => {
+        await removeAction(db, String(args.id) as ActionId);
+        await recordAudit(db, {
+          tenantId,
+          ...auditActor(ctx),
+          action: 'action.deleted',
+          targetKind: 'action',
+          targetId: String(args.id),
+        });
+        return true;
+      }),
+  }),
+);

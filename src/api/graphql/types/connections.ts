@@ -1,0 +1,167 @@
+import { randomUUID } from 'node:crypto';
+import {
+  deleteConnection,
+  insertConnection,
+  selectConnection,
+  selectConnections,
+  updateConnection,
+  type ConnectionRow,
+} from '../../../db/queries/api-connections.ts';
+import { selectApp } from '../../../db/queries/apps.ts';
+import type { Queryable } from '../../../db/pool.ts';
+import { SwitchyardError } from '../../../model/errors.ts';
+import type { AppId, ConnectionId, TenantId } from '../../../model/ids.ts';
+import { assertMatchesSchema } from '../../../model/json-schema.ts';
+import { recordAudit } from '../../../observability/audit.ts';
+import { storeConnectionSecret } from '../../../security/secrets/connections.ts';
+import { builder } from '../builder.ts';
+import { auditActor, inTenant, type GraphQLContext } from '../context.ts';
+
+const ConnectionRef = builder.objectRef<ConnectionRow>('Connection').implement({
+  description:
+    'A tenant’s credentials for an app. Secret fields are write-only: only `hasSecret` is ever returned.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    appId: t.exposeID('appId'),
+    name: t.exposeString('name'),
+    config: t.expose('config', { type: 'JSON', description: 'Non-secret settings.' }),
+    hasSecret: t.exposeBoolean('hasSecret'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});
+
+function asObject(value: unknown, field: string): Record<string, unknown> {
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw new SwitchyardError('E_VALIDATION', `${field} must be a JSON object.`, { field });
+  return value as Record<string, unknown>;
+}
+
+async function checkAgainstApp(
+  db: Queryable,
+  appId: AppId,
+  config: Record<string, unknown>,
+  secret: Record<string, unknown> | null,
+) {
+  const app = await selectApp(db, { id: appId });
+  if (!app)
+    throw new SwitchyardError('E_VALIDATION', 'No such app in this tenant.', { field: 'appId' });
+  // The app's schema describes all connection fields; secret fields are checked without echoing them.
+  assertMatchesSchema(app.connectionSchema, { ...config, ...(secret ?? {}) }, 'connection');
+}
+
+async function saveSecret(
+  ctx: GraphQLContext,
+  db: Queryable,
+  tenantId: TenantId,
+  connectionId: ConnectionId,
+  secret: Record<string, unknown> | null,
+) {
+  await storeConnectionSecret(db, ctx.services.secrets, { tenantId, connectionId, secret });
+}
+
+builder.queryField('connections', (t) =>
+  t.field({
+    type: [ConnectionRef],
+    authScopes: { viewer: true },
+    args: { appId: t.arg.id({ required: false }) },
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, (db) =>
+        selectConnections(db, { appId: args.appId ? (String(args.appId) as AppId) : null }),
+      ),
+  }),
+);
+
+builder.mutationField('createConnection', (t) =>
+  t.field({
+    type: ConnectionRef,
+    authScopes: { editor: true },
+    args: {
+      appId: t.arg.id(),
+      name: t.arg.string(),
+      config: t.arg({ type: 'JSON', required: false }),
+      secret: t.arg({ type: 'JSON', required: false }),
+    },
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, async (db, tenantId) => {
+        const name = args.name.trim();
+        if (name.length === 0 || name.length > 200)
+          throw new SwitchyardError('E_VALIDATION', 'name must be 1 to 200 characters.', {
+            field: 'name',
+          });
+        const appId = String(args.appId) as AppId;
+        const config = asObject(args.config, 'config');
+        const secret = args.secret == null ? null : asObject(args.secret, 'secret');
+        await checkAgainstApp(db, appId, config, secret);
+        const id = randomUUID() as ConnectionId;
+        await insertConnection(db, { tenantId, id, appId, name, config });
+        if (secret) await saveSecret(ctx, db, tenantId, id, secret);
+        await recordAudit(db, {
+          tenantId,
+          ...auditActor(ctx),
+          action: 'connection.created',
+          targetKind: 'connection',
+          targetId: id,
+          metadata: { name, secretSet: secret !== null },
+        });
+        return (await selectConnection(db, { id }))!;
+      }),
+  }),
+);
+
+builder.mutationField('updateConnection', (t) =>
+  t.field({
+    type: ConnectionRef,
+    authScopes: { editor: true },
+    description:
+      'Changes name and config; `secret` replaces the secret fields when given (omit it to keep them).',
+    args: {
+      id: t.arg.id(),
+      name: t.arg.string(),
+      config: t.arg({ type: 'JSON', required: false }),
+      secret: t.arg({ type: 'JSON', required: false }),
+    },
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, async (db, tenantId) => {
+        const id = String(args.id) as ConnectionId;
+        const current = await selectConnection(db, { id });
+        if (!current) throw new SwitchyardError('E_NOT_FOUND', 'No such connection.');
+        const config = asObject(args.config, 'config');
+        const secret = args.secret == null ? null : asObject(args.secret, 'secret');
+        if (secret) await checkAgainstApp(db, current.appId, config, secret);
+        await updateConnection(db, { id, name: args.name.trim(), config });
+        if (secret) await saveSecret(ctx, db, tenantId, id, secret);
+        await recordAudit(db, {
+          tenantId,
+          ...auditActor(ctx),
+          action: 'connection.updated',
+          targetKind: 'connection',
+          targetId: id,
+          metadata: { secretReplaced: secret !== null },
+        });
+        return (await selectConnection(db, { id }))!;
+      }),
+  }),
+);
+
+builder.mutationField('deleteConnection', (t) =>
+  t.boolean({
+    authScopes: { editor: true },
+    args: { id: t.arg.id() },
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, async (db, tenantId) => {
+        const id = String(args.id);
+        if (!(await deleteConnection(db, { id: id as ConnectionId })))
+          throw new SwitchyardError('E_NOT_FOUND', 'No such connection.');
+        await recordAudit(db, {
+          tenantId,
+          ...auditActor(ctx),
+          action: 'connection.deleted',
+          targetKind: 'connection',
+          targetId: id,
+        });
+        return true;
+      }),
+  }),
+);

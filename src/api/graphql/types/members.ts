@@ -1,0 +1,185 @@
+import {
+  acceptInvitation,
+  createInvitation,
+  revokeInvitationById,
+} from '../../../accounts/invitations.ts';
+import { changeMemberRole, removeMember } from '../../../accounts/members.ts';
+import { selectInvitations, type InvitationRow } from '../../../db/queries/invitations.ts';
+import { selectMembers, type MemberRow } from '../../../db/queries/memberships.ts';
+import type { UserId } from '../../../model/ids.ts';
+import { recordAudit } from '../../../observability/audit.ts';
+import { builder, RoleEnum } from '../builder.ts';
+import { auditActor, inTenant, tenantOf } from '../context.ts';
+
+const MemberRef = builder.objectRef<MemberRow>('Member').implement({
+  fields: (t) => ({
+    userId: t.exposeID('userId'),
+    email: t.exposeString('email'),
+    role: t.field({ type: RoleEnum, resolve: (m) => m.role }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+const InvitationRef = builder.objectRef<InvitationRow>('Invitation').implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    email: t.exposeString('email'),
+    role: t.field({ type: RoleEnum, resolve: (i) => i.role }),
+    invitedBy: t.exposeID('invitedBy', { nullable: true }),
+    expiresAt: t.expose('expiresAt', { type: 'DateTime' }),
+    acceptedAt: t.expose('acceptedAt', { type: 'DateTime', nullable: true }),
+    revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+const CreatedInvitationRef = builder
+  .objectRef<{ invitation: InvitationRow; link: string; token: string }>('CreatedInvitation')
+  .implement({
+    fields: (t) => ({
+      invitation: t.field({ type: InvitationRef, resolve: (r) => r.invitation }),
+      token: t.exposeString('token', {
+        description: 'The one-time invitation secret. Shown once.',
+      }),
+      link: t.exposeString('link', {
+        description: 'The link to send to the invitee (shown once; no mail is configured).',
+      }),
+    }),
+  });
+
+builder.queryField('members', (t) =>
+  t.field({
+    type: [MemberRef],
+    authScopes: { viewer: true },
+    resolve: (_r, _a, ctx) => inTenant(ctx, (db) => selectMembers(db)),
+  }),
+);
+
+builder.queryField('invitations', (t) =>
+  t.field({
+    type: [InvitationRef],
+    authScopes: { admin: true },
+    resolve: (_r, _a, ctx) => inTenant(ctx, (db) => selectInvitations(db)),
+  }),
+);
+
+builder.mutationField('inviteMember', (t) =>
+  t.field({
+    type: CreatedInvitationRef,
+    authScopes: { admin: true },
+    args: { email: t.arg.string(), role: t.arg({ type: RoleEnum }) },
+    resolve: (_root, args, ctx) => {
+      const { role: inviterRole, userId } = tenantOf(ctx);
+      return inTenant(ctx, async (db, tenantId) => {
+        const created = await createInvitation(db, {
+          tenantId,
+          email: args.email,
+          role: args.role,
+          inviterRole,
+          invitedBy: userId,
+          ttlMs: ctx.services.settings.invitationTtlMs,
+          now: ctx.services.clock.now(),
+        });
+        await recordAudit(db, {
+          tenantId,
+          ...auditActor(ctx),
+          action: 'invitation.sent',
+          targetKind: 'invitation',
+          targetId: created.invitation.id,
+          metadata: { email: created.invitation.email, role: created.invitation.role },
+        });
+        const link = `${ctx.services.settings.publicUrl}/invitations/accept#${created.token}`;
+        return { invitation: created.invitation, token: created.token, link };
+      });
+    },
+  }),
+);
+
+builder.mutationField('revokeInvitation', (t) =>
+  t.field({
+    type: InvitationRef,
+    authScopes: { admin: true },
+    args: { id: t.arg.id() },
+    resolve: (_root, args, ctx) =>
+      inTenant(ctx, async (db, tenantId) => {
+        const row = await revokeInvitationById(db, String(args.id));
+        await recordAudit(db, {
+          tenantId,
+          ...auditActor(ctx),
+          action: 'invitation.revoked',
+          targetKind: 'invitation',
+          targetId: row.id,
+        });
+        return row;
+      }),
+  }),
+);
+
+builder.mutationField('acceptInvitation', (t) =>
+  t.field({
+    type: MemberRef,
+    description:
+      'Accepts an invitation: signed in (as the invited email) or as a new user choosing a password.',
+    args: { token: t.arg.string(), password: t.arg.string({ required: false }) },
+    resolve: async (_root, args, ctx) => {
+      const accepted = await acceptInvitation(ctx.services.pool, {
+        token: args.token,
+        signedInUserId: ctx.actor.kind === 'user' ? ctx.actor.userId : null,
+        password: args.password ?? null,
+        ...ctx.meta,
+      });
+      const { withTenant } = await import('../../../db/tenant.ts');
+      const members = await withTenant(ctx.services.pool, accepted.tenantId, (db) =>
+        selectMembers(db),
+      );
+      const me = members.find((m) => m.userId === accepted.userId);
+      if (!me) throw new Error('membership vanished after acceptance');
+      return me;
+    },
+  }),
+);
+
+builder.mutationField('changeMemberRole', (t) =>
+  t.boolean({
+    authScopes: { admin: true },
+    args: { userId: t.arg.id(), role: t.arg({ type: RoleEnum }) },
+    resolve: (_root, args, ctx) => {
+      const { role: actorRole } = tenantOf(ctx);
+      return inTenant(ctx, async (db, tenantId) => {
+        const userId = String(args.userId) as UserId;
+        await changeMemberRole(db, { userId, role: args.role, actorRole });
+        await recordAudit(db, {
+          tenantId,
+          ...auditActor(ctx),
+          action: 'membership.role_changed',
+          targetKind: 'user',
+          targetId: userId,
+          metadata: { role: args.role },
+        });
+        return true;
+      });
+    },
+  }),
+);
+
+builder.mutationField('removeMember', (t) =>
+  t.boolean({
+    authScopes: { admin: true },
+    args: { userId: t.arg.id() },
+    resolve: (_root, args, ctx) => {
+      const { role: actorRole } = tenantOf(ctx);
+      return inTenant(ctx, async (db, tenantId) => {
+        const userId = String(args.userId) as UserId;
+        await removeMember(db, { userId, actorRole });
+        await recordAudit(db, {
+          tenantId,
+          ...auditActor(ctx),
+          action: 'membership.removed',
+          targetKind: 'user',
+          targetId: userId,
+        });
+        return true;
+      });
+    },
+  }),
+);

@@ -1,0 +1,326 @@
+import {
+  selectExecutionLogsOfRun,
+  selectRunById,
+  selectRuns,
+  selectStepRunsOfRun,
+  type ExecutionLogRow,
+  type RunRow,
+  type StepRunRow,
+} from '../../../db/queries/api-runs.ts';
+import type { DeadLetterRow } from '../../../db/queries/dead-letters.ts';
+import { SwitchyardError } from '../../../model/errors.ts';
+import type { RunId, TriggerId, WorkflowId } from '../../../model/ids.ts';
+import { recordAudit } from '../../../observability/audit.ts';
+import { builder } from '../builder.ts';
+import { auditActor, inTenant, tenantOf, type GraphQLContext } from '../context.ts';
+import { decodeCursor, encodeCursor, pageSize } from '../pagination.ts';
+
+const RunStatusEnum = builder.enumType('RunStatus', {
+  values: ['queued', 'running', 'succeeded', 'failed', 'canceled', 'dead'] as const,
+});
+const ReplayFromEnum = builder.enumType('ReplayFrom', {
+  values: { FAILED_STEP: { value: 'failed-step' }, START: { value: 'start' } } as const,
+});
+
+const StepRunRef = builder.objectRef<StepRunRow>('StepRun').implement({
+  description: 'One attempt of one step.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    stepId: t.exposeString('stepId'),
+    stepIndex: t.exposeInt('stepIndex'),
+    attempt: t.exposeInt('attempt'),
+    status: t.exposeString('status'),
+    input: t.expose('input', { type: 'JSON', nullable: true }),
+    output: t.expose('output', { type: 'JSON', nullable: true }),
+    errorCode: t.exposeString('errorCode', { nullable: true }),
+    errorMessage: t.exposeString('errorMessage', { nullable: true }),
+    errorRetryable: t.exposeBoolean('errorRetryable', { nullable: true }),
+    startedAt: t.expose('startedAt', { type: 'DateTime' }),
+    finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
+  }),
+});
+
+const ExecutionLogRef = builder.objectRef<ExecutionLogRow>('ExecutionLog').implement({
+  fields: (t) => ({
+    id: t.exposeInt('id'),
+    stepRunId: t.exposeID('stepRunId', { nullable: true }),
+    level: t.exposeString('level'),
+    message: t.exposeString('message'),
+    data: t.expose('data', { type: 'JSON', nullable: true }),
+    loggedAt: t.expose('loggedAt', { type: 'DateTime' }),
+  }),
+});
+
+const RunRef = builder.objectRef<RunRow>('WorkflowRun').implement({
+  description: 'One execution of a workflow version.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    workflowId: t.exposeID('workflowId'),
+    workflowVersionId: t.exposeID('workflowVersionId'),
+    triggerId: t.exposeID('triggerId', { nullable: true }),
+    idempotencyKey: t.exposeString('idempotencyKey', { nullable: true }),
+    input: t.expose('input', { type: 'JSON' }),
+    status: t.exposeString('status'),
+    output: t.expose('output', { type: 'JSON', nullable: true }),
+    error: t.expose('error', { type: 'JSON', nullable: true }),
+    traceContext: t.exposeString('traceContext', { nullable: true }),
+    replayOfRunId: t.exposeID('replayOfRunId', { nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true }),
+    finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
+    steps: t.field({
+      type: [StepRunRef],
+      resolve: (r, _a, ctx) => inTenant(ctx, (db) => selectStepRunsOfRun(db, { runId: r.id })),
+    }),
+    logs: t.field({
+      type: [ExecutionLogRef],
+      args: {
+        first: t.arg.int({ required: false }),
+        afterId: t.arg.int({ required: false }),
+        search: t.arg.string({ required: false }),
+      },
+      resolve: (r, args, ctx) =>
+        inTenant(ctx, (db) =>
+          selectExecutionLogsOfRun(db, {
+            runId: r.id,
+            afterId: args.afterId ?? null,
+            limit: pageSize(args.first),
+            search: args.search ?? null,
+          }),
+        ),
+    }),
+  }),
+});
+
+const RunPageRef = builder
+  .objectRef<{ nodes: RunRow[]; endCursor: string | null; hasNextPage: boolean }>('WorkflowRunPage')
+  .implement({
+    fields: (t) => ({
+      nodes: t.field({ type: [RunRef], resolve: (p) => p.nodes }),
+      endCursor: t.exposeString('endCursor', { nullable: true }),
+      hasNextPage: t.exposeBoolean('hasNextPage'),
+    }),
+  });
+
+const RunFilterInput = builder.inputType('RunFilter', {
+  fields: (t) => ({
+    statuses: t.field({ type: [RunStatusEnum], required: false }),
+    workflowId: t.id({ required: false }),
+    triggerId: t.id({ required: false }),
+    createdFrom: t.field({ type: 'DateTime', required: false }),
+    createdTo: t.field({ type: 'DateTime', required: false }),
+  }),
+});
+
+builder.queryField('runs', (t) =>
+  t.field({
+    type: RunPageRef,
+    authScopes: { viewer: true },
+    description: 'Newest first, with cursor pagination (`after` = a previous `endCursor`).',
+    args: {
+      filter: t.arg({ type: RunFilterInput, required: false }),
+      first: t.arg.int({ required: false }),
+      after: t.arg.string({ required: false }),
+    },
+    resolve: (_r, args, ctx) => {
+      const limit = pageSize(args.first);
+      const cursor = decodeCursor(args.after);
+      const after = cursor
+        ? { createdAt: new Date(String(cursor[0])), id: String(cursor[1]) }
+        : null;
+      const f = args.filter;
+      return inTenant(ctx, async (db) => {
+        const rows = await selectRuns(db, {
+          filter: {
+            statuses: f?.statuses ?? null,
+            workflowId: f?.workflowId ? (String(f.workflowId) as WorkflowId) : null,
+            triggerId: f?.triggerId ? (String(f.triggerId) as TriggerId) : null,
+            createdFrom: f?.createdFrom ?? null,
+            createdTo: f?.createdTo ?? null,
+          },
+          after,
+          limit: limit + 1,
+        });
+        const nodes = rows.slice(0, limit);
+        const last = nodes[nodes.length - 1];
+        return {
+          nodes,
+          hasNextPage: rows.length > limit,
+          endCursor: last ? encodeCursor([last.createdAt.toISOString(), last.id]) : null,
+        };
+      });
+    },
+  }),
+);
+
+builder.queryField('run', (t) =>
+  t.field({
+    type: RunRef,
+    nullable: true,
+    authScopes: { viewer: true },
+    args: { id: t.arg.id() },
+    resolve: (_r, args, ctx) =>
+      inTenant(
+        ctx,
+        async (db) => (await selectRunById(db, { id: String(args.id) as RunId })) ?? null,
+      ),
+  }),
+);
+
+const StartedRunRef = builder
+  .objectRef<{ run: RunRow; duplicate: boolean }>('StartedRun')
+  .implement({
+    fields: (t) => ({
+      run: t.field({ type: RunRef, resolve: (r) => r.run }),
+      duplicate: t.exposeBoolean('duplicate', {
+        description: 'True when the idempotency key matched an earlier run with the same input.',
+      }),
+    }),
+  });
+
+function engineActor(ctx: GraphQLContext) {
+  const a = auditActor(ctx);
+  return { kind: a.actorKind, id: a.actorId };
+}
+
+builder.mutationField('triggerWorkflow', (t) =>
+  t.field({
+    type: StartedRunRef,
+    authScopes: { editor: true },
+    description:
+      'Starts a run by hand. The same idempotency key with the same input returns the first run.',
+    args: {
+      workflowId: t.arg.id(),
+      input: t.arg({ type: 'JSON', required: false }),
+      idempotencyKey: t.arg.string({ required: false }),
+    },
+    resolve: async (_r, args, ctx) => {
+      const { tenantId } = tenantOf(ctx);
+      const started = await ctx.services.engine.startRun({
+        tenantId,
+        workflowId: String(args.workflowId) as WorkflowId,
+        input: args.input ?? {},
+        idempotencyKey: args.idempotencyKey ?? null,
+        traceparent: (ctx.reply.request.headers.traceparent as string | undefined) ?? null,
+      });
+      return inTenant(ctx, async (db) => {
+        if (!started.duplicate) {
+          await recordAudit(db, {
+            tenantId,
+            ...auditActor(ctx),
+            action: 'run.triggered',
+            targetKind: 'workflow_run',
+            targetId: started.runId,
+            metadata: { workflowId: String(args.workflowId) },
+          });
+        }
+        const run = await selectRunById(db, { id: started.runId });
+        if (!run)
+          throw new SwitchyardError('E_RUN_NOT_FOUND', 'The run vanished after it was started.');
+        return { run, duplicate: started.duplicate };
+      });
+    },
+  }),
+);
+
+builder.mutationField('cancelRun', (t) =>
+  t.field({
+    type: RunRef,
+    authScopes: { editor: true },
+    args: { id: t.arg.id() },
+    resolve: async (_r, args, ctx) => {
+      const { tenantId } = tenantOf(ctx);
+      const runId = String(args.id) as RunId;
+      await ctx.services.engine.cancelRun({ tenantId, runId, actor: engineActor(ctx) });
+      const run = await inTenant(ctx, (db) => selectRunById(db, { id: runId }));
+      if (!run) throw new SwitchyardError('E_RUN_NOT_FOUND', 'No such run.');
+      return run;
+    },
+  }),
+);
+
+const DeadLetterRef = builder.objectRef<DeadLetterRow>('DeadLetter').implement({
+  description:
+    'A run that exhausted its retries, with its error and context; replay creates a new, linked run.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    runId: t.exposeID('runId'),
+    workflowId: t.exposeID('workflowId'),
+    failedStepId: t.exposeString('failedStepId', { nullable: true }),
+    error: t.expose('error', { type: 'JSON' }),
+    context: t.expose('context', { type: 'JSON' }),
+    retryCount: t.exposeInt('retryCount'),
+    replayedAt: t.expose('replayedAt', { type: 'DateTime', nullable: true }),
+    replayRunId: t.exposeID('replayRunId', { nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+const DeadLetterFilterInput = builder.inputType('DeadLetterFilter', {
+  fields: (t) => ({
+    ids: t.idList({ required: false }),
+    workflowId: t.id({ required: false }),
+    errorCode: t.string({ required: false }),
+    since: t.field({ type: 'DateTime', required: false }),
+    until: t.field({ type: 'DateTime', required: false }),
+    pending: t.boolean({ required: false }),
+  }),
+});
+
+function toFilter(f: typeof DeadLetterFilterInput.$inferInput | null | undefined, limit: number) {
+  return {
+    limit,
+    ...(f?.ids ? { ids: f.ids.map(String) } : {}),
+    ...(f?.workflowId ? { workflowId: String(f.workflowId) as WorkflowId } : {}),
+    ...(f?.errorCode ? { errorCode: f.errorCode } : {}),
+    ...(f?.since ? { since: f.since } : {}),
+    ...(f?.until ? { until: f.until } : {}),
+    ...(f?.pending != null ? { pending: f.pending } : {}),
+  };
+}
+
+builder.queryField('deadLetters', (t) =>
+  t.field({
+    type: [DeadLetterRef],
+    authScopes: { viewer: true },
+    args: {
+      filter: t.arg({ type: DeadLetterFilterInput, required: false }),
+      first: t.arg.int({ required: false }),
+    },
+    resolve: (_r, args, ctx) =>
+      ctx.services.engine.listDeadLetters({
+        tenantId: tenantOf(ctx).tenantId,
+        filter: toFilter(args.filter, pageSize(args.first)),
+      }),
+  }),
+);
+
+const ReplayedRef = builder
+  .objectRef<{ deadLetterId: string; runId: string; newRunId: string }>('ReplayedRun')
+  .implement({
+    fields: (t) => ({
+      deadLetterId: t.exposeID('deadLetterId'),
+      runId: t.exposeID('runId'),
+      newRunId: t.exposeID('newRunId'),
+    }),
+  });
+
+builder.mutationField('replayRuns', (t) =>
+  t.field({
+    type: [ReplayedRef],
+    authScopes: { editor: true },
+    description:
+      'Replays the dead letters matching the filter (at most 100 per call): new runs linked to the old.',
+    args: {
+      filter: t.arg({ type: DeadLetterFilterInput }),
+      from: t.arg({ type: ReplayFromEnum, required: false }),
+    },
+    resolve: (_r, args, ctx) =>
+      ctx.services.engine.replayDeadLetters({
+        tenantId: tenantOf(ctx).tenantId,
+        filter: toFilter(args.filter, 100),
+        from: args.from ?? 'failed-step',
+        actor: engineActor(ctx),
+      }),
+  }),
+);

@@ -1,0 +1,261 @@
+import { randomUUID } from 'node:crypto';
+import { Cron } from 'croner';
+import {
+  deleteTrigger,
+  insertTrigger,
+  selectTrigger,
+  selectTriggers,
+  updateTrigger,
+  type TriggerRow,
+} from '../../../db/queries/api-triggers.ts';
+import { selectWorkflow } from '../../../db/queries/api-workflows.ts';
+import { SwitchyardError } from '../../../model/errors.ts';
+import type { TriggerId, WorkflowId } from '../../../model/ids.ts';
+import { recordAudit } from '../../../observability/audit.ts';
+import { sealNewWebhookSecret, setWebhookSecret } from '../../../security/secrets/webhooks.ts';
+import { builder } from '../builder.ts';
+import { auditActor, inTenant, type GraphQLContext } from '../context.ts';
+
+const TriggerKindEnum = builder.enumType('TriggerKind', {
+  values: ['webhook', 'cron', 'manual'] as const,
+});
+const schemes = ['standard', 'github', 'stripe'];
+
+function webhookUrl(ctx: GraphQLContext, t: TriggerRow): string | null {
+  return t.kind === 'webhook' ? `${ctx.services.settings.publicUrl}/hooks/${t.id}` : null;
+}
+
+const TriggerRef = builder.objectRef<TriggerRow>('Trigger').implement({
+  description:
+    'Starts a workflow: a webhook, a cron schedule, or by hand. Webhook secrets are shown only by create and rotate.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    workflowId: t.exposeID('workflowId'),
+    kind: t.exposeString('kind'),
+    name: t.exposeString('name'),
+    enabled: t.exposeBoolean('enabled'),
+    config: t.expose('config', { type: 'JSON' }),
+    webhookUrl: t.string({ nullable: true, resolve: (tr, _a, ctx) => webhookUrl(ctx, tr) }),
+    previousSecretExpiresAt: t.expose('previousSecretExpiresAt', {
+      type: 'DateTime',
+      nullable: true,
+    }),
+    cronNextFireAt: t.expose('cronNextFireAt', { type: 'DateTime', nullable: true }),
+    cronLastFiredAt: t.expose('cronLastFiredAt', { type: 'DateTime', nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+const TriggerWithSecretRef = builder
+  .objectRef<{ trigger: TriggerRow; secret: string | null }>('TriggerWithSecret')
+  .implement({
+    fields: (t) => ({
+      trigger: t.field({ type: TriggerRef, resolve: (r) => r.trigger }),
+      secret: t.exposeString('secret', {
+        nullable: true,
+        description: 'The webhook signing secret (whsec_…). Shown once: store it now.',
+      }),
+    }),
+  });
+
+/** Checks a trigger's config for its kind; returns the normalised config. */
+function validateConfig(kind: TriggerRow['kind'], raw: unknown): Record<string, unknown> {
+  const config = (raw ?? {}) as Record<string, unknown>;
+  if (typeof config !== 'object' || Array.isArray(config))
+    throw new SwitchyardError('E_VALIDATION', 'config must be a JSON object.', { field: 'config' });
+  if (kind === 'webhook') {
+    const scheme = config.signatureScheme ?? 'standard';
+    if (typeof scheme !== 'string' || !schemes.includes(scheme)) {
+      throw new SwitchyardError(
+        'E_VALIDATION',
+        `config.signatureScheme must be one of ${schemes.join(', ')}.`,
+        { field: 'config.signatureScheme' },
+      );
+    }
+    return { signatureScheme: scheme };
+  }
+  if (kind === 'cron') {
+    const timezone = config.timezone ?? 'UTC';
+    if (typeof config.expression !== 'string')
+      throw new SwitchyardError(
+        'E_VALIDATION',
+        'config.expression is required, e.g. "*/5 * * * *".',
+        { field: 'config.expression' },
+      );
+    if (typeof timezone !== 'string')
+      throw new SwitchyardError(
+        'E_VALIDATION',
+        'config.timezone must be an IANA zone, e.g. Europe/Paris.',
+        { field: 'config.timezone' },
+      );
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: timezone });
+    } catch {
+      throw new SwitchyardError(
+        'E_VALIDATION',
+        `config.timezone "${timezone}" is not an IANA time zone.`,
+        { field: 'config.timezone' },
+      );
+    }
+    try {
+      new Cron(config.expression, { timezone, paused: true }).stop();
+    } catch (err) {
+      throw new SwitchyardError(
+        'E_VALIDATION',
+        `config.expression is not a cron expression: ${(err as Error).message}`,
+        { field: 'config.expression' },
+      );
+    }
+    return { expression: config.expression, timezone };
+  }
+  return {};
+}
+
+builder.queryField('triggers', (t) =>
+  t.field({
+    type: [TriggerRef],
+    authScopes: { viewer: true },
+    args: { workflowId: t.arg.id({ required: false }) },
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, (db) =>
+        selectTriggers(db, {
+          workflowId: args.workflowId ? (String(args.workflowId) as WorkflowId) : null,
+        }),
+      ),
+  }),
+);
+
+builder.mutationField('createTrigger', (t) =>
+  t.field({
+    type: TriggerWithSecretRef,
+    authScopes: { editor: true },
+    args: {
+      workflowId: t.arg.id(),
+      kind: t.arg({ type: TriggerKindEnum }),
+      name: t.arg.string({ required: false }),
+      enabled: t.arg.boolean({ required: false }),
+      config: t.arg({ type: 'JSON', required: false }),
+    },
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, async (db, tenantId) => {
+        const workflowId = String(args.workflowId) as WorkflowId;
+        if (!(await selectWorkflow(db, { id: workflowId })))
+          throw new SwitchyardError('E_NOT_FOUND', 'No such workflow.');
+        const config = validateConfig(args.kind, args.config);
+        const id = randomUUID() as TriggerId;
+        const sealed =
+          args.kind === 'webhook'
+            ? await sealNewWebhookSecret(db, ctx.services.secrets, { tenantId, triggerId: id })
+            : null;
+        const trigger = await insertTrigger(db, {
+          tenantId,
+          id,
+          workflowId,
+          kind: args.kind,
+          name: args.name ?? '',
+          enabled: args.enabled ?? true,
+          config,
+          webhookSecretCipher: sealed?.cipher ?? null,
+        });
+        await recordAudit(db, {
+          tenantId,
+          ...auditActor(ctx),
+          action: 'trigger.created',
+          targetKind: 'trigger',
+          targetId: id,
+          metadata: { kind: args.kind, workflowId },
+        });
+        return { trigger, secret: sealed?.secret ?? null };
+      }),
+  }),
+);
+
+builder.mutationField('updateTrigger', (t) =>
+  t.field({
+    type: TriggerRef,
+    authScopes: { editor: true },
+    args: {
+      id: t.arg.id(),
+      name: t.arg.string(),
+      enabled: t.arg.boolean(),
+      config: t.arg({ type: 'JSON', required: false }),
+    },
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, async (db, tenantId) => {
+        const id = String(args.id) as TriggerId;
+        const current = await selectTrigger(db, { id });
+        if (!current) throw new SwitchyardError('E_NOT_FOUND', 'No such trigger.');
+        const config = validateConfig(current.kind, args.config ?? current.config);
+        const row = await updateTrigger(db, { id, name: args.name, enabled: args.enabled, config });
+        if (!row) throw new SwitchyardError('E_NOT_FOUND', 'No such trigger.');
+        await recordAudit(db, {
+          tenantId,
+          ...auditActor(ctx),
+          action: 'trigger.updated',
+          targetKind: 'trigger',
+          targetId: id,
+          metadata: { enabled: row.enabled },
+        });
+        return row;
+      }),
+  }),
+);
+
+builder.mutationField('rotateWebhookSecret', (t) =>
+  t.field({
+    type: TriggerWithSecretRef,
+    authScopes: { editor: true },
+    description:
+      'A new signing secret; the previous one stays valid for `previousValidForMs` (default from the server settings).',
+    args: { id: t.arg.id(), previousValidForMs: t.arg.int({ required: false }) },
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, async (db, tenantId) => {
+        const id = String(args.id) as TriggerId;
+        const current = await selectTrigger(db, { id });
+        if (current?.kind !== 'webhook')
+          throw new SwitchyardError('E_NOT_FOUND', 'No such webhook trigger.');
+        const overlap = args.previousValidForMs ?? ctx.services.settings.webhookSecretOverlapMs;
+        if (overlap < 0 || overlap > 30 * 86_400_000) {
+          throw new SwitchyardError('E_VALIDATION', 'previousValidForMs must be 0 to 30 days.', {
+            field: 'previousValidForMs',
+          });
+        }
+        const rotated = await setWebhookSecret(db, ctx.services.secrets, {
+          tenantId,
+          triggerId: id,
+          previousValidForMs: overlap,
+          now: ctx.services.clock.now(),
+        });
+        await recordAudit(db, {
+          tenantId,
+          ...auditActor(ctx),
+          action: 'trigger.secret_rotated',
+          targetKind: 'trigger',
+          targetId: id,
+          metadata: { previousValidForMs: overlap },
+        });
+        return { trigger: (await selectTrigger(db, { id }))!, secret: rotated.secret };
+      }),
+  }),
+);
+
+builder.mutationField('deleteTrigger', (t) =>
+  t.boolean({
+    authScopes: { editor: true },
+    args: { id: t.arg.id() },
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, async (db, tenantId) => {
+        const id = String(args.id) as TriggerId;
+        if (!(await deleteTrigger(db, { id })))
+          throw new SwitchyardError('E_NOT_FOUND', 'No such trigger.');
+        await recordAudit(db, {
+          tenantId,
+          ...auditActor(ctx),
+          action: 'trigger.deleted',
+          targetKind: 'trigger',
+          targetId: id,
+        });
+        return true;
+      }),
+  }),
+);

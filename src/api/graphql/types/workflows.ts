@@ -1,0 +1,197 @@
+import {
+  changeWorkflow,
+  createWorkflow,
+  publishVersion,
+  saveVersion,
+} from '../../../catalog/workflows.ts';
+import {
+  selectVersion,
+  selectVersions,
+  selectWorkflow,
+  selectWorkflows,
+  type WorkflowRow,
+  type WorkflowVersionRow,
+} from '../../../db/queries/api-workflows.ts';
+import { SwitchyardError } from '../../../model/errors.ts';
+import type { WorkflowId, WorkflowVersionId } from '../../../model/ids.ts';
+import { recordAudit } from '../../../observability/audit.ts';
+import { builder } from '../builder.ts';
+import { auditActor, inTenant, tenantOf } from '../context.ts';
+
+export const WorkflowVersionRef = builder
+  .objectRef<WorkflowVersionRow>('WorkflowVersion')
+  .implement({
+    description:
+      'An immutable definition: the ordered steps. Runs pin the version they started with.',
+    fields: (t) => ({
+      id: t.exposeID('id'),
+      workflowId: t.exposeID('workflowId'),
+      version: t.exposeInt('version'),
+      definition: t.expose('definition', { type: 'JSON' }),
+      createdBy: t.exposeID('createdBy', { nullable: true }),
+      createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    }),
+  });
+
+export const WorkflowRef = builder.objectRef<WorkflowRow>('Workflow').implement({
+  description: 'A named, versioned automation.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    description: t.exposeString('description'),
+    archivedAt: t.expose('archivedAt', { type: 'DateTime', nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    currentVersion: t.field({
+      type: WorkflowVersionRef,
+      nullable: true,
+      resolve: (w, _a, ctx) =>
+        w.currentVersionId
+          ? inTenant(
+              ctx,
+              async (db) => (await selectVersion(db, { id: w.currentVersionId! })) ?? null,
+            )
+          : null,
+    }),
+    versions: t.field({
+      type: [WorkflowVersionRef],
+      resolve: (w, _a, ctx) => inTenant(ctx, (db) => selectVersions(db, { workflowId: w.id })),
+    }),
+  }),
+});
+
+builder.queryField('workflows', (t) =>
+  t.field({
+    type: [WorkflowRef],
+    authScopes: { viewer: true },
+    args: { includeArchived: t.arg.boolean({ required: false }) },
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, (db) =>
+        selectWorkflows(db, { includeArchived: args.includeArchived ?? false }),
+      ),
+  }),
+);
+
+builder.queryField('workflow', (t) =>
+  t.field({
+    type: WorkflowRef,
+    nullable: true,
+    authScopes: { viewer: true },
+    args: { id: t.arg.id() },
+    resolve: (_r, args, ctx) =>
+      inTenant(
+        ctx,
+        async (db) => (await selectWorkflow(db, { id: String(args.id) as WorkflowId })) ?? null,
+      ),
+  }),
+);
+
+builder.mutationField('createWorkflow', (t) =>
+  t.field({
+    type: WorkflowRef,
+    authScopes: { editor: true },
+    args: { name: t.arg.string(), description: t.arg.string({ required: false }) },
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, async (db, tenantId) => {
+        const w = await createWorkflow(db, tenantId, {
+          name: args.name,
+          description: args.description ?? '',
+        });
+        await recordAudit(db, {
+          tenantId,
+          ...auditActor(ctx),
+          action: 'workflow.created',
+          targetKind: 'workflow',
+          targetId: w.id,
+          metadata: { name: w.name },
+        });
+        return w;
+      }),
+  }),
+);
+
+builder.mutationField('updateWorkflow', (t) =>
+  t.field({
+    type: WorkflowRef,
+    authScopes: { editor: true },
+    args: {
+      id: t.arg.id(),
+      name: t.arg.string(),
+      description: t.arg.string({ required: false }),
+      archived: t.arg.boolean({ required: false }),
+    },
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, async (db, tenantId) => {
+        const w = await changeWorkflow(db, String(args.id) as WorkflowId, {
+          name: args.name,
+          description: args.description ?? '',
+          archived: args.archived ?? false,
+        });
+        await recordAudit(db, {
+          tenantId,
+          ...auditActor(ctx),
+          action: 'workflow.updated',
+          targetKind: 'workflow',
+          targetId: w.id,
+          metadata: { name: w.name, archived: w.archivedAt !== null },
+        });
+        return w;
+      }),
+  }),
+);
+
+builder.mutationField('saveWorkflowVersion', (t) =>
+  t.field({
+    type: WorkflowVersionRef,
+    authScopes: { editor: true },
+    description:
+      'Validates and stores a new immutable version; `publish: true` also makes it current.',
+    args: {
+      workflowId: t.arg.id(),
+      definition: t.arg({ type: 'JSON' }),
+      publish: t.arg.boolean({ required: false }),
+    },
+    resolve: (_r, args, ctx) => {
+      const { userId } = tenantOf(ctx);
+      return inTenant(ctx, async (db, tenantId) => {
+        const v = await saveVersion(db, tenantId, {
+          workflowId: String(args.workflowId) as WorkflowId,
+          definition: args.definition,
+          createdBy: userId,
+          publish: args.publish ?? false,
+        });
+        await recordAudit(db, {
+          tenantId,
+          ...auditActor(ctx),
+          action: args.publish ? 'workflow.version_published' : 'workflow.version_saved',
+          targetKind: 'workflow',
+          targetId: v.workflowId,
+          metadata: { version: v.version },
+        });
+        return v;
+      });
+    },
+  }),
+);
+
+builder.mutationField('publishWorkflowVersion', (t) =>
+  t.field({
+    type: WorkflowRef,
+    authScopes: { editor: true },
+    args: { versionId: t.arg.id() },
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, async (db, tenantId) => {
+        const w = await publishVersion(db, String(args.versionId) as WorkflowVersionId);
+        if (!w.currentVersionId) throw new SwitchyardError('E_INTERNAL');
+        await recordAudit(db, {
+          tenantId,
+          ...auditActor(ctx),
+          action: 'workflow.version_published',
+          targetKind: 'workflow',
+          targetId: w.id,
+          metadata: { versionId: w.currentVersionId },
+        });
+        return w;
+      }),
+  }),
+);

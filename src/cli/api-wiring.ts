@@ -1,0 +1,76 @@
+import type pg from 'pg';
+import { createLastUsedTracker } from '../accounts/last-used.ts';
+import type { GraphqlOptions } from '../api/graphql/plugin.ts';
+import { createRateLimiter } from '../api/rate-limit.ts';
+import type { HooksOptions } from '../api/routes/hooks.ts';
+import { createTriggerLookup } from '../api/webhooks/trigger-lookup.ts';
+import type { Config } from '../config/index.ts';
+import type { Engine } from '../engine/engine.ts';
+import { createAccessLog } from '../observability/access-log.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { SecretBox } from '../security/crypto/secret-box.ts';
+
+export type ApiWiring = { graphql: GraphqlOptions; hooks: HooksOptions; stop: () => Promise<void> };
+
+/** The product API's dependencies (GraphQL and webhook ingress), and how to flush them on stop. */
+export function wireApi(
+  config: Config,
+  deps: { pool: pg.Pool; logger: Logger; engine: Engine; secrets: SecretBox; metrics: Metrics },
+): ApiWiring {
+  const { pool, logger } = deps;
+  const lastUsed = createLastUsedTracker(pool, logger);
+  const accessLog = createAccessLog(pool, logger);
+  const rateLimiter = createRateLimiter();
+  const clock = { now: () => new Date() };
+  const https = Boolean(config.security.tls) || config.security.requireHttps;
+  const publicUrl = (
+    config.api.publicUrl ??
+    `${https ? 'https' : 'http'}://${config.server.host}:${config.server.port}`
+  ).replace(/\/$/, '');
+  return {
+    graphql: {
+      services: {
+        pool,
+        engine: deps.engine,
+        secrets: deps.secrets,
+        lastUsed,
+        clock,
+        settings: {
+          signIn: { sessionTtlMs: config.api.sessionTtlMs, ...config.api.signIn },
+          invitationTtlMs: config.api.invitationTtlMs,
+          webhookSecretOverlapMs: config.api.webhooks.secretOverlapMs,
+          secureCookies: https,
+          publicUrl,
+        },
+      },
+      logger,
+      accessLog,
+      rateLimiter,
+      limits: config.api.graphql,
+      rateLimits: config.api.rateLimits,
+    },
+    hooks: {
+      engine: deps.engine,
+      triggers: createTriggerLookup({
+        pool,
+        secrets: deps.secrets,
+        ttlMs: config.api.webhooks.triggerCacheMs,
+        now: clock.now,
+      }),
+      metrics: deps.metrics,
+      accessLog,
+      rateLimiter,
+      maxBodyBytes: config.api.webhooks.maxBodyBytes,
+      rateLimits: {
+        perTriggerPerMinute: config.api.webhooks.perTriggerPerMinute,
+        perIpPerMinute: config.api.webhooks.perIpPerMinute,
+      },
+      now: clock.now,
+    },
+    async stop() {
+      await lastUsed.stop();
+      await accessLog.stop();
+    },
+  };
+}

@@ -1,0 +1,71 @@
+import type { Queryable } from '../pool.ts';
+import type { TenantId, UserId } from '../../model/ids.ts';
+
+export type SessionRow = {
+  id: string;
+  userId: UserId;
+  currentTenantId: TenantId | null;
+  expiresAt: Date;
+  revokedAt: Date | null;
+};
+
+type Raw = {
+  id: string;
+  user_id: UserId;
+  current_tenant_id: TenantId | null;
+  expires_at: Date;
+  revoked_at: Date | null;
+};
+const map = (r: Raw): SessionRow => ({
+  id: r.id,
+  userId: r.user_id,
+  currentTenantId: r.current_tenant_id,
+  expiresAt: r.expires_at,
+  revokedAt: r.revoked_at,
+});
+
+export async function insertSession(
+  db: Queryable,
+  p: {
+    userId: UserId;
+    tokenHash: Buffer;
+    tenantId: TenantId | null;
+    ip: string | null;
+    userAgent: string | null;
+    expiresAt: Date;
+  },
+): Promise<SessionRow> {
+  const res = await db.query<Raw>(
+    `insert into sessions (user_id, token_hash, current_tenant_id, ip, user_agent, expires_at)
+     values ($1, $2, $3, $4, $5, $6) returning id, user_id, current_tenant_id, expires_at, revoked_at`,
+    [p.userId, p.tokenHash, p.tenantId, p.ip, p.userAgent, p.expiresAt],
+  );
+  return map(res.rows[0]!);
+}
+
+/** The live session with that secret hash (not revoked, not expired), touching last_seen_at. */
+export async function touchLiveSession(
+  db: Queryable,
+  p: { tokenHash: Buffer },
+): Promise<SessionRow | undefined> {
+  const res = await db.query<Raw>(
+    `update sessions set last_seen_at = now()
+      where token_hash = $1 and revoked_at is null and expires_at > now()
+      returning id, user_id, current_tenant_id, expires_at, revoked_at`,
+    [p.tokenHash],
+  );
+  return res.rows[0] ? map(res.rows[0]) : undefined;
+}
+
+export async function revokeSession(db: Queryable, p: { id: string }): Promise<void> {
+  await db.query('update sessions set revoked_at = now() where id = $1 and revoked_at is null', [
+    p.id,
+  ]);
+}
+
+export async function setSessionTenant(
+  db: Queryable,
+  p: { id: string; tenantId: TenantId },
+): Promise<void> {
+  await db.query('update sessions set current_tenant_id = $2 where id = $1', [p.id, p.tenantId]);
+}
