@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/pool.ts';
-import { insertAction } from '../db/queries/api-actions.ts';
+import { insertAction } from '../db/queries/actions.ts';
 import { insertApp } from '../db/queries/apps.ts';
 import { builtinApps } from '../model/builtin-apps.ts';
 import type { TenantId } from '../model/ids.ts';

@@ -15,7 +15,7 @@ import {
   updateAction,
   type ActionInput,
   type ActionRow,
-} from '../db/queries/api-actions.ts';
+} from '../db/queries/actions.ts';
 import { SwitchyardError } from '../model/errors.ts';
 import type { ActionId, AppId, TenantId } from '../model/ids.ts';
 import { assertJsonSchema } from '../model/json-schema.ts';

@@ -1,17 +1,19 @@
 /** Workflow definitions are validated on save, so a run never meets a malformed definition. */
 import type { Queryable } from '../db/pool.ts';
-import { selectActionsByIds } from '../db/queries/api-actions.ts';
+import { selectActionsByIds } from '../db/queries/actions.ts';
+import { selectConnectionApps } from '../db/queries/connections.ts';
 import {
   insertNextVersion,
-  insertWorkflow,
-  selectConnectionApps,
   selectVersion,
+  type WorkflowVersionRow,
+} from '../db/queries/workflow-versions.ts';
+import {
+  insertWorkflow,
   selectWorkflow,
   setCurrentVersion,
   updateWorkflow,
   type WorkflowRow,
-  type WorkflowVersionRow,
-} from '../db/queries/api-workflows.ts';
+} from '../db/queries/workflows.ts';
 import { SwitchyardError } from '../model/errors.ts';
 import {
   isUuid,

@@ -17,10 +17,8 @@ import {
 } from '../db/queries/circuit-breakers.ts';
 import { insertExecutionLogs } from '../db/queries/execution-logs.ts';
 import { takeRateLimitSlot } from '../db/queries/rate-limits.ts';
-import type { Queryable } from '../db/pool.ts';
 import { withTenant } from '../db/tenant.ts';
 import { SwitchyardError } from '../model/errors.ts';
-import type { AppId, ConnectionId, TenantId } from '../model/ids.ts';
 import type { StepExecutor } from '../model/step.ts';
 import type { Logger } from '../observability/logger.ts';
 import { createCircuitBreaker, type BreakerKey, type BreakerStore } from '../runner/breaker.ts';
@@ -28,7 +26,6 @@ import { createGate } from '../runner/gate/gate.ts';
 import { gcraTiming } from '../runner/rate-limit.ts';
 import { createRunner } from '../runner/runner.ts';
 import type {
-  AuthKind,
   Clock,
   ConnectionLoader,
   DecryptedConnection,
@@ -37,6 +34,7 @@ import type {
 } from '../runner/types.ts';
 import type { SecretBox } from '../security/crypto/secret-box.ts';
 import { readConnectionSecret } from '../security/secrets/connections.ts';
+import { selectConnectionForStep } from '../db/queries/connections.ts';
 
 export type ExecutorDeps = {
   logger: Logger;
@@ -197,43 +195,4 @@ export function dbConnectionLoader(pool: pg.Pool, box: SecretBox | undefined): C
       });
     },
   };
-}
-
-// TODO(runner → security/db owner): move to src/db/queries/connections.ts (not the runner
-// engineer's file to edit); it is one statement and used only by this loader.
-async function selectConnectionForStep(
-  db: Queryable,
-  p: { tenantId: TenantId; id: ConnectionId },
-): Promise<
-  | {
-      appId: AppId;
-      authKind: AuthKind;
-      authConfig: Record<string, unknown>;
-      config: Record<string, unknown>;
-      hasSecret: boolean;
-    }
-  | undefined
-> {
-  const res = await db.query<{
-    app_id: AppId;
-    auth_kind: AuthKind;
-    auth_config: Record<string, unknown>;
-    config: Record<string, unknown>;
-    has_secret: boolean;
-  }>(
-    `select c.app_id, a.auth_kind, a.auth_config, c.config, c.secret_cipher is not null as has_secret
-       from connections c join apps a on a.tenant_id = c.tenant_id and a.id = c.app_id
-      where c.tenant_id = $1 and c.id = $2`,
-    [p.tenantId, p.id],
-  );
-  const r = res.rows[0];
-  return (
-    r && {
-      appId: r.app_id,
-      authKind: r.auth_kind,
-      authConfig: r.auth_config,
-      config: r.config,
-      hasSecret: r.has_secret,
-    }
-  );
 }

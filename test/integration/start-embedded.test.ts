@@ -66,6 +66,61 @@ describe('switchyard start (embedded PostgreSQL)', () => {
       );
       expect(created.code).toBe(0);
       expect(await countTenants()).toBe(1);
+      // The process's own worker runs a workflow through the real runner.
+      const { apiToken } = JSON.parse(created.stdout) as { apiToken: string };
+      const gql = async <T>(query: string, variables: Record<string, unknown> = {}): Promise<T> => {
+        const res = await fetch(`${base}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${apiToken}` },
+          body: JSON.stringify({ query, variables }),
+        });
+        const body = (await res.json()) as { data: T; errors?: unknown };
+        expect(body.errors).toBeUndefined();
+        return body.data;
+      };
+      const apps = await gql<{ apps: Array<{ key: string; actions: Array<{ id: string }> }> }>(
+        '{ apps { key actions { id } } }',
+      );
+      const actionId = apps.apps.find((a) => a.key === 'javascript')!.actions[0]!.id;
+      const wf = await gql<{ createWorkflow: { id: string } }>(
+        'mutation { createWorkflow(name: "w") { id } }',
+      );
+      await gql(
+        'mutation($w: ID!, $d: JSON!) { saveWorkflowVersion(workflowId: $w, definition: $d, publish: true) { id } }',
+        {
+          w: wf.createWorkflow.id,
+          d: {
+            steps: [
+              {
+                id: 'add',
+                actionId,
+                input: { code: 'return { sum: input.a + input.b };', a: 2, b: 3 },
+              },
+            ],
+          },
+        },
+      );
+      const started = await gql<{ triggerWorkflow: { run: { id: string } } }>(
+        'mutation($w: ID!) { triggerWorkflow(workflowId: $w) { run { id } } }',
+        {
+          w: wf.createWorkflow.id,
+        },
+      );
+      let run: { status: string; output: unknown } | undefined;
+      for (
+        let i = 0;
+        i < 150 && !['succeeded', 'failed', 'dead'].includes(run?.status ?? '');
+        i++
+      ) {
+        await new Promise((r) => setTimeout(r, 100));
+        run = (
+          await gql<{ run: { status: string; output: unknown } }>(
+            'query($id: ID!) { run(id: $id) { status output } }',
+            { id: started.triggerWorkflow.run.id },
+          )
+        ).run;
+      }
+      expect(run).toEqual({ status: 'succeeded', output: { add: { sum: 5 } } });
     } finally {
       expect(await stopProcess(first)).toBe(0);
     }

@@ -38,6 +38,7 @@ describe('docs/schema.graphql', () => {
         'TriggerWithSecret.secret',
         'WorkflowRun.idempotencyKey',
         'App.key',
+        'CircuitBreaker.connectionKey',
         'Action.key',
       ].sort(),
     );

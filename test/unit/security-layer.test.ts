@@ -15,7 +15,7 @@ const allowed = new Set([
   'db/schema.ts', // column types only
   // Inserts a new trigger with the cipher from sealNewWebhookSecret(): the ciphertext is bound
   // to the trigger id, so it is made (by the secret layer) before the row exists.
-  'db/queries/api-triggers.ts',
+  'db/queries/triggers.ts',
 ]);
 const cipherColumn = '(?:previous_webhook_secret_cipher|webhook_secret_cipher|secret_cipher)';
 const writes = [

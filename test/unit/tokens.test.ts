@@ -27,6 +27,7 @@ describe('tokens', () => {
     expect(tenantOfToken(invite.token, 'api')).toBeNull();
     expect(tenantOfToken('sy_short', 'api')).toBeNull();
     expect(tenantOfToken(generateApiToken(tenant).token + 'x', 'api')).toBeNull();
-    expect(tokenMatches(invite.token.replace(/.$/, 'A'), invite.hash)).toBe(false);
+    const last = invite.token.at(-1) === 'A' ? 'B' : 'A';
+    expect(tokenMatches(invite.token.slice(0, -1) + last, invite.hash)).toBe(false);
   });
 });

@@ -5,7 +5,7 @@
  * or ending a rotation overlap takes effect up to `ttlMs` later (WEBHOOK_TRIGGER_CACHE_MS).
  */
 import type pg from 'pg';
-import { selectWebhookRoute, type WebhookRoute } from '../../db/queries/api-triggers.ts';
+import { selectWebhookRoute, type WebhookRoute } from '../../db/queries/triggers.ts';
 import { withSystem, withTenant } from '../../db/tenant.ts';
 import type { TriggerId } from '../../model/ids.ts';
 import type { SecretBox } from '../../security/crypto/secret-box.ts';

@@ -41,10 +41,19 @@ export type ExecutionLogRow = {
   stepRunId: StepRunId | null;
 };
 
-/** A run's log lines in order. */
+/**
+ * A run's log lines in order; `after` (the last line seen) pages forward, `search` keeps the
+ * lines whose message contains it (case-insensitive, taken literally).
+ */
 export async function selectExecutionLogs(
   db: Queryable,
-  p: { tenantId: TenantId; runId: RunId; limit: number },
+  p: {
+    tenantId: TenantId;
+    runId: RunId;
+    limit: number;
+    after?: { loggedAt: Date; id: string } | null;
+    search?: string | null;
+  },
 ): Promise<ExecutionLogRow[]> {
   const res = await db.query<{
     id: string;
@@ -55,8 +64,18 @@ export async function selectExecutionLogs(
     step_run_id: StepRunId | null;
   }>(
     `select id::text, level, message, data, logged_at, step_run_id from execution_logs
-      where tenant_id = $1 and run_id = $2 order by logged_at, id limit $3`,
-    [p.tenantId, p.runId, p.limit],
+      where tenant_id = $1 and run_id = $2
+        and ($4::timestamptz is null or (logged_at, id) > ($4, $5::bigint))
+        and ($6::text is null or message ilike '%' || $6 || '%')
+      order by logged_at, id limit $3`,
+    [
+      p.tenantId,
+      p.runId,
+      p.limit,
+      p.after?.loggedAt ?? null,
+      p.after?.id ?? null,
+      p.search ? p.search.replace(/[\\%_]/g, (c) => `\\${c}`) : null,
+    ],
   );
   return res.rows.map((r) => ({
     id: r.id,

@@ -72,3 +72,148 @@ export async function enterTenantScope(db: Queryable, p: { tenantId: TenantId })
     [p.tenantId],
   );
 }
+
+export type TriggerRow = {
+  id: TriggerId;
+  workflowId: WorkflowId;
+  kind: 'webhook' | 'cron' | 'manual';
+  name: string;
+  enabled: boolean;
+  config: Record<string, unknown>;
+  previousSecretExpiresAt: Date | null;
+  cronNextFireAt: Date | null;
+  cronLastFiredAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+};
+type Raw = {
+  id: TriggerId;
+  workflow_id: WorkflowId;
+  kind: TriggerRow['kind'];
+  name: string;
+  enabled: boolean;
+  config: Record<string, unknown>;
+  previous_secret_expires_at: Date | null;
+  cron_next_fire_at: Date | null;
+  cron_last_fired_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+};
+const columns =
+  'id, workflow_id, kind, name, enabled, config, previous_secret_expires_at, cron_next_fire_at, cron_last_fired_at, created_at, updated_at';
+const map = (r: Raw): TriggerRow => ({
+  id: r.id,
+  workflowId: r.workflow_id,
+  kind: r.kind,
+  name: r.name,
+  enabled: r.enabled,
+  config: r.config,
+  previousSecretExpiresAt: r.previous_secret_expires_at,
+  cronNextFireAt: r.cron_next_fire_at,
+  cronLastFiredAt: r.cron_last_fired_at,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export async function insertTrigger(
+  db: Queryable,
+  p: {
+    tenantId: TenantId;
+    id: TriggerId;
+    workflowId: WorkflowId;
+    kind: TriggerRow['kind'];
+    name: string;
+    enabled: boolean;
+    config: Record<string, unknown>;
+    webhookSecretCipher: Buffer | null;
+  },
+): Promise<TriggerRow> {
+  const res = await db.query<Raw>(
+    `insert into triggers (tenant_id, id, workflow_id, kind, name, enabled, config, webhook_secret_cipher)
+     values ($1, $2, $3, $4, $5, $6, $7, $8) returning ${columns}`,
+    [
+      p.tenantId,
+      p.id,
+      p.workflowId,
+      p.kind,
+      p.name,
+      p.enabled,
+      JSON.stringify(p.config),
+      p.webhookSecretCipher,
+    ],
+  );
+  return map(res.rows[0]!);
+}
+
+export async function selectTriggers(
+  db: Queryable,
+  p: { workflowId: WorkflowId | null },
+): Promise<TriggerRow[]> {
+  const res = await db.query<Raw>(
+    `select ${columns} from triggers where ($1::uuid is null or workflow_id = $1) order by created_at`,
+    [p.workflowId],
+  );
+  return res.rows.map(map);
+}
+
+export async function selectTrigger(
+  db: Queryable,
+  p: { id: TriggerId },
+): Promise<TriggerRow | undefined> {
+  const res = await db.query<Raw>(`select ${columns} from triggers where id = $1`, [p.id]);
+  return res.rows[0] && map(res.rows[0]);
+}
+
+/** Changing a cron trigger re-plans it: the scheduler computes the next time from now. */
+export async function updateTrigger(
+  db: Queryable,
+  p: { id: TriggerId; name: string; enabled: boolean; config: Record<string, unknown> },
+): Promise<TriggerRow | undefined> {
+  const res = await db.query<Raw>(
+    `update triggers set name = $2, enabled = $3, config = $4,
+       cron_next_fire_at = case when kind = 'cron' and (config is distinct from $4::jsonb or not enabled) then null else cron_next_fire_at end
+     where id = $1 returning ${columns}`,
+    [p.id, p.name, p.enabled, JSON.stringify(p.config)],
+  );
+  return res.rows[0] && map(res.rows[0]);
+}
+
+export async function deleteTrigger(db: Queryable, p: { id: TriggerId }): Promise<boolean> {
+  const res = await db.query('delete from triggers where id = $1', [p.id]);
+  return (res.rowCount ?? 0) > 0;
+}
+
+export type WebhookRoute = {
+  tenantId: TenantId;
+  triggerId: TriggerId;
+  workflowId: WorkflowId;
+  enabled: boolean;
+  scheme: string;
+};
+
+/** Webhook ingress: the tenant of a webhook trigger, under the system scope (system_scope_webhook). */
+export async function selectWebhookRoute(
+  db: Queryable,
+  p: { id: TriggerId },
+): Promise<WebhookRoute | undefined> {
+  const res = await db.query<{
+    tenant_id: TenantId;
+    id: TriggerId;
+    workflow_id: WorkflowId;
+    enabled: boolean;
+    scheme: string | null;
+  }>(
+    `select tenant_id, id, workflow_id, enabled, config->>'signatureScheme' as scheme from triggers where id = $1 and kind = 'webhook'`,
+    [p.id],
+  );
+  const r = res.rows[0];
+  return (
+    r && {
+      tenantId: r.tenant_id,
+      triggerId: r.id,
+      workflowId: r.workflow_id,
+      enabled: r.enabled,
+      scheme: r.scheme ?? 'standard',
+    }
+  );
+}

@@ -343,3 +343,51 @@ export async function cancelRun(
   );
   return (res.rows[0]?.canceled ?? 0) > 0;
 }
+
+export type RunFilter = {
+  statuses: string[] | null;
+  workflowId: WorkflowId | null;
+  triggerId: TriggerId | null;
+  createdFrom: Date | null;
+  createdTo: Date | null;
+};
+
+/** Newest first, keyset-paged on (created_at, id) so pages stay stable while runs arrive. */
+export async function selectRuns(
+  db: Queryable,
+  p: {
+    tenantId: TenantId;
+    filter: RunFilter;
+    after: { createdAt: Date; id: string } | null;
+    limit: number;
+  },
+): Promise<RunRow[]> {
+  const f = p.filter;
+  const res = await db.query<RawRun>(
+    `select tenant_id, id, workflow_id, workflow_version_id, trigger_id, idempotency_key, input,
+            status, output, error, trace_context, replay_of_run_id, created_at, started_at,
+            finished_at
+       from workflow_runs
+      where tenant_id = $1
+        and ($2::text[] is null or status = any($2))
+        and ($3::uuid is null or workflow_id = $3)
+        and ($4::uuid is null or trigger_id = $4)
+        and ($5::timestamptz is null or created_at >= $5)
+        and ($6::timestamptz is null or created_at < $6)
+        and ($7::timestamptz is null or (created_at, id) < ($7, $8::uuid))
+      order by created_at desc, id desc
+      limit $9`,
+    [
+      p.tenantId,
+      f.statuses,
+      f.workflowId,
+      f.triggerId,
+      f.createdFrom,
+      f.createdTo,
+      p.after?.createdAt ?? null,
+      p.after?.id ?? null,
+      p.limit,
+    ],
+  );
+  return res.rows.map(toRun);
+}

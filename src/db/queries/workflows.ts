@@ -1,5 +1,5 @@
 import type { Queryable } from '../pool.ts';
-import type { TenantId, WorkflowId } from '../../model/ids.ts';
+import type { TenantId, WorkflowId, WorkflowVersionId } from '../../model/ids.ts';
 
 /** Why a workflow cannot start: does it exist, is it published, is it archived? */
 export async function selectWorkflowState(
@@ -12,4 +12,87 @@ export async function selectWorkflowState(
     [p.tenantId, p.workflowId],
   );
   return res.rows[0];
+}
+
+export type WorkflowRow = {
+  id: WorkflowId;
+  name: string;
+  description: string;
+  currentVersionId: WorkflowVersionId | null;
+  archivedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+};
+type Raw = {
+  id: WorkflowId;
+  name: string;
+  description: string;
+  current_version_id: WorkflowVersionId | null;
+  archived_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+};
+const columns = 'id, name, description, current_version_id, archived_at, created_at, updated_at';
+const map = (r: Raw): WorkflowRow => ({
+  id: r.id,
+  name: r.name,
+  description: r.description,
+  currentVersionId: r.current_version_id,
+  archivedAt: r.archived_at,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export async function insertWorkflow(
+  db: Queryable,
+  p: { tenantId: string; name: string; description: string },
+): Promise<WorkflowRow> {
+  const res = await db.query<Raw>(
+    `insert into workflows (tenant_id, name, description) values ($1, $2, $3) returning ${columns}`,
+    [p.tenantId, p.name, p.description],
+  );
+  return map(res.rows[0]!);
+}
+
+export async function selectWorkflows(
+  db: Queryable,
+  p: { includeArchived: boolean },
+): Promise<WorkflowRow[]> {
+  const res = await db.query<Raw>(
+    `select ${columns} from workflows where $1 or archived_at is null order by name`,
+    [p.includeArchived],
+  );
+  return res.rows.map(map);
+}
+
+export async function selectWorkflow(
+  db: Queryable,
+  p: { id: WorkflowId },
+): Promise<WorkflowRow | undefined> {
+  const res = await db.query<Raw>(`select ${columns} from workflows where id = $1`, [p.id]);
+  return res.rows[0] && map(res.rows[0]);
+}
+
+export async function updateWorkflow(
+  db: Queryable,
+  p: { id: WorkflowId; name: string; description: string; archived: boolean },
+): Promise<WorkflowRow | undefined> {
+  const res = await db.query<Raw>(
+    `update workflows set name = $2, description = $3,
+       archived_at = case when $4 then coalesce(archived_at, now()) else null end
+     where id = $1 returning ${columns}`,
+    [p.id, p.name, p.description, p.archived],
+  );
+  return res.rows[0] && map(res.rows[0]);
+}
+
+export async function setCurrentVersion(
+  db: Queryable,
+  p: { id: WorkflowId; versionId: WorkflowVersionId },
+): Promise<WorkflowRow | undefined> {
+  const res = await db.query<Raw>(
+    `update workflows set current_version_id = $2 where id = $1 returning ${columns}`,
+    [p.id, p.versionId],
+  );
+  return res.rows[0] && map(res.rows[0]);
 }

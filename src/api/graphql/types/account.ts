@@ -101,29 +101,36 @@ function setSessionCookie(ctx: GraphQLContext, token: string, expiresAt: Date): 
   );
 }
 
+/** Signs in, sets the session cookie, and answers who is now signed in and where. */
+async function signInWithCookie(
+  ctx: GraphQLContext,
+  email: string,
+  password: string,
+): Promise<ViewerShape> {
+  const signedIn = await signIn(ctx.services.pool, ctx.services.settings.signIn, {
+    email,
+    password,
+    userAgent: ctx.reply.request.headers['user-agent'] ?? null,
+    ...ctx.meta,
+  });
+  setSessionCookie(ctx, signedIn.sessionToken, signedIn.session.expiresAt);
+  const resolved = await resolveSession(ctx.services.pool, signedIn.sessionToken);
+  const user = await selectUserById(ctx.services.pool, { id: signedIn.userId });
+  return {
+    kind: 'user',
+    userId: signedIn.userId,
+    email: user?.email ?? null,
+    tenantId: signedIn.session.currentTenantId,
+    role: resolved?.role ?? null,
+  };
+}
+
 builder.mutationField('signIn', (t) =>
   t.field({
     type: ViewerRef,
     description: 'Signs in with email and password; sets the HttpOnly session cookie.',
     args: { email: t.arg.string(), password: t.arg.string() },
-    resolve: async (_root, args, ctx) => {
-      const signedIn = await signIn(ctx.services.pool, ctx.services.settings.signIn, {
-        email: args.email,
-        password: args.password,
-        userAgent: ctx.reply.request.headers['user-agent'] ?? null,
-        ...ctx.meta,
-      });
-      setSessionCookie(ctx, signedIn.sessionToken, signedIn.session.expiresAt);
-      const resolved = await resolveSession(ctx.services.pool, signedIn.sessionToken);
-      const user = await selectUserById(ctx.services.pool, { id: signedIn.userId });
-      return {
-        kind: 'user' as const,
-        userId: signedIn.userId,
-        email: user?.email ?? null,
-        tenantId: signedIn.session.currentTenantId,
-        role: resolved?.role ?? null,
-      };
-    },
+    resolve: (_root, args, ctx) => signInWithCookie(ctx, args.email, args.password),
   }),
 );
 
@@ -172,20 +179,7 @@ builder.mutationField('setup', (t) =>
     args: { tenantName: t.arg.string(), email: t.arg.string(), password: t.arg.string() },
     resolve: async (_root, args, ctx) => {
       await setupFirstTenant(ctx.services.pool, { ...args, ...ctx.meta });
-      const signedIn = await signIn(ctx.services.pool, ctx.services.settings.signIn, {
-        email: args.email,
-        password: args.password,
-        userAgent: ctx.reply.request.headers['user-agent'] ?? null,
-        ...ctx.meta,
-      });
-      setSessionCookie(ctx, signedIn.sessionToken, signedIn.session.expiresAt);
-      return {
-        kind: 'user' as const,
-        userId: signedIn.userId,
-        email: args.email.trim().toLowerCase(),
-        tenantId: signedIn.session.currentTenantId,
-        role: 'owner' as const,
-      };
+      return signInWithCookie(ctx, args.email, args.password);
     },
   }),
 );

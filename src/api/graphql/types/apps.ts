@@ -6,7 +6,7 @@ import {
   removeAction,
   removeApp,
 } from '../../../catalog/apps.ts';
-import { selectActions, type ActionRow } from '../../../db/queries/api-actions.ts';
+import { selectActions, type ActionRow } from '../../../db/queries/actions.ts';
 import { selectApps, type AppRow } from '../../../db/queries/apps.ts';
 import type { ActionId, AppId } from '../../../model/ids.ts';
 import { recordAudit } from '../../../observability/audit.ts';

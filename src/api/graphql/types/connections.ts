@@ -6,7 +6,7 @@ import {
   selectConnections,
   updateConnection,
   type ConnectionRow,
-} from '../../../db/queries/api-connections.ts';
+} from '../../../db/queries/connections.ts';
 import { selectApp } from '../../../db/queries/apps.ts';
 import type { Queryable } from '../../../db/pool.ts';
 import { SwitchyardError } from '../../../model/errors.ts';

@@ -1,12 +1,6 @@
-import {
-  selectExecutionLogsOfRun,
-  selectRunById,
-  selectRuns,
-  selectStepRunsOfRun,
-  type ExecutionLogRow,
-  type RunRow,
-  type StepRunRow,
-} from '../../../db/queries/api-runs.ts';
+import { selectExecutionLogs, type ExecutionLogRow } from '../../../db/queries/execution-logs.ts';
+import { selectStepRuns, type StepRunRow } from '../../../db/queries/step-runs.ts';
+import { selectRun, selectRuns, type RunRow } from '../../../db/queries/workflow-runs.ts';
 import type { DeadLetterRow } from '../../../db/queries/dead-letters.ts';
 import { SwitchyardError } from '../../../model/errors.ts';
 import type { RunId, TriggerId, WorkflowId } from '../../../model/ids.ts';
@@ -42,7 +36,8 @@ const StepRunRef = builder.objectRef<StepRunRow>('StepRun').implement({
 
 const ExecutionLogRef = builder.objectRef<ExecutionLogRow>('ExecutionLog').implement({
   fields: (t) => ({
-    id: t.exposeInt('id'),
+    id: t.exposeID('id'),
+    cursor: t.string({ resolve: (l) => encodeCursor([l.loggedAt.toISOString(), l.id]) }),
     stepRunId: t.exposeID('stepRunId', { nullable: true }),
     level: t.exposeString('level'),
     message: t.exposeString('message'),
@@ -70,20 +65,22 @@ const RunRef = builder.objectRef<RunRow>('WorkflowRun').implement({
     finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
     steps: t.field({
       type: [StepRunRef],
-      resolve: (r, _a, ctx) => inTenant(ctx, (db) => selectStepRunsOfRun(db, { runId: r.id })),
+      resolve: (r, _a, ctx) =>
+        inTenant(ctx, (db, tenantId) => selectStepRuns(db, { tenantId, runId: r.id })),
     }),
     logs: t.field({
       type: [ExecutionLogRef],
       args: {
         first: t.arg.int({ required: false }),
-        afterId: t.arg.int({ required: false }),
+        after: t.arg.string({ required: false, description: 'A previous page’s last `cursor`.' }),
         search: t.arg.string({ required: false }),
       },
       resolve: (r, args, ctx) =>
         inTenant(ctx, (db) =>
-          selectExecutionLogsOfRun(db, {
+          selectExecutionLogs(db, {
+            tenantId: r.tenantId,
             runId: r.id,
-            afterId: args.afterId ?? null,
+            after: logCursor(args.after),
             limit: pageSize(args.first),
             search: args.search ?? null,
           }),
@@ -131,6 +128,7 @@ builder.queryField('runs', (t) =>
       const f = args.filter;
       return inTenant(ctx, async (db) => {
         const rows = await selectRuns(db, {
+          tenantId: tenantOf(ctx).tenantId,
           filter: {
             statuses: f?.statuses ?? null,
             workflowId: f?.workflowId ? (String(f.workflowId) as WorkflowId) : null,
@@ -162,7 +160,8 @@ builder.queryField('run', (t) =>
     resolve: (_r, args, ctx) =>
       inTenant(
         ctx,
-        async (db) => (await selectRunById(db, { id: String(args.id) as RunId })) ?? null,
+        async (db, tenantId) =>
+          (await selectRun(db, { tenantId, runId: String(args.id) as RunId })) ?? null,
       ),
   }),
 );
@@ -214,7 +213,7 @@ builder.mutationField('triggerWorkflow', (t) =>
             metadata: { workflowId: String(args.workflowId) },
           });
         }
-        const run = await selectRunById(db, { id: started.runId });
+        const run = await selectRun(db, { tenantId, runId: started.runId });
         if (!run)
           throw new SwitchyardError('E_RUN_NOT_FOUND', 'The run vanished after it was started.');
         return { run, duplicate: started.duplicate };
@@ -232,7 +231,7 @@ builder.mutationField('cancelRun', (t) =>
       const { tenantId } = tenantOf(ctx);
       const runId = String(args.id) as RunId;
       await ctx.services.engine.cancelRun({ tenantId, runId, actor: engineActor(ctx) });
-      const run = await inTenant(ctx, (db) => selectRunById(db, { id: runId }));
+      const run = await inTenant(ctx, (db) => selectRun(db, { tenantId, runId }));
       if (!run) throw new SwitchyardError('E_RUN_NOT_FOUND', 'No such run.');
       return run;
     },
@@ -324,3 +323,8 @@ builder.mutationField('replayRuns', (t) =>
       }),
   }),
 );
+
+function logCursor(after: string | null | undefined): { loggedAt: Date; id: string } | null {
+  const key = decodeCursor(after);
+  return key ? { loggedAt: new Date(String(key[0])), id: String(key[1]) } : null;
+}

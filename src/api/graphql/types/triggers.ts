@@ -7,8 +7,8 @@ import {
   selectTriggers,
   updateTrigger,
   type TriggerRow,
-} from '../../../db/queries/api-triggers.ts';
-import { selectWorkflow } from '../../../db/queries/api-workflows.ts';
+} from '../../../db/queries/triggers.ts';
+import { selectWorkflow } from '../../../db/queries/workflows.ts';
 import { SwitchyardError } from '../../../model/errors.ts';
 import type { TriggerId, WorkflowId } from '../../../model/ids.ts';
 import { recordAudit } from '../../../observability/audit.ts';

@@ -7,11 +7,13 @@ import {
 import {
   selectVersion,
   selectVersions,
+  type WorkflowVersionRow,
+} from '../../../db/queries/workflow-versions.ts';
+import {
   selectWorkflow,
   selectWorkflows,
   type WorkflowRow,
-  type WorkflowVersionRow,
-} from '../../../db/queries/api-workflows.ts';
+} from '../../../db/queries/workflows.ts';
 import { SwitchyardError } from '../../../model/errors.ts';
 import type { WorkflowId, WorkflowVersionId } from '../../../model/ids.ts';
 import { recordAudit } from '../../../observability/audit.ts';

@@ -1,4 +1,4 @@
-/** Statements on `actions` used by the product API (CRUD). */
+/** Statements on `actions` (the engine reads actions with their app in workflow-runs.ts). */
 import type { Queryable } from '../pool.ts';
 import type { ActionId, AppId } from '../../model/ids.ts';
 

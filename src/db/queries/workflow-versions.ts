@@ -1,0 +1,65 @@
+import type { Queryable } from '../pool.ts';
+import type { WorkflowId, WorkflowVersionId } from '../../model/ids.ts';
+
+export type WorkflowVersionRow = {
+  id: WorkflowVersionId;
+  workflowId: WorkflowId;
+  version: number;
+  definition: unknown;
+  createdBy: string | null;
+  createdAt: Date;
+};
+type RawVersion = {
+  id: WorkflowVersionId;
+  workflow_id: WorkflowId;
+  version: number;
+  definition: unknown;
+  created_by: string | null;
+  created_at: Date;
+};
+const versionColumns = 'id, workflow_id, version, definition, created_by, created_at';
+const mapVersion = (r: RawVersion): WorkflowVersionRow => ({
+  id: r.id,
+  workflowId: r.workflow_id,
+  version: r.version,
+  definition: r.definition,
+  createdBy: r.created_by,
+  createdAt: r.created_at,
+});
+
+/** Next version number under a row lock on the workflow, so concurrent saves never collide. */
+export async function insertNextVersion(
+  db: Queryable,
+  p: { tenantId: string; workflowId: WorkflowId; definition: unknown; createdBy: string | null },
+): Promise<WorkflowVersionRow> {
+  const res = await db.query<RawVersion>(
+    `with w as (select id from workflows where id = $2 for update)
+     insert into workflow_versions (tenant_id, workflow_id, version, definition, created_by)
+     select $1, w.id, coalesce((select max(version) from workflow_versions v where v.workflow_id = w.id), 0) + 1, $3, $4 from w
+     returning ${versionColumns}`,
+    [p.tenantId, p.workflowId, JSON.stringify(p.definition), p.createdBy],
+  );
+  return mapVersion(res.rows[0]!);
+}
+
+export async function selectVersions(
+  db: Queryable,
+  p: { workflowId: WorkflowId },
+): Promise<WorkflowVersionRow[]> {
+  const res = await db.query<RawVersion>(
+    `select ${versionColumns} from workflow_versions where workflow_id = $1 order by version desc`,
+    [p.workflowId],
+  );
+  return res.rows.map(mapVersion);
+}
+
+export async function selectVersion(
+  db: Queryable,
+  p: { id: WorkflowVersionId },
+): Promise<WorkflowVersionRow | undefined> {
+  const res = await db.query<RawVersion>(
+    `select ${versionColumns} from workflow_versions where id = $1`,
+    [p.id],
+  );
+  return res.rows[0] && mapVersion(res.rows[0]);
+}
