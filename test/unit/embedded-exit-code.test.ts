@@ -11,6 +11,6 @@ describe('embedded PostgreSQL package hooks', () => {
       encoding: 'utf8',
       timeout: 20_000,
     });
-    expect(r.status, r.stderr).toBe(3);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 3, stderr: '' });
   });
 });
