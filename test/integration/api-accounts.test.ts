@@ -210,6 +210,57 @@ describe('accounts over GraphQL', () => {
     expect(seen.data?.apiTokens.map((t) => t.name)).toEqual(['First owner token']);
   });
 
+  it('lets a signed-in user accept an invitation to another tenant and switch to it', async () => {
+    const second = await makeTenant(db.pool, 'Second');
+    const invited = await api.gql<{ inviteMember: { token: string } }>(
+      `mutation { inviteMember(email: "owner@acme.test", role: viewer) { token } }`,
+      {},
+      { token: second.apiToken },
+    );
+    const token = invited.data!.inviteMember.token;
+    const ACCEPT = `mutation($t: String!) { acceptInvitation(token: $t) { email role } }`;
+    const anonymous = await api.gql(ACCEPT, { t: token });
+    expect(anonymous.errors?.[0]?.extensions?.code).toBe('E_UNAUTHENTICATED');
+    const accepted = await api.gql<{ acceptInvitation: { role: string } }>(
+      ACCEPT,
+      { t: token },
+      { cookie: ownerCookie },
+    );
+    expect(accepted.data?.acceptInvitation).toEqual({ email: 'owner@acme.test', role: 'viewer' });
+
+    const mine = await api.gql<{
+      viewer: { tenants: Array<{ id: string; name: string; role: string }> };
+    }>('{ viewer { tenants { id name role } } }', {}, { cookie: ownerCookie });
+    expect(mine.data?.viewer.tenants.map((t) => [t.name, t.role]).sort()).toEqual([
+      ['Acme', 'owner'],
+      ['Second', 'viewer'],
+    ]);
+    const switched = await api.gql<{ switchTenant: { name: string; role: string } }>(
+      `mutation($id: ID!) { switchTenant(tenantId: $id) { name role } }`,
+      { id: second.tenantId },
+      { cookie: ownerCookie },
+    );
+    expect(switched.data?.switchTenant).toEqual({ name: 'Second', role: 'viewer' });
+    const asViewer = await api.gql(
+      `mutation { createWorkflow(name: "nope") { id } }`,
+      {},
+      { cookie: ownerCookie },
+    );
+    expect(asViewer.errors?.[0]?.extensions?.code).toBe('E_FORBIDDEN');
+    const notMine = await api.gql(
+      `mutation($id: ID!) { switchTenant(tenantId: $id) { name } }`,
+      { id: (await makeTenant(db.pool, 'Stranger')).tenantId },
+      { cookie: ownerCookie },
+    );
+    expect(notMine.errors?.[0]?.extensions?.code).toBe('E_NOT_FOUND');
+    const back = await api.gql(
+      `mutation($id: ID!) { switchTenant(tenantId: $id) { name } }`,
+      { id: mine.data!.viewer.tenants.find((t) => t.name === 'Acme')!.id },
+      { cookie: ownerCookie },
+    );
+    expect(back.errors).toBeUndefined();
+  });
+
   it('records every operation in the access history', async () => {
     await api.flush();
     const log = await api.gql<{

@@ -231,17 +231,44 @@ describe('apps, actions and workflows over GraphQL', () => {
   });
 
   it('allows each role exactly its mutation classes', async () => {
+    // A published workflow (built-in JavaScript app) and the built-in HTTP app to act on.
+    const apps = await api.gql<{
+      apps: Array<{ id: string; key: string; actions: Array<{ id: string }> }>;
+    }>('{ apps { id key actions { id } } }', {}, { token: tokens.owner });
+    const js = apps.data!.apps.find((a) => a.key === 'javascript')!;
+    const httpApp = apps.data!.apps.find((a) => a.key === 'http')!;
+    const wf = await api.gql<{ createWorkflow: { id: string } }>(
+      `mutation { createWorkflow(name: "roles") { id } }`,
+      {},
+      { token: tokens.owner },
+    );
+    const w = wf.data!.createWorkflow.id;
+    await api.gql(
+      `mutation($w: ID!, $d: JSON!) { saveWorkflowVersion(workflowId: $w, definition: $d, publish: true) { id } }`,
+      { w, d: { steps: [{ id: 's', actionId: js.actions[0]!.id, input: { code: 'return 1;' } }] } },
+      { token: tokens.owner },
+    );
     const classes = {
       catalog: `mutation { createWorkflow(name: "w") { id } }`,
+      connections: `mutation { createConnection(appId: "${httpApp.id}", name: "c") { id } }`,
+      triggers: `mutation { createTrigger(workflowId: "${w}", kind: manual) { trigger { id } } }`,
+      runs: `mutation { triggerWorkflow(workflowId: "${w}") { run { id } } }`,
       members: `mutation { inviteMember(email: "someone@x.test", role: viewer) { token } }`,
       tokens: `mutation { createApiToken(name: "n", role: viewer) { secret } }`,
+      audit: `{ auditEvents(first: 1) { seq } }`,
       tenant: `mutation { renameTenant(name: "Renamed") { name } }`,
     };
+    const editorClasses: Array<keyof typeof classes> = [
+      'catalog',
+      'connections',
+      'triggers',
+      'runs',
+    ];
     const allowed: Record<keyof typeof tokens, Array<keyof typeof classes>> = {
       viewer: [],
-      editor: ['catalog'],
-      admin: ['catalog', 'members', 'tokens'],
-      owner: ['catalog', 'members', 'tokens', 'tenant'],
+      editor: editorClasses,
+      admin: [...editorClasses, 'members', 'tokens', 'audit'],
+      owner: [...editorClasses, 'members', 'tokens', 'audit', 'tenant'],
     };
     for (const role of Object.keys(allowed) as Array<keyof typeof tokens>) {
       for (const [name, mutation] of Object.entries(classes) as Array<
