@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { createLastUsedTracker } from '../accounts/last-used.ts';
+import { createSmtpMailer } from '../accounts/mailer.ts';
 import type { GraphqlOptions } from '../api/graphql/plugin.ts';
 import { createRateLimiter } from '../api/rate-limit.ts';
 import type { HooksOptions } from '../api/routes/hooks.ts';
@@ -34,6 +35,7 @@ export function wireApi(
         pool,
         engine: deps.engine,
         secrets: deps.secrets,
+        mailer: config.api.smtp ? createSmtpMailer(config.api.smtp) : null,
         lastUsed,
         clock,
         settings: {

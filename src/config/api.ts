@@ -24,6 +24,15 @@ export const apiSchema = z.object({
   RATE_LIMIT_WEBHOOK_IP_PER_MINUTE: positiveInt(600_000),
   WEBHOOK_MAX_BODY_BYTES: positiveInt(1_048_576, 100 * 1_048_576),
   WEBHOOK_SECRET_OVERLAP_MS: positiveInt(24 * 3600_000),
+  SMTP_URL: z
+    .string()
+    .refine(
+      (v) => /^smtps?:\/\/[^/]+/.test(v),
+      'expected smtp://user:password@host:587 or smtps://…:465',
+    )
+    .optional(),
+  SMTP_FROM: z.string().min(3).default('Switchyard <no-reply@localhost>'),
+  SMTP_TIMEOUT_MS: positiveInt(10_000, 120_000),
   WEBHOOK_TRIGGER_CACHE_MS: z.coerce
     .number({ error: 'expected milliseconds (0 disables the cache)' })
     .int()
@@ -42,6 +51,7 @@ export type ApiConfig = {
     lockMs: number;
   };
   invitationTtlMs: number;
+  smtp: { url: string; from: string; timeoutMs: number } | null;
   graphql: { introspection: boolean; maxDepth: number; maxCost: number };
   /** Requests per minute per key, already divided by the number of API processes sharing it. */
   rateLimits: { tenantPerMinute: number; principalPerMinute: number; ipPerMinute: number };
@@ -66,6 +76,9 @@ export function toApiConfig(env: z.infer<typeof apiSchema>): ApiConfig {
       lockMs: env.SIGN_IN_LOCK_MS,
     },
     invitationTtlMs: env.INVITATION_TTL_MS,
+    smtp: env.SMTP_URL
+      ? { url: env.SMTP_URL, from: env.SMTP_FROM, timeoutMs: env.SMTP_TIMEOUT_MS }
+      : null,
     graphql: {
       introspection: env.GRAPHQL_INTROSPECTION,
       maxDepth: env.GRAPHQL_MAX_DEPTH,

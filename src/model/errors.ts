@@ -80,6 +80,11 @@ export const errorCodes = {
     retryable: false,
     message: 'The request body is too large',
   },
+  E_MAIL_UNAVAILABLE: {
+    httpStatus: 503,
+    retryable: true,
+    message: 'The mail server did not accept the message',
+  },
   E_CSRF: {
     httpStatus: 403,
     retryable: false,

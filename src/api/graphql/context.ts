@@ -4,6 +4,7 @@ import type { LastUsedTracker } from '../../accounts/last-used.ts';
 import type { SignInPolicy } from '../../accounts/sign-in.ts';
 import type { Queryable } from '../../db/pool.ts';
 import type { Engine } from '../../engine/engine.ts';
+import type { Mailer } from '../../accounts/mailer.ts';
 import type { SecretBox } from '../../security/crypto/secret-box.ts';
 import { withTenant } from '../../db/tenant.ts';
 import type { Actor, RequestMeta } from '../../model/actor.ts';
@@ -25,6 +26,8 @@ export type ApiServices = {
   pool: pg.Pool;
   engine: Engine;
   secrets: SecretBox;
+  /** Invitation mail; null without SMTP_URL (links are shown to the inviter). */
+  mailer: Mailer | null;
   settings: ApiSettings;
   lastUsed: LastUsedTracker;
   clock: { now(): Date };

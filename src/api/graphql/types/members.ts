@@ -34,15 +34,27 @@ const InvitationRef = builder.objectRef<InvitationRow>('Invitation').implement({
 });
 
 const CreatedInvitationRef = builder
-  .objectRef<{ invitation: InvitationRow; link: string; token: string }>('CreatedInvitation')
+  .objectRef<{
+    invitation: InvitationRow;
+    link: string | null;
+    token: string | null;
+    emailed: boolean;
+  }>('CreatedInvitation')
   .implement({
     fields: (t) => ({
       invitation: t.field({ type: InvitationRef, resolve: (r) => r.invitation }),
+      emailed: t.exposeBoolean('emailed', {
+        description: 'True when the link was sent by mail (SMTP_URL is set).',
+      }),
       token: t.exposeString('token', {
-        description: 'The one-time invitation secret. Shown once.',
+        nullable: true,
+        description:
+          'The one-time invitation secret, shown once when no mail is configured (null when mailed).',
       }),
       link: t.exposeString('link', {
-        description: 'The link to send to the invitee (shown once; no mail is configured).',
+        nullable: true,
+        description:
+          'The link to pass to the invitee, shown once when no mail is configured (null when mailed).',
       }),
     }),
   });
@@ -89,7 +101,16 @@ builder.mutationField('inviteMember', (t) =>
           metadata: { email: created.invitation.email, role: created.invitation.role },
         });
         const link = `${ctx.services.settings.publicUrl}/invitations/accept#${created.token}`;
-        return { invitation: created.invitation, token: created.token, link };
+        const mailer = ctx.services.mailer;
+        if (!mailer)
+          return { invitation: created.invitation, token: created.token, link, emailed: false };
+        // Sent inside the transaction: if the mail server refuses, no invitation is left behind.
+        await mailer.send({
+          to: created.invitation.email,
+          subject: 'You are invited to Switchyard',
+          text: `You have been invited to join a Switchyard tenant as ${created.invitation.role}.\n\nAccept: ${link}\n\nThe link works once and expires ${created.invitation.expiresAt.toISOString()}.`,
+        });
+        return { invitation: created.invitation, token: null, link: null, emailed: true };
       });
     },
   }),
