@@ -2,9 +2,8 @@
  * The apps that ship with Switchyard, as data: every new tenant gets a copy of these rows
  * (accounts/builtin-apps.ts); the runner executes them like any other action.
  */
-import type { ActionKind, RetryPolicy } from './step.ts';
+import type { ActionKind, AuthKind, RetryPolicy } from './step.ts';
 
-type AuthKind = 'none' | 'api_key' | 'bearer' | 'basic' | 'oauth2_client_credentials';
 /** An http action's templates (executed by runner/actions/http.ts). */
 type HttpImplementation = Record<string, unknown> & { method: string };
 

@@ -30,6 +30,9 @@ export type RetryPolicy = {
 
 export type ActionKind = 'http' | 'javascript' | 'python';
 
+/** How an app authenticates (the apps.auth_kind check constraint). */
+export type AuthKind = 'none' | 'api_key' | 'bearer' | 'basic' | 'oauth2_client_credentials';
+
 /** An action as the runner needs it (loaded by the engine from `actions` + `apps`). */
 export type ActionSpec = {
   id: ActionId;

@@ -4,7 +4,8 @@ import type { ExecutionLogLine, StepContext } from '../model/step.ts';
 
 export type Clock = { now(): Date };
 
-export type AuthKind = 'none' | 'api_key' | 'bearer' | 'basic' | 'oauth2_client_credentials';
+export type { AuthKind } from '../model/step.ts';
+import type { AuthKind } from '../model/step.ts';
 
 /**
  * A connection as the runner needs it: the app's auth kind and non-secret auth settings

@@ -1,3 +1,4 @@
+import type { AuthKind } from '../../model/step.ts';
 import type { Queryable } from '../pool.ts';
 import type { AppId, ConnectionId, TenantId } from '../../model/ids.ts';
 
@@ -25,9 +26,7 @@ export async function selectConnectionSecretCipher(
   return row && { secretCipher: row.secret_cipher };
 }
 
-/** Same values as the apps.auth_kind check constraint (and runner/types.ts AuthKind). */
-export type ConnectionAuthKind =
-  'none' | 'api_key' | 'bearer' | 'basic' | 'oauth2_client_credentials';
+export type ConnectionAuthKind = AuthKind;
 
 /** What a worker needs to run a step with this connection (the secret stays encrypted here). */
 export async function selectConnectionForStep(
