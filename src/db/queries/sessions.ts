@@ -43,15 +43,21 @@ export async function insertSession(
   return map(res.rows[0]!);
 }
 
-/** The live session with that secret hash (not revoked, not expired), touching last_seen_at. */
+/** The live session with that secret hash (not revoked, not expired); refreshes last_seen_at. */
 export async function touchLiveSession(
   db: Queryable,
   p: { tokenHash: Buffer },
 ): Promise<SessionRow | undefined> {
+  // last_seen_at moves at most once a minute: a busy UI session does not write per request.
   const res = await db.query<Raw>(
-    `update sessions set last_seen_at = now()
-      where token_hash = $1 and revoked_at is null and expires_at > now()
-      returning id, user_id, current_tenant_id, expires_at, revoked_at`,
+    `with live as (
+       select id, user_id, current_tenant_id, expires_at, revoked_at, last_seen_at from sessions
+        where token_hash = $1 and revoked_at is null and expires_at > now()
+     ), touched as (
+       update sessions s set last_seen_at = now() from live
+        where s.id = live.id and live.last_seen_at < now() - interval '1 minute'
+     )
+     select id, user_id, current_tenant_id, expires_at, revoked_at from live`,
     [p.tokenHash],
   );
   return res.rows[0] ? map(res.rows[0]) : undefined;
