@@ -14,7 +14,8 @@ import {
   type ReplayFrom,
 } from './dead-letter.ts';
 import { systemClock, systemRandom, type EngineDeps } from './deps.ts';
-import { startRun, type StartRunInput } from './start-run.ts';
+import { startRun, startRunInTransaction, type StartRunInput } from './start-run.ts';
+import type { Queryable } from '../db/pool.ts';
 import { createWorker, type Worker, type WorkerOptions } from './worker.ts';
 
 export type Engine = ReturnType<typeof createEngine>;
@@ -32,6 +33,11 @@ export function createEngine(
     deps,
     backpressure,
     startRun: (p: StartRunInput) => startRun({ ...deps, backpressure }, p),
+    /** The same inside the caller's tenant transaction (e.g. with its audit event). */
+    startRunIn: async (db: Queryable, p: StartRunInput) => {
+      await backpressure.assertAccepting(p.tenantId);
+      return startRunInTransaction(db, deps, p);
+    },
     cancelRun: (p: { tenantId: TenantId; runId: RunId; actor: Actor }) => cancelRun(deps, p),
     listDeadLetters: (p: { tenantId: TenantId; filter: DeadLetterFilter }) =>
       listDeadLetters(deps, p),

@@ -193,16 +193,16 @@ builder.mutationField('triggerWorkflow', (t) =>
       input: t.arg({ type: 'JSON', required: false }),
       idempotencyKey: t.arg.string({ required: false }),
     },
-    resolve: async (_r, args, ctx) => {
-      const { tenantId } = tenantOf(ctx);
-      const started = await ctx.services.engine.startRun({
-        tenantId,
-        workflowId: String(args.workflowId) as WorkflowId,
-        input: args.input ?? {},
-        idempotencyKey: args.idempotencyKey ?? null,
-        traceparent: (ctx.reply.request.headers.traceparent as string | undefined) ?? null,
-      });
-      return inTenant(ctx, async (db) => {
+    // One transaction: the run, its first job and its audit event commit together.
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, async (db, tenantId) => {
+        const started = await ctx.services.engine.startRunIn(db, {
+          tenantId,
+          workflowId: String(args.workflowId) as WorkflowId,
+          input: args.input ?? {},
+          idempotencyKey: args.idempotencyKey ?? null,
+          traceparent: (ctx.reply.request.headers.traceparent as string | undefined) ?? null,
+        });
         if (!started.duplicate) {
           await recordAudit(db, {
             tenantId,
@@ -217,8 +217,7 @@ builder.mutationField('triggerWorkflow', (t) =>
         if (!run)
           throw new SwitchyardError('E_RUN_NOT_FOUND', 'The run vanished after it was started.');
         return { run, duplicate: started.duplicate };
-      });
-    },
+      }),
   }),
 );
 
