@@ -1,6 +1,8 @@
 /**
- * Row types of every table, for the Kysely query builder (db/sql.ts). snake_case as in the
- * database; db/queries/ maps them to camelCase entities.
+ * Row types of the tables of migration 0001, for the Kysely query builder (db/sql.ts), which
+ * composes the statements whose shape depends on optional filters (runs by status, workflow,
+ * trigger and time). snake_case as in the database; db/queries/ maps them to camelCase. Add a
+ * later table here when a query of it needs the builder.
  */
 import type { ColumnType, Generated } from 'kysely';
 

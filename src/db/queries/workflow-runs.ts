@@ -1,6 +1,7 @@
 import type { Queryable } from '../pool.ts';
 import type { RunId, TenantId, TriggerId, WorkflowId, WorkflowVersionId } from '../../model/ids.ts';
 import { CANCEL_CHANNEL, JOBS_CHANNEL, type JobId } from './jobs.ts';
+import { qb, run } from '../sql.ts';
 
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled' | 'dead';
 
@@ -352,7 +353,10 @@ export type RunFilter = {
   createdTo: Date | null;
 };
 
-/** Newest first, keyset-paged on (created_at, id) so pages stay stable while runs arrive. */
+/**
+ * Newest first, keyset-paged on (created_at, id) so pages stay stable while runs arrive. The
+ * filters are optional, so the statement is composed with the Kysely builder (db/sql.ts).
+ */
 export async function selectRuns(
   db: Queryable,
   p: {
@@ -363,31 +367,37 @@ export async function selectRuns(
   },
 ): Promise<RunRow[]> {
   const f = p.filter;
-  const res = await db.query<RawRun>(
-    `select tenant_id, id, workflow_id, workflow_version_id, trigger_id, idempotency_key, input,
-            status, output, error, trace_context, replay_of_run_id, created_at, started_at,
-            finished_at
-       from workflow_runs
-      where tenant_id = $1
-        and ($2::text[] is null or status = any($2))
-        and ($3::uuid is null or workflow_id = $3)
-        and ($4::uuid is null or trigger_id = $4)
-        and ($5::timestamptz is null or created_at >= $5)
-        and ($6::timestamptz is null or created_at < $6)
-        and ($7::timestamptz is null or (created_at, id) < ($7, $8::uuid))
-      order by created_at desc, id desc
-      limit $9`,
-    [
-      p.tenantId,
-      f.statuses,
-      f.workflowId,
-      f.triggerId,
-      f.createdFrom,
-      f.createdTo,
-      p.after?.createdAt ?? null,
-      p.after?.id ?? null,
-      p.limit,
-    ],
-  );
-  return res.rows.map(toRun);
+  let q = qb
+    .selectFrom('workflow_runs')
+    .select([
+      'tenant_id',
+      'id',
+      'workflow_id',
+      'workflow_version_id',
+      'trigger_id',
+      'idempotency_key',
+      'input',
+      'status',
+      'output',
+      'error',
+      'trace_context',
+      'replay_of_run_id',
+      'created_at',
+      'started_at',
+      'finished_at',
+    ])
+    .where('tenant_id', '=', p.tenantId);
+  if (f.statuses) q = q.where('status', 'in', f.statuses);
+  if (f.workflowId) q = q.where('workflow_id', '=', f.workflowId);
+  if (f.triggerId) q = q.where('trigger_id', '=', f.triggerId);
+  if (f.createdFrom) q = q.where('created_at', '>=', f.createdFrom);
+  if (f.createdTo) q = q.where('created_at', '<', f.createdTo);
+  const after = p.after;
+  if (after) {
+    q = q.where((eb) =>
+      eb(eb.refTuple('created_at', 'id'), '<', eb.tuple(after.createdAt, after.id)),
+    );
+  }
+  const rows = await run(db, q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(p.limit));
+  return (rows as RawRun[]).map(toRun);
 }
