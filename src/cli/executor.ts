@@ -133,7 +133,7 @@ export function dbBreakerStore(pool: pg.Pool): BreakerStore {
   };
 }
 
-/** Execution-log lines carry the step id and attempt in `data` (StepContext has no step-run id). */
+/** Execution-log lines are linked to the attempt's step run, and carry step id and attempt in `data`. */
 export function dbLogSink(pool: pg.Pool, clock: Clock): LogSink {
   return {
     async write(ctx, lines) {
@@ -142,7 +142,7 @@ export function dbLogSink(pool: pg.Pool, clock: Clock): LogSink {
         insertExecutionLogs(c, {
           tenantId: ctx.tenantId,
           runId: ctx.runId,
-          stepRunId: null,
+          stepRunId: ctx.stepRunId ?? null,
           lines: lines.map((l) => ({
             level: l.level,
             message: l.message,

@@ -194,6 +194,7 @@ async function prepareIn(deps: AttemptDeps, db: Queryable, job: ClaimedJob): Pro
       stepId: parsed.id,
       stepIndex: job.stepIndex,
       attempt: job.attempt,
+      stepRunId,
       traceparent: ctx.traceContext,
       trigger: ctx.input,
       steps: Object.fromEntries(

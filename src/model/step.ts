@@ -3,7 +3,15 @@
  * (which executes one attempt of one step). Neither imports the other: the composition root
  * (cli/) wires a runner-backed StepExecutor into the engine.
  */
-import type { ActionId, AppId, ConnectionId, RunId, TenantId, WorkflowId } from './ids.ts';
+import type {
+  ActionId,
+  AppId,
+  ConnectionId,
+  RunId,
+  StepRunId,
+  TenantId,
+  WorkflowId,
+} from './ids.ts';
 
 export type OnError = 'fail' | 'continue';
 
@@ -58,6 +66,8 @@ export type StepContext = {
   stepIndex: number;
   /** 1 for the first attempt. */
   attempt: number;
+  /** The step_runs row of this attempt (links execution-log lines to it); absent in unit tests. */
+  stepRunId?: StepRunId | null;
   /** W3C traceparent of whatever started the run, or null. */
   traceparent: string | null;
   /** The run input: `{ body, headers, query }` for webhooks, the given input otherwise. */

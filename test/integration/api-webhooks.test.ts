@@ -99,7 +99,10 @@ beforeAll(async () => {
           {
             id: 'double',
             actionId: js.id,
-            input: { code: 'return { doubled: input.n * 2 };', n: '{{ trigger.body.n }}' },
+            input: {
+              code: 'console.log("doubling", input.n); return { doubled: input.n * 2 };',
+              n: '{{ trigger.body.n }}',
+            },
           },
         ],
       },
@@ -136,6 +139,23 @@ describe('webhook ingress', () => {
     const run = await waitForRun(runId);
     expect(run.status).toBe('succeeded');
     expect(run.steps[0]?.output).toEqual({ doubled: 42 });
+    // The step's console output is in the run's execution log, linked to its step run.
+    const logs = await api.gql<{
+      run: {
+        steps: Array<{ id: string }>;
+        logs: Array<{ message: string; stepRunId: string | null }>;
+      };
+    }>(
+      `query($id: ID!) { run(id: $id) { steps { id } logs(search: "doubling") { message stepRunId } } }`,
+      { id: runId },
+      { token: owner },
+    );
+    expect(logs.data?.run.logs).toEqual([
+      {
+        message: expect.stringContaining('doubling 21') as unknown,
+        stepRunId: logs.data?.run.steps[0]?.id,
+      },
+    ]);
 
     const again = await post(`/hooks/${triggerId}`, body, sign(body, secret, 'msg_1'));
     expect(again).toMatchObject({ status: 200, body: { runId, duplicate: true } });
