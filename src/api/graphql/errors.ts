@@ -1,4 +1,5 @@
 import { GraphQLError } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
 import { errorCodes, isSwitchyardError, type ErrorCode } from '../../model/errors.ts';
 import type { Logger } from '../../observability/logger.ts';
 
@@ -72,5 +73,43 @@ function locationOf(error: GraphQLErrorLike): {
   return {
     ...(error.nodes ? { nodes: error.nodes } : {}),
     ...(error.path ? { path: error.path } : {}),
+  };
+}
+
+/**
+ * Errors that never reach the masker (parse and validation failures, refused requests) get a
+ * registry code too: every error of every answer carries one.
+ */
+export function registryCodesPlugin(): Plugin {
+  return {
+    onResultProcess(payload) {
+      const result = payload.result;
+      if (
+        !result ||
+        typeof result !== 'object' ||
+        !('errors' in result) ||
+        !Array.isArray(result.errors)
+      )
+        return;
+      const errors = result.errors as GraphQLErrorLike[];
+      if (
+        errors.every(
+          (e) => typeof e.extensions?.code === 'string' && e.extensions.code in errorCodes,
+        )
+      )
+        return;
+      payload.setResult({
+        ...result,
+        errors: errors.map((e): GraphQLError => {
+          const code = e.extensions?.code;
+          if (typeof code === 'string' && code in errorCodes) return e as GraphQLError;
+          const mapped: ErrorCode = /CSRF/.test(e.message) ? 'E_CSRF' : 'E_VALIDATION';
+          return new GraphQLError(e.message, {
+            ...locationOf(e),
+            extensions: { ...e.extensions, code: mapped },
+          });
+        }),
+      });
+    },
   };
 }

@@ -9,7 +9,7 @@ import type { Logger } from '../../observability/logger.ts';
 import { resolveActor } from '../auth.ts';
 import type { RateLimiter } from '../rate-limit.ts';
 import type { ApiServices, GraphQLContext } from './context.ts';
-import { createErrorMasker } from './errors.ts';
+import { createErrorMasker, registryCodesPlugin } from './errors.ts';
 import { queryLimitsRule, type QueryLimits } from './limits.ts';
 import { getSchema } from './schema.ts';
 
@@ -41,6 +41,7 @@ export function registerGraphql(app: FastifyInstance, opts: GraphqlOptions): voi
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
       limitsPlugin(opts.limits),
       accessLogPlugin(opts.accessLog),
+      registryCodesPlugin(),
     ],
   });
 
