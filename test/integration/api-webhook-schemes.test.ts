@@ -98,6 +98,11 @@ describe('webhook signature schemes through the route', () => {
     const intro = await api.gql('{ __schema { types { name } } }', {}, { token: owner });
     expect(intro.errors?.[0]?.extensions?.code).toBe('E_VALIDATION');
     expect(intro.errors?.[0]?.message).toMatch(/introspection/i);
+    // Every error carries a registry code, parse and validation failures included.
+    const unparsable = await api.gql('{ viewer { kind ', {}, { token: owner });
+    expect(unparsable.errors?.[0]?.extensions?.code).toBe('E_VALIDATION');
+    const unknownField = await api.gql('{ viewer { shoeSize } }', {}, { token: owner });
+    expect(unknownField.errors?.[0]?.extensions?.code).toBe('E_VALIDATION');
     const ok = await api.gql<{ viewer: { kind: string } }>(
       '{ viewer { kind } }',
       {},
