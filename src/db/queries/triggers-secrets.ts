@@ -8,27 +8,27 @@ export type TriggerSecretCiphers = {
   previousExpiresAt: Date | null;
 };
 
+type RawCiphers = {
+  webhook_secret_cipher: Buffer | null;
+  previous_webhook_secret_cipher: Buffer | null;
+  previous_secret_expires_at: Date | null;
+};
+const toCiphers = (r: RawCiphers): TriggerSecretCiphers => ({
+  current: r.webhook_secret_cipher,
+  previous: r.previous_webhook_secret_cipher,
+  previousExpiresAt: r.previous_secret_expires_at,
+});
+
 export async function selectTriggerSecretCiphers(
   db: Queryable,
   p: { tenantId: TenantId; id: TriggerId },
 ): Promise<TriggerSecretCiphers | undefined> {
-  const res = await db.query<{
-    webhook_secret_cipher: Buffer | null;
-    previous_webhook_secret_cipher: Buffer | null;
-    previous_secret_expires_at: Date | null;
-  }>(
+  const res = await db.query<RawCiphers>(
     `select webhook_secret_cipher, previous_webhook_secret_cipher, previous_secret_expires_at
        from triggers where tenant_id = $1 and id = $2`,
     [p.tenantId, p.id],
   );
-  const r = res.rows[0];
-  return (
-    r && {
-      current: r.webhook_secret_cipher,
-      previous: r.previous_webhook_secret_cipher,
-      previousExpiresAt: r.previous_secret_expires_at,
-    }
-  );
+  return res.rows[0] && toCiphers(res.rows[0]);
 }
 
 /** The same, locking the row: for rotating the secret. */
@@ -36,23 +36,12 @@ export async function selectTriggerSecretCiphersForUpdate(
   db: Queryable,
   p: { tenantId: TenantId; id: TriggerId },
 ): Promise<TriggerSecretCiphers | undefined> {
-  const res = await db.query<{
-    webhook_secret_cipher: Buffer | null;
-    previous_webhook_secret_cipher: Buffer | null;
-    previous_secret_expires_at: Date | null;
-  }>(
+  const res = await db.query<RawCiphers>(
     `select webhook_secret_cipher, previous_webhook_secret_cipher, previous_secret_expires_at
        from triggers where tenant_id = $1 and id = $2 for update`,
     [p.tenantId, p.id],
   );
-  const r = res.rows[0];
-  return (
-    r && {
-      current: r.webhook_secret_cipher,
-      previous: r.previous_webhook_secret_cipher,
-      previousExpiresAt: r.previous_secret_expires_at,
-    }
-  );
+  return res.rows[0] && toCiphers(res.rows[0]);
 }
 
 export async function updateTriggerSecretCiphers(
