@@ -14,6 +14,7 @@ export const engineSchema = z.object({
   IDEMPOTENCY_KEY_TTL_MS: positiveInt(86_400_000),
   SCHEDULER_POLL_MS: positiveInt(1_000),
   ENGINE_ASYNC_COMMIT: boolFlag(false),
+  ENGINE_START_BATCH_MAX: positiveInt(64, 1000),
 });
 
 export type EngineConfig = {
@@ -39,6 +40,11 @@ export type EngineConfig = {
    * crash (not a worker crash) the last instants of progress are redone (at-least-once).
    */
   asyncCommit: boolean;
+  /**
+   * Most run starts (webhooks, the API) one transaction commits together; starts that arrive
+   * while a tenant's transaction is in flight wait for the next one. 1: a transaction each.
+   */
+  startBatchMax: number;
 };
 
 export function toEngineConfig(env: z.infer<typeof engineSchema>): EngineConfig {
@@ -55,6 +61,7 @@ export function toEngineConfig(env: z.infer<typeof engineSchema>): EngineConfig 
     idempotencyKeyTtlMs: env.IDEMPOTENCY_KEY_TTL_MS,
     schedulerPollMs: env.SCHEDULER_POLL_MS,
     asyncCommit: env.ENGINE_ASYNC_COMMIT,
+    startBatchMax: env.ENGINE_START_BATCH_MAX,
   };
 }
 

@@ -106,3 +106,20 @@ export async function waitForDatabase(
     lastError,
   );
 }
+
+const connectionErrorCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '53300']);
+
+/**
+ * Did the database (or the way to it) fail, rather than the statement? Connection classes 08,
+ * shutdown 57P01–57P03, too many connections, socket errors and pg's own pool timeouts: the
+ * work can be retried later, nothing was committed.
+ */
+export function isConnectionError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (code.startsWith('08') || /^57P0[123]$/.test(code))) return true;
+  if (typeof code === 'string' && connectionErrorCodes.has(code)) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+    err.message,
+  );
+}

@@ -14,7 +14,8 @@ import {
   type ReplayFrom,
 } from './dead-letter.ts';
 import { systemClock, systemRandom, type EngineDeps } from './deps.ts';
-import { startRun, startRunInTransaction, type StartRunInput } from './start-run.ts';
+import { createRunIntake } from './intake.ts';
+import { startRunInTransaction, type StartRunInput } from './start-run.ts';
 import type { Queryable } from '../db/pool.ts';
 import { createWorker, type Worker, type WorkerOptions } from './worker.ts';
 
@@ -29,10 +30,15 @@ export function createEngine(
     random: input.random ?? systemRandom,
   };
   const backpressure: Backpressure = createBackpressure(deps);
+  const intake = createRunIntake(deps);
   return {
     deps,
     backpressure,
-    startRun: (p: StartRunInput) => startRun({ ...deps, backpressure }, p),
+    /** Starts a run in its own transaction, committed together with starts arriving with it. */
+    startRun: async (p: StartRunInput) => {
+      await backpressure.assertAccepting(p.tenantId);
+      return intake.start(p);
+    },
     /** The same inside the caller's tenant transaction (e.g. with its audit event). */
     startRunIn: async (db: Queryable, p: StartRunInput) => {
       await backpressure.assertAccepting(p.tenantId);

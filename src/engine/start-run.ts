@@ -57,13 +57,7 @@ export async function startRunInTransaction(
 ): Promise<StartRunResult> {
   const now = deps.clock.now();
   const runId = randomUUID() as RunId;
-  const key = p.idempotencyKey ?? null;
-  if (key !== null && (key.length === 0 || key.length > 500)) {
-    throw new SwitchyardError('E_VALIDATION', 'An idempotency key must be 1 to 500 characters.', {
-      field: 'idempotencyKey',
-    });
-  }
-  const inputHash = key === null ? null : hashInput(p.idempotencyPayload ?? p.input);
+  const { key, inputHash } = idempotencyOf(p);
   if (key !== null && inputHash !== null) {
     const taken = await claimIdempotencyKey(db, {
       tenantId: p.tenantId,
@@ -84,14 +78,7 @@ export async function startRunInTransaction(
         // Only possible if the key was deleted between the two statements (retention).
         throw new SwitchyardError('E_CONFLICT', 'The idempotency key changed meanwhile; retry.');
       }
-      if (!existing.inputHash.equals(inputHash)) {
-        throw new SwitchyardError(
-          'E_IDEMPOTENCY_CONFLICT',
-          `Idempotency key "${key}" was already used for this workflow with another payload (run ${existing.runId}). Use a new key, or send the same payload.`,
-          { runId: existing.runId },
-        );
-      }
-      return { runId: existing.runId, duplicate: true };
+      return duplicateOf(existing, key, inputHash);
     }
   }
   const created = await insertRunWithJob(db, {
@@ -108,23 +95,58 @@ export async function startRunInTransaction(
     firstStepIndex: 0,
     now,
   });
-  if (!created) {
-    const state = await selectWorkflowState(db, {
-      tenantId: p.tenantId,
-      workflowId: p.workflowId,
+  if (!created) throw await whyNotStartable(db, p);
+  return { runId, duplicate: false };
+}
+
+/** The idempotency key (checked) and the hash of what it dedupes. */
+export function idempotencyOf(p: StartRunInput): { key: string | null; inputHash: Buffer | null } {
+  const key = p.idempotencyKey ?? null;
+  if (key === null) return { key, inputHash: null };
+  if (key.length === 0 || key.length > 500) {
+    throw new SwitchyardError('E_VALIDATION', 'An idempotency key must be 1 to 500 characters.', {
+      field: 'idempotencyKey',
     });
-    if (!state) {
-      throw new SwitchyardError('E_NOT_FOUND', `Workflow ${p.workflowId} does not exist.`, {
-        workflowId: p.workflowId,
-      });
-    }
+  }
+  return { key, inputHash: hashInput(p.idempotencyPayload ?? p.input) };
+}
+
+/** A live key's run: the same payload is a duplicate start, another one a conflict. */
+export function duplicateOf(
+  existing: { runId: RunId; inputHash: Buffer },
+  key: string,
+  inputHash: Buffer,
+): StartRunResult {
+  if (!existing.inputHash.equals(inputHash)) {
     throw new SwitchyardError(
-      'E_WORKFLOW_NOT_PUBLISHED',
-      state.archived
-        ? `Workflow ${p.workflowId} is archived; unarchive it to start runs.`
-        : `Workflow ${p.workflowId} has no published version; publish one first.`,
-      { workflowId: p.workflowId },
+      'E_IDEMPOTENCY_CONFLICT',
+      `Idempotency key "${key}" was already used for this workflow with another payload (run ${existing.runId}). Use a new key, or send the same payload.`,
+      { runId: existing.runId },
     );
   }
-  return { runId, duplicate: false };
+  return { runId: existing.runId, duplicate: true };
+}
+
+/** The error for a workflow that cannot start runs: missing, archived or unpublished. */
+export async function whyNotStartable(
+  db: Queryable,
+  p: Pick<StartRunInput, 'tenantId' | 'workflowId'>,
+): Promise<SwitchyardError> {
+  const state = await selectWorkflowState(db, { tenantId: p.tenantId, workflowId: p.workflowId });
+  if (!state) {
+    return new SwitchyardError('E_NOT_FOUND', `Workflow ${p.workflowId} does not exist.`, {
+      workflowId: p.workflowId,
+    });
+  }
+  if (state.published && !state.archived) {
+    // It could start: the workflow or the idempotency key changed between two statements.
+    return new SwitchyardError('E_CONFLICT', 'The workflow changed while the run started; retry.');
+  }
+  return new SwitchyardError(
+    'E_WORKFLOW_NOT_PUBLISHED',
+    state.archived
+      ? `Workflow ${p.workflowId} is archived; unarchive it to start runs.`
+      : `Workflow ${p.workflowId} has no published version; publish one first.`,
+    { workflowId: p.workflowId },
+  );
 }

@@ -161,6 +161,33 @@ describe('webhook ingress', () => {
     expect(again).toMatchObject({ status: 200, body: { runId, duplicate: true } });
   });
 
+  it('concurrent deliveries and redeliveries: one run each; an unstorable body fails alone', async () => {
+    const deliveries = Array.from({ length: 30 }, (_, i) => {
+      const body = JSON.stringify({ n: i });
+      return { body, headers: sign(body, secret, `burst_${i}`) };
+    });
+    const nul = JSON.stringify({ n: 'nul \u0000' });
+    const answers = await Promise.all([
+      ...[...deliveries, ...deliveries].map((d) => post(`/hooks/${triggerId}`, d.body, d.headers)),
+      post(`/hooks/${triggerId}`, nul, sign(nul, secret, 'burst_nul')),
+    ]);
+    const bad = answers.pop()!;
+    expect(bad).toMatchObject({ status: 400, body: { code: 'E_VALIDATION' } });
+    for (let i = 0; i < 30; i++) {
+      const pair = [answers[i]!, answers[i + 30]!];
+      expect(pair.map((a) => a.status).sort()).toEqual([200, 202]);
+      expect(pair[0]!.body.runId).toBe(pair[1]!.body.runId);
+    }
+    const runIds = answers.slice(0, 30).map((a) => String(a.body.runId));
+    expect(new Set(runIds).size).toBe(30);
+    const stored = await db.ownerPool.query<{ n: number }>(
+      `select count(*)::int as n from workflow_runs r
+        where r.id = any($1) and exists (select 1 from idempotency_keys k where k.run_id = r.id)`,
+      [runIds],
+    );
+    expect(stored.rows[0]?.n).toBe(30);
+  });
+
   it('refuses unsigned, tampered and stale deliveries with 401 and stores no run', async () => {
     const before = await db.ownerPool.query<{ n: number }>(
       'select count(*)::int as n from workflow_runs',

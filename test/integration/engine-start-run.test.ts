@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBackpressure } from '../../src/engine/backpressure.ts';
-import { startRun } from '../../src/engine/start-run.ts';
+import pg from 'pg';
+import { createBackpressure, type Backpressure } from '../../src/engine/backpressure.ts';
+import type { EngineDeps } from '../../src/engine/deps.ts';
+import { createRunIntake, type RunIntake } from '../../src/engine/intake.ts';
+import {
+  startRun as startAlone,
+  type StartRunInput,
+  type StartRunResult,
+} from '../../src/engine/start-run.ts';
 import { isSwitchyardError } from '../../src/model/errors.ts';
 import type { TenantId, WorkflowId } from '../../src/model/ids.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
@@ -23,7 +30,22 @@ afterAll(async () => {
 const count = async (sql: string, params: unknown[]) =>
   Number((await db.ownerPool.query<{ n: string }>(sql, params)).rows[0]!.n);
 
-describe('starting a run', () => {
+type Deps = Pick<EngineDeps, 'pool' | 'clock' | 'config'> & { backpressure?: Backpressure };
+type Start = (deps: Deps, p: StartRunInput) => Promise<StartRunResult>;
+
+/** The batched intake, one per deps object (so that concurrent starts share its lanes). */
+const intakes = new WeakMap<Deps, RunIntake>();
+const startBatched: Start = async (deps, p) => {
+  if (deps.backpressure) await deps.backpressure.assertAccepting(p.tenantId);
+  let intake = intakes.get(deps);
+  if (!intake) intakes.set(deps, (intake = createRunIntake(deps)));
+  return intake.start(p);
+};
+
+describe.each([
+  ['one transaction per start', startAlone],
+  ['the batched intake', startBatched],
+])('starting a run (%s)', (_name, startRun) => {
   it('creates the run (pinned to the current version) and its first job together', async () => {
     const deps = engineDeps(db.pool);
     const r = await startRun(deps, { tenantId, workflowId, input: { x: 1 } });
@@ -80,12 +102,11 @@ describe('starting a run', () => {
   it('honours a key for its TTL even after retention removed the run, then frees it', async () => {
     const clock = fakeClock();
     const deps = engineDeps(db.pool, { clock, config: { idempotencyKeyTtlMs: 60_000 } });
-    const first = await startRun(deps, { tenantId, workflowId, input: {}, idempotencyKey: 'ttl' });
+    const key = `ttl-${Math.random()}`;
+    const first = await startRun(deps, { tenantId, workflowId, input: {}, idempotencyKey: key });
     await db.ownerPool.query('delete from workflow_runs where id = $1', [first.runId]);
     clock.advance(59_999);
-    expect(
-      await startRun(deps, { tenantId, workflowId, input: {}, idempotencyKey: 'ttl' }),
-    ).toEqual({
+    expect(await startRun(deps, { tenantId, workflowId, input: {}, idempotencyKey: key })).toEqual({
       runId: first.runId,
       duplicate: true,
     });
@@ -94,7 +115,7 @@ describe('starting a run', () => {
       tenantId,
       workflowId,
       input: { other: true },
-      idempotencyKey: 'ttl',
+      idempotencyKey: key,
     });
     expect(later.duplicate).toBe(false);
     expect(later.runId).not.toBe(first.runId);
@@ -156,5 +177,76 @@ describe('starting a run', () => {
     expect(isSwitchyardError(gerr) && gerr.httpStatus).toBe(503);
     expect(await globalBp.status()).toMatchObject({ overloaded: true, depth: total });
     expect((await bp.status()).overloaded).toBe(false);
+  });
+});
+
+describe('the batched intake', () => {
+  const codeOf = (r: PromiseSettledResult<StartRunResult>) =>
+    r.status === 'rejected' && isSwitchyardError(r.reason) ? r.reason.code : r.status;
+
+  /** Starts `n` good runs tagged `tag` together with `extra`; returns the extras' outcomes. */
+  const startTogether = async (tag: string, n: number, extra: StartRunInput[]) => {
+    const deps = engineDeps(db.pool);
+    const good = Array.from({ length: n }, (_, i) => ({ tenantId, workflowId, input: { tag, i } }));
+    const settled = await Promise.allSettled([...good, ...extra].map((p) => startBatched(deps, p)));
+    expect(settled.slice(0, n).map(codeOf)).toEqual(good.map(() => 'fulfilled'));
+    const rows = await db.ownerPool.query<{ xmin: string; jobs: string }>(
+      `select r.xmin::text, (select count(*) from jobs j where j.run_id = r.id) jobs
+         from workflow_runs r where r.input->>'tag' = $1`,
+      [tag],
+    );
+    expect(rows.rows.map((r) => Number(r.jobs))).toEqual(good.map(() => 1));
+    return { extras: settled.slice(n), transactions: new Set(rows.rows.map((r) => r.xmin)).size };
+  };
+
+  it('commits concurrent starts together; refused items cost the others nothing', async () => {
+    const existing = await startBatched(engineDeps(db.pool), {
+      tenantId,
+      workflowId,
+      input: { n: 'first' },
+      idempotencyKey: 'mixed-batch',
+    });
+    const draft = await db.ownerPool.query<{ id: WorkflowId }>(
+      `insert into workflows (tenant_id, name) values ($1, 'draft-2') returning id`,
+      [tenantId],
+    );
+    const { extras, transactions } = await startTogether(`batch-${Date.now()}`, 20, [
+      { tenantId, workflowId: draft.rows[0]!.id, input: {} },
+      { tenantId, workflowId, input: { n: 'other' }, idempotencyKey: 'mixed-batch' },
+      { tenantId, workflowId, input: { n: 'first' }, idempotencyKey: 'mixed-batch' },
+    ]);
+    expect(extras.map(codeOf)).toEqual([
+      'E_WORKFLOW_NOT_PUBLISHED',
+      'E_IDEMPOTENCY_CONFLICT',
+      'fulfilled',
+    ]);
+    expect(extras[2]).toEqual({
+      status: 'fulfilled',
+      value: { runId: existing.runId, duplicate: true },
+    });
+    expect(transactions).toBeLessThan(20);
+  });
+
+  it('an input PostgreSQL cannot store fails alone, with E_VALIDATION', async () => {
+    const { extras } = await startTogether(`nul-${Date.now()}`, 10, [
+      { tenantId, workflowId, input: { text: 'nul \u0000 here' } },
+    ]);
+    expect(extras.map(codeOf)).toEqual(['E_VALIDATION']);
+  });
+
+  it('answers a typed, retryable error when the database cannot be reached', async () => {
+    const dead = new pg.Pool({
+      connectionString: 'postgres://nobody@127.0.0.1:1/none',
+      connectionTimeoutMillis: 2_000,
+    });
+    try {
+      const err = await createRunIntake(engineDeps(dead))
+        .start({ tenantId, workflowId, input: {} })
+        .catch((e: unknown) => e);
+      expect(isSwitchyardError(err, 'E_DB_UNREACHABLE')).toBe(true);
+      expect(isSwitchyardError(err) && err.retryable).toBe(true);
+    } finally {
+      await dead.end();
+    }
   });
 });

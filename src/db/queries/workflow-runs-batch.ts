@@ -1,0 +1,79 @@
+import type { Queryable } from '../pool.ts';
+import type { RunId, TenantId, TriggerId, WorkflowId } from '../../model/ids.ts';
+import { JOBS_CHANNEL } from './jobs.ts';
+
+export type BatchRunItem = {
+  runId: RunId;
+  workflowId: WorkflowId;
+  triggerId: TriggerId | null;
+  idempotencyKey: string | null;
+  inputHash: Buffer | null;
+  /** The run's input, already serialised (the intake bounds a batch by its bytes). */
+  inputJson: string;
+  traceContext: string | null;
+};
+
+/**
+ * Starts many runs of one tenant in one statement: each item whose workflow is published and
+ * not archived, and whose idempotency key (if any) is free or expired, gets its key, its run
+ * (pinned to the current version) and the job of its first step; the workers are woken once at
+ * commit. Returns the ids of the runs created; an item missing from it was refused (its key is
+ * taken, or its workflow cannot start runs) and wrote nothing. The caller must not put one
+ * (workflow, key) twice in a batch: PostgreSQL refuses to update one row twice in a statement.
+ */
+export async function insertRunsBatch(
+  db: Queryable,
+  p: { tenantId: TenantId; now: Date; keyExpiresAt: Date; items: BatchRunItem[] },
+): Promise<Set<RunId>> {
+  const res = await db.query<{ id: RunId }>({
+    name: 'sy_insert_runs_batch',
+    text: `with item as (
+       select * from unnest($4::uuid[], $5::uuid[], $6::uuid[], $7::text[], $8::bytea[],
+                            $9::text[], $10::text[])
+         as i(run_id, workflow_id, trigger_id, key, input_hash, input, trace_context)
+     ),
+     ready as (
+       select item.*, w.current_version_id as version_id
+         from item join workflows w on w.tenant_id = $1 and w.id = item.workflow_id
+        where w.current_version_id is not null and w.archived_at is null
+     ),
+     claimed as (
+       insert into idempotency_keys (tenant_id, workflow_id, key, input_hash, run_id, created_at,
+                                     expires_at)
+       select $1, workflow_id, key, input_hash, run_id, $2, $3 from ready where key is not null
+       on conflict (tenant_id, workflow_id, key) do update
+          set input_hash = excluded.input_hash, run_id = excluded.run_id,
+              created_at = excluded.created_at, expires_at = excluded.expires_at
+        where idempotency_keys.expires_at <= excluded.created_at
+       returning run_id
+     ),
+     run as (
+       insert into workflow_runs (tenant_id, id, workflow_id, workflow_version_id, trigger_id,
+         idempotency_key, input_hash, input, trace_context, created_at)
+       select $1, run_id, workflow_id, version_id, trigger_id, key, input_hash, input::jsonb,
+              trace_context, $2
+         from ready
+        where key is null or run_id in (select run_id from claimed)
+       returning tenant_id, id
+     ),
+     job as (
+       insert into jobs (tenant_id, run_id, step_index, run_at, created_at)
+       select tenant_id, id, 0, $2, $2 from run
+     )
+     -- One notification per transaction: PostgreSQL folds identical ones.
+     select id, pg_notify('${JOBS_CHANNEL}', '') as notified from run`,
+    values: [
+      p.tenantId,
+      p.now,
+      p.keyExpiresAt,
+      p.items.map((i) => i.runId),
+      p.items.map((i) => i.workflowId),
+      p.items.map((i) => i.triggerId),
+      p.items.map((i) => i.idempotencyKey),
+      p.items.map((i) => i.inputHash),
+      p.items.map((i) => i.inputJson),
+      p.items.map((i) => i.traceContext),
+    ],
+  });
+  return new Set(res.rows.map((r) => r.id));
+}
