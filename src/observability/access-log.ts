@@ -19,7 +19,11 @@ export function createAccessLog(pool: pg.Pool, logger: Logger, flushEveryMs = 1_
     const batch = buffer;
     buffer = [];
     const byTenant = new Map<string | null, AccessLogEntry[]>();
-    for (const e of batch) byTenant.set(e.tenantId, [...(byTenant.get(e.tenantId) ?? []), e]);
+    for (const e of batch) {
+      const entries = byTenant.get(e.tenantId);
+      if (entries) entries.push(e);
+      else byTenant.set(e.tenantId, [e]);
+    }
     for (const [tenantId, entries] of byTenant) {
       try {
         if (tenantId)
