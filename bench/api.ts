@@ -1,8 +1,9 @@
 /**
  * API benchmark: webhook ingress (signed, committed, 202) at concurrency 1, 10 and 50, and
  * GraphQL reads (a run with its steps) and writes (triggerWorkflow) at a steady 200 requests/s.
- * The baseline, measured in the same run against the same server, is GET /livez: the HTTP
- * floor of this machine (Fastify, no database).
+ * Baselines measured in the same run: GET /livez, the HTTP floor of this machine (Fastify, no
+ * database), and ingress with a transaction per delivery (ENGINE_START_BATCH_MAX=1) against the
+ * default batched run intake, on the same data.
  *
  * `npm run bench:api` — starts `switchyard api` on its own embedded PostgreSQL (normal
  * durability) in a temporary directory, drives it from this process with autocannon over
@@ -113,13 +114,10 @@ async function main(): Promise<void> {
     DATABASE_POOL_MAX: '20',
   };
   // The API process alone is measured; a worker process runs only the sample run (below).
-  const server: ChildProcess = spawn(process.execPath, ['bin/switchyard.js', 'api'], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: 'inherit',
-  });
+  // A: every delivery in its own transaction (ENGINE_START_BATCH_MAX=1), the baseline of B:
+  // the default, where deliveries that arrive together commit together.
+  let server = await startServer(url, { ...env, ENGINE_START_BATCH_MAX: '1' });
   try {
-    await waitReady(url);
     const tenant = JSON.parse(
       await run(
         [
@@ -200,14 +198,20 @@ async function main(): Promise<void> {
     rows.push(
       await load('baseline: GET /livez, 10 connections', { url: `${url}/livez`, connections: 10 }),
     );
-    for (const c of [1, 10, 50])
-      rows.push(
-        await load(`webhook ingress, concurrency ${c}`, {
-          url,
-          connections: c,
-          requests: [signed()],
-        }),
-      );
+    const ingress = async (label: string) => {
+      for (const c of [1, 10, 50])
+        rows.push(
+          await load(`webhook ingress, ${label}, concurrency ${c}`, {
+            url,
+            connections: c,
+            requests: [signed()],
+          }),
+        );
+    };
+    await ingress('a transaction per delivery (A)');
+    await stopServer(server);
+    server = await startServer(url, env);
+    await ingress('batched, default (B)');
     rows.push(
       await load('GraphQL read (run with steps), 200 req/s', {
         url: `${url}/graphql`,
@@ -236,10 +240,30 @@ async function main(): Promise<void> {
     );
     await report(rows);
   } finally {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
+    await stopServer(server);
     await rm(dataDir, { recursive: true, force: true });
   }
+}
+
+async function startServer(url: string, env: Record<string, string>): Promise<ChildProcess> {
+  const server = spawn(process.execPath, ['bin/switchyard.js', 'api'], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: 'inherit',
+  });
+  try {
+    await waitReady(url);
+  } catch (err) {
+    await stopServer(server);
+    throw err;
+  }
+  return server;
+}
+
+async function stopServer(server: ChildProcess): Promise<void> {
+  if (server.exitCode !== null || server.signalCode !== null) return;
+  server.kill('SIGTERM');
+  await new Promise((r) => server.once('exit', r));
 }
 
 /** A `switchyard worker` (attached to the API's embedded server) runs the sample run, then stops. */
@@ -283,7 +307,7 @@ async function report(rows: Row[]): Promise<void> {
     ),
   ].join('\n');
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
-  const section = `## API\n\nMachine: ${machine}. \`npm run bench:api\`: one \`switchyard api\` process (embedded PostgreSQL with fsync on; no worker runs during the measurement, so the runs the load creates stay queued) and the load generator (autocannon) on the same 2 cores, over 127.0.0.1, ${DURATION_S} s per line.\n\n${table}\n`;
+  const section = `## API\n\nMachine: ${machine}. \`npm run bench:api\`: one \`switchyard api\` process (embedded PostgreSQL with fsync on; no worker runs during the measurement, so the runs the load creates stay queued; ingress is measured twice on the same data, A with \`ENGINE_START_BATCH_MAX=1\` — a transaction per delivery — and B with the default batching of the run intake) and the load generator (autocannon) on the same 2 cores, over 127.0.0.1, ${DURATION_S} s per line.\n\n${table}\n`;
   process.stdout.write(`\n${table}\n`);
   const file = path.join(root, 'bench/RESULTS.md');
   let current = '';
