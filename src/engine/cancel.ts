@@ -10,7 +10,13 @@ import type { RunId, TenantId } from '../model/ids.ts';
 import { recordAudit } from '../observability/audit.ts';
 import type { EngineDeps } from './deps.ts';
 
-export type Actor = { kind: 'user' | 'token' | 'system'; id: string | null };
+/** Who asked, for the audit event (`ip` and `requestId` when the request came over the API). */
+export type Actor = {
+  kind: 'user' | 'token' | 'system';
+  id: string | null;
+  ip?: string | null;
+  requestId?: string | null;
+};
 
 export async function cancelRun(
   deps: Pick<EngineDeps, 'pool' | 'clock'>,
@@ -28,6 +34,8 @@ export async function cancelRun(
         tenantId: p.tenantId,
         actorKind: p.actor.kind,
         actorId: p.actor.id,
+        ip: p.actor.ip ?? null,
+        requestId: p.actor.requestId ?? null,
         action: 'run.canceled',
         targetKind: 'workflow_run',
         targetId: p.runId,

@@ -111,6 +111,8 @@ async function replayOne(
       tenantId: p.tenantId,
       actorKind: p.actor.kind,
       actorId: p.actor.id,
+      ip: p.actor.ip ?? null,
+      requestId: p.actor.requestId ?? null,
       action: 'run.replayed',
       targetKind: 'workflow_run',
       targetId: old.id,

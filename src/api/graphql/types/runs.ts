@@ -179,7 +179,7 @@ const StartedRunRef = builder
 
 function engineActor(ctx: GraphQLContext) {
   const a = auditActor(ctx);
-  return { kind: a.actorKind, id: a.actorId };
+  return { kind: a.actorKind, id: a.actorId, ip: a.ip, requestId: a.requestId };
 }
 
 builder.mutationField('triggerWorkflow', (t) =>
@@ -203,6 +203,10 @@ builder.mutationField('triggerWorkflow', (t) =>
           idempotencyKey: args.idempotencyKey ?? null,
           traceparent: (ctx.reply.request.headers.traceparent as string | undefined) ?? null,
         });
+        const run = await selectRun(db, { tenantId, runId: started.runId });
+        if (!run)
+          throw new SwitchyardError('E_RUN_NOT_FOUND', 'The run vanished after it was started.');
+        // Last before commit: the event holds the tenant's audit chain head until then.
         if (!started.duplicate) {
           await recordAudit(db, {
             tenantId,
@@ -213,9 +217,6 @@ builder.mutationField('triggerWorkflow', (t) =>
             metadata: { workflowId: String(args.workflowId) },
           });
         }
-        const run = await selectRun(db, { tenantId, runId: started.runId });
-        if (!run)
-          throw new SwitchyardError('E_RUN_NOT_FOUND', 'The run vanished after it was started.');
         return { run, duplicate: started.duplicate };
       }),
   }),
