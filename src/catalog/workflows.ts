@@ -141,7 +141,7 @@ export async function createWorkflow(
 export async function changeWorkflow(
   db: Queryable,
   id: WorkflowId,
-  p: { name: string; description: string; archived: boolean },
+  p: { name: string; description: string | null; archived: boolean | null },
 ): Promise<WorkflowRow> {
   const name = p.name.trim();
   if (name.length === 0 || name.length > 200)

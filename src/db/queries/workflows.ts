@@ -75,11 +75,13 @@ export async function selectWorkflow(
 
 export async function updateWorkflow(
   db: Queryable,
-  p: { id: WorkflowId; name: string; description: string; archived: boolean },
+  p: { id: WorkflowId; name: string; description: string | null; archived: boolean | null },
 ): Promise<WorkflowRow | undefined> {
+  // A null description or archived flag keeps the stored value.
   const res = await db.query<Raw>(
-    `update workflows set name = $2, description = $3,
-       archived_at = case when $4 then coalesce(archived_at, now()) else null end
+    `update workflows set name = $2, description = coalesce($3, description),
+       archived_at = case when $4::boolean is null then archived_at
+                          when $4 then coalesce(archived_at, now()) else null end
      where id = $1 returning ${columns}`,
     [p.id, p.name, p.description, p.archived],
   );

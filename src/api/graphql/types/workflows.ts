@@ -119,15 +119,18 @@ builder.mutationField('updateWorkflow', (t) =>
     args: {
       id: t.arg.id(),
       name: t.arg.string(),
-      description: t.arg.string({ required: false }),
-      archived: t.arg.boolean({ required: false }),
+      description: t.arg.string({ required: false, description: 'Omitted: unchanged.' }),
+      archived: t.arg.boolean({
+        required: false,
+        description: 'True archives (no new runs start), false unarchives; omitted: unchanged.',
+      }),
     },
     resolve: (_r, args, ctx) =>
       inTenant(ctx, async (db, tenantId) => {
         const w = await changeWorkflow(db, String(args.id) as WorkflowId, {
           name: args.name,
-          description: args.description ?? '',
-          archived: args.archived ?? false,
+          description: args.description ?? null,
+          archived: args.archived ?? null,
         });
         await recordAudit(db, {
           tenantId,
