@@ -227,6 +227,33 @@ describe('the batched intake', () => {
     expect(transactions).toBeLessThan(20);
   });
 
+  it('redeliveries racing their originals in reverse order: one run per key, no deadlock', async () => {
+    const deadlocks = async () =>
+      Number(
+        (
+          await db.ownerPool.query<{ n: string }>(
+            'select deadlocks::text as n from pg_stat_database where datname = current_database()',
+          )
+        ).rows[0]!.n,
+      );
+    const before = await deadlocks();
+    const deps = engineDeps(db.pool);
+    const tag = `race-${Date.now()}`;
+    const n = 300;
+    const keys = Array.from({ length: n }, (_, i) => `${tag}-${String(i).padStart(3, '0')}`);
+    const start = (key: string) =>
+      startBatched(deps, { tenantId, workflowId, input: { tag, key }, idempotencyKey: key });
+    const results = await Promise.all([...keys.map(start), ...[...keys].reverse().map(start)]);
+    const byKey = new Map<string, Set<string>>();
+    results.forEach((r, i) => {
+      const key = i < n ? keys[i]! : keys[2 * n - 1 - i]!;
+      byKey.set(key, (byKey.get(key) ?? new Set()).add(r.runId));
+    });
+    expect([...byKey.values()].map((ids) => ids.size)).toEqual(keys.map(() => 1));
+    expect(results.filter((r) => !r.duplicate)).toHaveLength(n);
+    expect(await deadlocks()).toBe(before);
+  });
+
   it('an input PostgreSQL cannot store fails alone, with E_VALIDATION', async () => {
     const { extras } = await startTogether(`nul-${Date.now()}`, 10, [
       { tenantId, workflowId, input: { text: 'nul \u0000 here' } },

@@ -41,6 +41,8 @@ export async function insertRunsBatch(
        insert into idempotency_keys (tenant_id, workflow_id, key, input_hash, run_id, created_at,
                                      expires_at)
        select $1, workflow_id, key, input_hash, run_id, $2, $3 from ready where key is not null
+        -- One lock order for every batch: two batches holding each other's keys cannot deadlock.
+        order by workflow_id, key
        on conflict (tenant_id, workflow_id, key) do update
           set input_hash = excluded.input_hash, run_id = excluded.run_id,
               created_at = excluded.created_at, expires_at = excluded.expires_at
