@@ -44,6 +44,7 @@ export function wireApi(
           webhookSecretOverlapMs: config.api.webhooks.secretOverlapMs,
           secureCookies: https,
           publicUrl,
+          retention: config.retention.defaults,
         },
       },
       logger,

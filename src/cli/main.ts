@@ -3,6 +3,7 @@ import { apiCommand } from './api.ts';
 import { dlqCommand } from './dlq.ts';
 import { keysCommand } from './keys.ts';
 import { migrateCommand } from './migrate.ts';
+import { retentionCommand } from './retention.ts';
 import { schedulerCommand } from './scheduler.ts';
 import { startCommand } from './start.ts';
 import { tenantCommand } from './tenant.ts';
@@ -18,6 +19,7 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
   scheduler: schedulerCommand,
   dlq: dlqCommand,
   keys: keysCommand,
+  retention: retentionCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

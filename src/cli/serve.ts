@@ -7,14 +7,14 @@ import { readMigrations } from '../db/migrate.ts';
 import { createEngine, type Engine } from '../engine/engine.ts';
 import { SwitchyardError } from '../model/errors.ts';
 import type { Logger } from '../observability/logger.ts';
-import { createMetrics } from '../observability/metrics.ts';
+import { createMetrics, type Metrics } from '../observability/metrics.ts';
 import type { SecretBox } from '../security/crypto/secret-box.ts';
 import { kmsReadinessCheck, openSecretBox } from '../security/open-secrets.ts';
 import { loadTlsServerOptions } from '../security/transport.ts';
 import { wireApi } from './api-wiring.ts';
 import type { Lifecycle } from './lifecycle.ts';
 
-export type Served = { engine: Engine; secrets: SecretBox; url: string };
+export type Served = { engine: Engine; secrets: SecretBox; metrics: Metrics; url: string };
 
 export async function serveHttp(
   config: Config,
@@ -68,5 +68,10 @@ export async function serveHttp(
   }
   lifecycle.onStop('http', () => app.close());
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
-  return { engine, secrets, url: `${tls ? 'https' : 'http'}://${host}:${config.server.port}` };
+  return {
+    engine,
+    secrets,
+    metrics,
+    url: `${tls ? 'https' : 'http'}://${host}:${config.server.port}`,
+  };
 }

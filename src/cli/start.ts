@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { openDatabase } from '../db/connect.ts';
 import { startPartitionMaintenance } from '../db/partitions.ts';
+import { startRetentionSchedule } from '../retention/schedule.ts';
 import { createContext } from './context.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { serveHttp } from './serve.ts';
@@ -21,17 +22,27 @@ export async function startCommand(args: string[]): Promise<void> {
   const stopPartitionMaintenance = startPartitionMaintenance(db.pool, logger);
   lifecycle.onStop('partition maintenance', () => Promise.resolve(stopPartitionMaintenance()));
   // Stoppers run in reverse order of registration: HTTP stops first (registered last, by
-  // serveHttp), then the scheduler, then the worker drains, then the database.
+  // serveHttp), then retention and the scheduler, then the worker drains, then the database.
   const worker = { stop: () => Promise.resolve() };
   lifecycle.onStop('worker', () => worker.stop());
   const scheduler = { stop: () => Promise.resolve() };
   lifecycle.onStop('scheduler', () => scheduler.stop());
+  const retention = { stop: () => Promise.resolve() };
+  lifecycle.onStop('retention', () => retention.stop());
   const served = await serveHttp(config, db, logger, lifecycle);
   const running = startWorker(db.pool, config, logger, served.secrets);
   worker.stop = () => running.stop();
   const cron = served.engine.createScheduler();
   cron.start();
   scheduler.stop = () => cron.stop();
+  const retentionSchedule = startRetentionSchedule({
+    pool: db.pool,
+    config: config.retention,
+    logger,
+    clock: { now: () => new Date() },
+    metrics: served.metrics,
+  });
+  retention.stop = () => retentionSchedule.stop();
   logger.info(
     { url: served.url, embeddedDatabase: db.embedded },
     `Switchyard is running at ${served.url}`,

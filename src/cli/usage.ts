@@ -13,11 +13,14 @@ Commands:
   keys retire --version N [--json]        retire KEK versions up to N (none may still be used)
   keys status [--json]                    KEK versions and the data keys under each
   worker                                  claim and run workflow steps (drains on SIGTERM)
-  scheduler                               fire cron triggers (any number may run)
+  scheduler                               fire cron triggers and run retention (any number
+                                          may run)
   dlq list --tenant ID [--workflow ID] [--code E] [--since T] [--until T] [--pending]
            [--limit N] [--json]           list dead-lettered runs, newest first
   dlq replay --tenant ID (--id DL ... | --all [filters]) [--from failed-step|start] [--json]
                                           replay dead letters as new, linked runs
+  retention run [--dry-run] [--json]      delete what the retention policy no longer keeps
+                                          (old runs, logs, audit events); --dry-run counts
 
 Configuration comes from environment variables: see the README.
 `;

@@ -5,6 +5,7 @@ import { databaseSchema, toDatabaseConfig, type DatabaseConfig } from './databas
 import { engineSchema, toEngineConfig, type EngineConfig } from './engine.ts';
 import { withoutEmpty } from './env.ts';
 import { logSchema, toLogConfig, type LogConfig } from './log.ts';
+import { retentionSchema, toRetentionConfig, type RetentionConfig } from './retention.ts';
 import { runnerSchema, toRunnerConfig, type RunnerConfig } from './runner.ts';
 import { securitySchema, toSecurityConfig, type SecurityConfig } from './security.ts';
 import { serverSchema, toServerConfig, type ServerConfig } from './server.ts';
@@ -17,6 +18,7 @@ export type Config = {
   runner: RunnerConfig;
   security: SecurityConfig;
   api: ApiConfig;
+  retention: RetentionConfig;
 };
 
 /**
@@ -44,6 +46,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const runner = parse(runnerSchema);
   const security = parse(securitySchema);
   const api = parse(apiSchema);
+  const retention = parse(retentionSchema);
   if (database?.DATABASE_URL && !database.DATABASE_APP_URL && !database.DATABASE_APP_PASSWORD) {
     problems.push(
       'DATABASE_APP_PASSWORD=(unset): expected the runtime role password (or DATABASE_APP_URL) when DATABASE_URL is set',
@@ -57,7 +60,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     !engine ||
     !runner ||
     !security ||
-    !api
+    !api ||
+    !retention
   ) {
     throw new SwitchyardError(
       'E_CONFIG_INVALID',
@@ -75,6 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     runner: toRunnerConfig(runner),
     security: toSecurityConfig(security),
     api: toApiConfig(api),
+    retention: toRetentionConfig(retention),
   };
 }
 

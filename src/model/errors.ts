@@ -253,6 +253,12 @@ export const errorCodes = {
     retryable: true,
     message: 'The step was aborted (cancel, lease loss or shutdown)',
   },
+  // Data retention (src/retention).
+  E_RETENTION_INCOMPLETE: {
+    httpStatus: 500,
+    retryable: true,
+    message: 'Retention could not finish for some tenants or tables; the next run retries them',
+  },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {

@@ -2,7 +2,7 @@
  * Prometheus metrics: one registry per process, served at GET /metrics. Label values come from
  * small closed sets (outcomes, codes), never from user input, so cardinality stays bounded.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export function createMetrics() {
   const registry = new Registry();
@@ -20,6 +20,23 @@ export function createMetrics() {
       help: 'HTTP request latency by route and status class.',
       labelNames: ['route', 'status'] as const,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    retentionDeletedRows: new Counter({
+      name: 'switchyard_retention_deleted_rows_total',
+      help: 'Rows removed by retention, by table (workflow_runs, step_runs, dead_letters, jobs, idempotency_keys, invitations, execution_logs, audit_events, sessions).',
+      labelNames: ['table'] as const,
+      registers: [registry],
+    }),
+    retentionDroppedPartitions: new Counter({
+      name: 'switchyard_retention_dropped_partitions_total',
+      help: 'Day partitions dropped by retention, by parent table (execution_logs, access_log).',
+      labelNames: ['table'] as const,
+      registers: [registry],
+    }),
+    retentionLastSuccess: new Gauge({
+      name: 'switchyard_retention_last_success_timestamp_seconds',
+      help: 'When this process last finished a retention run without errors (alert when it gets old).',
       registers: [registry],
     }),
   };

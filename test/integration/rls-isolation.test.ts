@@ -12,7 +12,16 @@ import { makeTenant } from '../support/factories.ts';
 import { seedAllTables } from '../support/seed-all-tables.ts';
 
 /** SECURITY DEFINER functions reviewed to touch no tenant data beyond their own row. */
-const reviewedDefinerFunctions = ['audit_events_chain', 'ensure_daily_partitions'];
+const reviewedDefinerFunctions = [
+  'audit_events_chain',
+  'ensure_daily_partitions',
+  // Retention (migration 0006): deletes only the current tenant's oldest audit events, older
+  // than a floor of 30 days and of the tenant's own setting (test/integration/retention-audit).
+  'purge_audit_events',
+  // Retention: drops one day partition of execution_logs or access_log outside a floor; reads
+  // no rows (test/integration/retention-partitions).
+  'drop_daily_partition',
+];
 /** Policies other than tenant_isolation, each reviewed (see docs/adr/0002-tenant-isolation-by-rls.md). */
 const reviewedExtraPolicies = [
   'own_memberships',
@@ -23,6 +32,9 @@ const reviewedExtraPolicies = [
   'system_scope_cron_update',
   'system_scope_read',
   'anonymous_entries',
+  // Retention lists tenants (select only, id order) under the system scope to visit each one;
+  // a tenant row holds its name, nothing its members wrote (test/integration/retention-job).
+  'system_scope_retention',
 ];
 
 let db: TestDatabase;

@@ -96,6 +96,10 @@ export async function seedAllTables(pool: pg.Pool, tenantId: TenantId): Promise<
       [tenantId],
     );
     await one(
+      `insert into tenant_settings (tenant_id, run_retention_days) values ($1, 30) returning tenant_id as id`,
+      [tenantId],
+    );
+    await one(
       `insert into circuit_breakers (tenant_id, host, connection_key, state, failures)
        values ($1, 'api.example.test', '', 'closed', 1) returning host as id`,
       [tenantId],

@@ -6,6 +6,7 @@ import { apiSchema } from '../../src/config/api.ts';
 import { databaseSchema } from '../../src/config/database.ts';
 import { engineSchema } from '../../src/config/engine.ts';
 import { logSchema } from '../../src/config/log.ts';
+import { retentionSchema } from '../../src/config/retention.ts';
 import { runnerSchema } from '../../src/config/runner.ts';
 import { securitySchema } from '../../src/config/security.ts';
 import { serverSchema } from '../../src/config/server.ts';
@@ -18,6 +19,7 @@ const schemas: Array<z.ZodObject> = [
   runnerSchema,
   securitySchema,
   apiSchema,
+  retentionSchema,
 ];
 
 describe('configuration documentation', () => {

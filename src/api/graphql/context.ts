@@ -10,6 +10,7 @@ import { withTenant } from '../../db/tenant.ts';
 import type { Actor, RequestMeta } from '../../model/actor.ts';
 import { SwitchyardError } from '../../model/errors.ts';
 import type { TenantId, UserId } from '../../model/ids.ts';
+import type { RetentionDefaults } from '../../model/retention.ts';
 import type { Role } from '../../model/roles.ts';
 
 export type ApiSettings = {
@@ -20,6 +21,8 @@ export type ApiSettings = {
   /** Secure cookies (HTTPS, or HTTPS behind a trusted proxy). */
   secureCookies: boolean;
   publicUrl: string;
+  /** The operator's retention (RETENTION_*_DAYS), which tenant settings override. */
+  retention: RetentionDefaults;
 };
 
 export type ApiServices = {

@@ -10,6 +10,7 @@ import './types/connections.ts';
 import './types/triggers.ts';
 import './types/runs.ts';
 import './types/breakers.ts';
+import './types/settings.ts';
 
 let schema: GraphQLSchema | undefined;
 

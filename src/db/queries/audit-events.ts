@@ -121,3 +121,36 @@ export async function selectAuditEvents(
     occurredAt: r.occurred_at,
   }));
 }
+
+/**
+ * Retention: deletes up to `limit` of the tenant's oldest events older than `keepDays` through
+ * purge_audit_events (migration 0006), the only way past the append-only trigger. The database
+ * refuses fewer than 30 days, or fewer than the tenant's own setting.
+ */
+export async function purgeAuditEvents(
+  db: Queryable,
+  p: { tenantId: TenantId; keepDays: number; limit: number },
+): Promise<number> {
+  const res = await db.query<{ purged: number }>(
+    'select purge_audit_events($1, $2, $3) as purged',
+    [p.tenantId, p.keepDays, p.limit],
+  );
+  return res.rows[0]?.purged ?? 0;
+}
+
+/** What purgeAuditEvents would remove in total: the chain's prefix older than the cutoff. */
+export async function countPurgeableAuditEvents(
+  db: Queryable,
+  p: { tenantId: TenantId; keepDays: number },
+): Promise<number> {
+  const res = await db.query<{ n: number }>(
+    `select count(*)::int as n from audit_events
+      where tenant_id = $1 and seq < coalesce(
+        (select seq from audit_events
+          where tenant_id = $1 and occurred_at >= now() - make_interval(days => $2)
+          order by seq limit 1),
+        9223372036854775807)`,
+    [p.tenantId, p.keepDays],
+  );
+  return res.rows[0]?.n ?? 0;
+}

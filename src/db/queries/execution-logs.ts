@@ -86,3 +86,30 @@ export async function selectExecutionLogs(
     stepRunId: r.step_run_id,
   }));
 }
+
+/**
+ * Retention for a tenant that keeps its logs for less than the operator's cutoff (older day
+ * partitions are dropped whole instead): up to `limit` of its lines logged before `before`.
+ */
+export async function deleteExecutionLogsBefore(
+  db: Queryable,
+  p: { tenantId: TenantId; before: Date; limit: number },
+): Promise<number> {
+  const res = await db.query(
+    `delete from execution_logs where tenant_id = $1 and (logged_at, id) in (
+       select logged_at, id from execution_logs where tenant_id = $1 and logged_at < $2 limit $3)`,
+    [p.tenantId, p.before, p.limit],
+  );
+  return res.rowCount ?? 0;
+}
+
+export async function countExecutionLogsBefore(
+  db: Queryable,
+  p: { tenantId: TenantId; before: Date },
+): Promise<number> {
+  const res = await db.query<{ n: number }>(
+    `select count(*)::int as n from execution_logs where tenant_id = $1 and logged_at < $2`,
+    [p.tenantId, p.before],
+  );
+  return res.rows[0]?.n ?? 0;
+}

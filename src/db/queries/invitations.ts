@@ -1,5 +1,5 @@
 import type { Queryable } from '../pool.ts';
-import type { UserId } from '../../model/ids.ts';
+import type { TenantId, UserId } from '../../model/ids.ts';
 import type { Role } from '../../model/roles.ts';
 
 export type InvitationRow = {
@@ -94,4 +94,33 @@ export async function revokeInvitation(
     [p.id],
   );
   return res.rows[0] && map(res.rows[0]);
+}
+
+/**
+ * Retention: invitations that ended (accepted, revoked or expired) before `before`. An open
+ * invitation ends at its expiry, so one that can still be accepted never matches.
+ */
+const endedBefore = `tenant_id = $1 and coalesce(accepted_at, revoked_at, expires_at) < $2`;
+
+export async function deleteEndedInvitations(
+  db: Queryable,
+  p: { tenantId: TenantId; before: Date; limit: number },
+): Promise<number> {
+  const res = await db.query(
+    `delete from invitations where tenant_id = $1 and id in (
+       select id from invitations where ${endedBefore} limit $3)`,
+    [p.tenantId, p.before, p.limit],
+  );
+  return res.rowCount ?? 0;
+}
+
+export async function countEndedInvitations(
+  db: Queryable,
+  p: { tenantId: TenantId; before: Date },
+): Promise<number> {
+  const res = await db.query<{ n: number }>(
+    `select count(*)::int as n from invitations where ${endedBefore}`,
+    [p.tenantId, p.before],
+  );
+  return res.rows[0]?.n ?? 0;
 }

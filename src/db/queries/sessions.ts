@@ -75,3 +75,26 @@ export async function setSessionTenant(
 ): Promise<void> {
   await db.query('update sessions set current_tenant_id = $2 where id = $1', [p.id, p.tenantId]);
 }
+
+/**
+ * Retention: sessions that expired before `before` (a revoked session expires within
+ * SESSION_TTL_MS of its revocation, so it goes too). An expired session cannot be used.
+ */
+export async function deleteExpiredSessions(
+  db: Queryable,
+  p: { before: Date; limit: number },
+): Promise<number> {
+  const res = await db.query(
+    `delete from sessions where id in (select id from sessions where expires_at < $1 limit $2)`,
+    [p.before, p.limit],
+  );
+  return res.rowCount ?? 0;
+}
+
+export async function countExpiredSessions(db: Queryable, p: { before: Date }): Promise<number> {
+  const res = await db.query<{ n: number }>(
+    'select count(*)::int as n from sessions where expires_at < $1',
+    [p.before],
+  );
+  return res.rows[0]?.n ?? 0;
+}

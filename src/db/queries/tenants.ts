@@ -32,3 +32,18 @@ export async function updateTenantName(
   );
   return res.rows[0] && map(res.rows[0]);
 }
+
+/**
+ * For retention, under the system scope (policy system_scope_retention): tenant ids in id
+ * order after `afterId`, a page at a time.
+ */
+export async function selectTenantIdsPage(
+  db: Queryable,
+  p: { afterId: TenantId | null; limit: number },
+): Promise<TenantId[]> {
+  const res = await db.query<{ id: TenantId }>(
+    `select id from tenants where ($1::uuid is null or id > $1) order by id limit $2`,
+    [p.afterId, p.limit],
+  );
+  return res.rows.map((r) => r.id);
+}
