@@ -1,25 +1,25 @@
 /**
- * Recording an attempt's outcome and moving the run on, in one transaction whose first
- * statement is the guarded write to the job (attempt + locked_by): when it matches nothing
- * the claim is stale (lease expired and re-claimed, or run canceled) and the transaction is
- * rolled back, so a stale worker never completes or fails anything.
+ * Recording an attempt's outcome and moving the run on. An outcome becomes one step transition
+ * (`transitionOf`, a pure function): the guarded write to the job (attempt + locked_by), the
+ * StepRun's result, the run's end or the next step's first attempt, a dead letter. Transitions
+ * are written by one statement (db/queries/step-transitions.ts), batched by the worker
+ * (transitions.ts); when an item's guard matches nothing its claim is stale (lease expired and
+ * re-claimed, or run canceled) and nothing of it is written, so a stale worker never completes
+ * or fails anything.
  */
 import type { ClaimedJob, JobId } from '../db/queries/jobs.ts';
 import {
-  advanceClaimedJob,
-  notifyJobsDue,
-  relaxCommitDurability,
-  requeueClaimedJob,
-  unclaimJob,
-} from '../db/queries/jobs.ts';
-import { insertDeadLetter } from '../db/queries/dead-letters.ts';
-import { deleteStepAttempt, finishStepAttempt } from '../db/queries/step-runs.ts';
-import { finishRunWithJob } from '../db/queries/workflow-runs.ts';
-import type { Queryable } from '../db/pool.ts';
+  recordStepTransitions,
+  type JsonText,
+  type StepErrorColumns,
+  type StepTransition,
+  type TransitionResult,
+} from '../db/queries/step-transitions.ts';
 import { withTenant } from '../db/tenant.ts';
+import { assertNever } from '../model/errors.ts';
 import type { RunId, StepRunId, TenantId, WorkflowId } from '../model/ids.ts';
 import type { OnError, RetryPolicy } from '../model/step.ts';
-import { addMs, type EngineDeps } from './deps.ts';
+import { addMs, type EngineDeps, type Random } from './deps.ts';
 import { decideAfterFailure, type ClassifiedError } from './retry.ts';
 
 export type AttemptPlan = {
@@ -56,172 +56,192 @@ export class StaleClaim extends Error {
   }
 }
 
-function ensure(ok: boolean): void {
-  if (!ok) throw new StaleClaim();
-}
+/** The next step's first attempt, started in the transaction that records this outcome. */
+export type NextStart = { stepId: string; actionId: string | null };
 
-export type Continuation<P> = { job: ClaimedJob; prepared: P | null };
-
-/**
- * Records the outcome. When the run continues on this worker, returns the next step's claim,
- * prepared by `prepareNext` in this same transaction (one commit per step) when given.
- */
-export async function recordOutcome<P>(
-  deps: Pick<EngineDeps, 'pool' | 'clock' | 'random' | 'config'>,
+/** Translates an outcome into its transition; `next` starts the next step when the run goes on. */
+export function transitionOf(
   plan: AttemptPlan,
   outcome: Outcome,
-  prepareNext: ((db: Queryable, job: ClaimedJob) => Promise<P>) | null = null,
-): Promise<Continuation<P> | null> {
-  const now = deps.clock.now();
-  const cont = async (db: Queryable, job: ClaimedJob | null): Promise<Continuation<P> | null> =>
-    job && { job, prepared: prepareNext ? await prepareNext(db, job) : null };
-  return withTenant(deps.pool, plan.tenantId, async (db) => {
-    if (deps.config.asyncCommit) await relaxCommitDurability(db);
-    const finishStep = async (
-      status: 'succeeded' | 'failed' | 'skipped',
-      o: { input?: unknown; output?: unknown; error?: ClassifiedError },
-    ) => {
-      if (plan.stepRunId === null) return;
-      await finishStepAttempt(db, {
-        tenantId: plan.tenantId,
-        stepRunId: plan.stepRunId,
-        status,
-        input: o.input,
-        output: o.output,
-        error: o.error
-          ? { code: o.error.code, message: o.error.message, retryable: o.error.retryable }
-          : null,
-        now,
-      });
-    };
-    switch (outcome.kind) {
-      case 'succeeded': {
-        const outputs = { ...plan.outputs, [plan.stepId]: outcome.output };
-        const next = await advance(db, deps, plan, outputs, now);
-        await finishStep('succeeded', { input: outcome.input, output: outcome.output });
-        return cont(db, next);
-      }
-      case 'skipped': {
-        const next = await advance(db, deps, plan, plan.outputs, now);
-        await finishStep('skipped', {});
-        return cont(db, next);
-      }
-      case 'failed': {
-        const decision = decideAfterFailure(
-          plan.policy,
-          plan.countedAttempts,
-          outcome.error,
-          deps.random,
-        );
-        if (decision.kind === 'defer') {
-          // Not an attempt: the claim is given back uncounted and its StepRun removed.
-          ensure(await unclaimJob(db, { ...guardOf(plan), runAt: addMs(now, decision.delayMs) }));
-          if (plan.stepRunId !== null)
-            await deleteStepAttempt(db, { tenantId: plan.tenantId, stepRunId: plan.stepRunId });
-          return null;
-        }
-        if (decision.kind === 'retry') {
-          ensure(
-            await requeueClaimedJob(db, { ...guardOf(plan), runAt: addMs(now, decision.delayMs) }),
-          );
-          await finishStep('failed', { input: outcome.input, error: outcome.error });
-          if (decision.delayMs === 0) await notifyJobsDue(db);
-          return null;
-        }
-        if (plan.onError === 'continue') {
-          const next = await advance(db, deps, plan, plan.outputs, now);
-          await finishStep('failed', { input: outcome.input, error: outcome.error });
-          return cont(db, next);
-        }
-        const error = {
-          code: outcome.error.code,
-          message: outcome.error.message,
-          retryable: outcome.error.retryable,
+  random: Random,
+  next: NextStart | null = null,
+): StepTransition {
+  const base = {
+    jobId: plan.jobId,
+    stepIndex: plan.stepIndex,
+    attempt: plan.attempt,
+    runId: plan.runId,
+    finishRun: null,
+    deadLetter: null,
+    start: null,
+    notify: false,
+  };
+  const finishStep = (
+    status: 'succeeded' | 'failed' | 'skipped',
+    o: { input?: unknown; output?: unknown; error?: ClassifiedError },
+  ): StepTransition['stepRun'] =>
+    plan.stepRunId === null
+      ? null
+      : {
+          op: 'finish',
+          id: plan.stepRunId,
+          status,
+          input: json(o.input),
+          output: json(o.output),
+          error: o.error ? errorColumns(o.error) : null,
         };
-        ensure(
-          await finishRunWithJob(db, {
-            ...guardOf(plan),
-            runId: plan.runId,
-            status: decision.status,
-            output: plan.outputs,
-            error: { ...error, stepId: plan.stepId, stepIndex: plan.stepIndex },
-            now,
-          }),
-        );
-        await finishStep('failed', { input: outcome.input, error: outcome.error });
-        if (decision.status === 'dead') {
-          await insertDeadLetter(db, {
-            tenantId: plan.tenantId,
-            runId: plan.runId,
-            workflowId: plan.workflowId,
-            failedStepId: plan.stepId,
-            error,
-            context: { input: plan.runInput, steps: plan.outputs, failedStepIndex: plan.stepIndex },
-            retryCount: plan.countedAttempts,
-            now,
-          });
+  switch (outcome.kind) {
+    case 'succeeded':
+      return {
+        ...base,
+        ...advance(plan, { ...plan.outputs, [plan.stepId]: outcome.output }, next),
+        stepRun: finishStep('succeeded', { input: outcome.input, output: outcome.output }),
+      };
+    case 'skipped':
+      return { ...base, ...advance(plan, plan.outputs, next), stepRun: finishStep('skipped', {}) };
+    case 'failed': {
+      const failed = finishStep('failed', { input: outcome.input, error: outcome.error });
+      const decision = decideAfterFailure(plan.policy, plan.countedAttempts, outcome.error, random);
+      switch (decision.kind) {
+        case 'defer':
+          // Not an attempt: the claim is given back uncounted and its StepRun removed.
+          return {
+            ...base,
+            job: { op: 'unclaim', delayMs: decision.delayMs },
+            stepRun: plan.stepRunId === null ? null : { op: 'delete', id: plan.stepRunId },
+          };
+        case 'retry':
+          return {
+            ...base,
+            job: { op: 'requeue', delayMs: decision.delayMs },
+            stepRun: failed,
+            notify: decision.delayMs === 0,
+          };
+        case 'give-up': {
+          if (plan.onError === 'continue')
+            return { ...base, ...advance(plan, plan.outputs, next), stepRun: failed };
+          const error = errorColumns(outcome.error);
+          return {
+            ...base,
+            job: { op: 'delete' },
+            stepRun: failed,
+            finishRun: {
+              status: decision.status,
+              output: json(plan.outputs),
+              error: json({ ...error, stepId: plan.stepId, stepIndex: plan.stepIndex }),
+            },
+            deadLetter:
+              decision.status === 'dead'
+                ? json({
+                    workflowId: plan.workflowId,
+                    failedStepId: plan.stepId,
+                    error,
+                    context: {
+                      input: plan.runInput,
+                      steps: plan.outputs,
+                      failedStepIndex: plan.stepIndex,
+                    },
+                    retryCount: plan.countedAttempts,
+                  })
+                : null,
+          };
         }
-        return null;
+        default:
+          return assertNever(decision);
       }
-      case 'released': {
-        ensure(await requeueClaimedJob(db, { ...guardOf(plan), runAt: now }));
-        await finishStep('failed', {
+    }
+    case 'released':
+      return {
+        ...base,
+        job: { op: 'requeue', delayMs: 0 },
+        stepRun: finishStep('failed', {
           error: {
             code: 'E_WORKER_LOST',
             message: 'The worker was stopped before the step finished; the step was released.',
             retryable: true,
           },
-        });
-        await notifyJobsDue(db);
-        return null;
-      }
-    }
-  });
-}
-
-function guardOf(plan: AttemptPlan) {
-  return {
-    tenantId: plan.tenantId,
-    jobId: plan.jobId,
-    attempt: plan.attempt,
-    workerId: plan.workerId,
-  };
+        }),
+        notify: true,
+      };
+    default:
+      return assertNever(outcome);
+  }
 }
 
 /** The next step on this worker (same claim), or the run's success after the last step. */
-async function advance(
-  db: Queryable,
-  deps: Pick<EngineDeps, 'config'>,
+function advance(
   plan: AttemptPlan,
   outputs: Record<string, unknown>,
-  now: Date,
-): Promise<ClaimedJob | null> {
+  next: NextStart | null,
+): Pick<StepTransition, 'job' | 'finishRun' | 'start'> {
   const nextStepIndex = plan.stepIndex + 1;
-  if (nextStepIndex < plan.stepCount) {
-    ensure(
-      await advanceClaimedJob(db, {
-        ...guardOf(plan),
-        nextStepIndex,
-        leaseUntil: addMs(now, deps.config.leaseMs),
-      }),
-    );
-    return {
-      tenantId: plan.tenantId,
-      jobId: plan.jobId,
-      runId: plan.runId,
-      stepIndex: nextStepIndex,
-      attempt: 1,
-    };
-  }
-  ensure(
-    await finishRunWithJob(db, {
-      ...guardOf(plan),
-      runId: plan.runId,
-      status: 'succeeded',
-      output: outputs,
-      error: null,
+  if (nextStepIndex < plan.stepCount)
+    return { job: { op: 'advance', nextStepIndex }, finishRun: null, start: next };
+  return {
+    job: { op: 'delete' },
+    finishRun: { status: 'succeeded', output: json(outputs), error: json(null) },
+    start: null,
+  };
+}
+
+/** As the statements always stored values: undefined is SQL NULL, anything else its JSON. */
+function json(v: unknown): JsonText {
+  return v === undefined ? null : JSON.stringify(v);
+}
+
+function errorColumns(e: ClassifiedError): StepErrorColumns {
+  return { code: e.code, message: e.message, retryable: e.retryable };
+}
+
+/** The claim of the next step when the transition kept it (advance), else null. */
+export function nextClaim(plan: AttemptPlan, t: StepTransition): ClaimedJob | null {
+  if (t.job.op !== 'advance') return null;
+  return {
+    tenantId: plan.tenantId,
+    jobId: plan.jobId,
+    runId: plan.runId,
+    stepIndex: t.job.nextStepIndex,
+    attempt: 1,
+  };
+}
+
+/** Writes transitions of one tenant's attempts in one transaction; a result per item. */
+export async function commitTransitions(
+  deps: Pick<EngineDeps, 'pool' | 'clock' | 'config'>,
+  p: { tenantId: TenantId; workerId: string; items: StepTransition[] },
+): Promise<TransitionResult[]> {
+  return withTenant(deps.pool, p.tenantId, (db) => {
+    const now = deps.clock.now();
+    return recordStepTransitions(db, {
+      ...p,
       now,
-    }),
-  );
-  return null;
+      leaseUntil: addMs(now, deps.config.leaseMs),
+      relaxDurability: deps.config.asyncCommit,
+    });
+  });
+}
+
+export type Continuation<P> = { job: ClaimedJob; prepared: P | null };
+
+/**
+ * Records one outcome in its own transaction (the worker batches them: transitions.ts). When
+ * the run continues on this worker, returns the next step's claim, started and prepared by
+ * `next` when given. Throws StaleClaim when the claim is stale (then nothing was written).
+ */
+export async function recordOutcome<P>(
+  deps: Pick<EngineDeps, 'pool' | 'clock' | 'random' | 'config'>,
+  plan: AttemptPlan,
+  outcome: Outcome,
+  next: { start: NextStart; prepare: (job: ClaimedJob, r: TransitionResult) => P } | null = null,
+): Promise<Continuation<P> | null> {
+  const t = transitionOf(plan, outcome, deps.random, next?.start ?? null);
+  const [r] = await commitTransitions(deps, {
+    tenantId: plan.tenantId,
+    workerId: plan.workerId,
+    items: [t],
+  });
+  if (!r?.ok) throw new StaleClaim();
+  const job = nextClaim(plan, t);
+  if (!job) return null;
+  return { job, prepared: next && t.start && r.stepRunId ? next.prepare(job, r) : null };
 }

@@ -13,7 +13,6 @@ import {
   JOBS_CHANNEL,
   claimJobs,
   extendLeases,
-  relaxCommitDurability,
   requeueExpiredJobs,
   unclaimJob,
   type ClaimedJob,
@@ -22,8 +21,10 @@ import {
 import { describePgError } from '../db/pool.ts';
 import { withSystem, withTenant } from '../db/tenant.ts';
 import type { StepExecutor } from '../model/step.ts';
-import { runAttempts, type AbortReason, type Slot } from './attempt.ts';
+import { runAttempts, type AbortReason, type AttemptDeps, type Slot } from './attempt.ts';
 import { addMs, type EngineDeps } from './deps.ts';
+import { createPreparer } from './prepare.ts';
+import { createTransitions } from './transitions.ts';
 import { listenForWakeups, type Wakeups } from './wakeups.ts';
 
 /** How long a worker with a backlog waits for more slots to free before a small claim. */
@@ -48,7 +49,15 @@ export type Worker = {
 export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
   const { config, logger } = deps;
   const id = opts.workerId ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const attemptDeps = { ...deps, executor: opts.executor, workerId: id };
+  const workerDeps = { ...deps, workerId: id };
+  // Claimed steps are prepared, and outcomes recorded, in transactions shared by the slots
+  // (of one tenant) that get there together: group commit.
+  const preparer = createPreparer(workerDeps);
+  const attemptDeps: AttemptDeps = {
+    ...workerDeps,
+    executor: opts.executor,
+    transitions: createTransitions(workerDeps),
+  };
   const slots = new Map<JobId, Slot>();
   const running = new Set<Promise<void>>();
   let stopping = false;
@@ -94,6 +103,7 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
           attemptDeps,
           slot,
           () => !stopping && !slot.controller.signal.aborted,
+          preparer.submit(slot.job.tenantId, slot.job),
         );
         if (next) {
           // Claimed for the next step but not started (the worker is stopping): give it back
@@ -148,16 +158,16 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
             );
             if (n > 0) logger.info({ jobs: n }, 'requeued jobs whose lease expired');
           }
-          const jobs = await withSystem(deps.pool, async (db) => {
-            await relaxCommitDurability(db);
-            return claimJobs(db, {
+          const jobs = await withSystem(deps.pool, (db) =>
+            claimJobs(db, {
               now: deps.clock.now(),
               workerId: id,
               limit: free,
               leaseMs: config.leaseMs,
               tenantMaxConcurrency: config.tenantMaxConcurrency,
-            });
-          });
+              relaxDurability: true,
+            }),
+          );
           for (const job of jobs) startSlot(job);
           errorDelayMs = 100;
           backlog = jobs.length === free;

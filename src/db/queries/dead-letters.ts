@@ -43,39 +43,6 @@ const toRow = (r: Raw): DeadLetterRow => ({
   createdAt: r.created_at,
 });
 
-export async function insertDeadLetter(
-  db: Queryable,
-  p: {
-    tenantId: TenantId;
-    runId: RunId;
-    workflowId: WorkflowId;
-    failedStepId: string | null;
-    error: DeadLetterRow['error'];
-    context: DeadLetterRow['context'];
-    retryCount: number;
-    now: Date;
-  },
-): Promise<string> {
-  const res = await db.query<{ id: string }>(
-    `insert into dead_letters (tenant_id, run_id, workflow_id, failed_step_id, error, context,
-                               retry_count, created_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8)
-     on conflict (tenant_id, run_id) do nothing
-     returning id`,
-    [
-      p.tenantId,
-      p.runId,
-      p.workflowId,
-      p.failedStepId,
-      JSON.stringify(p.error),
-      JSON.stringify(p.context),
-      p.retryCount,
-      p.now,
-    ],
-  );
-  return res.rows[0]?.id ?? '';
-}
-
 export type DeadLetterFilter = {
   ids?: string[];
   workflowId?: WorkflowId;

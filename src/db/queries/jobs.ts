@@ -56,6 +56,8 @@ export async function claimJobs(
     limit: number;
     leaseMs: number;
     tenantMaxConcurrency: number;
+    /** Commit without waiting for the WAL flush (relaxCommitIf in jobs.ts). */
+    relaxDurability?: boolean;
   },
 ): Promise<ClaimedJob[]> {
   const res = await db.query<ClaimedRow>({
@@ -98,8 +100,16 @@ export async function claimJobs(
             lease_expires_at = $1::timestamptz + $4::int * interval '1 millisecond'
        from chosen c
       where j.tenant_id = c.tenant_id and j.id = c.id
-     returning j.tenant_id, j.id, j.run_id, j.step_index, j.attempt`,
-    values: [p.now, p.workerId, p.limit, p.leaseMs, p.tenantMaxConcurrency],
+     returning j.tenant_id, j.id, j.run_id, j.step_index, j.attempt,
+               ${relaxCommitIf('$6')} as relaxed`,
+    values: [
+      p.now,
+      p.workerId,
+      p.limit,
+      p.leaseMs,
+      p.tenantMaxConcurrency,
+      p.relaxDurability ?? false,
+    ],
   });
   return res.rows.map(toClaimed);
 }
@@ -118,17 +128,27 @@ export async function requeueExpiredJobs(db: Queryable, p: { now: Date }): Promi
   return res.rowCount ?? 0;
 }
 
-/** Extends the leases this worker still holds; returns the ids it still holds (system scope). */
+/**
+ * Extends the leases this worker still holds; returns the ids it still holds (system scope).
+ * Rows are locked in id order, like the step transitions of a batch (step-transitions.ts), so
+ * that a renewal and a batch holding some of the same jobs never deadlock.
+ */
 export async function extendLeases(
   db: Queryable,
   p: { workerId: string; jobs: { tenantId: TenantId; jobId: JobId }[]; leaseUntil: Date },
 ): Promise<JobId[]> {
   const res = await db.query<{ id: JobId }>({
     name: 'sy_extend_leases',
-    text: `update jobs j set lease_expires_at = $4
-       from unnest($2::uuid[], $3::bigint[]) as h(tenant_id, id)
-      where j.tenant_id = h.tenant_id and j.id = h.id
-        and j.status = 'running' and j.locked_by = $1
+    text: `with held as (
+       select j.tenant_id, j.id from jobs j
+         join unnest($2::uuid[], $3::bigint[]) as h(tenant_id, id)
+           on j.tenant_id = h.tenant_id and j.id = h.id
+        where j.status = 'running' and j.locked_by = $1
+        order by j.id
+        for update of j
+     )
+     update jobs j set lease_expires_at = $4
+       from held where j.tenant_id = held.tenant_id and j.id = held.id
      returning j.id`,
     values: [p.workerId, p.jobs.map((j) => j.tenantId), p.jobs.map((j) => j.jobId), p.leaseUntil],
   });
@@ -136,40 +156,6 @@ export async function extendLeases(
 }
 
 type Guard = { tenantId: TenantId; jobId: JobId; attempt: number; workerId: string };
-
-/**
- * Moves the claimed job on to the next step and keeps the claim (the same worker runs that
- * step at once, as attempt 1). False when the claim is stale.
- */
-export async function advanceClaimedJob(
-  db: Queryable,
-  p: Guard & { nextStepIndex: number; leaseUntil: Date },
-): Promise<boolean> {
-  const res = await db.query({
-    name: 'sy_advance_claimed_job',
-    text: `update jobs set step_index = $5, attempt = 1, lease_expires_at = $6
-      where tenant_id = $1 and id = $2 and attempt = $3 and locked_by = $4 and status = 'running'`,
-    values: [p.tenantId, p.jobId, p.attempt, p.workerId, p.nextStepIndex, p.leaseUntil],
-  });
-  return res.rowCount === 1;
-}
-
-/**
- * Puts the claimed job back in the queue, due at `runAt` (a retry, or a release at shutdown).
- * The attempt counter stays: the next claim starts the next attempt. False when stale.
- */
-export async function requeueClaimedJob(
-  db: Queryable,
-  p: Guard & { runAt: Date },
-): Promise<boolean> {
-  const res = await db.query({
-    name: 'sy_requeue_claimed_job',
-    text: `update jobs set status = 'pending', locked_by = null, lease_expires_at = null, run_at = $5
-      where tenant_id = $1 and id = $2 and attempt = $3 and locked_by = $4 and status = 'running'`,
-    values: [p.tenantId, p.jobId, p.attempt, p.workerId, p.runAt],
-  });
-  return res.rowCount === 1;
-}
 
 /**
  * Gives back a claim whose attempt never started (a worker stopping between two steps): the
@@ -198,19 +184,17 @@ export async function deleteClaimedJob(db: Queryable, p: Guard): Promise<boolean
 }
 
 /**
- * Commits the current transaction without waiting for its WAL flush. Used where losing the
- * last instants of work in a PostgreSQL crash (never in a worker crash: a committed row is
- * visible to every session at once) only repeats work that is at-least-once anyway: claims
- * and attempt-start markers (a lost claim is claimed again), and, with ENGINE_ASYNC_COMMIT,
- * step transitions (a lost transition runs the step again, with the same idempotency key).
+ * A select-list expression that, when the boolean parameter is true, makes the current
+ * transaction commit without waiting for its WAL flush: folded into the statement that needs it
+ * (one round trip fewer). Used where losing the last instants of work in a PostgreSQL crash
+ * (never in a worker crash: a committed row is visible to every session at once) only repeats
+ * work that is at-least-once anyway: claims and attempt-start markers (a lost claim is claimed
+ * again), and, with ENGINE_ASYNC_COMMIT, step transitions (a lost transition runs the step
+ * again, with the same idempotency key). The statement must return a row for it to take effect;
+ * the callers' do whenever they wrote anything.
  */
-export async function relaxCommitDurability(db: Queryable): Promise<void> {
-  await db.query("select set_config('synchronous_commit', 'off', true)");
-}
-
-/** Wakes listening workers when the transaction commits. */
-export async function notifyJobsDue(db: Queryable): Promise<void> {
-  await db.query(`select pg_notify('${JOBS_CHANNEL}', '')`);
+export function relaxCommitIf(param: string): string {
+  return `case when ${param}::bool then set_config('synchronous_commit', 'off', true) end`;
 }
 
 export type QueueDepthRow = { tenantId: TenantId; pending: number; running: number };

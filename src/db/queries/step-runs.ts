@@ -42,85 +42,51 @@ export async function markLostAttempts(
 }
 
 /**
- * Records the start of an attempt, only while the claim that started it is current, and marks
- * a queued run running. Undefined: the claim is stale (another worker took the job).
+ * Records the start of attempts of claimed jobs of one tenant in one statement: each attempt is
+ * recorded only while its claim is current, and its run, if still queued, becomes running.
+ * Returns the new StepRun id by run; a run missing from it had a stale claim. The run's status
+ * guard is kept off the status index (why: step-transitions.ts).
  */
-export async function insertStepAttempt(
+export async function startStepAttempts(
   db: Queryable,
   p: {
     tenantId: TenantId;
-    runId: RunId;
-    stepId: string;
-    stepIndex: number;
-    attempt: number;
-    jobId: JobId;
     workerId: string;
     now: Date;
+    items: { jobId: JobId; runId: RunId; stepId: string; stepIndex: number; attempt: number }[];
   },
-): Promise<StepRunId | undefined> {
-  const res = await db.query<{ id: StepRunId }>({
-    name: 'sy_insert_step_attempt',
+): Promise<Map<RunId, StepRunId>> {
+  const res = await db.query<{ run_id: RunId; id: StepRunId }>({
+    name: 'sy_start_step_attempts',
     text: `with ins as (
        insert into step_runs (tenant_id, run_id, step_id, step_index, attempt, status, started_at)
-       select $1, $2, $3, $4, $5, 'running', $8
-        where exists (select 1 from jobs
-                       where tenant_id = $1 and id = $6 and attempt = $5 and locked_by = $7
-                         and status = 'running' and step_index = $4)
-       returning id
+       select $1, i.run_id, i.step_id, i.step_index, i.attempt, 'running', $3
+         from unnest($4::bigint[], $5::uuid[], $6::text[], $7::int[], $8::int[])
+           as i(job_id, run_id, step_id, step_index, attempt)
+         join jobs j on j.tenant_id = $1 and j.id = i.job_id
+        where j.attempt = i.attempt and j.locked_by = $2 and j.status = 'running'
+          and j.step_index = i.step_index
+       returning run_id, id
      ),
      run as (
-       update workflow_runs set status = 'running', started_at = coalesce(started_at, $8)
-        where tenant_id = $1 and id = $2 and status = 'queued' and exists (select 1 from ins)
-       returning 1
+       update workflow_runs r set status = 'running', started_at = coalesce(r.started_at, $3)
+         from ins
+        where r.tenant_id = $1 and r.id = ins.run_id
+          and (r.status = 'queued') is true
      )
-     select id, (select count(*) from run) as started from ins`,
-    values: [p.tenantId, p.runId, p.stepId, p.stepIndex, p.attempt, p.jobId, p.workerId, p.now],
-  });
-  return res.rows[0]?.id;
-}
-
-/** Removes the record of an attempt that did not happen (the runner deferred the step unrun). */
-export async function deleteStepAttempt(
-  db: Queryable,
-  p: { tenantId: TenantId; stepRunId: StepRunId },
-): Promise<void> {
-  await db.query(`delete from step_runs where tenant_id = $1 and id = $2 and status = 'running'`, [
-    p.tenantId,
-    p.stepRunId,
-  ]);
-}
-
-/** Writes the outcome of a running attempt. */
-export async function finishStepAttempt(
-  db: Queryable,
-  p: {
-    tenantId: TenantId;
-    stepRunId: StepRunId;
-    status: Exclude<StepRunStatus, 'running'>;
-    input: unknown;
-    output: unknown;
-    error: { code: string; message: string; retryable: boolean } | null;
-    now: Date;
-  },
-): Promise<void> {
-  await db.query({
-    name: 'sy_finish_step_attempt',
-    text: `update step_runs
-        set status = $3, input = $4, output = $5, error_code = $6, error_message = $7,
-            error_retryable = $8, finished_at = $9
-      where tenant_id = $1 and id = $2 and status = 'running'`,
+     select run_id, id from ins`,
     values: [
       p.tenantId,
-      p.stepRunId,
-      p.status,
-      p.input === undefined ? null : JSON.stringify(p.input),
-      p.output === undefined ? null : JSON.stringify(p.output),
-      p.error?.code ?? null,
-      p.error?.message ?? null,
-      p.error?.retryable ?? null,
+      p.workerId,
       p.now,
+      p.items.map((i) => i.jobId),
+      p.items.map((i) => i.runId),
+      p.items.map((i) => i.stepId),
+      p.items.map((i) => i.stepIndex),
+      p.items.map((i) => i.attempt),
     ],
   });
+  return new Map(res.rows.map((r) => [r.run_id, r.id]));
 }
 
 /**

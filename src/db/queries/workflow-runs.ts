@@ -1,6 +1,6 @@
 import type { Queryable } from '../pool.ts';
 import type { RunId, TenantId, TriggerId, WorkflowId, WorkflowVersionId } from '../../model/ids.ts';
-import { CANCEL_CHANNEL, JOBS_CHANNEL, type JobId } from './jobs.ts';
+import { CANCEL_CHANNEL, JOBS_CHANNEL } from './jobs.ts';
 import { qb, run } from '../sql.ts';
 
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled' | 'dead';
@@ -156,78 +156,6 @@ export type ActionRow = {
   rate_limit_per_seconds: number | null;
 };
 
-export type StepContextRow = {
-  workflowId: WorkflowId;
-  status: RunStatus;
-  input: unknown;
-  traceContext: string | null;
-  createdAt: Date;
-  stepCount: number;
-  /** `definition.steps[stepIndex]`, or null past the last step. */
-  step: unknown;
-  /** Outputs of the earlier steps whose last attempt succeeded, by step id. */
-  outputs: Record<string, unknown>;
-  /** The step's action (with its app), or null when it no longer exists. */
-  action: ActionRow | null;
-};
-
-/** Everything one attempt of one step needs, in one statement. */
-export async function selectStepContext(
-  db: Queryable,
-  p: { tenantId: TenantId; runId: RunId; stepIndex: number },
-): Promise<StepContextRow | undefined> {
-  const res = await db.query<{
-    workflow_id: WorkflowId;
-    status: RunStatus;
-    input: unknown;
-    trace_context: string | null;
-    created_at: Date;
-    step_count: number;
-    step: unknown;
-    outputs: Record<string, unknown>;
-    action: ActionRow | null;
-  }>({
-    name: 'sy_select_step_context',
-    text: `select r.workflow_id, r.status, r.input, r.trace_context, r.created_at,
-            jsonb_array_length(coalesce(v.definition->'steps', '[]')) as step_count,
-            v.definition->'steps'->$3::int as step,
-            coalesce((select jsonb_object_agg(s.step_id, s.output) from (
-                select distinct on (step_id) step_id, output, status from step_runs
-                 where tenant_id = r.tenant_id and run_id = r.id and step_index < $3
-                 order by step_id, attempt desc) s
-               where s.status = 'succeeded'), '{}') as outputs,
-            (select to_jsonb(x) from (
-                select a.id, a.app_id, ap.key as app_key, a.key, a.kind, a.input_schema,
-                       a.output_schema, a.implementation, ap.base_url, a.retry_strategy,
-                       a.max_attempts, a.initial_delay_ms, a.max_delay_ms, a.timeout_ms,
-                       a.rate_limit_requests, a.rate_limit_per_seconds
-                  from actions a join apps ap on ap.tenant_id = a.tenant_id and ap.id = a.app_id
-                 where a.tenant_id = r.tenant_id
-                   and a.id = case when v.definition->'steps'->$3::int->>'actionId'
-                                        ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-                                   then (v.definition->'steps'->$3::int->>'actionId')::uuid end
-              ) x) as action
-       from workflow_runs r
-       join workflow_versions v on v.tenant_id = r.tenant_id and v.id = r.workflow_version_id
-      where r.tenant_id = $1 and r.id = $2`,
-    values: [p.tenantId, p.runId, p.stepIndex],
-  });
-  const r = res.rows[0];
-  return (
-    r && {
-      workflowId: r.workflow_id,
-      status: r.status,
-      input: r.input,
-      traceContext: r.trace_context,
-      createdAt: r.created_at,
-      stepCount: r.step_count,
-      step: r.step,
-      outputs: r.outputs,
-      action: r.action,
-    }
-  );
-}
-
 /** Gives a queued or running run its final status; false when it was already final. */
 export async function finishRun(
   db: Queryable,
@@ -256,55 +184,6 @@ export async function finishRun(
     ],
   });
   return res.rowCount === 1;
-}
-
-/**
- * Deletes the claimed job (guarded by attempt and worker) and gives the run its final status,
- * in one statement. False when the claim is stale: then nothing changed.
- */
-export async function finishRunWithJob(
-  db: Queryable,
-  p: {
-    tenantId: TenantId;
-    runId: RunId;
-    jobId: JobId;
-    attempt: number;
-    workerId: string;
-    status: 'succeeded' | 'failed' | 'dead';
-    output: unknown;
-    error: unknown;
-    now: Date;
-  },
-): Promise<boolean> {
-  const res = await db.query<{ deleted: number }>({
-    name: 'sy_finish_run_with_job',
-    text: `with j as (
-       delete from jobs
-        where tenant_id = $1 and id = $3 and attempt = $4 and locked_by = $5 and status = 'running'
-       returning run_id
-     ),
-     r as (
-       update workflow_runs
-          set status = $6, output = $7, error = $8, finished_at = $9,
-              started_at = coalesce(started_at, $9)
-        where tenant_id = $1 and id = $2 and status in ('queued', 'running')
-          and exists (select 1 from j)
-       returning 1
-     )
-     select (select count(*) from j)::int as deleted, (select count(*) from r) as finished`,
-    values: [
-      p.tenantId,
-      p.runId,
-      p.jobId,
-      p.attempt,
-      p.workerId,
-      p.status,
-      p.output === undefined ? null : JSON.stringify(p.output),
-      p.error === undefined ? null : JSON.stringify(p.error),
-      p.now,
-    ],
-  });
-  return (res.rows[0]?.deleted ?? 0) === 1;
 }
 
 /**

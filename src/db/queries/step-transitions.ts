@@ -1,0 +1,266 @@
+/**
+ * Step transitions: the outcomes of many attempts of one tenant recorded in one statement (the
+ * engine's group commit, src/engine/transitions.ts). Each item is guarded on its own by its
+ * job's claim (`attempt` and `locked_by`): an item whose claim is stale writes nothing and is
+ * answered `ok: false`, while the others are recorded.
+ */
+import type { Queryable } from '../pool.ts';
+import type { RunId, StepRunId, TenantId } from '../../model/ids.ts';
+import { JOBS_CHANNEL, relaxCommitIf, type JobId } from './jobs.ts';
+import { ACTION_ROW_JSON } from './step-context.ts';
+import type { ActionRow } from './workflow-runs.ts';
+
+export type StepErrorColumns = { code: string; message: string; retryable: boolean };
+
+/** JSON text (already serialised: the worker bounds a batch by its bytes), or null for SQL NULL. */
+export type JsonText = string | null;
+
+export type StepTransition = {
+  jobId: JobId;
+  /** The claim's step and attempt: with the worker id, the guard of every write below. */
+  stepIndex: number;
+  attempt: number;
+  runId: RunId;
+  /**
+   * advance: to the next step, the claim kept (attempt 1); requeue: back in the queue after
+   * the delay, the attempt counted; unclaim: the same, the attempt not counted; delete: the
+   * run is finished.
+   */
+  job:
+    | { op: 'advance'; nextStepIndex: number }
+    | { op: 'requeue' | 'unclaim'; delayMs: number }
+    | { op: 'delete' };
+  /** The attempt's StepRun: its outcome, or removed (an attempt that did not happen). */
+  stepRun:
+    | {
+        op: 'finish';
+        id: StepRunId;
+        status: 'succeeded' | 'failed' | 'skipped';
+        input: JsonText;
+        output: JsonText;
+        error: StepErrorColumns | null;
+      }
+    | { op: 'delete'; id: StepRunId }
+    | null;
+  finishRun: { status: 'succeeded' | 'failed' | 'dead'; output: JsonText; error: JsonText } | null;
+  /** `{ workflowId, failedStepId, error, context, retryCount }` of the run's dead letter. */
+  deadLetter: JsonText;
+  /** With `advance`: start the next step's first attempt now and load its action. */
+  start: { stepId: string; actionId: string | null } | null;
+  /** Wake the workers at commit (a job due now was put back in the queue). */
+  notify: boolean;
+};
+
+/** The bytes of JSON an item carries. */
+export function transitionBytes(t: StepTransition): number {
+  const f = t.stepRun?.op === 'finish' ? t.stepRun : null;
+  return (
+    (f?.input?.length ?? 0) +
+    (f?.output?.length ?? 0) +
+    (t.finishRun?.output?.length ?? 0) +
+    (t.finishRun?.error?.length ?? 0) +
+    (t.deadLetter?.length ?? 0)
+  );
+}
+
+export type TransitionResult = {
+  /** False: the claim was stale and nothing of this item was written. */
+  ok: boolean;
+  /** The output as stored (jsonb) when a succeeded step's run goes on with `start`. */
+  output: unknown;
+  /** The StepRun of the attempt started by `start`. */
+  stepRunId: StepRunId | null;
+  action: ActionRow | null;
+};
+
+const finish = (t: StepTransition) => (t.stepRun?.op === 'finish' ? t.stepRun : null);
+
+/** One array parameter per column; names, types and values listed together so they align. */
+const COLUMNS: [name: string, type: string, value: (t: StepTransition, now: Date) => unknown][] = [
+  ['job_id', 'bigint', (t) => t.jobId],
+  ['step_index', 'int', (t) => t.stepIndex],
+  ['attempt', 'int', (t) => t.attempt],
+  ['run_id', 'uuid', (t) => t.runId],
+  ['job_op', 'text', (t) => t.job.op],
+  ['next_step_index', 'int', (t) => (t.job.op === 'advance' ? t.job.nextStepIndex : null)],
+  [
+    'run_at',
+    'timestamptz',
+    (t, now) => ('delayMs' in t.job ? new Date(now.getTime() + t.job.delayMs) : null),
+  ],
+  ['step_run_id', 'uuid', (t) => t.stepRun?.id ?? null],
+  ['step_op', 'text', (t) => t.stepRun?.op ?? null],
+  ['step_status', 'text', (t) => finish(t)?.status ?? null],
+  ['step_input', 'text', (t) => finish(t)?.input ?? null],
+  ['step_output', 'text', (t) => finish(t)?.output ?? null],
+  ['error_code', 'text', (t) => finish(t)?.error?.code ?? null],
+  ['error_message', 'text', (t) => finish(t)?.error?.message ?? null],
+  ['error_retryable', 'bool', (t) => finish(t)?.error?.retryable ?? null],
+  ['run_status', 'text', (t) => t.finishRun?.status ?? null],
+  ['run_output', 'text', (t) => t.finishRun?.output ?? null],
+  ['run_error', 'text', (t) => t.finishRun?.error ?? null],
+  ['dead_letter', 'text', (t) => t.deadLetter],
+  ['next_step_id', 'text', (t) => t.start?.stepId ?? null],
+  ['next_action_id', 'uuid', (t) => t.start?.actionId ?? null],
+  ['notify', 'bool', (t) => t.notify],
+];
+const FIRST_COLUMN_PARAM = 6;
+
+/**
+ * The first array is read through a scalar sub-select, whose value the planner cannot see: a
+ * custom plan then estimates the items as a generic plan does (10 rows, not the batch's exact
+ * size), so PostgreSQL settles on the cached generic plan instead of planning this statement
+ * anew for every small batch (which cost more than executing it).
+ */
+const unnestArgs = COLUMNS.map(([, type], i) =>
+  i === 0 ? `(select $${FIRST_COLUMN_PARAM}::${type}[])` : `$${i + FIRST_COLUMN_PARAM}::${type}[]`,
+).join(', ');
+const unnestNames = COLUMNS.map(([name]) => name).join(', ');
+
+/**
+ * Records the items in the caller's transaction and answers each, in order. Per item, the jobs
+ * row is written first, under its guard (rows locked in id order, as the lease renewal does, so
+ * that the two never deadlock); the StepRun, the run, the dead letter and the next attempt are
+ * written only for the items whose guard held. A dead letter is inserted at most once per run.
+ *
+ * Rows are found by primary key from the items; the parts no item of a batch needs (a run's
+ * end, a removed StepRun, a queued run starting) are skipped at once. A guard on a run's status
+ * is written `(status …) is true`, which no index can serve: the statistics of a large table
+ * can say for long that few runs are queued while a burst has queued thousands, and a plan
+ * built on them would scan the status index, every queued run, for each batch. (The guard on
+ * a job's status stays indexable: that scan is bounded by the tenant's running jobs.)
+ */
+export async function recordStepTransitions(
+  db: Queryable,
+  p: {
+    tenantId: TenantId;
+    workerId: string;
+    now: Date;
+    /** The lease of an advanced job (it keeps its claim for the next step). */
+    leaseUntil: Date;
+    /** Commit without waiting for the WAL flush (relaxCommitIf in jobs.ts). */
+    relaxDurability: boolean;
+    items: StepTransition[];
+  },
+): Promise<TransitionResult[]> {
+  const res = await db.query<{
+    ord: number;
+    ok: boolean;
+    output: unknown;
+    step_run_id: StepRunId | null;
+    action: ActionRow | null;
+  }>({
+    name: 'sy_record_step_transitions',
+    text: `with item as (
+       select * from unnest(${unnestArgs}) with ordinality as i(${unnestNames}, ord)
+     ),
+     guarded as (
+       select j.id from jobs j join item i on j.id = i.job_id
+        where j.tenant_id = $1
+          and j.step_index = i.step_index and j.attempt = i.attempt and j.locked_by = $2
+          and j.status = 'running'
+        order by j.id
+        for update of j
+     ),
+     moved as (
+       update jobs j
+          set step_index = case when i.job_op = 'advance' then i.next_step_index
+                                else j.step_index end,
+              attempt = case i.job_op when 'advance' then 1 when 'unclaim' then j.attempt - 1
+                                      else j.attempt end,
+              status = case when i.job_op = 'advance' then 'running' else 'pending' end,
+              locked_by = case when i.job_op = 'advance' then j.locked_by end,
+              lease_expires_at = case when i.job_op = 'advance' then $4::timestamptz end,
+              run_at = case when i.job_op = 'advance' then j.run_at else i.run_at end
+         from item i
+        where j.tenant_id = $1 and j.id = i.job_id
+          and i.job_op <> 'delete' and j.id in (select id from guarded)
+       returning j.id
+     ),
+     removed as (
+       delete from jobs j using item i
+        where j.tenant_id = $1 and j.id = i.job_id
+          and i.job_op = 'delete' and j.id in (select id from guarded)
+       returning j.id
+     ),
+     done as (
+       select i.* from item i
+        where i.job_id in (select id from moved union all select id from removed)
+     ),
+     finished as (
+       update step_runs s
+          set status = d.step_status, input = d.step_input::jsonb, output = d.step_output::jsonb,
+              error_code = d.error_code, error_message = d.error_message,
+              error_retryable = d.error_retryable, finished_at = $3
+         from done d
+        where s.tenant_id = $1 and s.id = d.step_run_id
+          and d.step_op = 'finish' and s.status = 'running'
+       returning s.id, s.output
+     ),
+     unrecorded as (
+       delete from step_runs s using done d
+        where s.tenant_id = $1 and s.id = d.step_run_id
+          and d.step_op = 'delete' and s.status = 'running'
+          and exists (select 1 from item where step_op = 'delete')
+     ),
+     ended as (
+       update workflow_runs r
+          set status = d.run_status, output = d.run_output::jsonb, error = d.run_error::jsonb,
+              finished_at = $3, started_at = coalesce(r.started_at, $3)
+         from done d
+        where r.tenant_id = $1 and r.id = d.run_id
+          and d.run_status is not null and (r.status in ('queued', 'running')) is true
+          and exists (select 1 from item where run_status is not null)
+     ),
+     dead as (
+       insert into dead_letters (tenant_id, run_id, workflow_id, failed_step_id, error, context,
+                                 retry_count, created_at)
+       select $1, d.run_id, (l.v->>'workflowId')::uuid, l.v->>'failedStepId', l.v->'error',
+              l.v->'context', (l.v->>'retryCount')::int, $3
+         from done d cross join lateral (select d.dead_letter::jsonb as v) l
+        where d.dead_letter is not null
+       on conflict (tenant_id, run_id) do nothing
+     ),
+     started as (
+       insert into step_runs (tenant_id, run_id, step_id, step_index, attempt, status, started_at)
+       select $1, d.run_id, d.next_step_id, d.next_step_index, 1, 'running', $3
+         from done d where d.job_op = 'advance' and d.next_step_id is not null
+       returning run_id, id
+     ),
+     running as (
+       update workflow_runs r set status = 'running', started_at = coalesce(r.started_at, $3)
+         from started st
+        where r.tenant_id = $1 and r.id = st.run_id
+          and (r.status = 'queued') is true
+          and exists (select 1 from item where next_step_id is not null)
+     )
+     select i.ord::int as ord, d.job_id is not null as ok,
+            case when st.id is not null and i.step_status = 'succeeded' then f.output end as output,
+            st.id as step_run_id,
+            case when st.id is not null then
+              (select ${ACTION_ROW_JSON} where a.tenant_id = $1 and a.id = i.next_action_id) x)
+            end as action,
+            -- One notification per transaction: PostgreSQL folds identical ones.
+            case when d.notify then pg_notify('${JOBS_CHANNEL}', '') end as notified,
+            ${relaxCommitIf('$5')} as relaxed
+       from item i
+       left join done d on d.ord = i.ord
+       left join finished f on f.id = i.step_run_id
+       left join started st on st.run_id = i.run_id
+      order by i.ord`,
+    values: [
+      p.tenantId,
+      p.workerId,
+      p.now,
+      p.leaseUntil,
+      p.relaxDurability,
+      ...COLUMNS.map(([, , value]) => p.items.map((t) => value(t, p.now))),
+    ],
+  });
+  return res.rows.map((r) => ({
+    ok: r.ok,
+    output: r.output,
+    stepRunId: r.step_run_id,
+    action: r.action,
+  }));
+}

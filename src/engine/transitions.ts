@@ -1,0 +1,100 @@
+/**
+ * Step transitions, group-committed: the outcomes of a worker's slots of one tenant that finish
+ * together are recorded by one statement in one transaction (group-commit.ts; one WAL flush for
+ * all of them when transitions are durable). Each item keeps its own guard and its own answer:
+ * a stale claim in a batch is refused (StaleClaim) while the others commit, and a statement
+ * error makes the batch retry item by item, so one bad item never costs the others their step.
+ *
+ * A run that goes on gets its next step started in the same statement (StepRun `running`, the
+ * action loaded), prepared from what the slot already holds about the run (prepare.ts).
+ */
+import type { ClaimedJob } from '../db/queries/jobs.ts';
+import {
+  transitionBytes,
+  type StepTransition,
+  type TransitionResult,
+} from '../db/queries/step-transitions.ts';
+import { createGroupCommit, type Answer } from './group-commit.ts';
+import {
+  commitTransitions,
+  nextClaim,
+  StaleClaim,
+  transitionOf,
+  type AttemptPlan,
+  type Continuation,
+  type Outcome,
+} from './outcome.ts';
+import {
+  nextStartOf,
+  preparedFor,
+  withOutput,
+  type Prepared,
+  type RunFacts,
+  type WorkerDeps,
+} from './prepare.ts';
+
+export type Transitions = {
+  /**
+   * Records the outcome. `run` given: a run that goes on has its next step started and
+   * prepared (else only claimed, to give back). Rejects with StaleClaim when the claim is stale.
+   */
+  record(
+    plan: AttemptPlan,
+    outcome: Outcome,
+    run: RunFacts | null,
+  ): Promise<Continuation<Prepared> | null>;
+};
+
+type Item = { plan: AttemptPlan; transition: StepTransition; run: RunFacts | null };
+
+export function createTransitions(deps: WorkerDeps): Transitions {
+  const lanes = createGroupCommit<Item, Continuation<Prepared> | null>({
+    maxItems: deps.config.workerConcurrency,
+    // The slots answered by a commit come back with their next step's outcome at once (a
+    // fast step): they join the others waiting, one transaction for all instead of two.
+    rejoin: true,
+    commit: async (tenantId, items) => {
+      const results = await commitTransitions(deps, {
+        tenantId,
+        workerId: deps.workerId,
+        items: items.map((i) => i.transition),
+      });
+      // Committed: from here on an item can only fail alone (a retry would apply it twice).
+      return items.map((item, n) => {
+        try {
+          return answerOf(deps, item, results[n]);
+        } catch (error) {
+          return { ok: false as const, error };
+        }
+      });
+    },
+  });
+  return {
+    record(plan, outcome, run) {
+      const nextIndex = plan.stepIndex + 1;
+      const start = run && nextIndex < plan.stepCount ? nextStartOf(run, nextIndex) : null;
+      const transition = transitionOf(plan, outcome, deps.random, start);
+      return lanes.submit(plan.tenantId, { plan, transition, run }, transitionBytes(transition));
+    },
+  };
+}
+
+function answerOf(
+  deps: WorkerDeps,
+  { plan, transition, run }: Item,
+  r: TransitionResult | undefined,
+): Answer<Continuation<Prepared> | null> {
+  if (!r?.ok) return { ok: false, error: new StaleClaim() };
+  const job: ClaimedJob | null = nextClaim(plan, transition);
+  if (!job) return { ok: true, value: null };
+  if (!run || !transition.start || !r.stepRunId)
+    return { ok: true, value: { job, prepared: null } };
+  const outputs =
+    transition.stepRun?.op === 'finish' && transition.stepRun.status === 'succeeded'
+      ? withOutput(plan.outputs, plan.stepId, r.output)
+      : plan.outputs;
+  return {
+    ok: true,
+    value: { job, prepared: preparedFor(deps, job, run, outputs, r.stepRunId, r.action) },
+  };
+}
