@@ -72,6 +72,7 @@ export function wireApi(
       now: clock.now,
     },
     async stop() {
+      await deps.engine.drain();
       await lastUsed.stop();
       await accessLog.stop();
     },

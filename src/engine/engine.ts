@@ -39,6 +39,11 @@ export function createEngine(
       await backpressure.assertAccepting(p.tenantId);
       return intake.start(p);
     },
+    /**
+     * Resolves once every start submitted to `startRun` so far has its answer: a stopping API
+     * waits for it before closing the database, so a start whose caller went away still lands.
+     */
+    drain: () => intake.idle(),
     /** The same inside the caller's tenant transaction (e.g. with its audit event). */
     startRunIn: async (db: Queryable, p: StartRunInput) => {
       await backpressure.assertAccepting(p.tenantId);

@@ -1,6 +1,6 @@
 /**
- * Group commit for the worker's hot path (the run intake, intake.ts, does the same for
- * starts): work of one tenant that arrives while that tenant's transactions are in flight
+ * Group commit, for the run intake (intake.ts) and the worker's hot path (prepare.ts,
+ * transitions.ts): work of one tenant that arrives while that tenant's transactions are in flight
  * waits, and the next transaction takes all of it. Each tenant has a lane with at most two
  * transactions open (one filling while one commits); what arrives in one turn of the event
  * loop (the steps a claim handed out, the slots that finished together) goes together, and a
@@ -19,6 +19,8 @@ export type Answer<A> = { ok: true; value: A } | { ok: false; error: unknown };
 export type GroupCommit<I, A> = {
   /** `size`: bytes the item adds to a batch (a batch stops growing past BATCH_MAX_BYTES). */
   submit(tenantId: TenantId, item: I, size?: number): Promise<A>;
+  /** Resolves once every item submitted so far has its answer (for an orderly stop). */
+  idle(): Promise<void>;
 };
 
 type Pending<I, A> = {
@@ -48,8 +50,21 @@ export function createGroupCommit<I, A>(opts: {
    * instead of following them in a transaction of their own. Off, the next batch goes at once.
    */
   rejoin?: boolean;
+  /**
+   * Items with the same key never share a batch: the second waits for the next one (e.g. one
+   * statement cannot claim an idempotency key twice). Null: no key.
+   */
+  conflictKey?: (item: I) => string | null;
 }): GroupCommit<I, A> {
   const lanes = new Map<TenantId, Lane<I, A>>();
+  let unanswered = 0;
+  let idleWaiters: (() => void)[] = [];
+  const answered = (): void => {
+    if (--unanswered > 0) return;
+    // After the callers' continuations (promise chains settle before the next macrotask).
+    for (const w of idleWaiters) setImmediate(w);
+    idleWaiters = [];
+  };
 
   const settle = async (tenantId: TenantId, batch: Pending<I, A>[]): Promise<void> => {
     let answers: Answer<A>[];
@@ -76,7 +91,7 @@ export function createGroupCommit<I, A>(opts: {
   const pump = (tenantId: TenantId, lane: Lane<I, A>): void => {
     lane.scheduled = false;
     while (lane.inFlight < LANE_IN_FLIGHT && lane.queue.length > 0) {
-      const batch = takeBatch(lane, opts.maxItems);
+      const batch = takeBatch(lane, opts.maxItems, opts.conflictKey);
       lane.inFlight++;
       void settle(tenantId, batch).finally(() => {
         lane.inFlight--;
@@ -97,24 +112,43 @@ export function createGroupCommit<I, A>(opts: {
 
   return {
     submit(tenantId, item, size = 0) {
-      return new Promise<A>((resolve, reject) => {
+      const answer = new Promise<A>((resolve, reject) => {
         let lane = lanes.get(tenantId);
         if (!lane) lanes.set(tenantId, (lane = { queue: [], inFlight: 0, scheduled: false }));
         lane.queue.push({ item, size, resolve, reject });
         if (lane.inFlight < LANE_IN_FLIGHT) schedule(tenantId, lane);
       });
+      unanswered++;
+      void answer.then(answered, answered);
+      return answer;
+    },
+    idle() {
+      if (unanswered === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => idleWaiters.push(resolve));
     },
   };
 }
 
-function takeBatch<I, A>(lane: Lane<I, A>, max: number): Pending<I, A>[] {
-  let n = 0;
+/** The next batch in arrival order; an item whose key is already in it waits for the next. */
+function takeBatch<I, A>(
+  lane: Lane<I, A>,
+  max: number,
+  conflictKey: ((item: I) => string | null) | undefined,
+): Pending<I, A>[] {
+  const batch: Pending<I, A>[] = [];
+  const rest: Pending<I, A>[] = [];
+  const keys = new Set<string>();
   let bytes = 0;
-  while (n < lane.queue.length && n < max) {
-    const size = lane.queue[n]!.size;
-    if (n > 0 && bytes + size > BATCH_MAX_BYTES) break;
-    bytes += size;
-    n++;
+  for (const p of lane.queue) {
+    const full = batch.length >= max || (batch.length > 0 && bytes + p.size > BATCH_MAX_BYTES);
+    const key = full ? null : (conflictKey?.(p.item) ?? null);
+    if (full || (key !== null && keys.has(key))) rest.push(p);
+    else {
+      batch.push(p);
+      bytes += p.size;
+      if (key !== null) keys.add(key);
+    }
   }
-  return lane.queue.splice(0, n);
+  lane.queue = rest;
+  return batch;
 }

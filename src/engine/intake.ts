@@ -5,7 +5,7 @@
  * itself), and under load one WAL flush and one wake-up serve many runs: the group commit of
  * the database, done one level up. Every caller still gets its own answer only after its run
  * is committed, and one bad item never costs the others their run (the batch is then retried
- * item by item).
+ * item by item). The lanes are the engine's group commit (group-commit.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { isConnectionError, type Queryable } from '../db/pool.ts';
@@ -15,52 +15,38 @@ import { withTenant } from '../db/tenant.ts';
 import { isSwitchyardError, SwitchyardError } from '../model/errors.ts';
 import type { RunId, TenantId } from '../model/ids.ts';
 import { addMs, type EngineDeps } from './deps.ts';
+import { createGroupCommit, type Answer } from './group-commit.ts';
 import {
   duplicateOf,
   idempotencyOf,
-  startRunInTransaction,
   validTraceparent,
   whyNotStartable,
   type StartRunInput,
   type StartRunResult,
 } from './start-run.ts';
 
-type Pending = {
-  input: StartRunInput;
-  item: BatchRunItem;
-  resolve: (r: StartRunResult) => void;
-  reject: (e: unknown) => void;
+type Item = { input: StartRunInput; row: BatchRunItem };
+
+export type RunIntake = {
+  start(p: StartRunInput): Promise<StartRunResult>;
+  /** Resolves once every start submitted so far has its answer (for an orderly stop). */
+  idle(): Promise<void>;
 };
 
-type Lane = { queue: Pending[]; inFlight: number };
-
-/** Transactions one tenant's lane may have open at once (one filling while one commits). */
-const LANE_IN_FLIGHT = 2;
-/** A batch stops growing past this many bytes of input (a lone large input still goes). */
-const BATCH_MAX_BYTES = 4 * 1024 * 1024;
-
-export type RunIntake = { start(p: StartRunInput): Promise<StartRunResult> };
-
 export function createRunIntake(deps: Pick<EngineDeps, 'pool' | 'clock' | 'config'>): RunIntake {
-  const lanes = new Map<TenantId, Lane>();
-  const batchMax = deps.config.startBatchMax;
-
-  const pump = (tenantId: TenantId, lane: Lane): void => {
-    while (lane.inFlight < LANE_IN_FLIGHT && lane.queue.length > 0) {
-      const batch = takeBatch(lane, batchMax);
-      lane.inFlight++;
-      void commit(deps, tenantId, batch).finally(() => {
-        lane.inFlight--;
-        if (lane.queue.length > 0) pump(tenantId, lane);
-        else if (lane.inFlight === 0) lanes.delete(tenantId);
-      });
-    }
-  };
-
+  const lanes = createGroupCommit<Item, StartRunResult>({
+    maxItems: deps.config.startBatchMax,
+    commit: (tenantId, items) =>
+      withTenant(deps.pool, tenantId, (db) => startBatch(db, deps, tenantId, items)),
+    // One statement cannot claim a key twice: a second start with the key waits for the next
+    // batch, where it finds the key taken (a duplicate).
+    conflictKey: ({ row }) =>
+      row.idempotencyKey === null ? null : `${row.workflowId}:${row.idempotencyKey}`,
+  });
   return {
-    start(p) {
+    async start(p) {
       const { key, inputHash } = idempotencyOf(p);
-      const item: BatchRunItem = {
+      const row: BatchRunItem = {
         runId: randomUUID() as RunId,
         workflowId: p.workflowId,
         triggerId: p.triggerId ?? null,
@@ -69,97 +55,37 @@ export function createRunIntake(deps: Pick<EngineDeps, 'pool' | 'clock' | 'confi
         inputJson: JSON.stringify(p.input ?? {}),
         traceContext: validTraceparent(p.traceparent),
       };
-      return new Promise<StartRunResult>((resolve, reject) => {
-        let lane = lanes.get(p.tenantId);
-        if (!lane) lanes.set(p.tenantId, (lane = { queue: [], inFlight: 0 }));
-        lane.queue.push({ input: p, item, resolve, reject });
-        pump(p.tenantId, lane);
-      });
+      try {
+        return await lanes.submit(p.tenantId, { input: p, row }, row.inputJson.length);
+      } catch (err) {
+        throw typed(err);
+      }
     },
+    idle: () => lanes.idle(),
   };
 }
-
-/**
- * The next batch in arrival order. A second start with a key already in the batch waits for
- * the next one (one statement cannot claim a key twice), where it finds the key taken.
- */
-function takeBatch(lane: Lane, max: number): Pending[] {
-  const batch: Pending[] = [];
-  const rest: Pending[] = [];
-  const keys = new Set<string>();
-  let bytes = 0;
-  for (const p of lane.queue) {
-    const k =
-      p.item.idempotencyKey === null ? null : `${p.item.workflowId}:${p.item.idempotencyKey}`;
-    const full =
-      batch.length >= max ||
-      (batch.length > 0 && bytes + p.item.inputJson.length > BATCH_MAX_BYTES);
-    if (full || (k !== null && keys.has(k))) rest.push(p);
-    else {
-      batch.push(p);
-      bytes += p.item.inputJson.length;
-      if (k !== null) keys.add(k);
-    }
-  }
-  lane.queue = rest;
-  return batch;
-}
-
-async function commit(
-  deps: Pick<EngineDeps, 'pool' | 'clock' | 'config'>,
-  tenantId: TenantId,
-  batch: Pending[],
-): Promise<void> {
-  let answers: Answer[];
-  try {
-    answers = await withTenant(deps.pool, tenantId, (db) => startBatch(db, deps, tenantId, batch));
-  } catch (err) {
-    if (batch.length === 1 || isConnectionError(err)) {
-      for (const p of batch) p.reject(typed(err));
-      return;
-    }
-    // A statement error (e.g. a body PostgreSQL cannot store) names no item: retry each alone,
-    // so that only the bad one fails.
-    await Promise.all(
-      batch.map((p) =>
-        withTenant(deps.pool, tenantId, (db) => startRunInTransaction(db, deps, p.input)).then(
-          p.resolve,
-          (e: unknown) => p.reject(typed(e)),
-        ),
-      ),
-    );
-    return;
-  }
-  batch.forEach((p, i) => {
-    const a = answers[i]!;
-    if (a.ok) p.resolve(a.result);
-    else p.reject(a.error);
-  });
-}
-
-type Answer = { ok: true; result: StartRunResult } | { ok: false; error: unknown };
 
 async function startBatch(
   db: Queryable,
   deps: Pick<EngineDeps, 'clock' | 'config'>,
   tenantId: TenantId,
-  batch: Pending[],
-): Promise<Answer[]> {
+  items: Item[],
+): Promise<Answer<StartRunResult>[]> {
   const now = deps.clock.now();
   const created = await insertRunsBatch(db, {
     tenantId,
     now,
     keyExpiresAt: addMs(now, deps.config.idempotencyKeyTtlMs),
-    items: batch.map((p) => p.item),
+    items: items.map((i) => i.row),
   });
-  const answers: Answer[] = [];
-  for (const p of batch) {
-    if (created.has(p.item.runId)) {
-      answers.push({ ok: true, result: { runId: p.item.runId, duplicate: false } });
+  const answers: Answer<StartRunResult>[] = [];
+  for (const item of items) {
+    if (created.has(item.row.runId)) {
+      answers.push({ ok: true, value: { runId: item.row.runId, duplicate: false } });
       continue;
     }
     try {
-      answers.push({ ok: true, result: await refused(db, now, p) });
+      answers.push({ ok: true, value: await refused(db, now, item) });
     } catch (error) {
       answers.push({ ok: false, error });
     }
@@ -168,17 +94,17 @@ async function startBatch(
 }
 
 /** Why an item got no run: its live key names an earlier run, or its workflow cannot start. */
-async function refused(db: Queryable, now: Date, p: Pending): Promise<StartRunResult> {
-  const { idempotencyKey: key, inputHash } = p.item;
+async function refused(db: Queryable, now: Date, item: Item): Promise<StartRunResult> {
+  const { idempotencyKey: key, inputHash, workflowId } = item.row;
   if (key !== null && inputHash !== null) {
     const existing = await selectIdempotencyKey(db, {
-      tenantId: p.input.tenantId,
-      workflowId: p.item.workflowId,
+      tenantId: item.input.tenantId,
+      workflowId,
       key,
     });
     if (existing && existing.expiresAt > now) return duplicateOf(existing, key, inputHash);
   }
-  throw await whyNotStartable(db, p.input);
+  throw await whyNotStartable(db, item.input);
 }
 
 /**

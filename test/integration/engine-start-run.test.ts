@@ -261,6 +261,30 @@ describe('the batched intake', () => {
     expect(extras.map(codeOf)).toEqual(['E_VALIDATION']);
   });
 
+  it('idle() waits for every start in flight, so a stop that then closes the pool loses none', async () => {
+    const pool = new pg.Pool({ connectionString: db.appUrl, max: 4 });
+    const intake = createRunIntake(engineDeps(pool));
+    const tag = `drain-${Date.now()}`;
+    const answered: string[] = [];
+    try {
+      const starts = Array.from({ length: 40 }, (_, i) =>
+        intake
+          .start({ tenantId, workflowId, input: { tag, i } })
+          .then((r) => void answered.push(r.runId)),
+      );
+      await intake.idle();
+      // Every caller has its answer before the stop goes on to close the database.
+      expect(answered).toHaveLength(40);
+      await Promise.all(starts);
+    } finally {
+      await pool.end();
+    }
+    expect(
+      await count(`select count(*) n from workflow_runs where input->>'tag' = $1`, [tag]),
+    ).toBe(40);
+    await intake.idle(); // nothing in flight: at once
+  });
+
   it('answers a typed, retryable error when the database cannot be reached', async () => {
     const dead = new pg.Pool({
       connectionString: 'postgres://nobody@127.0.0.1:1/none',
