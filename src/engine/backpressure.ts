@@ -2,7 +2,8 @@
  * Backpressure: past the queue-depth limits (global, per tenant) new runs are refused with a
  * typed, retryable error instead of growing the backlog without bound. The depth is read at
  * most every `queueDepthRefreshMs` (one grouped count over the queue, shared by all callers of
- * this process), so a start does not pay for a count.
+ * this process, run in the background while the last one is still recent), so a start neither
+ * pays for a count nor waits for one.
  */
 import { selectQueueDepth } from '../db/queries/jobs.ts';
 import { withSystem } from '../db/tenant.ts';
@@ -21,8 +22,11 @@ export type Backpressure = {
   status(): Promise<OverloadStatus>;
 };
 
+/** How many refresh intervals old a count may be and still be used while a new one runs. */
+const STALE_GRACE = 3;
+
 export function createBackpressure(
-  deps: Pick<EngineDeps, 'pool' | 'clock' | 'config'>,
+  deps: Pick<EngineDeps, 'pool' | 'clock' | 'config' | 'logger'>,
 ): Backpressure {
   const { config } = deps;
   let snapshot: QueueDepth | undefined;
@@ -40,14 +44,28 @@ export function createBackpressure(
     return { total, byTenant, at: deps.clock.now().getTime() };
   };
 
+  const refresh = (): Promise<QueueDepth> =>
+    (refreshing ??= read()
+      .then((d) => (snapshot = d))
+      .finally(() => {
+        refreshing = undefined;
+      }));
+
+  /**
+   * A fresh count is used as is; a stale one (up to STALE_GRACE intervals old) is used while a
+   * new count runs in the background, so starts never wait for the count (on a large queue it
+   * takes tens of milliseconds); older than that, or none yet, the caller waits for it.
+   */
   const depth = async (): Promise<QueueDepth> => {
-    const now = deps.clock.now().getTime();
-    if (snapshot && now - snapshot.at < config.queueDepthRefreshMs) return snapshot;
-    refreshing ??= read().finally(() => {
-      refreshing = undefined;
-    });
-    snapshot = await refreshing;
-    return snapshot;
+    const age = snapshot ? deps.clock.now().getTime() - snapshot.at : Infinity;
+    if (snapshot && age < config.queueDepthRefreshMs) return snapshot;
+    if (snapshot && age < STALE_GRACE * config.queueDepthRefreshMs) {
+      refresh().catch((err: unknown) =>
+        deps.logger.warn({ err }, 'could not count the queue for backpressure'),
+      );
+      return snapshot;
+    }
+    return refresh();
   };
 
   return {

@@ -180,6 +180,43 @@ describe.each([
   });
 });
 
+describe('backpressure', () => {
+  it('a start never waits for a queue count: a recent one is used while a new one runs', async () => {
+    const t = (await makeTenant(db.pool)).tenantId;
+    const a = await makeAction(db.pool, t);
+    const wf = (await makeWorkflow(db.pool, t, [{ id: 'a', actionId: a }])).workflowId;
+    const clock = fakeClock(new Date());
+    const bp = createBackpressure(
+      engineDeps(db.pool, {
+        clock,
+        config: { queueMaxDepthPerTenant: 2, queueDepthRefreshMs: 1_000 },
+      }),
+    );
+    await bp.assertAccepting(t); // first count: 0 queued
+    for (let i = 0; i < 2; i++)
+      await startAlone(engineDeps(db.pool), { tenantId: t, workflowId: wf, input: { i } });
+    // Within the interval the count is not read again.
+    clock.advance(500);
+    await expect(bp.assertAccepting(t)).resolves.toBeUndefined();
+    // Stale but recent: answered from the last count at once, a new count starts meanwhile...
+    clock.advance(1_000);
+    await expect(bp.assertAccepting(t)).resolves.toBeUndefined();
+    // ...and refuses once it has landed.
+    await expect
+      .poll(() =>
+        bp.assertAccepting(t).then(
+          () => 'accepted',
+          (e: unknown) => (isSwitchyardError(e) ? e.code : 'other'),
+        ),
+      )
+      .toBe('E_TENANT_OVERLOADED');
+    // Too old to use (more than 3 intervals): the caller waits for a fresh count.
+    await db.ownerPool.query('delete from jobs where tenant_id = $1', [t]);
+    clock.advance(10_000);
+    await expect(bp.assertAccepting(t)).resolves.toBeUndefined();
+  });
+});
+
 describe('the batched intake', () => {
   const codeOf = (r: PromiseSettledResult<StartRunResult>) =>
     r.status === 'rejected' && isSwitchyardError(r.reason) ? r.reason.code : r.status;
