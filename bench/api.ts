@@ -6,8 +6,8 @@
  * default batched run intake, on the same data.
  *
  * `npm run bench:api` — starts `switchyard api` on its own embedded PostgreSQL (normal
- * durability) in a temporary directory, drives it from this process with autocannon over
- * 127.0.0.1, writes the "API" section of bench/RESULTS.md and stops everything it started.
+ * durability) in a temporary directory, drives it from this process over 127.0.0.1 (autocannon
+ * for the closed-loop lines, steady-load.ts for the steady rates), writes the "API" section of bench/RESULTS.md and stops everything it started.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { freePort } from '../test/support/free-port.ts';
+import { steadyLoad } from './steady-load.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
@@ -111,6 +112,9 @@ async function main(): Promise<void> {
     LOG_LEVEL: 'warn',
     RATE_LIMIT_TENANT_PER_MINUTE: '100000000',
     RATE_LIMIT_PRINCIPAL_PER_MINUTE: '100000000',
+    // No worker drains the queue during the measurement: backpressure must not refuse the load.
+    QUEUE_MAX_DEPTH: '100000000',
+    QUEUE_MAX_DEPTH_PER_TENANT: '100000000',
     DATABASE_POOL_MAX: '20',
   };
   // The API process alone is measured; a worker process runs only the sample run (below).
@@ -212,30 +216,35 @@ async function main(): Promise<void> {
     await stopServer(server);
     server = await startServer(url, env);
     await ingress('batched, default (B)');
-    rows.push(
-      await load('GraphQL read (run with steps), 200 req/s', {
+    const steady = async (name: string, body: unknown): Promise<Row> => {
+      const r = await steadyLoad({
         url: `${url}/graphql`,
-        connections: 10,
-        overallRate: 200,
+        ratePerSecond: 200,
+        durationS: DURATION_S,
         method: 'POST',
         headers: auth,
-        body: JSON.stringify({
-          query: 'query($id: ID!) { run(id: $id) { id status steps { stepId status output } } }',
-          variables: { id: runId },
-        }),
+        body: JSON.stringify(body),
+      });
+      return {
+        name,
+        rps: r.rps,
+        p50: percentile(r.latencies, 50),
+        p95: percentile(r.latencies, 95),
+        p99: percentile(r.latencies, 99),
+        errors: r.errors,
+        non2xx: r.non2xx,
+      };
+    };
+    rows.push(
+      await steady('GraphQL read (run with steps), steady 200 req/s', {
+        query: 'query($id: ID!) { run(id: $id) { id status steps { stepId status output } } }',
+        variables: { id: runId },
       }),
     );
     rows.push(
-      await load('GraphQL write (triggerWorkflow), 200 req/s', {
-        url: `${url}/graphql`,
-        connections: 10,
-        overallRate: 200,
-        method: 'POST',
-        headers: auth,
-        body: JSON.stringify({
-          query: 'mutation($w: ID!) { triggerWorkflow(workflowId: $w) { run { id } } }',
-          variables: { w: workflowId },
-        }),
+      await steady('GraphQL write (triggerWorkflow), steady 200 req/s', {
+        query: 'mutation($w: ID!) { triggerWorkflow(workflowId: $w) { run { id } } }',
+        variables: { w: workflowId },
       }),
     );
     await report(rows);
@@ -307,7 +316,7 @@ async function report(rows: Row[]): Promise<void> {
     ),
   ].join('\n');
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
-  const section = `## API\n\nMachine: ${machine}. \`npm run bench:api\`: one \`switchyard api\` process (embedded PostgreSQL with fsync on; no worker runs during the measurement, so the runs the load creates stay queued; ingress is measured twice on the same data, A with \`ENGINE_START_BATCH_MAX=1\` — a transaction per delivery — and B with the default batching of the run intake) and the load generator (autocannon) on the same 2 cores, over 127.0.0.1, ${DURATION_S} s per line.\n\n${table}\n`;
+  const section = `## API\n\nMachine: ${machine}. \`npm run bench:api\`: one \`switchyard api\` process (embedded PostgreSQL with fsync on; no worker runs during the measurement, so the runs the load creates stay queued; ingress is measured twice on the same data, A with \`ENGINE_START_BATCH_MAX=1\` — a transaction per delivery — and B with the default batching of the run intake) and the load generator (autocannon at fixed concurrency; an open-loop generator, bench/steady-load.ts, for the steady rates: latency counted from when each request was due) on the same 2 cores, over 127.0.0.1, ${DURATION_S} s per line.\n\n${table}\n`;
   process.stdout.write(`\n${table}\n`);
   const file = path.join(root, 'bench/RESULTS.md');
   let current = '';
