@@ -3,7 +3,7 @@ import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { runCli, spawnCli, stopProcess, waitForStatus } from '../support/cli.ts';
+import { runCli, spawnCli, stopProcess, waitForStatus, cliEnvFor } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { freePort } from '../support/free-port.ts';
 
@@ -13,13 +13,10 @@ let external: Record<string, string>;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  external = {
-    DATABASE_URL: db.ownerUrl,
-    DATABASE_APP_ROLE: inject('pgAppRole'),
-    DATABASE_APP_PASSWORD: inject('pgAppPassword'),
+  external = cliEnvFor(db, {
     // Several processes share one database, so they must share the key-encryption key.
     SWITCHYARD_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
-  };
+  });
 });
 afterAll(async () => {
   await db.drop();

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
 import { startRun } from '../../src/engine/start-run.ts';
 import { createWorker } from '../../src/engine/worker.ts';
-import { runCli, spawnCli } from '../support/cli.ts';
+import { runCli, spawnCli, cliEnvFor } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import {
   engineDeps,
@@ -17,13 +16,10 @@ let db: TestDatabase;
 let env: Record<string, string>;
 beforeAll(async () => {
   db = await createTestDatabase();
-  env = {
-    DATABASE_URL: db.ownerUrl,
-    DATABASE_APP_ROLE: inject('pgAppRole'),
-    DATABASE_APP_PASSWORD: inject('pgAppPassword'),
+  env = cliEnvFor(db, {
     SWITCHYARD_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
     WORKER_POLL_MS: '100',
-  };
+  });
 });
 afterAll(async () => {
   await db.drop();

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
 import type { RetentionReport } from '../../src/retention/report.ts';
-import { runCli } from '../support/cli.ts';
+import { runCli, cliEnvFor } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { makeTenant } from '../support/factories.ts';
 import { daysAgo, makeRun, makeTestWorkflow } from '../support/retention-factories.ts';
@@ -10,12 +9,9 @@ let db: TestDatabase;
 let env: Record<string, string>;
 beforeAll(async () => {
   db = await createTestDatabase();
-  env = {
-    DATABASE_URL: db.ownerUrl,
-    DATABASE_APP_ROLE: inject('pgAppRole'),
-    DATABASE_APP_PASSWORD: inject('pgAppPassword'),
+  env = cliEnvFor(db, {
     RETENTION_RUN_DAYS: '30',
-  };
+  });
 });
 afterAll(async () => {
   await db.drop();

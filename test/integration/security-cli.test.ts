@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../src/db/tenant.ts';
 import { createSecretBox } from '../../src/security/crypto/secret-box.ts';
 import { fileBackedLocalProvider } from '../../src/security/kms/create-provider.ts';
@@ -16,7 +16,7 @@ import {
   readConnectionSecret,
   storeConnectionSecret,
 } from '../../src/security/secrets/connections.ts';
-import { runCli } from '../support/cli.ts';
+import { runCli, cliEnvFor } from '../support/cli.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from '../support/db.ts';
 import { makeTenant } from '../support/factories.ts';
 import { makeConnection } from '../support/security-fixtures.ts';
@@ -30,12 +30,9 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'sy-keys-cli-'));
   keyFile = path.join(dir, 'master.key');
   await writeFile(keyFile, `1:${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
-  env = {
-    DATABASE_URL: db.ownerUrl,
-    DATABASE_APP_ROLE: inject('pgAppRole'),
-    DATABASE_APP_PASSWORD: inject('pgAppPassword'),
+  env = cliEnvFor(db, {
     SWITCHYARD_MASTER_KEY_FILE: keyFile,
-  };
+  });
 });
 afterAll(async () => {
   await db.drop();

@@ -1,8 +1,25 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { inject } from 'vitest';
 
 export const repoRoot = path.resolve(import.meta.dirname, '../..');
 const bin = path.join(repoRoot, 'bin/switchyard.js');
+
+/**
+ * The environment of a CLI process attached to a test database, connecting as the server
+ * does (owner URL for migrations, the runtime role for everything else), plus `extra`.
+ */
+export function cliEnvFor(
+  db: { ownerUrl: string },
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    DATABASE_URL: db.ownerUrl,
+    DATABASE_APP_ROLE: inject('pgAppRole'),
+    DATABASE_APP_PASSWORD: inject('pgAppPassword'),
+    ...extra,
+  };
+}
 
 export type CliResult = { code: number | null; stdout: string; stderr: string };
 
