@@ -1,17 +1,18 @@
 /**
  * Backpressure: past the queue-depth limits (global, per tenant) new runs are refused with a
- * typed, retryable error instead of growing the backlog without bound. The depth is read at
- * most every `queueDepthRefreshMs` (one grouped count over the queue, shared by all callers of
- * this process, run in the background while the last one is still recent), so a start neither
- * pays for a count nor waits for one.
+ * typed, retryable error instead of growing the backlog without bound.
+ *
+ * What is read costs the same whatever the size of the queue: the whole queue as PostgreSQL's
+ * statistics estimate it (one row), a tenant's jobs counted up to its limit (an index-only scan
+ * that stops there). Each is read at most every `queueDepthRefreshMs` per process, shared by all
+ * callers, and in the background while the last value is still recent, so a start neither pays
+ * for a count nor waits for one.
  */
-import { selectQueueDepth } from '../db/queries/jobs.ts';
+import { countTenantJobs, estimateAllJobs } from '../db/queries/jobs.ts';
 import { withSystem } from '../db/tenant.ts';
 import { SwitchyardError } from '../model/errors.ts';
 import type { TenantId } from '../model/ids.ts';
 import type { EngineDeps } from './deps.ts';
-
-export type QueueDepth = { total: number; byTenant: Map<string, number>; at: number };
 
 export type OverloadStatus = { overloaded: boolean; depth: number; maxDepth: number };
 
@@ -22,63 +23,41 @@ export type Backpressure = {
   status(): Promise<OverloadStatus>;
 };
 
-/** How many refresh intervals old a count may be and still be used while a new one runs. */
+/** How many refresh intervals old a value may be and still be used while a new one is read. */
 const STALE_GRACE = 3;
+
+type Reading = { value: number; at: number };
 
 export function createBackpressure(
   deps: Pick<EngineDeps, 'pool' | 'clock' | 'config' | 'logger'>,
 ): Backpressure {
   const { config } = deps;
-  let snapshot: QueueDepth | undefined;
-  let refreshing: Promise<QueueDepth> | undefined;
   const retryAfterMs = Math.max(1_000, config.queueDepthRefreshMs);
-
-  const read = async (): Promise<QueueDepth> => {
-    const rows = await withSystem(deps.pool, (c) => selectQueueDepth(c));
-    const byTenant = new Map<string, number>();
-    let total = 0;
-    for (const r of rows) {
-      byTenant.set(r.tenantId, r.pending + r.running);
-      total += r.pending + r.running;
-    }
-    return { total, byTenant, at: deps.clock.now().getTime() };
-  };
-
-  const refresh = (): Promise<QueueDepth> =>
-    (refreshing ??= read()
-      .then((d) => (snapshot = d))
-      .finally(() => {
-        refreshing = undefined;
-      }));
-
-  /**
-   * A fresh count is used as is; a stale one (up to STALE_GRACE intervals old) is used while a
-   * new count runs in the background, so starts never wait for the count (on a large queue it
-   * takes tens of milliseconds); older than that, or none yet, the caller waits for it.
-   */
-  const depth = async (): Promise<QueueDepth> => {
-    const age = snapshot ? deps.clock.now().getTime() - snapshot.at : Infinity;
-    if (snapshot && age < config.queueDepthRefreshMs) return snapshot;
-    if (snapshot && age < STALE_GRACE * config.queueDepthRefreshMs) {
-      refresh().catch((err: unknown) =>
-        deps.logger.warn({ err }, 'could not count the queue for backpressure'),
+  const total = refreshing(deps, () => withSystem(deps.pool, (db) => estimateAllJobs(db)));
+  const byTenant = new Map<TenantId, ReturnType<typeof refreshing>>();
+  const tenantDepth = (tenantId: TenantId): Promise<number> => {
+    let r = byTenant.get(tenantId);
+    if (!r) {
+      r = refreshing(deps, () =>
+        withSystem(deps.pool, (db) =>
+          countTenantJobs(db, { tenantId, cap: config.queueMaxDepthPerTenant }),
+        ),
       );
-      return snapshot;
+      byTenant.set(tenantId, r);
     }
-    return refresh();
+    return r.get();
   };
 
   return {
     async assertAccepting(tenantId) {
-      const d = await depth();
-      if (d.total >= config.queueMaxDepth) {
+      const [all, mine] = await Promise.all([total.get(), tenantDepth(tenantId)]);
+      if (all >= config.queueMaxDepth) {
         throw new SwitchyardError(
           'E_QUEUE_OVERLOADED',
-          `The run queue holds ${d.total} runs (limit QUEUE_MAX_DEPTH=${config.queueMaxDepth}); retry in ${Math.ceil(retryAfterMs / 1000)} s.`,
-          { retryAfterMs, depth: d.total, maxDepth: config.queueMaxDepth },
+          `The run queue holds about ${all} runs (limit QUEUE_MAX_DEPTH=${config.queueMaxDepth}); retry in ${Math.ceil(retryAfterMs / 1000)} s.`,
+          { retryAfterMs, depth: all, maxDepth: config.queueMaxDepth },
         );
       }
-      const mine = d.byTenant.get(tenantId) ?? 0;
       if (mine >= config.queueMaxDepthPerTenant) {
         throw new SwitchyardError(
           'E_TENANT_OVERLOADED',
@@ -88,12 +67,48 @@ export function createBackpressure(
       }
     },
     async status() {
-      const d = await depth();
+      const all = await total.get();
       return {
-        overloaded: d.total >= config.queueMaxDepth,
-        depth: d.total,
+        overloaded: all >= config.queueMaxDepth,
+        depth: all,
         maxDepth: config.queueMaxDepth,
       };
+    },
+  };
+}
+
+/**
+ * A value read at most every `queueDepthRefreshMs`: a fresh reading is used as is; a stale one
+ * (up to STALE_GRACE intervals old) is used while the next is read in the background; older
+ * than that, or none yet, the caller waits for the read. Concurrent reads are shared.
+ */
+function refreshing(
+  deps: Pick<EngineDeps, 'clock' | 'config' | 'logger'>,
+  read: () => Promise<number>,
+): { get(): Promise<number> } {
+  const intervalMs = deps.config.queueDepthRefreshMs;
+  let last: Reading | undefined;
+  let pending: Promise<number> | undefined;
+  const refresh = (): Promise<number> =>
+    (pending ??= read()
+      .then((value) => {
+        last = { value, at: deps.clock.now().getTime() };
+        return value;
+      })
+      .finally(() => {
+        pending = undefined;
+      }));
+  return {
+    get() {
+      const age = last ? deps.clock.now().getTime() - last.at : Infinity;
+      if (last && age < intervalMs) return Promise.resolve(last.value);
+      if (last && age < STALE_GRACE * intervalMs) {
+        refresh().catch((err: unknown) =>
+          deps.logger.warn({ err }, 'could not read the queue depth for backpressure'),
+        );
+        return Promise.resolve(last.value);
+      }
+      return refresh();
     },
   };
 }

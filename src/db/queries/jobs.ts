@@ -197,15 +197,32 @@ export function relaxCommitIf(param: string): string {
   return `case when ${param}::bool then set_config('synchronous_commit', 'off', true) end`;
 }
 
-export type QueueDepthRow = { tenantId: TenantId; pending: number; running: number };
+/**
+ * The tenant's jobs (pending and running), counted up to `cap`: an index-only scan of
+ * `jobs_tenant_status_idx` that stops at the cap, so the cost is bounded by the limit it is
+ * compared with, never by the size of the queue (system scope).
+ */
+export async function countTenantJobs(
+  db: Queryable,
+  p: { tenantId: TenantId; cap: number },
+): Promise<number> {
+  const res = await db.query<{ n: number }>({
+    name: 'sy_count_tenant_jobs',
+    text: `select count(*)::int as n from (select 1 from jobs where tenant_id = $1 limit $2) j`,
+    values: [p.tenantId, p.cap],
+  });
+  return res.rows[0]!.n;
+}
 
-/** Queue depth per tenant (system scope): what backpressure and readiness look at. */
-export async function selectQueueDepth(db: Queryable): Promise<QueueDepthRow[]> {
-  const res = await db.query<{ tenant_id: TenantId; pending: number; running: number }>(
-    `select tenant_id,
-            count(*) filter (where status = 'pending')::int as pending,
-            count(*) filter (where status = 'running')::int as running
-       from jobs group by tenant_id`,
-  );
-  return res.rows.map((r) => ({ tenantId: r.tenant_id, pending: r.pending, running: r.running }));
+/**
+ * All jobs, as PostgreSQL's statistics estimate them (`n_live_tup`): one row read whatever the
+ * size of the queue. Inserts and deletes count once their transaction ends, as each backend
+ * reports its statistics (at most about a second later); vacuum and analyze re-estimate it.
+ */
+export async function estimateAllJobs(db: Queryable): Promise<number> {
+  const res = await db.query<{ n: string }>({
+    name: 'sy_estimate_all_jobs',
+    text: `select greatest(pg_stat_get_live_tuples('jobs'::regclass), 0)::text as n`,
+  });
+  return Number(res.rows[0]!.n);
 }
