@@ -10,16 +10,21 @@ import type { Engine } from '../engine/engine.ts';
 import { createAccessLog } from '../observability/access-log.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import { registerQueueGauges } from '../observability/queue-gauges.ts';
 import type { SecretBox } from '../security/crypto/secret-box.ts';
 
 export type ApiWiring = { graphql: GraphqlOptions; hooks: HooksOptions; stop: () => Promise<void> };
 
-/** The product API's dependencies (GraphQL and webhook ingress), and how to flush them on stop. */
+/**
+ * The product API's dependencies (GraphQL and webhook ingress, the queue gauges of /metrics),
+ * and how to flush them on stop.
+ */
 export function wireApi(
   config: Config,
   deps: { pool: pg.Pool; logger: Logger; engine: Engine; secrets: SecretBox; metrics: Metrics },
 ): ApiWiring {
   const { pool, logger } = deps;
+  registerQueueGauges(deps.metrics.registry, { pool, logger });
   const lastUsed = createLastUsedTracker(pool, logger);
   const accessLog = createAccessLog(pool, logger);
   const rateLimiter = createRateLimiter();

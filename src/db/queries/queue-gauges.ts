@@ -1,0 +1,40 @@
+/**
+ * The queue as Prometheus gauges see it (system scope), read at a cost that does not grow with
+ * the backlog: running jobs and delayed ones (retries waiting out their backoff) are few and
+ * counted on their partial indexes, up to a cap; the oldest due job is the first entry of the
+ * due index; all jobs come from PostgreSQL's live-row estimate (as backpressure reads them).
+ */
+import type { Queryable } from '../pool.ts';
+
+export type QueueGauges = {
+  /** All jobs, estimated (see estimateAllJobs in jobs.ts). */
+  total: number;
+  /** Claimed by a worker (exact up to the cap). */
+  running: number;
+  /** Pending but not due yet: a retry's backoff, a deferral (exact up to the cap). */
+  delayed: number;
+  /** Seconds the oldest due, unclaimed job has waited; 0 when none is due. */
+  oldestDueSeconds: number;
+};
+
+export async function selectQueueGauges(db: Queryable, p: { cap: number }): Promise<QueueGauges> {
+  const res = await db.query<{ total: string; running: number; delayed: number; oldest: number }>({
+    name: 'sy_select_queue_gauges',
+    text: `select greatest(pg_stat_get_live_tuples('jobs'::regclass), 0)::text as total,
+            (select count(*)::int from (select 1 from jobs where status = 'running'
+                                          and lease_expires_at is not null limit $1) r) as running,
+            (select count(*)::int from (select 1 from jobs where status = 'pending'
+                                          and run_at > now() limit $1) d) as delayed,
+            coalesce(extract(epoch from now() - (
+              select min(run_at) from jobs where status = 'pending' and run_at <= now())), 0
+            )::float8 as oldest`,
+    values: [p.cap],
+  });
+  const r = res.rows[0]!;
+  return {
+    total: Number(r.total),
+    running: r.running,
+    delayed: r.delayed,
+    oldestDueSeconds: r.oldest,
+  };
+}
