@@ -30,7 +30,7 @@ export async function startCommand(args: string[]): Promise<void> {
   const retention = { stop: () => Promise.resolve() };
   lifecycle.onStop('retention', () => retention.stop());
   const served = await serveHttp(config, db, logger, lifecycle);
-  const running = startWorker(db.pool, config, logger, served.secrets);
+  const running = startWorker(db.pool, config, logger, served.secrets, served.metrics);
   worker.stop = () => running.stop();
   const cron = served.engine.createScheduler();
   cron.start();

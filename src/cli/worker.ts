@@ -5,13 +5,19 @@ import { createEngine } from '../engine/engine.ts';
 import type { Worker } from '../engine/worker.ts';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../observability/logger.ts';
+import { createMetrics, type Metrics } from '../observability/metrics.ts';
 import type { SecretBox } from '../security/crypto/secret-box.ts';
 import { openSecretBox } from '../security/open-secrets.ts';
 import { createContext } from './context.ts';
 import { createStepExecutor } from './executor.ts';
 import { Lifecycle } from './lifecycle.ts';
+import { metricsObserver } from './engine-metrics.ts';
+import { serveWorkerMetrics } from './worker-metrics.ts';
 
-/** `switchyard worker`: claims and runs steps until SIGTERM, then drains (SHUTDOWN_DEADLINE_MS). */
+/**
+ * `switchyard worker`: claims and runs steps until SIGTERM, then drains (SHUTDOWN_DEADLINE_MS);
+ * serves its metrics at WORKER_METRICS_PORT when set.
+ */
 export async function workerCommand(args: string[]): Promise<void> {
   parseArgs({ args, options: {}, strict: true, allowPositionals: false });
   const { config, logger } = createContext({ logsTo: 'stdout', name: 'switchyard-worker' });
@@ -29,22 +35,40 @@ export async function workerCommand(args: string[]): Promise<void> {
     logger,
     pool: db.pool,
   });
-  const worker = startWorker(db.pool, config, logger, secrets);
+  const metrics = createMetrics();
+  // Before the worker claims anything: a port in use stops the start with nothing claimed.
+  const port = config.server.workerMetricsPort;
+  const served =
+    port === null
+      ? null
+      : await serveWorkerMetrics(metrics, { host: config.server.host, port }, logger).catch(
+          async (err: unknown) => {
+            await lifecycle.stop();
+            throw err;
+          },
+        );
+  const worker = startWorker(db.pool, config, logger, secrets, metrics);
   lifecycle.onStop('worker', () => worker.stop());
+  if (served) lifecycle.onStop('metrics', () => served.close());
 }
 
-/** A worker on `pool` with the runner's executor; LISTENs on the pool's own URL. */
+/**
+ * A worker on `pool` with the runner's executor; LISTENs on the pool's own URL, counts attempts
+ * and run ends into `metrics`.
+ */
 export function startWorker(
   pool: pg.Pool,
   config: Config,
   logger: Logger,
   secretBox: SecretBox,
+  metrics: Metrics,
 ): Worker {
   const engine = createEngine({ pool, logger, config: config.engine });
   const listenUrl = pool.options.connectionString;
   const worker = engine.createWorker({
     executor: createStepExecutor({ logger, pool, config: config.runner, secretBox }),
     ...(listenUrl ? { listenUrl } : {}),
+    observer: metricsObserver(metrics),
   });
   worker.start();
   return worker;

@@ -10,6 +10,15 @@ export const port = (fallback: number) =>
     .max(65535, 'expected a whole number from 1 to 65535')
     .default(fallback);
 
+/** A port that is off unless set. */
+export const optionalPort = () =>
+  z.coerce
+    .number({ error: 'expected a whole number from 1 to 65535' })
+    .int('expected a whole number from 1 to 65535')
+    .min(1, 'expected a whole number from 1 to 65535')
+    .max(65535, 'expected a whole number from 1 to 65535')
+    .optional();
+
 export const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce
     .number({ error: 'expected a positive whole number' })

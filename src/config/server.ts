@@ -1,13 +1,19 @@
 import { z } from 'zod';
-import { port } from './env.ts';
+import { optionalPort, port } from './env.ts';
 
 export const serverSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: port(3000),
+  WORKER_METRICS_PORT: optionalPort(),
 });
 
-export type ServerConfig = { host: string; port: number };
+export type ServerConfig = {
+  host: string;
+  port: number;
+  /** Where `switchyard worker` serves /metrics (on `host`); null: it serves none. */
+  workerMetricsPort: number | null;
+};
 
 export function toServerConfig(env: z.infer<typeof serverSchema>): ServerConfig {
-  return { host: env.HOST, port: env.PORT };
+  return { host: env.HOST, port: env.PORT, workerMetricsPort: env.WORKER_METRICS_PORT ?? null };
 }

@@ -18,7 +18,7 @@ import {
 import { withTenant } from '../db/tenant.ts';
 import { assertNever } from '../model/errors.ts';
 import type { RunId, StepRunId, TenantId, WorkflowId } from '../model/ids.ts';
-import type { OnError, RetryPolicy } from '../model/step.ts';
+import type { ActionKind, OnError, RetryPolicy } from '../model/step.ts';
 import { addMs, type EngineDeps, type Random } from './deps.ts';
 import { decideAfterFailure, type ClassifiedError } from './retry.ts';
 
@@ -40,6 +40,10 @@ export type AttemptPlan = {
   outputs: Record<string, unknown>;
   workerId: string;
   stepRunId: StepRunId | null;
+  /** The step's action kind (null: the action is gone or the step invalid), for metrics. */
+  actionKind: ActionKind | null;
+  /** When the run was created, for its duration. */
+  runCreatedAt: Date;
 };
 
 export type Outcome =

@@ -33,11 +33,16 @@ import type {
   StepRequest,
 } from '../model/step.ts';
 import type { EngineDeps } from './deps.ts';
+import type { EngineObserver } from './observer.ts';
 import { createGroupCommit, type GroupCommit } from './group-commit.ts';
 import type { AttemptPlan, NextStart } from './outcome.ts';
 import type { AttemptFailure } from './retry.ts';
 
-export type WorkerDeps = EngineDeps & { workerId: string };
+export type WorkerDeps = EngineDeps & {
+  workerId: string;
+  /** Told of every committed attempt outcome and run end (metrics). */
+  observer?: EngineObserver;
+};
 
 /** What a worker keeps about a run between its steps (read with the first one it prepares). */
 export type RunFacts = {
@@ -250,6 +255,8 @@ function planOf(
     outputs,
     workerId: deps.workerId,
     stepRunId,
+    actionKind: action?.kind ?? null,
+    runCreatedAt: run.createdAt,
   };
 }
 

@@ -15,6 +15,7 @@ import {
   type TransitionResult,
 } from '../db/queries/step-transitions.ts';
 import { createGroupCommit, type Answer } from './group-commit.ts';
+import { observeTransition } from './observer.ts';
 import {
   commitTransitions,
   nextClaim,
@@ -60,6 +61,12 @@ export function createTransitions(deps: WorkerDeps): Transitions {
         items: items.map((i) => i.transition),
       });
       // Committed: from here on an item can only fail alone (a retry would apply it twice).
+      if (deps.observer) {
+        const now = deps.clock.now();
+        items.forEach((item, n) => {
+          if (results[n]?.ok) observeTransition(deps.observer!, item.plan, item.transition, now);
+        });
+      }
       return items.map((item, n) => {
         try {
           return answerOf(deps, item, results[n]);

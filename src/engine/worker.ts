@@ -25,6 +25,7 @@ import { runAttempts, type AbortReason, type AttemptDeps, type Slot } from './at
 import { addMs, type EngineDeps } from './deps.ts';
 import { createPreparer } from './prepare.ts';
 import { createTransitions } from './transitions.ts';
+import type { EngineObserver } from './observer.ts';
 import { listenForWakeups, type Wakeups } from './wakeups.ts';
 
 /** How long a worker with a backlog waits for more slots to free before a small claim. */
@@ -35,6 +36,8 @@ export type WorkerOptions = {
   /** URL for the LISTEN connection; without it the worker only polls. */
   listenUrl?: string;
   workerId?: string;
+  /** Told of every committed attempt outcome and run end (metrics). */
+  observer?: EngineObserver;
 };
 
 export type Worker = {
@@ -49,7 +52,11 @@ export type Worker = {
 export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
   const { config, logger } = deps;
   const id = opts.workerId ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const workerDeps = { ...deps, workerId: id };
+  const workerDeps = {
+    ...deps,
+    workerId: id,
+    ...(opts.observer ? { observer: opts.observer } : {}),
+  };
   // Claimed steps are prepared, and outcomes recorded, in transactions shared by the slots
   // (of one tenant) that get there together: group commit.
   const preparer = createPreparer(workerDeps);

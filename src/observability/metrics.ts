@@ -22,6 +22,19 @@ export function createMetrics() {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
+    stepAttempts: new Counter({
+      name: 'switchyard_step_attempts_total',
+      help: 'Step attempts recorded, by action kind (http, javascript, python; none when the action is gone) and outcome (succeeded, failed, skipped).',
+      labelNames: ['kind', 'outcome'] as const,
+      registers: [registry],
+    }),
+    runDurationSeconds: new Histogram({
+      name: 'switchyard_run_duration_seconds',
+      help: "Runs ended by the engine, by final status (succeeded, failed, dead): time from the run's creation to its end, queueing and retries included. _count is the number of runs ended.",
+      labelNames: ['status'] as const,
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
+      registers: [registry],
+    }),
     retentionDeletedRows: new Counter({
       name: 'switchyard_retention_deleted_rows_total',
       help: 'Rows removed by retention, by table (workflow_runs, step_runs, dead_letters, jobs, idempotency_keys, invitations, execution_logs, audit_events, sessions).',

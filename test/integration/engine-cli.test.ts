@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRun } from '../../src/engine/start-run.ts';
 import { createWorker } from '../../src/engine/worker.ts';
@@ -11,6 +12,7 @@ import {
   waitFor,
 } from '../support/engine-factories.ts';
 import { makeTenant } from '../support/factories.ts';
+import { freePort } from '../support/free-port.ts';
 
 let db: TestDatabase;
 let env: Record<string, string>;
@@ -26,12 +28,13 @@ afterAll(async () => {
 });
 
 describe('engine commands', () => {
-  it('switchyard worker runs queued steps and stops cleanly on SIGTERM', async () => {
+  it('switchyard worker runs queued steps, counts them on its /metrics and stops cleanly on SIGTERM', async () => {
     const tenantId = (await makeTenant(db.pool)).tenantId;
     const actionId = await makeAction(db.pool, tenantId);
     const { workflowId } = await makeWorkflow(db.pool, tenantId, [{ id: 's', actionId }]);
     const { runId } = await startRun(engineDeps(db.pool), { tenantId, workflowId, input: {} });
-    const child = spawnCli(['worker'], env);
+    const metricsPort = await freePort();
+    const child = spawnCli(['worker'], { ...env, WORKER_METRICS_PORT: String(metricsPort) });
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     try {
       const status = await waitFor(
@@ -47,10 +50,31 @@ describe('engine commands', () => {
       );
       // Whatever executor this build wires in (cli/executor.ts), the run reached a final state.
       expect(['succeeded', 'failed', 'dead']).toContain(status);
+      const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      const outcome = status === 'succeeded' ? 'succeeded' : 'failed';
+      expect(metrics).toContain(
+        `switchyard_step_attempts_total{kind="javascript",outcome="${outcome}"} 1\n`,
+      );
+      expect(metrics).toContain(`switchyard_run_duration_seconds_count{status="${status}"} 1\n`);
+      expect((await fetch(`http://127.0.0.1:${metricsPort}/other`)).status).toBe(404);
     } finally {
       child.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
+  });
+
+  it('switchyard worker refuses a WORKER_METRICS_PORT in use, naming it', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const r = await runCli(['worker'], { ...env, WORKER_METRICS_PORT: String(port) });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr + r.stdout).toContain('E_PORT_IN_USE');
+      expect(r.stderr + r.stdout).toContain('WORKER_METRICS_PORT');
+    } finally {
+      taken.close();
+    }
   });
 
   it('switchyard dlq list and replay', async () => {

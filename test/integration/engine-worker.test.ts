@@ -404,6 +404,8 @@ describe('worker', () => {
       outputs: {},
       workerId: 'A',
       stepRunId: null,
+      actionKind: null,
+      runCreatedAt: new Date(),
     };
     await expect(
       recordOutcome(deps, plan, { kind: 'succeeded', input: {}, output: 1 }),

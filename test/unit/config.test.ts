@@ -15,7 +15,7 @@ function problems(env: Record<string, string>): string[] {
 describe('configuration', () => {
   it('has defaults for a laptop start', () => {
     const c = loadConfig({});
-    expect(c.server).toEqual({ host: '127.0.0.1', port: 3000 });
+    expect(c.server).toEqual({ host: '127.0.0.1', port: 3000, workerMetricsPort: null });
     expect(c.database.ownerUrl).toBeUndefined();
     expect(c.database.dataDir).toMatch(/\.switchyard$/);
     expect(c.log.level).toBe('info');
@@ -63,6 +63,10 @@ describe('configuration', () => {
   });
 
   it('treats empty variables as unset', () => {
-    expect(loadConfig({ PORT: '', HOST: '' }).server).toEqual({ host: '127.0.0.1', port: 3000 });
+    expect(loadConfig({ PORT: '', HOST: '' }).server).toEqual({
+      host: '127.0.0.1',
+      port: 3000,
+      workerMetricsPort: null,
+    });
   });
 });
