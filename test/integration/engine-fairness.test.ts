@@ -62,8 +62,9 @@ describe('fairness and limits', () => {
     w.start();
     await waitFor(() => started.length >= 40, { what: 'flood tenant to be busy' });
     const t0 = performance.now();
-    const before = started.length;
     await startRun(deps, { tenantId: other.tenantId, workflowId: other.workflowId, input: {} });
+    // Counted from the commit of the newcomer's run: until then no claim can see it.
+    const before = started.length;
     await waitFor(() => started.some((s) => s.tenantId === other.tenantId), {
       timeoutMs: 10_000,
       intervalMs: 5,
@@ -72,9 +73,10 @@ describe('fairness and limits', () => {
     const mine = started.findIndex((s) => s.tenantId === other.tenantId);
     const delayMs = started[mine]!.at - t0;
     const floodStepsFirst = mine - before;
-    // Bounded: the newcomer's step starts in the first round after a slot frees (4 slots,
-    // 20 ms steps): at most one slot's worth of flood steps start before it.
-    expect(floodStepsFirst).toBeLessThanOrEqual(4);
+    // Bounded: the newcomer's step starts in the first claim after its run commits (4 slots,
+    // 20 ms steps); a claim already in flight at the commit may hand out one more round of
+    // flood steps first: at most two rounds, where FIFO would make it wait for 100,000.
+    expect(floodStepsFirst).toBeLessThanOrEqual(8);
     expect(delayMs).toBeLessThan(1_000);
     console.log(
       `fairness: other tenant's step started after ${delayMs.toFixed(1)} ms, ${floodStepsFirst} flood steps first`,

@@ -145,7 +145,9 @@ describe('the canary never leaks', () => {
       storeConnectionSecret(c, box, { tenantId, connectionId: tamperedId, secret: { k: CANARY } }),
     );
     await db.ownerPool.query(
-      `update connections set secret_cipher = overlay(secret_cipher placing '\\xff' from 30 for 1)
+      // Flip every bit of one byte: setting it to a fixed value left it unchanged when it already
+      // held that value (1 run in 256).
+      `update connections set secret_cipher = set_byte(secret_cipher, 29, get_byte(secret_cipher, 29) # 255)
         where id = $1`,
       [tamperedId],
     );
