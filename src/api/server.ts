@@ -16,6 +16,7 @@ import { registerGraphql, type GraphqlOptions } from './graphql/plugin.ts';
 import { registerHealthRoutes, type ReadinessCheck } from './routes/health.ts';
 import { registerHooks, type HooksOptions } from './routes/hooks.ts';
 import { registerMetrics } from './routes/metrics.ts';
+import { registerRequestSpans } from './routes/tracing.ts';
 import type { Metrics } from '../observability/metrics.ts';
 
 export type ApiDeps = {
@@ -51,6 +52,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     app,
     deps.transport ?? { requireHttps: false, hstsMaxAgeS: 31_536_000 },
   );
+  registerRequestSpans(app);
   registerHealthRoutes(app, deps.readinessChecks);
   if (deps.metrics) registerMetrics(app, deps.metrics);
   if (deps.graphql) registerGraphql(app, deps.graphql);

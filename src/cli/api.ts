@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { openDatabase } from '../db/connect.ts';
 import { startPartitionMaintenance } from '../db/partitions.ts';
-import { createContext } from './context.ts';
+import { createContext, startProcessTracing } from './context.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { serveHttp } from './serve.ts';
 
@@ -11,6 +11,7 @@ export async function apiCommand(args: string[]): Promise<void> {
   const { config, logger } = createContext({ logsTo: 'stdout', name: 'switchyard-api' });
   const lifecycle = new Lifecycle(logger);
   lifecycle.handleSignals();
+  startProcessTracing(config, 'switchyard-api', lifecycle);
   const db = await openDatabase(config.database, {
     logger,
     migrate: true,

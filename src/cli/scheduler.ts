@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { openDatabase } from '../db/connect.ts';
 import { createEngine } from '../engine/engine.ts';
 import { startRetentionSchedule } from '../retention/schedule.ts';
-import { createContext } from './context.ts';
+import { createContext, startProcessTracing } from './context.ts';
 import { Lifecycle } from './lifecycle.ts';
 
 /**
@@ -14,6 +14,7 @@ export async function schedulerCommand(args: string[]): Promise<void> {
   const { config, logger } = createContext({ logsTo: 'stdout', name: 'switchyard-scheduler' });
   const lifecycle = new Lifecycle(logger);
   lifecycle.handleSignals();
+  startProcessTracing(config, 'switchyard-scheduler', lifecycle);
   const db = await openDatabase(config.database, {
     logger,
     migrate: true,

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { openDatabase } from '../db/connect.ts';
 import { startPartitionMaintenance } from '../db/partitions.ts';
 import { startRetentionSchedule } from '../retention/schedule.ts';
-import { createContext } from './context.ts';
+import { createContext, startProcessTracing } from './context.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { serveHttp } from './serve.ts';
 import { startWorker } from './worker.ts';
@@ -13,6 +13,7 @@ export async function startCommand(args: string[]): Promise<void> {
   const { config, logger } = createContext({ logsTo: 'stdout', name: 'switchyard' });
   const lifecycle = new Lifecycle(logger);
   lifecycle.handleSignals();
+  startProcessTracing(config, 'switchyard', lifecycle);
   const db = await openDatabase(config.database, {
     logger,
     migrate: true,

@@ -8,7 +8,7 @@ import type { Logger } from '../observability/logger.ts';
 import { createMetrics, type Metrics } from '../observability/metrics.ts';
 import type { SecretBox } from '../security/crypto/secret-box.ts';
 import { openSecretBox } from '../security/open-secrets.ts';
-import { createContext } from './context.ts';
+import { createContext, startProcessTracing } from './context.ts';
 import { createStepExecutor } from './executor.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { metricsObserver } from './engine-metrics.ts';
@@ -23,6 +23,7 @@ export async function workerCommand(args: string[]): Promise<void> {
   const { config, logger } = createContext({ logsTo: 'stdout', name: 'switchyard-worker' });
   const lifecycle = new Lifecycle(logger);
   lifecycle.handleSignals();
+  startProcessTracing(config, 'switchyard-worker', lifecycle);
   const db = await openDatabase(config.database, {
     logger,
     migrate: true,

@@ -10,6 +10,7 @@ import type { Outcome } from './outcome.ts';
 import { StaleClaim } from './outcome.ts';
 import type { Prepared, WorkerDeps } from './prepare.ts';
 import { classifyFailure } from './retry.ts';
+import { endStepSpan, startStepSpan } from './step-span.ts';
 import type { Transitions } from './transitions.ts';
 
 export type AbortReason = 'canceled' | 'lease-lost' | 'shutdown';
@@ -49,7 +50,13 @@ export async function runAttempts(
           outcome = { kind: 'failed', error: classifyFailure(prepared.failure) };
           break;
         case 'execute': {
-          const o = await execute(deps, slot, prepared.request, prepared.timeoutMs);
+          const { span, request } = startStepSpan(prepared.plan, prepared.request);
+          let o: Outcome | null = null;
+          try {
+            o = await execute(deps, slot, request, prepared.timeoutMs);
+          } finally {
+            endStepSpan(span, o);
+          }
           if (o === null) return null; // canceled or lease lost: nothing of ours to write
           outcome = o;
           break;

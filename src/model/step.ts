@@ -68,7 +68,10 @@ export type StepContext = {
   attempt: number;
   /** The step_runs row of this attempt (links execution-log lines to it); absent in unit tests. */
   stepRunId?: StepRunId | null;
-  /** W3C traceparent of whatever started the run, or null. */
+  /**
+   * W3C traceparent for what the step calls: its attempt's span (tracing on), else that of
+   * whatever started the run; null when neither exists.
+   */
   traceparent: string | null;
   /** The run input: `{ body, headers, query }` for webhooks, the given input otherwise. */
   trigger: unknown;

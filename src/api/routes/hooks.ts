@@ -13,6 +13,7 @@ import type { Metrics } from '../../observability/metrics.ts';
 import type { RateLimiter } from '../rate-limit.ts';
 import { verifySignature, type SignatureScheme } from '../webhooks/signatures.ts';
 import type { TriggerLookup } from '../webhooks/trigger-lookup.ts';
+import { requestTraceparent } from './tracing.ts';
 
 export type HooksOptions = {
   engine: Engine;
@@ -137,7 +138,7 @@ async function ingest(
       idempotencyKey: verdict.deliveryId ?? headerValue(req, 'idempotency-key'),
       // A redelivery has new timestamps and signatures: the body decides duplicate vs conflict.
       idempotencyPayload: { body: parsed },
-      traceparent: headerValue(req, 'traceparent'),
+      traceparent: requestTraceparent(req),
     });
     return run.duplicate
       ? outcome('duplicate', 200, { runId: run.runId, duplicate: true }, tenantId)

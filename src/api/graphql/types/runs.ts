@@ -8,6 +8,7 @@ import { recordAudit } from '../../../observability/audit.ts';
 import { builder } from '../builder.ts';
 import { auditActor, inTenant, tenantOf, type GraphQLContext } from '../context.ts';
 import { decodeCursor, encodeCursor, pageSize } from '../pagination.ts';
+import { requestTraceparent } from '../../routes/tracing.ts';
 
 const RunStatusEnum = builder.enumType('RunStatus', {
   values: ['queued', 'running', 'succeeded', 'failed', 'canceled', 'dead'] as const,
@@ -201,7 +202,7 @@ builder.mutationField('triggerWorkflow', (t) =>
           workflowId: String(args.workflowId) as WorkflowId,
           input: args.input ?? {},
           idempotencyKey: args.idempotencyKey ?? null,
-          traceparent: (ctx.reply.request.headers.traceparent as string | undefined) ?? null,
+          traceparent: requestTraceparent(ctx.reply.request),
         });
         const run = await selectRun(db, { tenantId, runId: started.runId });
         if (!run)
