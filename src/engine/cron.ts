@@ -20,6 +20,7 @@ import { withSystem } from '../db/tenant.ts';
 import { isSwitchyardError } from '../model/errors.ts';
 import type { EngineDeps } from './deps.ts';
 import { startRunInTransaction } from './start-run.ts';
+import { SpanKind, SpanStatusCode, startSpan, traceparentOf } from '../observability/tracing.ts';
 
 /** A trigger whose expression cannot be parsed is parked here (and logged) until edited. */
 const NEVER = new Date('9999-12-31T00:00:00Z');
@@ -113,6 +114,11 @@ export async function fireOne(deps: Omit<EngineDeps, 'random'>): Promise<FireRes
     const next = cron.nextRun(now) ?? NEVER;
     await enterTenantScope(db, { tenantId: t.tenantId });
     await db.query('savepoint cron_fire');
+    // The root of the run's trace (the scheduler is what started it).
+    const span = startSpan('cron fire', null, {
+      kind: SpanKind.PRODUCER,
+      attributes: { 'switchyard.tenant_id': t.tenantId, 'switchyard.trigger_id': t.id },
+    });
     try {
       const run = await startRunInTransaction(db, deps, {
         tenantId: t.tenantId,
@@ -120,14 +126,19 @@ export async function fireOne(deps: Omit<EngineDeps, 'random'>): Promise<FireRes
         triggerId: t.id,
         input: { scheduledAt: due.toISOString(), missedTimes: missed },
         idempotencyKey: `cron:${t.id}:${due.toISOString()}`,
+        traceparent: traceparentOf(span),
       });
       await db.query('release savepoint cron_fire');
+      span.setAttribute('switchyard.run_id', run.runId);
       deps.logger.debug({ triggerId: t.id, scheduledAt: due, runId: run.runId }, 'cron fired');
     } catch (err) {
       // An unpublished or archived workflow: this time is skipped, the schedule goes on.
       await db.query('rollback to savepoint cron_fire');
+      span.setStatus({ code: SpanStatusCode.ERROR });
       if (!isSwitchyardError(err)) throw err;
       deps.logger.warn({ triggerId: t.id, code: err.code, err: err.message }, 'cron fire skipped');
+    } finally {
+      span.end();
     }
     await updateCronSchedule(db, { ...t, nextFireAt: next, lastFiredAt: due });
     return 'fired';
