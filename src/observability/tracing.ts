@@ -33,6 +33,13 @@ export type Tracing = {
   shutdown(): Promise<void>;
 };
 
+let exporting = false;
+
+/** Whether spans are exported (a tracer provider is installed by startTracing). */
+export function tracingEnabled(): boolean {
+  return exporting;
+}
+
 /** Installs the exporting tracer provider when an endpoint is configured. */
 export function startTracing(opts: { endpoint: string | null; serviceName: string }): Tracing {
   if (!opts.endpoint) return { flush: async () => {}, shutdown: async () => {} };
@@ -47,11 +54,13 @@ export function startTracing(opts: { endpoint: string | null; serviceName: strin
     ],
   });
   trace.setGlobalTracerProvider(provider);
+  exporting = true;
   return {
     flush: () => provider.forceFlush(),
     shutdown: async () => {
       await provider.shutdown();
       trace.disable();
+      exporting = false;
     },
   };
 }

@@ -10,6 +10,7 @@ import {
   SpanStatusCode,
   startSpan,
   traceparentOf,
+  tracingEnabled,
   type Span,
 } from '../../observability/tracing.ts';
 
@@ -19,8 +20,10 @@ declare module 'fastify' {
   }
 }
 
+/** Registers the spans when tracing exports (else requests carry no span: no cost). */
 export function registerRequestSpans(app: FastifyInstance): void {
   app.decorateRequest('span', null);
+  if (!tracingEnabled()) return;
   app.addHook('onRequest', (req, _reply, done) => {
     const route = req.routeOptions.url ?? 'unmatched';
     req.span = startSpan(`${req.method} ${route}`, headerTraceparent(req), {
