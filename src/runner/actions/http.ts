@@ -11,7 +11,7 @@ import type { Clock, DecryptedConnection } from '../types.ts';
 import { applyAuth, tokenCacheKey, type TokenCache } from './auth.ts';
 import { parseBody, type Outbound } from './outbound.ts';
 import { standardWebhookHeaders } from './standard-webhooks.ts';
-import { childTraceparent } from './trace.ts';
+import { tracedCall } from './trace.ts';
 
 const METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']);
 const MAX_RETRY_AFTER_MS = 24 * 3600 * 1000;
@@ -101,7 +101,6 @@ export async function executeHttpAction(
     ...lower(stringMap(r.headers, 'headers')),
     ...auth.headers,
     'idempotency-key': `${p.context.runId}:${p.context.stepId}`,
-    traceparent: childTraceparent(p.context.traceparent),
   };
   const body = encodeBody(r.body, impl.bodyType, headers, method);
   if (impl.signing === 'standard-webhooks') {
@@ -124,14 +123,16 @@ export async function executeHttpAction(
   }
 
   const send = () =>
-    deps.outbound({
-      method,
-      url: url.toString(),
-      headers,
-      ...(body !== undefined ? { body } : {}),
-      sensitiveHeaders: Object.keys(auth.headers),
-      timeoutMs: p.action.timeoutMs,
-    });
+    tracedCall({ method, url, parent: p.context.traceparent }, (traceparent) =>
+      deps.outbound({
+        method,
+        url: url.toString(),
+        headers: { ...headers, traceparent },
+        ...(body !== undefined ? { body } : {}),
+        sensitiveHeaders: Object.keys(auth.headers),
+        timeoutMs: p.action.timeoutMs,
+      }),
+    );
   let res = await send();
   if (res.status === 401 && p.connection?.authKind === 'oauth2_client_credentials') {
     // The cached token may have been revoked early: fetch a fresh one once.
