@@ -2,22 +2,17 @@ import { z } from 'zod';
 
 /** Helpers shared by the per-domain schemas: every variable has a unit in its name and a default. */
 
-export const port = (fallback: number) =>
+const portNumber = () =>
   z.coerce
     .number({ error: 'expected a whole number from 1 to 65535' })
     .int('expected a whole number from 1 to 65535')
     .min(1, 'expected a whole number from 1 to 65535')
-    .max(65535, 'expected a whole number from 1 to 65535')
-    .default(fallback);
+    .max(65535, 'expected a whole number from 1 to 65535');
+
+export const port = (fallback: number) => portNumber().default(fallback);
 
 /** A port that is off unless set. */
-export const optionalPort = () =>
-  z.coerce
-    .number({ error: 'expected a whole number from 1 to 65535' })
-    .int('expected a whole number from 1 to 65535')
-    .min(1, 'expected a whole number from 1 to 65535')
-    .max(65535, 'expected a whole number from 1 to 65535')
-    .optional();
+export const optionalPort = () => portNumber().optional();
 
 export const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce

@@ -67,6 +67,15 @@ export function startTracing(opts: { endpoint: string | null; serviceName: strin
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
+/** The parts of a version-00 W3C `traceparent` with a trace id (not all zeros), else null. */
+export function parseTraceparent(
+  v: string | null | undefined,
+): { traceId: string; spanId: string; flags: string } | null {
+  const m = v ? TRACEPARENT.exec(v) : null;
+  if (!m || /^0+$/.test(m[1]!)) return null;
+  return { traceId: m[1]!, spanId: m[2]!, flags: m[3]! };
+}
+
 /**
  * Starts a span whose parent is `traceparent` (a W3C header value), or a new trace when it is
  * absent or invalid.
@@ -76,13 +85,13 @@ export function startSpan(
   traceparent: string | null | undefined,
   opts: { kind: SpanKind; attributes?: Attributes },
 ): Span {
-  const m = traceparent ? TRACEPARENT.exec(traceparent) : null;
+  const p = parseTraceparent(traceparent);
   const parent =
-    m && !/^0+$/.test(m[1]!) && !/^0+$/.test(m[2]!)
+    p && !/^0+$/.test(p.spanId)
       ? trace.setSpanContext(ROOT_CONTEXT, {
-          traceId: m[1]!,
-          spanId: m[2]!,
-          traceFlags: parseInt(m[3]!, 16) & TraceFlags.SAMPLED,
+          traceId: p.traceId,
+          spanId: p.spanId,
+          traceFlags: parseInt(p.flags, 16) & TraceFlags.SAMPLED,
           isRemote: true,
         })
       : ROOT_CONTEXT;

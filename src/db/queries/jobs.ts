@@ -214,6 +214,9 @@ export async function countTenantJobs(
   return res.rows[0]!.n;
 }
 
+/** The expression of estimateAllJobs (as text: a bigint), for statements that read it too. */
+export const ALL_JOBS_ESTIMATE = `greatest(pg_stat_get_live_tuples('jobs'::regclass), 0)::text`;
+
 /**
  * All jobs, as PostgreSQL's statistics estimate them (`n_live_tup`): one row read whatever the
  * size of the queue. Inserts and deletes count once their transaction ends, as each backend
@@ -222,7 +225,7 @@ export async function countTenantJobs(
 export async function estimateAllJobs(db: Queryable): Promise<number> {
   const res = await db.query<{ n: string }>({
     name: 'sy_estimate_all_jobs',
-    text: `select greatest(pg_stat_get_live_tuples('jobs'::regclass), 0)::text as n`,
+    text: `select ${ALL_JOBS_ESTIMATE} as n`,
   });
   return Number(res.rows[0]!.n);
 }

@@ -5,6 +5,7 @@
  * due index; all jobs come from PostgreSQL's live-row estimate (as backpressure reads them).
  */
 import type { Queryable } from '../pool.ts';
+import { ALL_JOBS_ESTIMATE } from './jobs.ts';
 
 export type QueueGauges = {
   /** All jobs, estimated (see estimateAllJobs in jobs.ts). */
@@ -20,7 +21,7 @@ export type QueueGauges = {
 export async function selectQueueGauges(db: Queryable, p: { cap: number }): Promise<QueueGauges> {
   const res = await db.query<{ total: string; running: number; delayed: number; oldest: number }>({
     name: 'sy_select_queue_gauges',
-    text: `select greatest(pg_stat_get_live_tuples('jobs'::regclass), 0)::text as total,
+    text: `select ${ALL_JOBS_ESTIMATE} as total,
             (select count(*)::int from (select 1 from jobs where status = 'running'
                                           and lease_expires_at is not null limit $1) r) as running,
             (select count(*)::int from (select 1 from jobs where status = 'pending'
