@@ -17,6 +17,7 @@ import { registerHealthRoutes, type ReadinessCheck } from './routes/health.ts';
 import { registerHooks, type HooksOptions } from './routes/hooks.ts';
 import { registerMetrics } from './routes/metrics.ts';
 import { registerRequestSpans } from './routes/tracing.ts';
+import { registerWebApp, type WebAssets } from './routes/web-app.ts';
 import type { Metrics } from '../observability/metrics.ts';
 
 export type ApiDeps = {
@@ -35,6 +36,8 @@ export type ApiDeps = {
   hooks?: HooksOptions;
   /** Prometheus metrics at /metrics. */
   metrics?: Metrics;
+  /** The built web app at `/` (routes/web-app.ts); absent: no UI is served. */
+  webApp?: WebAssets | null;
 };
 
 export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
@@ -57,6 +60,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   if (deps.metrics) registerMetrics(app, deps.metrics);
   if (deps.graphql) registerGraphql(app, deps.graphql);
   if (deps.hooks) registerHooks(app, deps.hooks);
+  if (deps.webApp) registerWebApp(app, deps.webApp);
   await app.ready();
   return app;
 }

@@ -1,4 +1,5 @@
 /** The HTTP side of a process (`start` and `api`): API, webhooks, health, metrics. */
+import { loadWebAssets } from '../api/routes/web-app.ts';
 import { buildServer } from '../api/server.ts';
 import { databaseCheck, migrationsCheck, queueOverloadCheck } from '../api/readiness.ts';
 import type { Config } from '../config/index.ts';
@@ -35,6 +36,13 @@ export async function serveHttp(
   const metrics = createMetrics();
   const api = wireApi(config, { pool: db.pool, logger, engine, secrets, metrics });
   lifecycle.onStop('api buffers', api.stop);
+  const webApp = await loadWebAssets(config.server.webAppDir);
+  if (!webApp) {
+    logger.warn(
+      { dir: config.server.webAppDir },
+      'the web app is not built: / serves nothing (run npm run build:web)',
+    );
+  }
   const app = await buildServer({
     pool: db.pool,
     logger,
@@ -49,6 +57,7 @@ export async function serveHttp(
     graphql: api.graphql,
     hooks: api.hooks,
     metrics,
+    webApp,
     transport: {
       requireHttps: config.security.requireHttps,
       hstsMaxAgeS: config.security.hstsMaxAgeS,

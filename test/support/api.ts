@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { loadWebAssets } from '../../src/api/routes/web-app.ts';
 import { buildServer } from '../../src/api/server.ts';
 import { wireApi } from '../../src/cli/api-wiring.ts';
 import { loadConfig } from '../../src/config/index.ts';
@@ -34,6 +35,13 @@ export type TestApi = {
   close(): Promise<void>;
 };
 
+/** The built web app; a test of it fails with the fix when it was not built. */
+async function requireWebAssets(dir: string) {
+  const assets = await loadWebAssets(dir);
+  if (!assets) throw new Error(`The web app is not built in ${dir}: run npm run build:web`);
+  return assets;
+}
+
 export type Auth = { token?: string; cookie?: string; headers?: Record<string, string> };
 
 /** A real Switchyard API (GraphQL + webhook ingress) on 127.0.0.1 over this test file's database. */
@@ -41,6 +49,7 @@ export async function startTestApi(
   db: TestDatabase,
   env: Record<string, string> = {},
   logger: Logger = testLogger,
+  opts: { webApp?: boolean } = {},
 ): Promise<TestApi> {
   const config = loadConfig({
     SWITCHYARD_MASTER_KEY: Buffer.alloc(32, 9).toString('base64'),
@@ -62,6 +71,7 @@ export async function startTestApi(
     graphql: api.graphql,
     hooks: api.hooks,
     metrics,
+    webApp: opts.webApp ? await requireWebAssets(config.server.webAppDir) : null,
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();

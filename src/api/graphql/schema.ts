@@ -11,6 +11,7 @@ import './types/triggers.ts';
 import './types/runs.ts';
 import './types/breakers.ts';
 import './types/settings.ts';
+import './types/setup-status.ts';
 
 let schema: GraphQLSchema | undefined;
 

@@ -1,0 +1,100 @@
+/**
+ * A real browser for the web app's tests: Debian's Chromium driven by playwright-core, in a
+ * fresh profile, with the network closed except for 127.0.0.1. Every page's console errors,
+ * CSP violations and dialogs are collected so a test can assert there were none.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+export type TestBrowser = {
+  context: BrowserContext;
+  page: Page;
+  /** Console errors, CSP violations, page errors and dialogs seen so far. */
+  problems: string[];
+  close(): Promise<void>;
+};
+
+export async function openBrowser(
+  opts: { colorScheme?: 'light' | 'dark' } = {},
+): Promise<TestBrowser> {
+  const profile = await mkdtemp(path.join(os.tmpdir(), 'switchyard-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    colorScheme: opts.colorScheme ?? 'light',
+    viewport: { width: 1280, height: 800 },
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost',
+    ],
+  });
+  const problems: string[] = [];
+  const watch = (page: Page) => {
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    page.on('dialog', (d) => {
+      problems.push(`dialog: ${d.message()}`);
+      void d.dismiss();
+    });
+  };
+  context.on('page', watch);
+  const page = context.pages()[0] ?? (await context.newPage());
+  watch(page);
+  return {
+    context,
+    page,
+    problems,
+    async close() {
+      await context.close();
+      await rm(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+export type AxeViolation = {
+  id: string;
+  impact: string | null;
+  help: string;
+  /** The first few offending elements, as CSS selectors, with axe's summary of each. */
+  nodes: string[];
+};
+
+/**
+ * axe-core on the page as it is now. Evaluated through the DevTools protocol, so the page's
+ * CSP (which refuses injected scripts, as it should) does not have to be relaxed for it.
+ */
+export async function seriousAxeViolations(page: Page): Promise<AxeViolation[]> {
+  await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    type Node = { target: string[]; failureSummary?: string };
+    type Result = { id: string; impact: string | null; help: string; nodes: Node[] };
+    const axe = (
+      globalThis as unknown as { axe: { run: (c: unknown) => Promise<{ violations: Result[] }> } }
+    ).axe;
+    const res = await axe.run(document);
+    return res.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.slice(0, 4).map((n) => `${n.target.join(' ')}: ${n.failureSummary ?? ''}`),
+    }));
+  });
+  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
