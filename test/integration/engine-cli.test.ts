@@ -56,6 +56,15 @@ describe('engine commands', () => {
         `switchyard_step_attempts_total{kind="javascript",outcome="${outcome}"} 1\n`,
       );
       expect(metrics).toContain(`switchyard_run_duration_seconds_count{status="${status}"} 1\n`);
+      // Step durations by action kind and outcome (a histogram: one observation).
+      expect(metrics).toContain(
+        `switchyard_step_duration_seconds_count{kind="javascript",outcome="${outcome}"} 1\n`,
+      );
+      expect(metrics).toMatch(
+        new RegExp(
+          `switchyard_step_duration_seconds_bucket\\{le="\\+Inf",kind="javascript",outcome="${outcome}"\\} 1\n`,
+        ),
+      );
       expect((await fetch(`http://127.0.0.1:${metricsPort}/other`)).status).toBe(404);
     } finally {
       child.kill('SIGTERM');
