@@ -34,7 +34,6 @@ export type AttemptFailure =
   | { kind: 'step-error'; error: StepError }
   | { kind: 'timeout'; timeoutMs: number }
   | { kind: 'executor-crashed'; message: string }
-  | { kind: 'worker-lost'; message: string }
   /** The step's workers were lost more than INFRA_MAX_RETRIES times. */
   | { kind: 'worker-lost-repeatedly'; losses: number }
   | { kind: 'action-missing'; actionId: string }
@@ -69,8 +68,6 @@ export function classifyFailure(f: AttemptFailure): ClassifiedError {
       return err('E_STEP_TIMEOUT', `The step did not finish within ${f.timeoutMs} ms.`, true);
     case 'executor-crashed':
       return err('E_EXECUTOR_CRASHED', `The step executor threw: ${f.message}`, true);
-    case 'worker-lost':
-      return err('E_WORKER_LOST', f.message, true);
     case 'worker-lost-repeatedly':
       return err(
         'E_WORKER_LOST_REPEATEDLY',
