@@ -17,8 +17,9 @@ Commands:
                                           may run)
   dlq list --tenant ID [--workflow ID] [--code E] [--since T] [--until T] [--pending]
            [--limit N] [--json]           list dead-lettered runs, newest first
-  dlq replay --tenant ID (--id DL ... | --all [filters]) [--from failed-step|start] [--json]
-                                          replay dead letters as new, linked runs
+  dlq replay --tenant ID (--id DL ... | --all [filters]) [--from failed-step|start]
+           [--again] [--json]             replay dead letters as new, linked runs (once each;
+                                          --again replays those already replayed)
   retention run [--dry-run] [--json]      delete what the retention policy no longer keeps
                                           (old runs, logs, audit events); --dry-run counts
 

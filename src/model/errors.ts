@@ -127,6 +127,11 @@ export const errorCodes = {
     retryable: true,
     message: 'The worker running the step stopped before it finished',
   },
+  E_WORKER_LOST_REPEATEDLY: {
+    httpStatus: 503,
+    retryable: true,
+    message: "The step's worker was lost more times than the infrastructure retry bound",
+  },
   E_RUN_CANCELED: { httpStatus: 409, retryable: false, message: 'The run was canceled' },
   E_EXECUTOR_CRASHED: {
     httpStatus: 500,

@@ -9,6 +9,7 @@ import {
   type TriggerRow,
 } from '../../../db/queries/triggers.ts';
 import { selectWorkflow } from '../../../db/queries/workflows.ts';
+import { firstCronFireAt } from '../../../engine/cron.ts';
 import { SwitchyardError } from '../../../model/errors.ts';
 import type { TriggerId, WorkflowId } from '../../../model/ids.ts';
 import { recordAudit } from '../../../observability/audit.ts';
@@ -156,6 +157,8 @@ builder.mutationField('createTrigger', (t) =>
           enabled: args.enabled ?? true,
           config,
           webhookSecretCipher: sealed?.cipher ?? null,
+          cronNextFireAt:
+            args.kind === 'cron' ? firstCronFireAt(config, ctx.services.clock.now()) : null,
         });
         await recordAudit(db, {
           tenantId,
@@ -186,7 +189,14 @@ builder.mutationField('updateTrigger', (t) =>
         const current = await selectTrigger(db, { id });
         if (!current) throw new SwitchyardError('E_NOT_FOUND', 'No such trigger.');
         const config = validateConfig(current.kind, args.config ?? current.config);
-        const row = await updateTrigger(db, { id, name: args.name, enabled: args.enabled, config });
+        const row = await updateTrigger(db, {
+          id,
+          name: args.name,
+          enabled: args.enabled,
+          config,
+          cronNextFireAt:
+            current.kind === 'cron' ? firstCronFireAt(config, ctx.services.clock.now()) : null,
+        });
         if (!row) throw new SwitchyardError('E_NOT_FOUND', 'No such trigger.');
         await recordAudit(db, {
           tenantId,
