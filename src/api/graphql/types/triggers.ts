@@ -34,7 +34,11 @@ const TriggerRef = builder.objectRef<TriggerRow>('Trigger').implement({
     kind: t.exposeString('kind'),
     name: t.exposeString('name'),
     enabled: t.exposeBoolean('enabled'),
-    config: t.expose('config', { type: 'JSON' }),
+    config: t.expose('config', {
+      type: 'JSON',
+      description:
+        'Webhook: `{signatureScheme, keepHeaders}`; cron: `{expression, timezone}`; manual: `{}` (docs/workflows.md, "Triggers").',
+    }),
     webhookUrl: t.string({ nullable: true, resolve: (tr, _a, ctx) => webhookUrl(ctx, tr) }),
     previousSecretExpiresAt: t.expose('previousSecretExpiresAt', {
       type: 'DateTime',
@@ -72,7 +76,8 @@ function validateConfig(kind: TriggerRow['kind'], raw: unknown): Record<string, 
         { field: 'config.signatureScheme' },
       );
     }
-    return { signatureScheme: scheme };
+    const keepHeaders = validateKeepHeaders(config.keepHeaders);
+    return keepHeaders ? { signatureScheme: scheme, keepHeaders } : { signatureScheme: scheme };
   }
   if (kind === 'cron') {
     const timezone = config.timezone ?? 'UTC';
@@ -111,6 +116,28 @@ function validateConfig(kind: TriggerRow['kind'], raw: unknown): Record<string, 
   return {};
 }
 
+const headerName = /^[a-z0-9!#$%&'*+.^_`|~-]{1,100}$/;
+
+/** `config.keepHeaders`: header names kept in the run input although they look like credentials. */
+function validateKeepHeaders(raw: unknown): string[] | null {
+  if (raw === undefined || raw === null) return null;
+  const field = 'config.keepHeaders';
+  if (!Array.isArray(raw) || raw.length > 50)
+    throw new SwitchyardError('E_VALIDATION', `${field} must be a list of up to 50 header names.`, {
+      field,
+    });
+  return raw.map((h, i) => {
+    const name = typeof h === 'string' ? h.trim().toLowerCase() : '';
+    if (!headerName.test(name))
+      throw new SwitchyardError(
+        'E_VALIDATION',
+        `${field}[${i}] must be an HTTP header name, e.g. "x-api-key".`,
+        { field: `${field}[${i}]` },
+      );
+    return name;
+  });
+}
+
 builder.queryField('triggers', (t) =>
   t.field({
     type: [TriggerRef],
@@ -134,7 +161,12 @@ builder.mutationField('createTrigger', (t) =>
       kind: t.arg({ type: TriggerKindEnum }),
       name: t.arg.string({ required: false }),
       enabled: t.arg.boolean({ required: false }),
-      config: t.arg({ type: 'JSON', required: false }),
+      config: t.arg({
+        type: 'JSON',
+        required: false,
+        description:
+          'Webhook: `{"signatureScheme": "standard"|"github"|"stripe", "keepHeaders": [...]}`; cron: `{"expression": "*/5 * * * *", "timezone": "Europe/Paris"}` (docs/workflows.md). Send it as a variable.',
+      }),
     },
     resolve: (_r, args, ctx) =>
       inTenant(ctx, async (db, tenantId) => {
@@ -178,7 +210,11 @@ builder.mutationField('updateTrigger', (t) =>
       id: t.arg.id(),
       name: t.arg.string(),
       enabled: t.arg.boolean(),
-      config: t.arg({ type: 'JSON', required: false }),
+      config: t.arg({
+        type: 'JSON',
+        required: false,
+        description: 'The whole config of the kind (docs/workflows.md); omitted: unchanged.',
+      }),
     },
     resolve: (_r, args, ctx) =>
       inTenant(ctx, async (db, tenantId) => {
