@@ -5,7 +5,7 @@
  * E_CONFLICT naming the field, never E_INTERNAL.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../support/api.ts';
+import { startTestApi, type GqlResult, type TestApi } from '../support/api.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { makeTenant } from '../support/factories.ts';
 
@@ -34,7 +34,7 @@ async function gql<T = Record<string, unknown>>(query: string, variables = {}) {
   return api.gql<T>(query, variables, { token });
 }
 
-function failure(r: { errors?: Array<{ message: string; extensions?: Record<string, unknown> }> }) {
+function failure(r: GqlResult) {
   return { code: r.errors?.[0]?.extensions?.code, field: r.errors?.[0]?.extensions?.field };
 }
 
