@@ -192,6 +192,24 @@ describe('checks at save', () => {
     }
   });
 
+  it('refuses a connection without the secret field its app’s auth kind needs', async () => {
+    const apps = await gql<{ apps: Array<{ id: string; key: string }> }>('{ apps { id key } }');
+    const keyedAppId = apps.data!.apps.find((a) => a.key === 'keyed')!.id;
+    const CREATE = `mutation($a: ID!, $s: JSON) { createConnection(appId: $a, name: "x", secret: $s) { id } }`;
+    for (const s of [null, { token: 'k' }, { apiKey: '' }]) {
+      const r = await gql(CREATE, { a: keyedAppId, s });
+      expect(failure(r), JSON.stringify(s)).toEqual({
+        code: 'E_VALIDATION',
+        field: 'secret.apiKey',
+      });
+    }
+    const update = await gql(
+      `mutation($id: ID!, $s: JSON) { updateConnection(id: $id, name: "prod", secret: $s) { id } }`,
+      { id: keyedConnectionId, s: { key: 'k' } },
+    );
+    expect(failure(update)).toEqual({ code: 'E_VALIDATION', field: 'secret.apiKey' });
+  });
+
   it('answers E_CONFLICT naming the field for a key already used, on create and update', async () => {
     const dupApp = await gql(CREATE_APP, {
       i: { key: 'open', name: 'Again', authKind: 'none' },

@@ -63,6 +63,31 @@ async function checkAgainstApp(
     throw new SwitchyardError('E_VALIDATION', 'No such app in this tenant.', { field: 'appId' });
   // The app's schema describes all connection fields; secret fields are checked without echoing them.
   assertMatchesSchema(app.connectionSchema, { ...config, ...(secret ?? {}) }, 'connection');
+  assertAuthSecrets(app.authKind, config, secret);
+}
+
+/** Secret fields each auth kind reads (runner/actions/auth.ts); without them every call fails. */
+const authSecrets: Record<string, string[]> = {
+  api_key: ['apiKey'],
+  bearer: ['token'],
+  basic: ['password'],
+  oauth2_client_credentials: ['clientId', 'clientSecret'],
+};
+
+function assertAuthSecrets(
+  authKind: string,
+  config: Record<string, unknown>,
+  secret: Record<string, unknown> | null,
+): void {
+  const needed = [...(authSecrets[authKind] ?? [])];
+  if (authKind === 'basic' && typeof config.username !== 'string') needed.unshift('username');
+  const missing = needed.find((f) => typeof secret?.[f] !== 'string' || secret[f] === '');
+  if (missing !== undefined)
+    throw new SwitchyardError(
+      'E_VALIDATION',
+      `secret.${missing} is required: this app authenticates with ${authKind} (secret ${JSON.stringify(Object.fromEntries(needed.map((f) => [f, '…'])))}).`,
+      { field: `secret.${missing}` },
+    );
 }
 
 async function saveSecret(
