@@ -132,6 +132,16 @@ describe('webhook run input', () => {
       code: 'E_VALIDATION',
       field: 'config.keepHeaders[0]',
     });
+    // A misspelt setting is refused rather than silently replaced by its default.
+    const misspelt = await api.gql(
+      `mutation($w: ID!, $c: JSON) { createTrigger(workflowId: $w, kind: webhook, config: $c) { secret } }`,
+      { w: workflowId, c: { scheme: 'github' } },
+      { token: owner },
+    );
+    expect(misspelt.errors?.[0]?.extensions).toMatchObject({
+      code: 'E_VALIDATION',
+      field: 'config.scheme',
+    });
   });
 
   it('answers 400 E_VALIDATION for a signed body that says JSON and does not parse; 401 first when unsigned', async () => {

@@ -66,7 +66,12 @@ const TriggerWithSecretRef = builder
 function validateConfig(kind: TriggerRow['kind'], raw: unknown): Record<string, unknown> {
   const config = (raw ?? {}) as Record<string, unknown>;
   if (typeof config !== 'object' || Array.isArray(config))
-    throw new SwitchyardError('E_VALIDATION', 'config must be a JSON object.', { field: 'config' });
+    throw new SwitchyardError(
+      'E_VALIDATION',
+      'config must be a JSON object, sent as a GraphQL variable (docs/workflows.md, "Triggers").',
+      { field: 'config' },
+    );
+  assertKnownKeys(kind, config);
   if (kind === 'webhook') {
     const scheme = config.signatureScheme ?? 'standard';
     if (typeof scheme !== 'string' || !schemes.includes(scheme)) {
@@ -114,6 +119,20 @@ function validateConfig(kind: TriggerRow['kind'], raw: unknown): Record<string, 
     return { expression: config.expression, timezone };
   }
   return {};
+}
+
+/** A misspelt key (`scheme` for `signatureScheme`) would silently fall back to a default. */
+const webhookKeys = ['signatureScheme', 'keepHeaders'];
+
+function assertKnownKeys(kind: TriggerRow['kind'], config: Record<string, unknown>): void {
+  const known = kind === 'webhook' ? webhookKeys : kind === 'manual' ? [] : null;
+  const unknown = known && Object.keys(config).find((k) => !known.includes(k));
+  if (unknown)
+    throw new SwitchyardError(
+      'E_VALIDATION',
+      `config.${unknown} is not a ${kind} trigger setting (${known.join(', ') || 'none'}; docs/workflows.md, "Triggers").`,
+      { field: `config.${unknown}` },
+    );
 }
 
 const headerName = /^[a-z0-9!#$%&'*+.^_`|~-]{1,100}$/;
