@@ -245,7 +245,7 @@ function assertHttpImplementation(o: Record<string, unknown>): void {
     }
   }
   const method = o.method as string;
-  if (!method.includes('{{') && !httpMethods.includes(method.trim().toUpperCase()))
+  if (!method.includes('{{') && !httpMethods.includes(method.toUpperCase()))
     throw fail(
       'method',
       `implementation.method must be one of ${httpMethods.join(', ')} (or a {{ }} template), not ${JSON.stringify(method)}.`,
