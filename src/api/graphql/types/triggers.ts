@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Cron } from 'croner';
+import { conflictAsError } from '../../../catalog/conflicts.ts';
 import {
   deleteTrigger,
   insertTrigger,
@@ -198,16 +199,18 @@ builder.mutationField('createTrigger', (t) =>
           args.kind === 'webhook'
             ? await sealNewWebhookSecret(db, ctx.services.secrets, { tenantId, triggerId: id })
             : null;
-        const trigger = await insertTrigger(db, {
-          tenantId,
-          id,
-          workflowId,
-          kind: args.kind,
-          name: args.name ?? '',
-          enabled: args.enabled ?? true,
-          config,
-          webhookSecretCipher: sealed?.cipher ?? null,
-        });
+        const trigger = await conflictAsError('trigger', () =>
+          insertTrigger(db, {
+            tenantId,
+            id,
+            workflowId,
+            kind: args.kind,
+            name: args.name ?? '',
+            enabled: args.enabled ?? true,
+            config,
+            webhookSecretCipher: sealed?.cipher ?? null,
+          }),
+        );
         await recordAudit(db, {
           tenantId,
           ...auditActor(ctx),
@@ -241,7 +244,9 @@ builder.mutationField('updateTrigger', (t) =>
         const current = await selectTrigger(db, { id });
         if (!current) throw new SwitchyardError('E_NOT_FOUND', 'No such trigger.');
         const config = validateConfig(current.kind, args.config ?? current.config);
-        const row = await updateTrigger(db, { id, name: args.name, enabled: args.enabled, config });
+        const row = await conflictAsError('trigger', () =>
+          updateTrigger(db, { id, name: args.name, enabled: args.enabled, config }),
+        );
         if (!row) throw new SwitchyardError('E_NOT_FOUND', 'No such trigger.');
         await recordAudit(db, {
           tenantId,
