@@ -80,6 +80,11 @@ export const errorCodes = {
     retryable: false,
     message: 'The request body is too large',
   },
+  E_WEBHOOK_SECRET_UNREADABLE: {
+    httpStatus: 500,
+    retryable: false,
+    message: 'The webhook’s stored signing secret cannot be decrypted; rotate it',
+  },
   E_MAIL_UNAVAILABLE: {
     httpStatus: 503,
     retryable: true,

@@ -202,6 +202,8 @@ export type WebhookRoute = {
   workflowId: WorkflowId;
   enabled: boolean;
   scheme: string;
+  /** Lower-case header names kept in the run input although they look like credentials. */
+  keepHeaders: string[];
 };
 
 /** Webhook ingress: the tenant of a webhook trigger, under the system scope (system_scope_webhook). */
@@ -215,8 +217,11 @@ export async function selectWebhookRoute(
     workflow_id: WorkflowId;
     enabled: boolean;
     scheme: string | null;
+    keep_headers: unknown;
   }>(
-    `select tenant_id, id, workflow_id, enabled, config->>'signatureScheme' as scheme from triggers where id = $1 and kind = 'webhook'`,
+    `select tenant_id, id, workflow_id, enabled, config->>'signatureScheme' as scheme,
+            config->'keepHeaders' as keep_headers
+       from triggers where id = $1 and kind = 'webhook'`,
     [p.id],
   );
   const r = res.rows[0];
@@ -227,6 +232,9 @@ export async function selectWebhookRoute(
       workflowId: r.workflow_id,
       enabled: r.enabled,
       scheme: r.scheme ?? 'standard',
+      keepHeaders: Array.isArray(r.keep_headers)
+        ? r.keep_headers.filter((h): h is string => typeof h === 'string')
+        : [],
     }
   );
 }
