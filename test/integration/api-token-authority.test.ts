@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedTenant } from '../../src/accounts/create-tenant.ts';
 import { cookieOf, startTestApi, type TestApi } from '../support/api.ts';
@@ -166,5 +168,30 @@ describe('API tokens act for their creator', () => {
       { cookie: admin.cookie },
     );
     expect(own.errors).toBeUndefined();
+  });
+
+  it('migration 0008 gives tokens made with a token (no creator recorded) their member back', async () => {
+    const made = await createToken('editor', { token: tenant.apiToken });
+    // What a token created with a token looked like before: no creator, so now refused.
+    await db.ownerPool.query('update api_tokens set created_by = null where id = $1', [made.id]);
+    expect((await api.gql('{ viewer { kind } }', {}, { token: made.secret })).status).toBe(401);
+    const sql = await readFile(
+      path.join(import.meta.dirname, '../../src/db/migrations/0008_token_creators.sql'),
+      'utf8',
+    );
+    const client = await db.ownerPool.connect();
+    try {
+      await client.query('begin');
+      await client.query(sql);
+      await client.query('commit');
+    } finally {
+      client.release();
+    }
+    const back = await api.gql<{ viewer: { currentTenant: { role: string } } }>(
+      '{ viewer { currentTenant { role } } }',
+      {},
+      { token: made.secret },
+    );
+    expect(back.data?.viewer.currentTenant.role).toBe('editor');
   });
 });
