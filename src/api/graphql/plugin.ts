@@ -44,7 +44,7 @@ export type GraphqlOptions = {
 };
 
 /** The request's budgets and the last decision on them (its headers). */
-type RequestRate = { budgets: RateBudget[]; decision: RateDecision | undefined };
+type RequestRate = { budgets: RateBudget[]; decision: RateDecision };
 
 type ServerContext = {
   req: FastifyRequest;
@@ -99,11 +99,8 @@ export function registerGraphql(app: FastifyInstance, opts: GraphqlOptions): voi
       }
       // One unit now, before the document is even parsed; the rest of its cost once it is
       // known to be valid (rateLimitPlugin), from the same budgets.
-      const rate: RequestRate = {
-        budgets: budgetsOf(opts.rateLimits, actor, req.ip),
-        decision: undefined,
-      };
-      rate.decision = opts.rateLimiter.takeAll(rate.budgets, 1);
+      const budgets = budgetsOf(opts.rateLimits, actor, req.ip);
+      const rate: RequestRate = { budgets, decision: opts.rateLimiter.takeAll(budgets, 1) };
       if (!rate.decision.ok) return sendTooManyRequests(reply, rate.decision);
       const response = await yoga.handleNodeRequestAndResponse(req, reply, {
         req,
@@ -112,14 +109,12 @@ export function registerGraphql(app: FastifyInstance, opts: GraphqlOptions): voi
         rate,
       });
       response.headers.forEach((value, key) => void reply.header(key, value));
-      if (!rate.decision.ok) {
-        // The request's cost was refused: same answer as a refusal up front, with the code.
-        void reply.headers(rateLimitHeaders(rate.decision));
+      void reply.headers(rateLimitHeaders(rate.decision));
+      if (rate.decision.ok) void reply.status(response.status);
+      else {
+        // The rest of its cost was refused: answered like a refusal up front.
         void reply.header('Retry-After', retryAfterSeconds(rate.decision));
         void reply.status(429);
-      } else {
-        void reply.headers(rateLimitHeaders(rate.decision));
-        void reply.status(response.status);
       }
       // Buffered, not streamed: answers are small, and a client that disconnects mid-answer
       // must not surface as a server error.
