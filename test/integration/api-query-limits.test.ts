@@ -164,6 +164,17 @@ describe('ids', () => {
       code: 'E_VALIDATION',
       field: 'filter.workflowId',
     });
+    const byDefault = await api.gql('query($id: ID! = "1 or 1") { run(id: $id) { id } }', {}, auth);
+    expect(byDefault.errors?.[0]?.extensions).toMatchObject({ code: 'E_VALIDATION', field: 'id' });
+    const list = await api.gql(
+      'mutation($ids: [ID!]) { replayRuns(filter: { ids: $ids }) { runId } }',
+      { ids: ['00000000-0000-4000-8000-000000000000', 'bad'] },
+      auth,
+    );
+    expect(list.errors?.[0]?.extensions).toMatchObject({
+      code: 'E_VALIDATION',
+      field: 'filter.ids[1]',
+    });
     const member = await api.gql('mutation { removeMember(userId: "x") }', {}, auth);
     expect(member.errors?.[0]?.extensions).toMatchObject({ code: 'E_VALIDATION', field: 'userId' });
     const fine = await api.gql(

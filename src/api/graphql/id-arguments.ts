@@ -1,5 +1,6 @@
 import {
   BREAK,
+  getOperationAST,
   GraphQLError,
   isInputObjectType,
   isListType,
@@ -9,6 +10,7 @@ import {
   valueFromAST,
   visit,
   visitWithTypeInfo,
+  getVariableValues,
   type DocumentNode,
   type GraphQLInputType,
   type GraphQLSchema,
@@ -25,8 +27,19 @@ import { isUuid } from '../../model/ids.ts';
 export function findInvalidId(
   schema: GraphQLSchema,
   document: DocumentNode,
-  variables: Readonly<Record<string, unknown>> | null | undefined,
+  operationName: string | null | undefined,
+  rawVariables: Readonly<Record<string, unknown>> | null | undefined,
 ): string | null {
+  const operation = getOperationAST(document, operationName);
+  if (!operation) return null;
+  // Variables as execution will see them (defaults applied); invalid ones are GraphQL's to report.
+  const coerced = getVariableValues(
+    schema,
+    operation.variableDefinitions ?? [],
+    rawVariables ?? {},
+  );
+  if (coerced.errors) return null;
+  const variables = coerced.coerced;
   const typeInfo = new TypeInfo(schema);
   let invalid: string | null = null;
   visit(
@@ -36,7 +49,7 @@ export function findInvalidId(
         const arg = typeInfo.getArgument();
         if (!arg) return;
         // An uncoercible value is left to GraphQL's own validation (undefined here).
-        const value: unknown = valueFromAST(node.value, arg.type, variables ?? undefined);
+        const value: unknown = valueFromAST(node.value, arg.type, variables);
         invalid = invalidIdIn(arg.type, value, arg.name);
         return invalid ? BREAK : undefined;
       },
@@ -83,6 +96,7 @@ export function idArgumentsPlugin(): Plugin {
       const field = findInvalidId(
         args.schema as GraphQLSchema,
         args.document as DocumentNode,
+        args.operationName as string | undefined,
         args.variableValues as Record<string, unknown> | undefined,
       );
       if (!field) return;
