@@ -7,6 +7,8 @@ Commands:
   migrate                                 apply database migrations and exit
   tenant create --name N --owner-email E  create a tenant and its owner; prints the owner's
                [--json]                   first API token once
+  user set-password --email E [--json]    set a user's password (read from stdin or a
+                                          hidden prompt, never argv); signs them out
   keys rotate [--no-new-version] [--json] new KEK version; re-wrap every tenant's data keys
   keys reencrypt [--tenant ID]... [--json]
                                           new data keys; re-encrypt every stored secret
