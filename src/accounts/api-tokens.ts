@@ -3,6 +3,7 @@ import {
   insertApiToken,
   revokeApiToken,
   selectApiTokenByHash,
+  selectApiTokenById,
   type ApiTokenRow,
 } from '../db/queries/api-tokens.ts';
 import { SwitchyardError } from '../model/errors.ts';
@@ -60,15 +61,43 @@ export async function createApiToken(
   return { token, secret: generated.token };
 }
 
-export async function revokeToken(db: Queryable, id: ApiTokenId): Promise<ApiTokenRow> {
-  const row = await revokeApiToken(db, { id });
+/**
+ * Revokes a token whose role is not above the actor's: an admin cannot lock the owner out by
+ * revoking the owner's tokens.
+ */
+export async function revokeToken(
+  db: Queryable,
+  p: { id: ApiTokenId; actorRole: Role },
+): Promise<ApiTokenRow> {
+  const target = await selectApiTokenById(db, { id: p.id });
+  if (!target) throw new SwitchyardError('E_NOT_FOUND', 'No such API token.');
+  if (!roleAtLeast(p.actorRole, target.role)) {
+    throw new SwitchyardError(
+      'E_ROLE_TOO_HIGH',
+      `A ${p.actorRole} cannot revoke a token with the role ${target.role}.`,
+      { field: 'id' },
+    );
+  }
+  const row = await revokeApiToken(db, { id: p.id });
   if (!row) throw new SwitchyardError('E_NOT_FOUND', 'No such API token.');
   return row;
 }
 
-export type AuthenticatedToken = { tenantId: TenantId; token: ApiTokenRow };
+export type AuthenticatedToken = {
+  tenantId: TenantId;
+  token: ApiTokenRow;
+  /** The person the token acts for: its creator, still a member of the tenant. */
+  creatorUserId: UserId;
+  /** The lower of the token's role and its creator's current role in the tenant. */
+  effectiveRole: Role;
+};
 
-/** The live token for a bearer secret, looked up inside the tenant the token names. */
+/**
+ * The live token for a bearer secret, looked up inside the tenant the token names. A token
+ * acts for its creator and never with more than the creator has now: a demoted creator's
+ * tokens are demoted, and a creator who left the tenant (or whose account was deleted) leaves
+ * tokens that no longer authenticate. Checked on every request (no cache), so it is at once.
+ */
 export async function authenticateApiToken(
   pool: pg.Pool,
   secret: string,
@@ -76,9 +105,16 @@ export async function authenticateApiToken(
 ): Promise<AuthenticatedToken | undefined> {
   const tenantId = tenantOfToken(secret, 'api');
   if (!tenantId) return undefined;
-  const token = await withTenant(pool, tenantId, (db) =>
+  const found = await withTenant(pool, tenantId, (db) =>
     selectApiTokenByHash(db, { secretHash: hashToken(secret) }),
   );
-  if (!token || token.revokedAt || (token.expiresAt && token.expiresAt <= now)) return undefined;
-  return { tenantId, token };
+  if (!found || found.revokedAt || (found.expiresAt && found.expiresAt <= now)) return undefined;
+  const { creatorRole, ...token } = found;
+  if (!creatorRole || !token.createdBy) return undefined;
+  return {
+    tenantId,
+    token,
+    creatorUserId: token.createdBy,
+    effectiveRole: roleAtLeast(creatorRole, token.role) ? token.role : creatorRole,
+  };
 }

@@ -10,6 +10,8 @@ import { readCookie, SESSION_COOKIE } from './cookies.ts';
 /**
  * Who is calling: `Authorization: Bearer sy_…` (an API token), else the session cookie, else
  * anonymous. A bearer header that does not authenticate is an error, never a silent downgrade.
+ * Both are resolved from the database on every request, with the caller's current membership:
+ * a removed member's session and tokens stop working in that tenant with the next request.
  */
 export async function resolveActor(
   req: FastifyRequest,
@@ -30,7 +32,8 @@ export async function resolveActor(
         kind: 'token',
         tokenId: found.token.id,
         tenantId: found.tenantId,
-        role: found.token.role,
+        role: found.effectiveRole,
+        creatorUserId: found.creatorUserId,
       },
       viaCookie: false,
     };

@@ -16,9 +16,11 @@ import {
   type ActionInput,
   type ActionRow,
 } from '../db/queries/actions.ts';
-import { SwitchyardError } from '../model/errors.ts';
+import { isSwitchyardError, SwitchyardError } from '../model/errors.ts';
 import type { ActionId, AppId, TenantId } from '../model/ids.ts';
+import { conflictAsError } from './conflicts.ts';
 import { assertJsonSchema } from '../model/json-schema.ts';
+import { ANY_REFERENCE, checkTemplate } from '../model/mapping-syntax.ts';
 
 const authKinds = ['none', 'api_key', 'bearer', 'basic', 'oauth2_client_credentials'];
 const keyPattern = /^[a-z][a-z0-9_.-]{0,99}$/;
@@ -81,12 +83,14 @@ export async function createApp(
   tenantId: TenantId,
   input: AppInput,
 ): Promise<AppRow> {
-  return insertApp(db, { ...validateAppInput(input), tenantId, isBuiltin: false });
+  const valid = validateAppInput(input);
+  return conflictAsError('app', () => insertApp(db, { ...valid, tenantId, isBuiltin: false }));
 }
 
 export async function changeApp(db: Queryable, id: AppId, input: AppInput): Promise<AppRow> {
   await assertEditableApp(db, id);
-  const row = await updateApp(db, { ...validateAppInput(input), id });
+  const valid = validateAppInput(input);
+  const row = await conflictAsError('app', () => updateApp(db, { ...valid, id }));
   if (!row) throw new SwitchyardError('E_NOT_FOUND', 'No such app.');
   return row;
 }
@@ -187,11 +191,79 @@ function assertImplementation(kind: string, impl: unknown): void {
         { field: 'implementation' },
       );
     }
+    assertHttpImplementation(o);
   } else if (typeof o.code !== 'string' && o.codeFromInput !== true) {
     throw new SwitchyardError('E_VALIDATION', `${kind} implementations need "code".`, {
       field: 'implementation',
     });
   }
+}
+
+const httpMethods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
+/** What an http implementation's templates may reference (runner/actions/http.ts). */
+const httpRoots = ['input', 'connection', 'run'];
+const httpFields = [
+  'method',
+  'path',
+  'url',
+  'query',
+  'headers',
+  'body',
+  'bodyType',
+  'output',
+  'signing',
+];
+const httpChoices: Record<string, string[]> = {
+  bodyType: ['json', 'text', 'form'],
+  output: ['body', 'response'],
+  signing: ['standard-webhooks'],
+};
+
+/** What the runner would refuse on every run: a bad method, template, URL or option. */
+function assertHttpImplementation(o: Record<string, unknown>): void {
+  const fail = (field: string, message: string) =>
+    new SwitchyardError('E_VALIDATION', message, { field: `implementation.${field}` });
+  for (const key of Object.keys(o))
+    if (!httpFields.includes(key))
+      throw fail(
+        key,
+        `implementation.${key} is not an http implementation field (${httpFields.join(', ')}).`,
+      );
+  for (const [field, choices] of Object.entries(httpChoices))
+    if (o[field] !== undefined && !choices.includes(o[field] as string))
+      throw fail(field, `implementation.${field} must be one of ${choices.join(', ')}.`);
+  for (const field of ['method', 'path', 'url', 'query', 'headers', 'body']) {
+    try {
+      checkTemplate(o[field], `implementation.${field}`, httpRoots);
+    } catch (err) {
+      if (isSwitchyardError(err, 'E_MAPPING_INVALID'))
+        throw new SwitchyardError('E_VALIDATION', err.message, {
+          field:
+            typeof err.details.field === 'string' ? err.details.field : `implementation.${field}`,
+        });
+      throw err;
+    }
+  }
+  const method = o.method as string;
+  if (!method.includes('{{') && !httpMethods.includes(method.toUpperCase()))
+    throw fail(
+      'method',
+      `implementation.method must be one of ${httpMethods.join(', ')} (or a {{ }} template), not ${JSON.stringify(method)}.`,
+    );
+  // With every reference replaced by a sample value, the URL must parse.
+  const sample = (t: string) => t.replace(ANY_REFERENCE, 'x');
+  if (typeof o.url === 'string' && o.url !== '' && !o.url.trimStart().startsWith('{{')) {
+    if (!URL.canParse(sample(o.url)))
+      throw fail(
+        'url',
+        `implementation.url must be an absolute URL, e.g. https://api.example.com/v1/items/{{ input.id }}.`,
+      );
+  }
+  if (typeof o.path === 'string' && !URL.canParse(sample(o.path), 'https://api.example.com/'))
+    throw fail(
+      'path',
+      `implementation.path does not parse as a URL path, e.g. /items/{{ input.id }}.`,
+    );
 }
 
 export async function createAction(
@@ -200,7 +272,8 @@ export async function createAction(
   input: ActionInput,
 ): Promise<ActionRow> {
   await assertEditableApp(db, input.appId);
-  return insertAction(db, { ...validateActionInput(input), tenantId });
+  const valid = validateActionInput(input);
+  return conflictAsError('action of this app', () => insertAction(db, { ...valid, tenantId }));
 }
 
 export async function changeAction(
@@ -212,7 +285,8 @@ export async function changeAction(
   if (!current) throw new SwitchyardError('E_NOT_FOUND', 'No such action.');
   await assertEditableApp(db, current.appId);
   await assertEditableApp(db, input.appId);
-  const row = await updateAction(db, { ...validateActionInput(input), id });
+  const valid = validateActionInput(input);
+  const row = await conflictAsError('action of this app', () => updateAction(db, { ...valid, id }));
   if (!row) throw new SwitchyardError('E_NOT_FOUND', 'No such action.');
   return row;
 }

@@ -14,7 +14,8 @@ import {
   updateWorkflow,
   type WorkflowRow,
 } from '../db/queries/workflows.ts';
-import { SwitchyardError } from '../model/errors.ts';
+import { selectApp } from '../db/queries/apps.ts';
+import { isSwitchyardError, SwitchyardError } from '../model/errors.ts';
 import {
   isUuid,
   type ActionId,
@@ -23,11 +24,15 @@ import {
   type WorkflowId,
   type WorkflowVersionId,
 } from '../model/ids.ts';
+import { checkTemplate, parsePath, type PathSegment } from '../model/mapping-syntax.ts';
 import type { StepDefinition } from '../model/step.ts';
+import { conflictAsError } from './conflicts.ts';
 
 const stepIdPattern = /^[a-z][a-z0-9_]{0,62}$/;
 const MAX_STEPS = 100;
-const referencePattern = /\{\{\s*([^}]*?)\s*\}\}/g;
+const stepFields = ['id', 'actionId', 'connectionId', 'input', 'if', 'onError'];
+/** What a step's `input` and `if` may reference (runner/mapping.ts `stepScope`). */
+const stepRoots = ['trigger', 'steps', 'run'] as const;
 
 function invalid(message: string, field = 'definition'): SwitchyardError {
   return new SwitchyardError('E_VALIDATION', message, { field });
@@ -38,44 +43,53 @@ export async function validateDefinition(
   db: Queryable,
   definition: unknown,
 ): Promise<{ steps: StepDefinition[] }> {
+  if (typeof definition === 'string')
+    throw invalid(
+      'definition is a string: send the JSON object itself ({"steps": [...]}) as a GraphQL variable, not JSON text.',
+      'definition',
+    );
   const raw = (definition as { steps?: unknown } | null)?.steps;
   if (!Array.isArray(raw) || raw.length === 0 || raw.length > MAX_STEPS) {
-    throw invalid(`definition.steps must be a list of 1 to ${MAX_STEPS} steps.`);
+    throw invalid(
+      `definition.steps must be a list of 1 to ${MAX_STEPS} steps ({"steps": [...]}, docs/workflows.md).`,
+      'definition.steps',
+    );
   }
   const steps: StepDefinition[] = [];
   const seen = new Set<string>();
   for (const [i, value] of raw.entries()) {
     const s = value as Record<string, unknown>;
     const where = `definition.steps[${i}]`;
-    if (typeof s !== 'object' || s === null) throw invalid(`${where} must be an object.`);
+    if (typeof s !== 'object' || s === null || Array.isArray(s))
+      throw invalid(`${where} must be an object.`, where);
+    const unknown = Object.keys(s).find((k) => !stepFields.includes(k));
+    if (unknown !== undefined)
+      throw invalid(
+        `${where}.${unknown} is not a step field (${stepFields.join(', ')}; docs/workflows.md).`,
+        `${where}.${unknown}`,
+      );
     if (typeof s.id !== 'string' || !stepIdPattern.test(s.id)) {
-      throw invalid(`${where}.id must be lower-case letters, digits or _, starting with a letter.`);
+      throw invalid(
+        `${where}.id must be lower-case letters, digits or _, starting with a letter.`,
+        `${where}.id`,
+      );
     }
     if (seen.has(s.id))
-      throw invalid(`${where}.id "${s.id}" is used twice; step ids must be unique.`);
+      throw invalid(`${where}.id "${s.id}" is used twice; step ids must be unique.`, `${where}.id`);
     if (typeof s.actionId !== 'string' || !isUuid(s.actionId))
-      throw invalid(`${where}.actionId must be an action id.`);
+      throw invalid(`${where}.actionId must be an action id.`, `${where}.actionId`);
     if (s.connectionId != null && (typeof s.connectionId !== 'string' || !isUuid(s.connectionId))) {
-      throw invalid(`${where}.connectionId must be a connection id or null.`);
+      throw invalid(
+        `${where}.connectionId must be a connection id or null.`,
+        `${where}.connectionId`,
+      );
     }
     const onError = s.onError ?? 'fail';
     if (onError !== 'fail' && onError !== 'continue')
-      throw invalid(`${where}.onError must be "fail" or "continue".`);
+      throw invalid(`${where}.onError must be "fail" or "continue".`, `${where}.onError`);
     if (s.if != null && typeof s.if !== 'string')
-      throw invalid(`${where}.if must be a mapping expression string.`);
-    for (const ref of references([s.input, s.if])) {
-      const [root, stepId] = ref.split('.');
-      if (root !== 'trigger' && root !== 'steps' && root !== 'run') {
-        throw invalid(
-          `${where} references "{{ ${ref} }}": a reference starts with trigger, steps or run.`,
-        );
-      }
-      if (root === 'steps' && (!stepId || !seen.has(stepId))) {
-        throw invalid(
-          `${where} references "{{ ${ref} }}": only steps before this one can be referenced.`,
-        );
-      }
-    }
+      throw invalid(`${where}.if must be a mapping expression string.`, `${where}.if`);
+    for (const ref of stepReferences(s.input, s.if, where)) assertReachable(ref, seen);
     seen.add(s.id);
     steps.push({
       id: s.id,
@@ -90,15 +104,53 @@ export async function validateDefinition(
   return { steps };
 }
 
-function references(values: unknown[]): string[] {
-  const out: string[] = [];
-  const walk = (v: unknown): void => {
-    if (typeof v === 'string') for (const m of v.matchAll(referencePattern)) out.push(m[1]!);
-    else if (Array.isArray(v)) v.forEach(walk);
-    else if (v && typeof v === 'object') Object.values(v).forEach(walk);
-  };
-  values.forEach(walk);
-  return out;
+/** What `run.` offers (runner/mapping.ts stepScope); anything else is missing on every run. */
+const runFields = ['id', 'attempt', 'time', 'workflowId'];
+
+/** A reference to a later step, to `steps.<id>.<not output>` or to an unknown `run.` field. */
+function assertReachable(
+  ref: { where: string; path: string; segments: PathSegment[] },
+  earlierSteps: Set<string>,
+): void {
+  const [root, second, third] = ref.segments;
+  const fail = (why: string) =>
+    invalid(`${ref.where} references "{{ ${ref.path} }}": ${why}`, ref.where);
+  if (root === 'steps') {
+    if (typeof second !== 'string' || !earlierSteps.has(second))
+      throw fail('only steps before this one can be referenced (steps.<id>.output…).');
+    if (third !== undefined && third !== 'output')
+      throw fail(`a step offers only "output" (steps.${second}.output…).`);
+  }
+  if (root === 'run' && second !== undefined && !runFields.includes(String(second)))
+    throw fail(`run offers ${runFields.join(', ')}.`);
+}
+
+/** The references of a step's `input` and `if`, each checked for syntax and root. */
+function stepReferences(
+  input: unknown,
+  condition: unknown,
+  where: string,
+): Array<{ where: string; path: string; segments: PathSegment[] }> {
+  try {
+    const refs = checkTemplate(input, `${where}.input`, stepRoots);
+    if (typeof condition !== 'string') return refs;
+    const literal = condition.trim();
+    if (literal === 'true' || literal === 'false') return refs;
+    if (condition.includes('{{'))
+      return [...refs, ...checkTemplate(condition, `${where}.if`, stepRoots)];
+    // A bare path, e.g. `trigger.body.paid` (runner/mapping.ts evaluateCondition).
+    const segments = parsePath(literal, `${where}.if`);
+    if (!stepRoots.includes(segments[0] as (typeof stepRoots)[number]))
+      throw invalid(
+        `${where}.if: "${literal}": a reference starts with trigger, steps or run.`,
+        `${where}.if`,
+      );
+    return [...refs, { where: `${where}.if`, path: literal, segments }];
+  } catch (err) {
+    if (isSwitchyardError(err, 'E_MAPPING_INVALID'))
+      throw invalid(err.message, typeof err.details.field === 'string' ? err.details.field : where);
+    throw err;
+  }
 }
 
 async function assertSameTenantReferences(db: Queryable, steps: StepDefinition[]): Promise<void> {
@@ -112,19 +164,43 @@ async function assertSameTenantReferences(db: Queryable, steps: StepDefinition[]
     ...new Set(steps.flatMap((s) => (s.connectionId ? [s.connectionId] : []))),
   ];
   const connectionApps = await selectConnectionApps(db, { ids: connectionIds });
+  const apps = new Map<string, Awaited<ReturnType<typeof selectApp>>>();
+  for (const appId of new Set([...actions.values()].map((a) => a.appId)))
+    apps.set(appId, await selectApp(db, { id: appId }));
   steps.forEach((s, i) => {
     const action = actions.get(s.actionId);
-    if (!action) throw invalid(`definition.steps[${i}].actionId: no such action in this tenant.`);
+    if (!action)
+      throw invalid(
+        `definition.steps[${i}].actionId: no such action in this tenant.`,
+        `definition.steps[${i}].actionId`,
+      );
+    const app = apps.get(action.appId);
+    if (!s.connectionId && app && needsConnection(app)) {
+      throw invalid(
+        `definition.steps[${i}].connectionId is required: the app "${app.key}" ${app.authKind === 'none' ? 'needs connection fields' : `authenticates with ${app.authKind}`}; create a connection (createConnection) and give its id.`,
+        `definition.steps[${i}].connectionId`,
+      );
+    }
     if (s.connectionId) {
       const appId = connectionApps.get(s.connectionId);
       if (!appId)
-        throw invalid(`definition.steps[${i}].connectionId: no such connection in this tenant.`);
+        throw invalid(
+          `definition.steps[${i}].connectionId: no such connection in this tenant.`,
+          `definition.steps[${i}].connectionId`,
+        );
       if (appId !== action.appId)
         throw invalid(
           `definition.steps[${i}].connectionId belongs to another app than the action.`,
+          `definition.steps[${i}].connectionId`,
         );
     }
   });
+}
+
+/** An app whose actions cannot run without a connection: it authenticates, or requires fields. */
+function needsConnection(app: { authKind: string; connectionSchema: unknown }): boolean {
+  const required = (app.connectionSchema as { required?: unknown } | null)?.required;
+  return app.authKind !== 'none' || (Array.isArray(required) && required.length > 0);
 }
 
 export async function createWorkflow(
@@ -135,7 +211,9 @@ export async function createWorkflow(
   const name = p.name.trim();
   if (name.length === 0 || name.length > 200)
     throw invalid('name must be 1 to 200 characters.', 'name');
-  return insertWorkflow(db, { tenantId, name, description: p.description });
+  return conflictAsError('workflow', () =>
+    insertWorkflow(db, { tenantId, name, description: p.description }),
+  );
 }
 
 export async function changeWorkflow(
@@ -146,7 +224,7 @@ export async function changeWorkflow(
   const name = p.name.trim();
   if (name.length === 0 || name.length > 200)
     throw invalid('name must be 1 to 200 characters.', 'name');
-  const row = await updateWorkflow(db, { id, ...p, name });
+  const row = await conflictAsError('workflow', () => updateWorkflow(db, { id, ...p, name }));
   if (!row) throw new SwitchyardError('E_NOT_FOUND', 'No such workflow.');
   return row;
 }
@@ -159,12 +237,14 @@ export async function saveVersion(
   if (!(await selectWorkflow(db, { id: p.workflowId })))
     throw new SwitchyardError('E_NOT_FOUND', 'No such workflow.');
   const definition = await validateDefinition(db, p.definition);
-  const version = await insertNextVersion(db, {
-    tenantId,
-    workflowId: p.workflowId,
-    definition,
-    createdBy: p.createdBy,
-  });
+  const version = await conflictAsError('workflow', () =>
+    insertNextVersion(db, {
+      tenantId,
+      workflowId: p.workflowId,
+      definition,
+      createdBy: p.createdBy,
+    }),
+  );
   if (p.publish) await setCurrentVersion(db, { id: p.workflowId, versionId: version.id });
   return version;
 }

@@ -14,6 +14,7 @@ const options = {
   until: { type: 'string' },
   id: { type: 'string', multiple: true },
   all: { type: 'boolean' },
+  again: { type: 'boolean' },
   pending: { type: 'boolean' },
   from: { type: 'string' },
   limit: { type: 'string' },
@@ -60,13 +61,21 @@ export async function dlqCommand(args: string[]): Promise<void> {
       tenantId,
       filter,
       from,
+      again: values.again ?? false,
       actor: { kind: 'system', id: 'cli' },
     });
     if (values.json) process.stdout.write(`${JSON.stringify(replayed)}\n`);
     else {
       for (const r of replayed)
-        process.stdout.write(`${r.deadLetterId}: run ${r.runId} replayed as ${r.newRunId}\n`);
-      process.stdout.write(`${replayed.length} run(s) replayed from ${from}.\n`);
+        process.stdout.write(
+          r.alreadyReplayed
+            ? `${r.deadLetterId}: run ${r.runId} was already replayed as ${r.newRunId} (--again for a new replay)\n`
+            : `${r.deadLetterId}: run ${r.runId} replayed as ${r.newRunId}\n`,
+        );
+      const made = replayed.filter((r) => !r.alreadyReplayed).length;
+      process.stdout.write(
+        `${made} run(s) replayed from ${from}, ${replayed.length - made} already replayed.\n`,
+      );
     }
   } finally {
     await db.close();

@@ -4,8 +4,11 @@ import type { Metrics } from '../observability/metrics.ts';
 
 export function metricsObserver(metrics: Metrics): EngineObserver {
   return {
-    stepFinished: (e) =>
-      metrics.stepAttempts.inc({ kind: e.actionKind ?? 'none', outcome: e.outcome }),
+    stepFinished: (e) => {
+      const labels = { kind: e.actionKind ?? 'none', outcome: e.outcome };
+      metrics.stepAttempts.inc(labels);
+      metrics.stepDurationSeconds.observe(labels, e.durationSeconds);
+    },
     runFinished: (e) => metrics.runDurationSeconds.observe({ status: e.status }, e.durationSeconds),
   };
 }

@@ -8,6 +8,7 @@ import { schedulerCommand } from './scheduler.ts';
 import { startCommand } from './start.ts';
 import { tenantCommand } from './tenant.ts';
 import { usage, UsageError } from './usage.ts';
+import { userCommand } from './user.ts';
 import { workerCommand } from './worker.ts';
 
 const commands: Record<string, (args: string[]) => Promise<void>> = {
@@ -15,6 +16,7 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
   api: apiCommand,
   migrate: migrateCommand,
   tenant: tenantCommand,
+  user: userCommand,
   worker: workerCommand,
   scheduler: schedulerCommand,
   dlq: dlqCommand,

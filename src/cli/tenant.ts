@@ -38,7 +38,8 @@ export async function tenantCommand(args: string[]): Promise<void> {
     } else {
       process.stdout.write(
         `Tenant "${t.tenantName}" created (id ${t.tenantId}); owner ${t.ownerEmail}.\n` +
-          `Owner API token (shown once, store it now):\n${t.apiToken}\n`,
+          `Owner API token (shown once, store it now):\n${t.apiToken}\n` +
+          `To sign in to the web UI, set the owner's password: switchyard user set-password --email ${t.ownerEmail}\n`,
       );
     }
   } finally {

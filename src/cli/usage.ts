@@ -7,6 +7,8 @@ Commands:
   migrate                                 apply database migrations and exit
   tenant create --name N --owner-email E  create a tenant and its owner; prints the owner's
                [--json]                   first API token once
+  user set-password --email E [--json]    set a user's password (read from stdin or a
+                                          hidden prompt, never argv); signs them out
   keys rotate [--no-new-version] [--json] new KEK version; re-wrap every tenant's data keys
   keys reencrypt [--tenant ID]... [--json]
                                           new data keys; re-encrypt every stored secret
@@ -17,8 +19,9 @@ Commands:
                                           may run)
   dlq list --tenant ID [--workflow ID] [--code E] [--since T] [--until T] [--pending]
            [--limit N] [--json]           list dead-lettered runs, newest first
-  dlq replay --tenant ID (--id DL ... | --all [filters]) [--from failed-step|start] [--json]
-                                          replay dead letters as new, linked runs
+  dlq replay --tenant ID (--id DL ... | --all [filters]) [--from failed-step|start]
+           [--again] [--json]             replay dead letters as new, linked runs (once each;
+                                          --again replays those already replayed)
   retention run [--dry-run] [--json]      delete what the retention policy no longer keeps
                                           (old runs, logs, audit events); --dry-run counts
 

@@ -14,7 +14,7 @@ export const apiSchema = z.object({
   SIGN_IN_LOCK_MS: positiveInt(15 * 60_000),
   INVITATION_TTL_MS: positiveInt(7 * 24 * 3600_000),
   GRAPHQL_INTROSPECTION: boolFlag(true),
-  GRAPHQL_MAX_DEPTH: positiveInt(12, 100),
+  GRAPHQL_MAX_DEPTH: positiveInt(15, 100),
   GRAPHQL_MAX_COST: positiveInt(20_000),
   RATE_LIMIT_TENANT_PER_MINUTE: positiveInt(6_000),
   RATE_LIMIT_PRINCIPAL_PER_MINUTE: positiveInt(1_200),

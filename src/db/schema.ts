@@ -151,6 +151,7 @@ export interface WorkflowRunsTable {
   error: Json | null;
   trace_context: string | null;
   replay_of_run_id: string | null;
+  origin_run_id: string | null;
   created_at: Timestamp;
   started_at: Date | null;
   finished_at: Date | null;

@@ -1,7 +1,8 @@
 /**
  * Cancel: queued steps stop at once (the job is deleted in the same statement that marks the
  * run canceled) and a running step gets an abort signal (NOTIFY to the worker holding it, at
- * commit; the lease renewal notices too if the notification is lost).
+ * commit; the lease renewal notices too if the notification is lost). A run that already
+ * finished cannot be canceled: E_CONFLICT, naming its final status.
  */
 import { cancelRun as cancelRunQuery, selectRun } from '../db/queries/workflow-runs.ts';
 import { withTenant } from '../db/tenant.ts';
@@ -21,7 +22,7 @@ export type Actor = {
 export async function cancelRun(
   deps: Pick<EngineDeps, 'pool' | 'clock'>,
   p: { tenantId: TenantId; runId: RunId; actor: Actor },
-): Promise<{ canceled: boolean; status: string }> {
+): Promise<{ canceled: true; status: 'canceled' }> {
   return withTenant(deps.pool, p.tenantId, async (db) => {
     const canceled = await cancelRunQuery(db, {
       tenantId: p.tenantId,
@@ -44,6 +45,11 @@ export async function cancelRun(
     }
     const run = await selectRun(db, p);
     if (!run) throw new SwitchyardError('E_RUN_NOT_FOUND', `Run ${p.runId} does not exist.`);
-    return { canceled: false, status: run.status };
+    // Answering the run as it is would read as a successful cancel: say it was too late.
+    throw new SwitchyardError(
+      'E_CONFLICT',
+      `Run ${p.runId} already finished (${run.status}); only a queued or running run can be canceled.`,
+      { status: run.status },
+    );
   });
 }

@@ -78,6 +78,24 @@ export function createScheduler(deps: Omit<EngineDeps, 'random'>): Scheduler {
   };
 }
 
+/**
+ * The first time a new (or changed) cron trigger fires, planned when it is saved: planning it
+ * at the scheduler's next tick instead would skip a time that falls between the save and that
+ * tick. Null when the expression or zone does not parse (the scheduler parks it and logs).
+ */
+export function firstCronFireAt(
+  config: { expression?: unknown; timezone?: unknown },
+  now: Date,
+): Date | null {
+  if (typeof config.expression !== 'string') return null;
+  const timezone = typeof config.timezone === 'string' ? config.timezone : 'UTC';
+  try {
+    return new Cron(config.expression, { timezone, paused: true }).nextRun(now) ?? NEVER;
+  } catch {
+    return null;
+  }
+}
+
 /** Handles one due trigger in one transaction. */
 export async function fireOne(deps: Omit<EngineDeps, 'random'>): Promise<FireResult> {
   const now = deps.clock.now();

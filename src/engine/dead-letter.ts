@@ -1,8 +1,15 @@
 /**
- * The dead-letter queue: runs whose last attempt failed with a retryable error. A replay
+ * The dead-letter queue: every run that ended in failure — `dead` (retries exhausted) or
+ * `failed` (a non-retryable error) — so that anything that failed can be brought back. A replay
  * creates a new run linked to the old one (replay_of_run_id), pinned to the same workflow
  * version, either from the failed step (the outputs of the steps before it are reused) or
  * from the start; the dead letter records the replay, and an audit event is written.
+ *
+ * A dead letter is replayed once: replaying it again answers the existing replay run (a user
+ * who clicks twice, or a script that retries its request, must not call the external API
+ * twice). A new replay is made only when asked for (`again`). Every replay's outgoing calls
+ * carry the idempotency keys of the original run (origin_run_id), so that an upstream that
+ * dedupes by key drops what it already did.
  */
 import {
   markDeadLetterReplayed,
@@ -22,7 +29,21 @@ import type { EngineDeps } from './deps.ts';
 
 export type ReplayFrom = 'failed-step' | 'start';
 
-export type Replayed = { deadLetterId: string; runId: RunId; newRunId: RunId };
+export type Replayed = {
+  deadLetterId: string;
+  runId: RunId;
+  newRunId: RunId;
+  /** True: the dead letter had been replayed before and `newRunId` is that replay (no new run). */
+  alreadyReplayed: boolean;
+};
+
+export type ReplayRequest = {
+  tenantId: TenantId;
+  from: ReplayFrom;
+  actor: Actor;
+  /** Make a new replay even when the dead letter was replayed before. */
+  again?: boolean;
+};
 
 export async function listDeadLetters(
   deps: Pick<EngineDeps, 'pool'>,
@@ -36,7 +57,7 @@ export async function listDeadLetters(
 /** Replays the dead letters matching the filter (each in its own transaction). */
 export async function replayDeadLetters(
   deps: Pick<EngineDeps, 'pool' | 'clock'>,
-  p: { tenantId: TenantId; filter: DeadLetterFilter; from: ReplayFrom; actor: Actor },
+  p: ReplayRequest & { filter: DeadLetterFilter },
 ): Promise<Replayed[]> {
   const candidates = await listDeadLetters(deps, p);
   const out: Replayed[] = [];
@@ -49,29 +70,33 @@ export async function replayDeadLetters(
 
 export async function replayDeadLetter(
   deps: Pick<EngineDeps, 'pool' | 'clock'>,
-  p: { tenantId: TenantId; deadLetterId: string; from: ReplayFrom; actor: Actor },
+  p: ReplayRequest & { deadLetterId: string },
 ): Promise<Replayed> {
   const r = await replayOne(deps, p);
-  if (!r) {
-    throw new SwitchyardError(
-      'E_NOT_FOUND',
-      `Dead letter ${p.deadLetterId} does not exist (or is being replayed right now).`,
-    );
-  }
+  if (!r) throw new SwitchyardError('E_NOT_FOUND', `Dead letter ${p.deadLetterId} does not exist.`);
   return r;
 }
 
 async function replayOne(
   deps: Pick<EngineDeps, 'pool' | 'clock'>,
-  p: { tenantId: TenantId; deadLetterId: string; from: ReplayFrom; actor: Actor },
+  p: ReplayRequest & { deadLetterId: string },
 ): Promise<Replayed | undefined> {
   return withTenant(deps.pool, p.tenantId, async (db) => {
+    // Locked (waiting for a concurrent replay of the same dead letter to commit): the second
+    // of two replays at once then sees the first one's run and answers it.
     const [dl] = await selectDeadLetters(db, {
       tenantId: p.tenantId,
       filter: { ids: [p.deadLetterId], limit: 1 },
       lock: true,
     });
     if (!dl) return undefined;
+    if (dl.replayRunId && !p.again)
+      return {
+        deadLetterId: dl.id,
+        runId: dl.runId,
+        newRunId: dl.replayRunId,
+        alreadyReplayed: true,
+      };
     const old = await selectRun(db, { tenantId: p.tenantId, runId: dl.runId });
     if (!old) return undefined;
     const now = deps.clock.now();
@@ -89,6 +114,7 @@ async function replayOne(
       input: old.input,
       traceContext: old.traceContext,
       replayOfRunId: old.id,
+      originRunId: old.originRunId ?? old.id,
       firstStepIndex,
       now,
     });
@@ -116,8 +142,8 @@ async function replayOne(
       action: 'run.replayed',
       targetKind: 'workflow_run',
       targetId: old.id,
-      metadata: { newRunId, from: p.from, deadLetterId: dl.id },
+      metadata: { newRunId, from: p.from, deadLetterId: dl.id, again: dl.replayRunId !== null },
     });
-    return { deadLetterId: dl.id, runId: old.id, newRunId };
+    return { deadLetterId: dl.id, runId: old.id, newRunId, alreadyReplayed: false };
   });
 }

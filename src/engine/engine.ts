@@ -11,7 +11,7 @@ import {
   listDeadLetters,
   replayDeadLetter,
   replayDeadLetters,
-  type ReplayFrom,
+  type ReplayRequest,
 } from './dead-letter.ts';
 import { systemClock, systemRandom, type EngineDeps } from './deps.ts';
 import { createRunIntake } from './intake.ts';
@@ -52,18 +52,9 @@ export function createEngine(
     cancelRun: (p: { tenantId: TenantId; runId: RunId; actor: Actor }) => cancelRun(deps, p),
     listDeadLetters: (p: { tenantId: TenantId; filter: DeadLetterFilter }) =>
       listDeadLetters(deps, p),
-    replayDeadLetter: (p: {
-      tenantId: TenantId;
-      deadLetterId: string;
-      from: ReplayFrom;
-      actor: Actor;
-    }) => replayDeadLetter(deps, p),
-    replayDeadLetters: (p: {
-      tenantId: TenantId;
-      filter: DeadLetterFilter;
-      from: ReplayFrom;
-      actor: Actor;
-    }) => replayDeadLetters(deps, p),
+    replayDeadLetter: (p: ReplayRequest & { deadLetterId: string }) => replayDeadLetter(deps, p),
+    replayDeadLetters: (p: ReplayRequest & { filter: DeadLetterFilter }) =>
+      replayDeadLetters(deps, p),
     createWorker: (opts: WorkerOptions): Worker => createWorker(deps, opts),
     createScheduler: (): Scheduler => createScheduler(deps),
   };

@@ -12,6 +12,8 @@ export type StepFinished = {
   /** The step's action kind; null when the action is gone or the step is invalid. */
   actionKind: ActionKind | null;
   outcome: 'succeeded' | 'failed' | 'skipped';
+  /** From the attempt's start to its outcome (the executor's work and the step's wait for it). */
+  durationSeconds: number;
 };
 
 export type RunFinished = {
@@ -33,7 +35,11 @@ export function observeTransition(
   now: Date,
 ): void {
   if (t.stepRun?.op === 'finish')
-    observer.stepFinished({ actionKind: plan.actionKind, outcome: t.stepRun.status });
+    observer.stepFinished({
+      actionKind: plan.actionKind,
+      outcome: t.stepRun.status,
+      durationSeconds: Math.max(0, (now.getTime() - plan.attemptStartedAt.getTime()) / 1000),
+    });
   if (t.finishRun)
     observer.runFinished({
       status: t.finishRun.status,

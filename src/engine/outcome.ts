@@ -44,6 +44,8 @@ export type AttemptPlan = {
   actionKind: ActionKind | null;
   /** When the run was created, for its duration. */
   runCreatedAt: Date;
+  /** When this attempt was prepared (its StepRun's start), for the step's duration. */
+  attemptStartedAt: Date;
 };
 
 export type Outcome =
@@ -134,20 +136,19 @@ export function transitionOf(
               output: json(plan.outputs),
               error: json({ ...error, stepId: plan.stepId, stepIndex: plan.stepIndex }),
             },
-            deadLetter:
-              decision.status === 'dead'
-                ? json({
-                    workflowId: plan.workflowId,
-                    failedStepId: plan.stepId,
-                    error,
-                    context: {
-                      input: plan.runInput,
-                      steps: plan.outputs,
-                      failedStepIndex: plan.stepIndex,
-                    },
-                    retryCount: plan.countedAttempts,
-                  })
-                : null,
+            // Failed runs too: a run that ends in failure always leaves something to replay
+            // (the failure may be ours, or fixed since by an edit of the action or connection).
+            deadLetter: json({
+              workflowId: plan.workflowId,
+              failedStepId: plan.stepId,
+              error,
+              context: {
+                input: plan.runInput,
+                steps: plan.outputs,
+                failedStepIndex: plan.stepIndex,
+              },
+              retryCount: plan.countedAttempts,
+            }),
           };
         }
         default:

@@ -20,6 +20,7 @@ import {
   type ActionId,
   type AppId,
   type ConnectionId,
+  type RunId,
   type StepRunId,
   type TenantId,
   type WorkflowId,
@@ -36,12 +37,14 @@ import type { EngineDeps } from './deps.ts';
 import type { EngineObserver } from './observer.ts';
 import { createGroupCommit, type GroupCommit } from './group-commit.ts';
 import type { AttemptPlan, NextStart } from './outcome.ts';
-import type { AttemptFailure } from './retry.ts';
+import { INFRA_MAX_RETRIES, type AttemptFailure } from './retry.ts';
 
 export type WorkerDeps = EngineDeps & {
   workerId: string;
   /** Told of every committed attempt outcome and run end (metrics). */
   observer?: EngineObserver;
+  /** Wake the claim loop after this long: a job this worker put back becomes due then. */
+  wakeAfter?: (delayMs: number) => void;
 };
 
 /** What a worker keeps about a run between its steps (read with the first one it prepares). */
@@ -49,6 +52,8 @@ export type RunFacts = {
   workflowId: WorkflowId;
   input: unknown;
   traceContext: string | null;
+  /** A replay's original run, whose idempotency keys its outgoing calls reuse. */
+  originRunId: RunId | null;
   createdAt: Date;
   /** The pinned version's `definition.steps` (versions are immutable). */
   steps: readonly unknown[];
@@ -65,7 +70,7 @@ export type Prepared =
     }
   | { kind: 'fail'; plan: AttemptPlan; run: RunFacts; failure: AttemptFailure };
 
-/** Policy when the action is gone: the failure is not retryable anyway. */
+/** Policy when the action is gone (the failure is not retryable anyway), or no retry is left. */
 const NO_RETRY: RetryPolicy = {
   strategy: 'none',
   maxAttempts: 1,
@@ -103,7 +108,12 @@ export async function prepareClaimed(
     relaxDurability: true,
   });
   const out: Prepared[] = jobs.map(() => ({ kind: 'done' }));
-  const toStart: { index: number; run: RunFacts; outputs: Record<string, unknown> }[] = [];
+  const toStart: {
+    index: number;
+    run: RunFacts;
+    outputs: Record<string, unknown>;
+    counted: number;
+  }[] = [];
   for (const [index, job] of jobs.entries()) {
     const ctx = contexts[index];
     const guard = { tenantId, jobId: job.jobId, attempt: job.attempt, workerId: deps.workerId };
@@ -130,33 +140,36 @@ export async function prepareClaimed(
       workflowId: ctx.workflowId,
       input: ctx.input,
       traceContext: ctx.traceContext,
+      originRunId: ctx.originRunId,
       createdAt: ctx.createdAt,
       steps: ctx.steps as unknown[],
     };
+    // Attempts before this one that count against maxAttempts: not those whose worker was lost.
+    let counted = 0;
     if (job.attempt > 1) {
-      await markLostAttempts(db, {
-        tenantId,
-        runId: job.runId,
-        stepIndex: job.stepIndex,
-        beforeAttempt: job.attempt,
-        now,
-      });
-      const action = ctx.action ? toActionSpec(ctx.action) : null;
-      if (action && job.attempt > action.retry.maxAttempts) {
-        // The previous attempt was the last one and its worker died: no attempt is left.
+      counted = (
+        await markLostAttempts(db, {
+          tenantId,
+          runId: job.runId,
+          stepIndex: job.stepIndex,
+          beforeAttempt: job.attempt,
+          now,
+        })
+      ).countedAttempts;
+      const losses = job.attempt - 1 - counted;
+      if (losses > INFRA_MAX_RETRIES) {
+        // Not run again; the run goes dead whatever attempts the action has left (no retry).
+        const action = ctx.action ? toActionSpec(ctx.action) : null;
         out[index] = {
           kind: 'fail',
-          plan: planOf(deps, job, run, ctx.outputs, action, null, job.attempt - 1),
+          plan: { ...planOf(deps, job, run, ctx.outputs, action, null, counted), policy: NO_RETRY },
           run,
-          failure: {
-            kind: 'worker-lost',
-            message: `The worker running attempt ${job.attempt - 1} (the last) stopped before it finished.`,
-          },
+          failure: { kind: 'worker-lost-repeatedly', losses },
         };
         continue;
       }
     }
-    toStart.push({ index, run, outputs: ctx.outputs });
+    toStart.push({ index, run, outputs: ctx.outputs, counted });
   }
   if (toStart.length === 0) return out;
   const started = await startStepAttempts(db, {
@@ -171,12 +184,20 @@ export async function prepareClaimed(
       attempt: jobs[index]!.attempt,
     })),
   });
-  for (const { index, run, outputs } of toStart) {
+  for (const { index, run, outputs, counted } of toStart) {
     const job = jobs[index]!;
     const stepRunId = started.get(job.runId);
     // No StepRun: the claim went stale (another worker took the job).
     if (stepRunId)
-      out[index] = preparedFor(deps, job, run, outputs, stepRunId, contexts[index]!.action);
+      out[index] = preparedFor(
+        deps,
+        job,
+        run,
+        outputs,
+        stepRunId,
+        contexts[index]!.action,
+        counted,
+      );
   }
   return out;
 }
@@ -188,7 +209,10 @@ export function nextStartOf(run: RunFacts, stepIndex: number): NextStart {
   return { stepId: parsed.id, actionId: isUuid(parsed.actionId) ? parsed.actionId : null };
 }
 
-/** A started attempt (its StepRun recorded): the executor's request, or why it fails at once. */
+/**
+ * A started attempt (its StepRun recorded): the executor's request, or why it fails at once.
+ * `countedBefore`: the earlier attempts of the step that count against maxAttempts.
+ */
 export function preparedFor(
   deps: WorkerDeps,
   job: ClaimedJob,
@@ -196,10 +220,11 @@ export function preparedFor(
   outputs: Record<string, unknown>,
   stepRunId: StepRunId,
   actionRow: ActionRow | null,
+  countedBefore = 0,
 ): Prepared {
   const parsed = parseStep(run.steps[job.stepIndex]);
   const action = actionRow ? toActionSpec(actionRow) : null;
-  const plan = planOf(deps, job, run, outputs, action, stepRunId, job.attempt);
+  const plan = planOf(deps, job, run, outputs, action, stepRunId, countedBefore + 1);
   if (typeof parsed === 'string')
     return { kind: 'fail', plan, run, failure: { kind: 'invalid-step', message: parsed } };
   if (!action)
@@ -215,6 +240,7 @@ export function preparedFor(
     context: {
       tenantId: job.tenantId,
       runId: job.runId,
+      originRunId: run.originRunId,
       workflowId: run.workflowId,
       stepId: parsed.id,
       stepIndex: job.stepIndex,
@@ -257,6 +283,7 @@ function planOf(
     stepRunId,
     actionKind: action?.kind ?? null,
     runCreatedAt: run.createdAt,
+    attemptStartedAt: deps.clock.now(),
   };
 }
 

@@ -17,6 +17,16 @@ import type { Random } from './deps.ts';
  */
 export const JITTER_RATIO = 0.2;
 
+/**
+ * How many times a step is run again after its worker was lost (killed, crashed, out of
+ * memory, lease lost, stopped past the shutdown deadline). These attempts are the platform's
+ * fault, so they do not count against the action's maxAttempts (the built-in code actions allow
+ * one attempt: a redeploy during a code step would otherwise kill the run); they are bounded
+ * apart so that a step that kills its worker every time still ends (dead,
+ * E_WORKER_LOST_REPEATEDLY) instead of taking down workers forever.
+ */
+export const INFRA_MAX_RETRIES = 3;
+
 /** Retry-After values beyond a day are clamped: a broken header must not park a run forever. */
 const MAX_RETRY_AFTER_MS = 86_400_000;
 
@@ -24,7 +34,8 @@ export type AttemptFailure =
   | { kind: 'step-error'; error: StepError }
   | { kind: 'timeout'; timeoutMs: number }
   | { kind: 'executor-crashed'; message: string }
-  | { kind: 'worker-lost'; message: string }
+  /** The step's workers were lost more than INFRA_MAX_RETRIES times. */
+  | { kind: 'worker-lost-repeatedly'; losses: number }
   | { kind: 'action-missing'; actionId: string }
   | { kind: 'invalid-step'; message: string };
 
@@ -57,8 +68,14 @@ export function classifyFailure(f: AttemptFailure): ClassifiedError {
       return err('E_STEP_TIMEOUT', `The step did not finish within ${f.timeoutMs} ms.`, true);
     case 'executor-crashed':
       return err('E_EXECUTOR_CRASHED', `The step executor threw: ${f.message}`, true);
-    case 'worker-lost':
-      return err('E_WORKER_LOST', f.message, true);
+    case 'worker-lost-repeatedly':
+      return err(
+        'E_WORKER_LOST_REPEATEDLY',
+        `The worker running this step was lost ${f.losses} times (killed, crashed, out of memory or lease lost); ` +
+          `after ${INFRA_MAX_RETRIES} infrastructure retries the step is not run again. ` +
+          'A step that exhausts or crashes its worker every time does this.',
+        true,
+      );
     case 'action-missing':
       return err(
         'E_ACTION_NOT_FOUND',

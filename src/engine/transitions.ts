@@ -61,12 +61,7 @@ export function createTransitions(deps: WorkerDeps): Transitions {
         items: items.map((i) => i.transition),
       });
       // Committed: from here on an item can only fail alone (a retry would apply it twice).
-      if (deps.observer) {
-        const now = deps.clock.now();
-        items.forEach((item, n) => {
-          if (results[n]?.ok) observeTransition(deps.observer!, item.plan, item.transition, now);
-        });
-      }
+      afterCommit(deps, items, results);
       return items.map((item, n) => {
         try {
           return answerOf(deps, item, results[n]);
@@ -84,6 +79,37 @@ export function createTransitions(deps: WorkerDeps): Transitions {
       return lanes.submit(plan.tenantId, { plan, transition, run }, transitionBytes(transition));
     },
   };
+}
+
+/** What a committed batch tells beyond its answers: observer, dead runs' log line, wake-ups. */
+function afterCommit(deps: WorkerDeps, items: Item[], results: TransitionResult[]): void {
+  const now = deps.clock.now();
+  items.forEach(({ plan, transition: t }, n) => {
+    if (!results[n]?.ok) return;
+    if (deps.observer) observeTransition(deps.observer, plan, t, now);
+    if (t.finishRun?.status === 'dead') logDeadRun(deps, plan, t);
+    // A retry due before the next poll would wait for it: wake the claim loop when it is due.
+    if ((t.job.op === 'requeue' || t.job.op === 'unclaim') && t.job.delayMs > 0)
+      deps.wakeAfter?.(t.job.delayMs);
+  });
+}
+
+/** One warn line per run that goes dead: what an operator greps for before opening the DLQ. */
+function logDeadRun(deps: WorkerDeps, plan: AttemptPlan, t: StepTransition): void {
+  // The run's error (also there when no attempt was started: a step whose worker kept dying).
+  const error = t.finishRun?.error ? (JSON.parse(t.finishRun.error) as { code?: string }) : null;
+  const code = error?.code ?? null;
+  deps.logger.warn(
+    {
+      tenantId: plan.tenantId,
+      runId: plan.runId,
+      workflowId: plan.workflowId,
+      stepId: plan.stepId,
+      code,
+      attempts: plan.countedAttempts,
+    },
+    'run dead: retries exhausted, dead-lettered',
+  );
 }
 
 function answerOf(

@@ -30,6 +30,8 @@ import { listenForWakeups, type Wakeups } from './wakeups.ts';
 
 /** How long a worker with a backlog waits for more slots to free before a small claim. */
 const BATCH_WAIT_MS = 3;
+/** A wake-up for a job due later comes this much after it, so that the job is due by then. */
+const DUE_WAKE_MARGIN_MS = 2;
 
 export type WorkerOptions = {
   executor: StepExecutor;
@@ -52,9 +54,27 @@ export type Worker = {
 export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
   const { config, logger } = deps;
   const id = opts.workerId ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  // One timer, for the earliest job this worker put back with a delay (a retry's backoff, a
+  // deferral): without it a delay shorter than the poll interval would wait for the poll
+  // (a 200 ms backoff took about a second). Jobs delayed by other workers wake their workers.
+  let dueTimer: NodeJS.Timeout | undefined;
+  let dueAt = Infinity;
+  const wakeAfter = (delayMs: number) => {
+    const at = performance.now() + delayMs + DUE_WAKE_MARGIN_MS;
+    if (dueTimer && at >= dueAt) return;
+    clearTimeout(dueTimer);
+    dueAt = at;
+    dueTimer = setTimeout(() => {
+      dueTimer = undefined;
+      dueAt = Infinity;
+      poke();
+    }, at - performance.now());
+    dueTimer.unref();
+  };
   const workerDeps = {
     ...deps,
     workerId: id,
+    wakeAfter,
     ...(opts.observer ? { observer: opts.observer } : {}),
   };
   // Claimed steps are prepared, and outcomes recorded, in transactions shared by the slots
@@ -254,6 +274,7 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
         }
       }
       clearInterval(heartbeat);
+      clearTimeout(dueTimer);
       logger.info({ workerId: id }, 'worker stopped');
     },
   };

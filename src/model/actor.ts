@@ -11,7 +11,15 @@ export type Actor =
       tenantId: TenantId | null;
       role: Role | null;
     }
-  | { kind: 'token'; tokenId: ApiTokenId; tenantId: TenantId; role: Role }
+  | {
+      kind: 'token';
+      tokenId: ApiTokenId;
+      tenantId: TenantId;
+      /** The token's effective role: the lower of its own and its creator's current role. */
+      role: Role;
+      /** The member the token acts for (its creator); tokens it creates act for them too. */
+      creatorUserId: UserId;
+    }
   | { kind: 'anonymous' };
 
 /** Request facts recorded with audit events and the access log. */

@@ -80,6 +80,11 @@ export const errorCodes = {
     retryable: false,
     message: 'The request body is too large',
   },
+  E_WEBHOOK_SECRET_UNREADABLE: {
+    httpStatus: 500,
+    retryable: false,
+    message: 'The webhook’s stored signing secret cannot be decrypted; rotate it',
+  },
   E_MAIL_UNAVAILABLE: {
     httpStatus: 503,
     retryable: true,
@@ -126,6 +131,11 @@ export const errorCodes = {
     httpStatus: 503,
     retryable: true,
     message: 'The worker running the step stopped before it finished',
+  },
+  E_WORKER_LOST_REPEATEDLY: {
+    httpStatus: 503,
+    retryable: true,
+    message: "The step's worker was lost more times than the infrastructure retry bound",
   },
   E_RUN_CANCELED: { httpStatus: 409, retryable: false, message: 'The run was canceled' },
   E_EXECUTOR_CRASHED: {

@@ -61,6 +61,11 @@ export type ActionSpec = {
 export type StepContext = {
   tenantId: TenantId;
   runId: RunId;
+  /**
+   * For a replay, the first run of its replay chain; absent or null: the run is its own origin.
+   * Outgoing calls derive their idempotency keys from it (idempotencyBaseOf).
+   */
+  originRunId?: RunId | null;
   workflowId: WorkflowId;
   stepId: string;
   stepIndex: number;
@@ -79,6 +84,17 @@ export type StepContext = {
   steps: Record<string, { output: unknown }>;
   runStartedAt: Date;
 };
+
+/**
+ * `<run>:<step>`, the base of a step's outgoing idempotency keys (Idempotency-Key, webhook ids).
+ * A replay keeps its original run's, so that an upstream that already took the original call
+ * can drop the replay's.
+ */
+export function idempotencyBaseOf(
+  context: Pick<StepContext, 'runId' | 'originRunId' | 'stepId'>,
+): string {
+  return `${context.originRunId ?? context.runId}:${context.stepId}`;
+}
 
 export type StepError = {
   /** A code from the error registry (model/errors.ts), e.g. E_STEP_TIMEOUT. */

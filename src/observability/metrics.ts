@@ -28,6 +28,13 @@ export function createMetrics() {
       labelNames: ['kind', 'outcome'] as const,
       registers: [registry],
     }),
+    stepDurationSeconds: new Histogram({
+      name: 'switchyard_step_duration_seconds',
+      help: "Step attempts recorded, by action kind (http, javascript, python; none when the action is gone) and outcome (succeeded, failed, skipped): time from the attempt's start to its recorded outcome.",
+      labelNames: ['kind', 'outcome'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
     runDurationSeconds: new Histogram({
       name: 'switchyard_run_duration_seconds',
       help: "Runs ended by the engine, by final status (succeeded, failed, dead): time from the run's creation to its end, queueing and retries included. _count is the number of runs ended.",

@@ -5,13 +5,18 @@
  * indexes; nothing is evaluated, and only own properties of plain data are reachable.
  */
 import { SwitchyardError } from '../model/errors.ts';
+import {
+  ANY_REFERENCE,
+  WHOLE_REFERENCE,
+  parsePath,
+  templateReferences,
+} from '../model/mapping-syntax.ts';
 import type { StepContext } from '../model/step.ts';
 
-export type MappingScope = Record<string, unknown>;
+// The syntax lives in model/mapping-syntax.ts, shared with the catalog's checks at save;
+// this file evaluates.
 
-const WHOLE = /^\s*\{\{\s*([^{}]*?)\s*\}\}\s*$/;
-const ANY = /\{\{\s*([^{}]*?)\s*\}\}/g;
-const SEGMENT = /^(?:\.?([A-Za-z_$][\w$-]*)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\])/;
+export type MappingScope = Record<string, unknown>;
 
 /** The scope step inputs and `if` conditions see. */
 export function stepScope(ctx: StepContext): MappingScope {
@@ -53,21 +58,14 @@ export function evaluateCondition(condition: string, scope: MappingScope): boole
 }
 
 function resolveString(s: string, scope: MappingScope, where: string): unknown {
-  const whole = WHOLE.exec(s);
+  const whole = WHOLE_REFERENCE.exec(s);
   if (whole) return lookupPath(whole[1]!, scope, where);
-  if (!s.includes('{{')) return s;
-  if (s.replace(ANY, '').includes('{{'))
-    throw new SwitchyardError(
-      'E_MAPPING_INVALID',
-      `${where}: unclosed "{{" in ${JSON.stringify(s)}`,
-    );
-  return s.replace(ANY, (_m, path: string) => toText(lookupPath(path, scope, where)));
+  if (templateReferences(s, where).length === 0) return s;
+  return s.replace(ANY_REFERENCE, (_m, path: string) => toText(lookupPath(path, scope, where)));
 }
 
 /** Looks up `path` (e.g. `steps.fetch.output.items[0].id`) or fails naming it. */
 export function lookupPath(path: string, scope: MappingScope, where: string): unknown {
-  if (path === '')
-    throw new SwitchyardError('E_MAPPING_INVALID', `${where}: empty reference "{{ }}"`);
   const segments = parsePath(path, where);
   const root = segments[0]!;
   if (!Object.hasOwn(scope, root))
@@ -112,31 +110,6 @@ function step(value: unknown, seg: string | number): unknown {
   }
   const key = String(seg);
   return Object.hasOwn(value, key) ? (value as Record<string, unknown>)[key] : MISSING;
-}
-
-function parsePath(path: string, where: string): (string | number)[] {
-  const out: (string | number)[] = [];
-  let rest = path;
-  while (rest.length > 0) {
-    const m = SEGMENT.exec(rest);
-    if (
-      !m ||
-      (out.length === 0 && m[1] === undefined) ||
-      (out.length > 0 && m[1] !== undefined && !rest.startsWith('.'))
-    )
-      throw new SwitchyardError(
-        'E_MAPPING_INVALID',
-        `${where}: "{{ ${path} }}" is not a valid path`,
-        {
-          path,
-        },
-      );
-    if (m[1] !== undefined) out.push(m[1]);
-    else if (m[2] !== undefined) out.push(Number(m[2]));
-    else out.push(JSON.parse(`"${m[3]!}"`) as string);
-    rest = rest.slice(m[0].length);
-  }
-  return out;
 }
 
 function toText(value: unknown): string {

@@ -15,6 +15,7 @@ import type {
   StepRequest,
   StepResult,
 } from '../model/step.ts';
+import { idempotencyBaseOf } from '../model/step.ts';
 import { createScrubber, type SecretScrubber } from '../security/scrub.ts';
 import { createTokenCache } from './actions/auth.ts';
 import { executeHttpAction } from './actions/http.ts';
@@ -181,7 +182,7 @@ export function createRunner(deps: RunnerDeps): StepExecutor {
               // that makes its calls in a deterministic order); the code may set its own.
               calls += 1;
               const headers = {
-                'idempotency-key': `${context.runId}:${context.stepId}:${calls}`,
+                'idempotency-key': `${idempotencyBaseOf(context)}:${calls}`,
                 traceparent: childTraceparent(context.traceparent),
                 ...req.headers,
               };

@@ -1,22 +1,27 @@
 /**
  * SIGKILL a worker process in the middle of its steps: after the lease, another worker
- * process claims them again, the lost attempt is counted (E_WORKER_LOST), every run completes
- * and no step completes twice.
+ * process claims them again, the lost attempt is recorded (E_WORKER_LOST) without counting
+ * against the action's maxAttempts, every run completes and no step completes twice; a step
+ * that kills its worker every time ends dead after the infrastructure retries.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { startRun } from '../../src/engine/start-run.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { engineDeps, makeAction, makeWorkflow, waitFor } from '../support/engine-factories.ts';
 import { spawnEngineProcess, type EngineProcess } from '../support/engine-spawn.ts';
 import { makeTenant } from '../support/factories.ts';
+import type { ActionId, TenantId } from '../../src/model/ids.ts';
 
 let db: TestDatabase;
 const procs: EngineProcess[] = [];
 beforeAll(async () => {
   db = await createTestDatabase();
 });
+// Each test starts with no worker: a leftover one would take its steps.
+afterEach(async () => {
+  await Promise.all(procs.splice(0).map((p) => p.kill()));
+});
 afterAll(async () => {
-  await Promise.all(procs.map((p) => p.kill()));
   await db.drop();
 });
 
@@ -88,3 +93,118 @@ it('a killed worker loses its steps to another worker after the lease; nothing c
     ).rowCount,
   ).toBe(0);
 });
+
+/** The tenant's built-in JavaScript action (one attempt: retryStrategy none, maxAttempts 1). */
+async function builtinJavaScript(tenantId: TenantId): Promise<ActionId> {
+  const r = await db.ownerPool.query<{ id: ActionId; max_attempts: number }>(
+    `select a.id, a.max_attempts from actions a
+       join apps ap on ap.tenant_id = a.tenant_id and ap.id = a.app_id
+      where a.tenant_id = $1 and ap.key = 'javascript' and a.kind = 'javascript'`,
+    [tenantId],
+  );
+  expect(r.rows[0]!.max_attempts).toBe(1);
+  return r.rows[0]!.id;
+}
+
+const runnerEnv = () => ({
+  ROLE: 'worker',
+  EXECUTOR: 'runner',
+  DATABASE_APP_URL: db.appUrl,
+  WORKER_LEASE_MS: '1500',
+  WORKER_HEARTBEAT_MS: '500',
+  WORKER_POLL_MS: '100',
+  WORKER_CONCURRENCY: '2',
+});
+
+/** Spawns a worker, waits until it is in the middle of the run's code step, and SIGKILLs it. */
+async function killDuringStep(runId: string): Promise<void> {
+  const p = spawnEngineProcess(runnerEnv());
+  procs.push(p);
+  await waitFor(() => p.events.some((e) => e.event === 'step-start' && e.runId === runId), {
+    timeoutMs: 20_000,
+    what: 'a worker to start the code step',
+  });
+  await p.kill('SIGKILL');
+}
+
+const stepsOf = async (runId: string) =>
+  (
+    await db.ownerPool.query<{ attempt: number; status: string; error_code: string | null }>(
+      'select attempt, status, error_code from step_runs where run_id = $1 order by attempt',
+      [runId],
+    )
+  ).rows;
+
+const runOf = async (runId: string) =>
+  (
+    await db.ownerPool.query<{ status: string; error: { code: string } | null }>(
+      'select status, error from workflow_runs where id = $1',
+      [runId],
+    )
+  ).rows[0]!;
+
+it('a worker killed during a JavaScript step (maxAttempts 1) costs no attempt: the step runs again and the run succeeds', async () => {
+  const tenantId = (await makeTenant(db.pool)).tenantId;
+  const js = await builtinJavaScript(tenantId);
+  const { workflowId } = await makeWorkflow(db.pool, tenantId, [
+    {
+      id: 'code',
+      actionId: js,
+      input: {
+        // The first attempt busy-loops (the worker is killed meanwhile); the next one returns.
+        code: 'if (input.attempt === 1) { const end = Date.now() + 4000; while (Date.now() < end) {} } return { attempt: input.attempt };',
+        attempt: '{{ run.attempt }}',
+      },
+    },
+  ]);
+  const { runId } = await startRun(engineDeps(db.pool), { tenantId, workflowId, input: {} });
+  await killDuringStep(runId);
+  const rescuer = spawnEngineProcess(runnerEnv());
+  procs.push(rescuer);
+  await waitFor(async () => (await runOf(runId)).status === 'succeeded', {
+    timeoutMs: 20_000,
+    what: 'the run to succeed on the rescuer',
+  });
+  expect(await stepsOf(runId)).toEqual([
+    { attempt: 1, status: 'failed', error_code: 'E_WORKER_LOST' },
+    { attempt: 2, status: 'succeeded', error_code: null },
+  ]);
+}, 60_000);
+
+it('a step that kills its worker every time ends dead after the infrastructure retries (E_WORKER_LOST_REPEATEDLY)', async () => {
+  const tenantId = (await makeTenant(db.pool)).tenantId;
+  const js = await builtinJavaScript(tenantId);
+  const { workflowId } = await makeWorkflow(db.pool, tenantId, [
+    {
+      id: 'killer',
+      actionId: js,
+      input: { code: 'const end = Date.now() + 4000; while (Date.now() < end) {} return {};' },
+    },
+  ]);
+  const { runId } = await startRun(engineDeps(db.pool), { tenantId, workflowId, input: {} });
+  // The first attempt and the INFRA_MAX_RETRIES (3) retries: each one's worker is killed.
+  for (let i = 0; i < 4; i++) await killDuringStep(runId);
+  const last = spawnEngineProcess(runnerEnv());
+  procs.push(last);
+  await waitFor(async () => (await runOf(runId)).status === 'dead', {
+    timeoutMs: 20_000,
+    what: 'the run to go dead',
+  });
+  // Not run a fifth time: the run ends with a code that says why.
+  expect(last.events.filter((e) => e.event === 'step-start')).toEqual([]);
+  expect(await runOf(runId)).toMatchObject({
+    status: 'dead',
+    error: { code: 'E_WORKER_LOST_REPEATEDLY', stepId: 'killer' },
+  });
+  expect((await stepsOf(runId)).map((s) => [s.attempt, s.error_code])).toEqual([
+    [1, 'E_WORKER_LOST'],
+    [2, 'E_WORKER_LOST'],
+    [3, 'E_WORKER_LOST'],
+    [4, 'E_WORKER_LOST'],
+  ]);
+  const dl = await db.ownerPool.query<{ error: { code: string } }>(
+    'select error from dead_letters where run_id = $1',
+    [runId],
+  );
+  expect(dl.rows.map((r) => r.error.code)).toEqual(['E_WORKER_LOST_REPEATEDLY']);
+}, 90_000);

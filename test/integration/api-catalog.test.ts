@@ -114,7 +114,8 @@ describe('apps, actions and workflows over GraphQL', () => {
   });
 
   it('validates workflow definitions on save and pins published versions', async () => {
-    const app = await createApp(tokens.editor, { ...APP, key: 'crm3' });
+    // No auth: these steps need no connection (a bearer app's steps must name one).
+    const app = await createApp(tokens.editor, { ...APP, key: 'crm3', authKind: 'none' });
     const appId = app.data!.createApp.id;
     const act = await api.gql<{ createAction: { id: string } }>(
       `mutation($i: ActionInput!) { createAction(input: $i) { id } }`,

@@ -56,6 +56,15 @@ describe('engine commands', () => {
         `switchyard_step_attempts_total{kind="javascript",outcome="${outcome}"} 1\n`,
       );
       expect(metrics).toContain(`switchyard_run_duration_seconds_count{status="${status}"} 1\n`);
+      // Step durations by action kind and outcome (a histogram: one observation).
+      expect(metrics).toContain(
+        `switchyard_step_duration_seconds_count{kind="javascript",outcome="${outcome}"} 1\n`,
+      );
+      expect(metrics).toMatch(
+        new RegExp(
+          `switchyard_step_duration_seconds_bucket\\{le="\\+Inf",kind="javascript",outcome="${outcome}"\\} 1\n`,
+        ),
+      );
       expect((await fetch(`http://127.0.0.1:${metricsPort}/other`)).status).toBe(404);
     } finally {
       child.kill('SIGTERM');
@@ -115,6 +124,24 @@ describe('engine commands', () => {
       [r!.newRunId],
     );
     expect(linked.rows[0]).toEqual({ replay_of_run_id: runId, status: 'queued' });
+    // Replayed once: the same command answers that replay; --again makes a new one.
+    const twice = await runCli(['dlq', 'replay', '--tenant', tenantId, '--id', rows[0]!.id], env);
+    expect(twice.code, twice.stderr).toBe(0);
+    expect(twice.stdout).toContain(`was already replayed as ${r!.newRunId}`);
+    expect(twice.stdout).toContain('0 run(s) replayed from failed-step, 1 already replayed.');
+    const again = await runCli(
+      ['dlq', 'replay', '--tenant', tenantId, '--id', rows[0]!.id, '--again', '--json'],
+      env,
+    );
+    expect(again.code, again.stderr).toBe(0);
+    const [a] = JSON.parse(again.stdout) as { newRunId: string; alreadyReplayed: boolean }[];
+    expect(a).toMatchObject({ alreadyReplayed: false });
+    expect(a!.newRunId).not.toBe(r!.newRunId);
+    const replays = await db.ownerPool.query(
+      'select origin_run_id from workflow_runs where replay_of_run_id = $1',
+      [runId],
+    );
+    expect(replays.rows).toEqual([{ origin_run_id: runId }, { origin_run_id: runId }]);
     const bad = await runCli(['dlq', 'replay', '--tenant', tenantId], env);
     expect(bad.code).toBe(2);
   });

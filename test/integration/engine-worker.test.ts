@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startRun } from '../../src/engine/start-run.ts';
 import { createWorker, type Worker } from '../../src/engine/worker.ts';
 import { cancelRun } from '../../src/engine/cancel.ts';
+import { createLogger } from '../../src/observability/logger.ts';
 import type { RunId, TenantId } from '../../src/model/ids.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import {
@@ -195,10 +196,14 @@ describe('worker', () => {
     const first = await startRun(deps, { tenantId, workflowId, input: {} });
     expect((await finalStatus(first.runId)).status).toBe('failed');
     expect(await stepRows(first.runId)).toHaveLength(1);
-    expect(
-      (await db.ownerPool.query('select 1 from dead_letters where run_id = $1', [first.runId]))
-        .rowCount,
-    ).toBe(0);
+    // A failed run is dead-lettered too (replayable once its cause is fixed), with no retry.
+    const dl = await db.ownerPool.query<{ retry_count: number; error: unknown }>(
+      'select retry_count, error from dead_letters where run_id = $1',
+      [first.runId],
+    );
+    expect(dl.rows).toEqual([
+      { retry_count: 1, error: { code: 'E_UPSTREAM_REJECTED', message: '400', retryable: false } },
+    ]);
     mode = 'later';
     const second = await startRun(deps, { tenantId, workflowId, input: {} });
     await waitFor(async () => (await stepRows(second.runId)).length === 1);
@@ -299,17 +304,34 @@ describe('worker', () => {
       [runId],
     );
     expect(audit.rowCount).toBe(1);
-    // By filter, from the start: both steps run.
+    // By filter: the dead letter was replayed, so its replay is answered and nothing runs.
     const calls2 = executor.calls.length;
-    const many = await replayDeadLetters(deps, {
+    const same = await replayDeadLetters(deps, {
       tenantId,
       filter: { workflowId, limit: 10 },
       from: 'start',
       actor,
     });
+    expect(same).toEqual([
+      { deadLetterId: dl!.id, runId, newRunId: replay.newRunId, alreadyReplayed: true },
+    ]);
+    // Asked for explicitly, from the start: a new replay, both steps run.
+    const many = await replayDeadLetters(deps, {
+      tenantId,
+      filter: { workflowId, limit: 10 },
+      from: 'start',
+      again: true,
+      actor,
+    });
     expect(many).toHaveLength(1);
+    expect(many[0]).toMatchObject({ alreadyReplayed: false });
+    expect(many[0]!.newRunId).not.toBe(replay.newRunId);
     expect((await finalStatus(many[0]!.newRunId)).status).toBe('succeeded');
     expect(executor.calls.slice(calls2).map((c) => c.step.id)).toEqual(['a', 'b']);
+    // Every replay carries the original run as the origin of its idempotency keys.
+    expect(new Set(executor.calls.slice(callsBefore).map((c) => c.context.originRunId))).toEqual(
+      new Set([runId]),
+    );
   });
 
   it('cancels: a queued run never starts, a running step gets its abort signal', async () => {
@@ -361,6 +383,11 @@ describe('worker', () => {
     ]);
     expect(executor.calls).toHaveLength(1);
     expect(w.inFlight()).toBe(0);
+    // Too late: a finished run is not canceled, and the answer says so (it was succeeded-as-if).
+    await expect(cancelRun(deps, { tenantId, runId: queued.runId, actor })).rejects.toMatchObject({
+      code: 'E_CONFLICT',
+      message: expect.stringContaining('already finished (canceled)') as unknown,
+    });
   });
 
   it('a stale claim can neither complete nor fail its step', async () => {
@@ -406,6 +433,7 @@ describe('worker', () => {
       stepRunId: null,
       actionKind: null,
       runCreatedAt: new Date(),
+      attemptStartedAt: new Date(),
     };
     await expect(
       recordOutcome(deps, plan, { kind: 'succeeded', input: {}, output: 1 }),
@@ -470,5 +498,67 @@ describe('worker', () => {
     w2.start();
     expect((await finalStatus(long.runId)).status).toBe('succeeded');
     expect((await stepRows(long.runId)).map((s) => s.attempt)).toEqual([1, 2]);
+  });
+  it('a retry due sooner than the poll interval starts when due, not at the next poll', async () => {
+    const act = await makeAction(db.pool, tenantId, {
+      retryStrategy: 'fixed',
+      maxAttempts: 2,
+      initialDelayMs: 200,
+    });
+    const { workflowId } = await makeWorkflow(db.pool, tenantId, [{ id: 's', actionId: act }]);
+    let failures = 1;
+    const executor = scriptedExecutor(() =>
+      failures-- > 0
+        ? { status: 'failed', error: { code: 'E_NETWORK', message: 'reset', retryable: true } }
+        : ok(),
+    );
+    // random() = 0: no jitter, the backoff is exactly 200 ms; the poll is every 2 s.
+    const deps = engineDeps(db.pool, { config: { pollMs: 2_000 } });
+    const w = createWorker(deps, { executor, listenUrl: db.appUrl });
+    workers.push(w);
+    w.start();
+    const { runId } = await startRun(deps, { tenantId, workflowId, input: {} });
+    expect((await finalStatus(runId)).status).toBe('succeeded');
+    const steps = await db.ownerPool.query<{ started_at: Date; finished_at: Date }>(
+      'select started_at, finished_at from step_runs where run_id = $1 order by attempt',
+      [runId],
+    );
+    const [first, second] = steps.rows;
+    // Loose bounds (timing belongs to bench): due 200 ms after the failure was recorded.
+    const waitedMs = second!.started_at.getTime() - first!.finished_at.getTime();
+    expect(waitedMs).toBeGreaterThanOrEqual(150);
+    expect(waitedMs).toBeLessThan(400);
+  });
+
+  it('a run that goes dead logs one warn line with its run, workflow, step and code', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = {
+      write: (line: string) => {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      },
+    };
+    const logger = createLogger({ level: 'info', name: 'dead-test' }, sink);
+    const act = await makeAction(db.pool, tenantId, { retryStrategy: 'fixed', maxAttempts: 2 });
+    const { workflowId } = await makeWorkflow(db.pool, tenantId, [{ id: 'flaky', actionId: act }]);
+    const executor = scriptedExecutor(() => ({
+      status: 'failed',
+      error: { code: 'E_UPSTREAM_UNAVAILABLE', message: '503', retryable: true },
+    }));
+    const deps = { ...engineDeps(db.pool), logger };
+    const w = createWorker(deps, { executor, listenUrl: db.appUrl });
+    workers.push(w);
+    w.start();
+    const { runId } = await startRun(deps, { tenantId, workflowId, input: {} });
+    expect((await finalStatus(runId)).status).toBe('dead');
+    await waitFor(() => lines.some((l) => l.runId === runId && l.level === 40));
+    const warns = lines.filter((l) => l.level === 40 && l.runId === runId);
+    expect(warns).toHaveLength(1);
+    expect(warns[0]).toMatchObject({
+      runId,
+      workflowId,
+      stepId: 'flaky',
+      code: 'E_UPSTREAM_UNAVAILABLE',
+      attempts: 2,
+    });
   });
 });

@@ -2,9 +2,12 @@
  * A worker or scheduler in its own process, for the tests whose claim is about processes
  * (SIGKILL, PostgreSQL restart, several schedulers). Run by Node 24 directly:
  *   ROLE=worker|scheduler DATABASE_APP_URL=... node test/support/engine-process.ts
- * The worker's executor sleeps for the step input's `sleepMs` and prints one JSON line per
- * step start on stdout, so that the test knows when a step is in the middle of running.
+ * The worker's executor sleeps for the step input's `sleepMs` (EXECUTOR=runner: the real
+ * runner of the composition root runs the step, e.g. a JavaScript code step) and prints one
+ * JSON line per step start on stdout, so that the test knows when a step is in the middle of
+ * running.
  */
+import { createStepExecutor } from '../../src/cli/executor.ts';
 import { createPool } from '../../src/db/pool.ts';
 import { defaultEngineConfig } from '../../src/config/engine.ts';
 import { createScheduler } from '../../src/engine/cron.ts';
@@ -37,6 +40,8 @@ const config = defaultEngineConfig({
 const deps = { pool, clock: systemClock, random: systemRandom, logger, config };
 const emit = (event: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(event)}\n`);
 
+const runner = process.env.EXECUTOR === 'runner' ? createStepExecutor({ logger, pool }) : null;
+
 const executor: StepExecutor = {
   async execute(req, signal) {
     emit({
@@ -45,6 +50,7 @@ const executor: StepExecutor = {
       stepId: req.step.id,
       attempt: req.context.attempt,
     });
+    if (runner) return runner.execute(req, signal);
     const input = (req.step.input ?? {}) as { sleepMs?: number };
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, input.sleepMs ?? 0);

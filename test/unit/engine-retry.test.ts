@@ -72,8 +72,9 @@ describe('backoff', () => {
       code: 'E_STEP_TIMEOUT',
       retryable: true,
     });
-    expect(classifyFailure({ kind: 'worker-lost', message: 'x' })).toMatchObject({
-      code: 'E_WORKER_LOST',
+    expect(classifyFailure({ kind: 'worker-lost-repeatedly', losses: 4 })).toMatchObject({
+      code: 'E_WORKER_LOST_REPEATEDLY',
+      message: expect.stringContaining('lost 4 times') as unknown,
       retryable: true,
     });
     expect(classifyFailure({ kind: 'executor-crashed', message: 'x' })).toMatchObject({

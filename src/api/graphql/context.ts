@@ -58,6 +58,17 @@ export function tenantOf(ctx: GraphQLContext): {
   throw new SwitchyardError('E_UNAUTHENTICATED', 'Sign in or send a valid API token.');
 }
 
+/**
+ * The member a request acts for: the signed-in user, or the member who created the token. A
+ * token created by a token acts for the same member, so that removing that member ends both.
+ */
+export function principalUserId(ctx: GraphQLContext): UserId | null {
+  const a = ctx.actor;
+  if (a.kind === 'user') return a.userId;
+  if (a.kind === 'token') return a.creatorUserId;
+  return null;
+}
+
 /** Runs `fn` in the request's tenant (RLS), as one transaction. */
 export function inTenant<T>(
   ctx: GraphQLContext,

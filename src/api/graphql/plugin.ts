@@ -1,16 +1,37 @@
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { getOperationAST, NoSchemaIntrospectionCustomRule, type DocumentNode } from 'graphql';
+import {
+  getOperationAST,
+  GraphQLError,
+  NoSchemaIntrospectionCustomRule,
+  parse,
+  type DocumentNode,
+  type GraphQLSchema,
+  type ParseOptions,
+  type Source,
+} from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Actor } from '../../model/actor.ts';
 import { errorCodes, isSwitchyardError } from '../../model/errors.ts';
 import type { AccessLog } from '../../observability/access-log.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { resolveActor } from '../auth.ts';
-import type { RateLimiter } from '../rate-limit.ts';
+import {
+  rateLimitHeaders,
+  type RateBudget,
+  type RateDecision,
+  type RateLimiter,
+} from '../rate-limit.ts';
 import type { ApiServices, GraphQLContext } from './context.ts';
 import { createErrorMasker, registryCodesPlugin } from './errors.ts';
-import { queryLimitsRule, type QueryLimits } from './limits.ts';
+import { idArgumentsPlugin } from './id-arguments.ts';
+import {
+  MAX_TOKENS,
+  measureOperation,
+  queryLimitsRule,
+  requestWeight,
+  type QueryLimits,
+} from './limits.ts';
 import { getSchema } from './schema.ts';
 
 export type GraphqlOptions = {
@@ -22,7 +43,15 @@ export type GraphqlOptions = {
   rateLimits: { tenantPerMinute: number; principalPerMinute: number; ipPerMinute: number };
 };
 
-type ServerContext = { req: FastifyRequest; reply: FastifyReply; actor: Actor };
+/** The request's budgets and the last decision on them (its headers). */
+type RequestRate = { budgets: RateBudget[]; decision: RateDecision };
+
+type ServerContext = {
+  req: FastifyRequest;
+  reply: FastifyReply;
+  actor: Actor;
+  rate: RequestRate;
+};
 
 export function registerGraphql(app: FastifyInstance, opts: GraphqlOptions): void {
   const yoga = createYoga<ServerContext, GraphQLContext>({
@@ -41,6 +70,9 @@ export function registerGraphql(app: FastifyInstance, opts: GraphqlOptions): voi
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
       limitsPlugin(opts.limits),
       accessLogPlugin(opts.accessLog),
+      // After the access log, so that a refused request is logged with its code.
+      idArgumentsPlugin(),
+      rateLimitPlugin(opts.rateLimiter),
       registryCodesPlugin(),
     ],
   });
@@ -65,25 +97,25 @@ export function registerGraphql(app: FastifyInstance, opts: GraphqlOptions): voi
           .code(401)
           .send({ errors: [{ message: err.message, extensions: { code: err.code } }] });
       }
-      const decision = takeRate(opts, actor, req.ip);
-      void reply.header('RateLimit-Limit', decision.limit);
-      void reply.header('RateLimit-Remaining', decision.remaining);
-      void reply.header('RateLimit-Reset', Math.ceil(decision.resetMs / 1000));
-      if (!decision.ok) {
-        const retryAfterS = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
-        void reply.header('Retry-After', retryAfterS);
-        return reply.code(429).send({
-          errors: [
-            {
-              message: errorCodes.E_TOO_MANY_REQUESTS.message,
-              extensions: { code: 'E_TOO_MANY_REQUESTS', retryAfterMs: decision.retryAfterMs },
-            },
-          ],
-        });
-      }
-      const response = await yoga.handleNodeRequestAndResponse(req, reply, { req, reply, actor });
+      // One unit now, before the document is even parsed; the rest of its cost once it is
+      // known to be valid (rateLimitPlugin), from the same budgets.
+      const budgets = budgetsOf(opts.rateLimits, actor, req.ip);
+      const rate: RequestRate = { budgets, decision: opts.rateLimiter.takeAll(budgets, 1) };
+      if (!rate.decision.ok) return sendTooManyRequests(reply, rate.decision);
+      const response = await yoga.handleNodeRequestAndResponse(req, reply, {
+        req,
+        reply,
+        actor,
+        rate,
+      });
       response.headers.forEach((value, key) => void reply.header(key, value));
-      void reply.status(response.status);
+      void reply.headers(rateLimitHeaders(rate.decision));
+      if (rate.decision.ok) void reply.status(response.status);
+      else {
+        // The rest of its cost was refused: answered like a refusal up front.
+        void reply.header('Retry-After', retryAfterSeconds(rate.decision));
+        void reply.status(429);
+      }
       // Buffered, not streamed: answers are small, and a client that disconnects mid-answer
       // must not surface as a server error.
       return reply.send(Buffer.from(await response.arrayBuffer()));
@@ -91,27 +123,90 @@ export function registerGraphql(app: FastifyInstance, opts: GraphqlOptions): voi
   });
 }
 
-function takeRate(opts: GraphqlOptions, actor: Actor, ip: string) {
-  const r = opts.rateLimits;
-  const decisions =
-    actor.kind === 'anonymous'
-      ? [opts.rateLimiter.take(`ip:${ip}`, r.ipPerMinute)]
-      : [
-          opts.rateLimiter.take(
-            actor.kind === 'user' ? `user:${actor.userId}` : `token:${actor.tokenId}`,
-            r.principalPerMinute,
-          ),
-          ...(actor.tenantId
-            ? [opts.rateLimiter.take(`tenant:${actor.tenantId}`, r.tenantPerMinute)]
-            : []),
-        ];
-  return (
-    decisions.find((d) => !d.ok) ?? decisions.reduce((a, b) => (b.remaining < a.remaining ? b : a))
-  );
+function sendTooManyRequests(reply: FastifyReply, decision: RateDecision) {
+  void reply.headers(rateLimitHeaders(decision));
+  void reply.header('Retry-After', retryAfterSeconds(decision));
+  return reply.code(429).send({ errors: [tooManyRequests(decision)] });
+}
+
+function retryAfterSeconds(decision: RateDecision): number {
+  return Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+}
+
+function tooManyRequests(decision: RateDecision) {
+  return {
+    message: errorCodes.E_TOO_MANY_REQUESTS.message,
+    extensions: { code: 'E_TOO_MANY_REQUESTS', retryAfterMs: decision.retryAfterMs },
+  };
+}
+
+/** Anonymous callers spend their IP's budget; others their own and their tenant's. */
+function budgetsOf(r: GraphqlOptions['rateLimits'], actor: Actor, ip: string): RateBudget[] {
+  if (actor.kind === 'anonymous') return [{ key: `ip:${ip}`, perMinute: r.ipPerMinute }];
+  return [
+    {
+      key: actor.kind === 'user' ? `user:${actor.userId}` : `token:${actor.tokenId}`,
+      perMinute: r.principalPerMinute,
+    },
+    ...(actor.tenantId ? [{ key: `tenant:${actor.tenantId}`, perMinute: r.tenantPerMinute }] : []),
+  ];
+}
+
+/**
+ * Before execution, once the document is valid: a request spends its cost from the budgets
+ * (ceil(cost / COST_PER_REQUEST), and at least one unit per mutation field), so aliases and
+ * big pages do not batch past the limits. Anonymous callers may not introspect the schema.
+ */
+function rateLimitPlugin(rateLimiter: RateLimiter): Plugin<GraphQLContext & ServerContext> {
+  return {
+    onExecute({ args, setResultAndStopExecution }) {
+      const document = args.document as DocumentNode;
+      const op = getOperationAST(document, args.operationName as string | undefined);
+      if (!op) return;
+      const ctx = args.contextValue;
+      const m = measureOperation(args.schema as GraphQLSchema, document, op);
+      if (m.introspection && ctx.actor.kind === 'anonymous') {
+        setResultAndStopExecution({
+          errors: [
+            new GraphQLError('Sign in or send an API token to introspect the schema.', {
+              extensions: { code: 'E_UNAUTHENTICATED' },
+            }),
+          ],
+        });
+        return;
+      }
+      const weight = requestWeight(m, op);
+      if (weight <= 1) return;
+      const decision = rateLimiter.takeAll(ctx.rate.budgets, weight - 1);
+      ctx.rate.decision = decision;
+      if (!decision.ok) {
+        const e = tooManyRequests(decision);
+        setResultAndStopExecution({
+          errors: [new GraphQLError(e.message, { extensions: e.extensions })],
+        });
+      }
+    },
+  };
 }
 
 function limitsPlugin(limits: QueryLimits & { introspection: boolean }): Plugin {
   return {
+    onParse({ setParseFn }) {
+      // A huge document is refused while it is read, before any rule walks it.
+      setParseFn((source: string | Source, options?: ParseOptions) => {
+        try {
+          return parse(source, { ...options, maxTokens: MAX_TOKENS });
+        } catch (err) {
+          if (err instanceof Error && /contains more th\w+ \d+ tokens/.test(err.message)) {
+            throw new GraphQLError(
+              `The document has more than ${MAX_TOKENS} tokens; send a smaller one.`,
+              { extensions: { code: 'E_QUERY_TOO_COMPLEX' } },
+            );
+          }
+          throw err;
+        }
+      });
+    },
     onValidate({ addValidationRule }) {
       addValidationRule(queryLimitsRule(limits));
       if (!limits.introspection) addValidationRule(NoSchemaIntrospectionCustomRule);

@@ -11,6 +11,7 @@ import { isUuid, type TriggerId } from '../../model/ids.ts';
 import type { AccessLog } from '../../observability/access-log.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import type { RateLimiter } from '../rate-limit.ts';
+import { parseRunBody, runInputHeaders } from '../webhooks/run-input.ts';
 import { verifySignature, type SignatureScheme } from '../webhooks/signatures.ts';
 import type { TriggerLookup } from '../webhooks/trigger-lookup.ts';
 import { requestTraceparent } from './tracing.ts';
@@ -25,10 +26,6 @@ export type HooksOptions = {
   rateLimits: { perTriggerPerMinute: number; perIpPerMinute: number };
   now: () => Date;
 };
-
-/** Headers never copied into the run input (credentials, hop-by-hop, signatures). */
-const droppedHeaders =
-  /^(authorization|cookie|proxy-authorization|webhook-signature|x-hub-signature.*|stripe-signature|connection|keep-alive|transfer-encoding)$/;
 
 export function registerHooks(app: FastifyInstance, opts: HooksOptions): void {
   void app.register((scope, _o, done) => {
@@ -129,12 +126,17 @@ async function ingest(
         tenantId,
       );
     }
-    const parsed = parseBody(body, req.headers['content-type']);
+    // Only now: an unsigned sender learns nothing about how its body would be read.
+    const parsed = parseRunBody(body, req.headers['content-type']);
     const run = await opts.engine.startRun({
       tenantId: route.tenantId,
       workflowId: route.workflowId,
       triggerId: route.triggerId,
-      input: { body: parsed, headers: keptHeaders(req), query: req.query ?? {} },
+      input: {
+        body: parsed,
+        headers: runInputHeaders(req.headers, route.keepHeaders),
+        query: req.query ?? {},
+      },
       idempotencyKey: verdict.deliveryId ?? headerValue(req, 'idempotency-key'),
       // A redelivery has new timestamps and signatures: the body decides duplicate vs conflict.
       idempotencyPayload: { body: parsed },
@@ -145,6 +147,16 @@ async function ingest(
       : outcome('accepted', 202, { runId: run.runId }, tenantId);
   } catch (err) {
     if (!isSwitchyardError(err)) throw err;
+    // Fails closed with its own code, so the operator sees which trigger needs a new secret.
+    if (err.code === 'E_WEBHOOK_SECRET_UNREADABLE') {
+      req.log.error({ triggerId, code: err.code }, 'webhook secret cannot be decrypted');
+      return outcome(
+        'secret_unreadable',
+        err.httpStatus,
+        { code: err.code, message: err.message },
+        typeof err.details.tenantId === 'string' ? err.details.tenantId : tenantId,
+      );
+    }
     // Overload, key provider or database down: the sender should retry later, nothing was kept.
     if (err.retryable) {
       const retryAfterMs =
@@ -185,26 +197,4 @@ function signatureMessage(
 function headerValue(req: FastifyRequest, name: string): string | null {
   const v = req.headers[name];
   return (Array.isArray(v) ? v[0] : v) ?? null;
-}
-
-function keptHeaders(req: FastifyRequest): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.headers)) {
-    if (v !== undefined && !droppedHeaders.test(k)) out[k] = Array.isArray(v) ? v.join(', ') : v;
-  }
-  return out;
-}
-
-function parseBody(body: Buffer, contentType: string | undefined): unknown {
-  const text = body.toString('utf8');
-  if (contentType?.includes('json')) {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      return text;
-    }
-  }
-  if (contentType?.includes('application/x-www-form-urlencoded'))
-    return Object.fromEntries(new URLSearchParams(text));
-  return text;
 }

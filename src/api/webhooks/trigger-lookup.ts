@@ -7,6 +7,7 @@
 import type pg from 'pg';
 import { selectWebhookRoute, type WebhookRoute } from '../../db/queries/triggers.ts';
 import { withSystem, withTenant } from '../../db/tenant.ts';
+import { isSwitchyardError, SwitchyardError } from '../../model/errors.ts';
 import type { TriggerId } from '../../model/ids.ts';
 import type { SecretBox } from '../../security/crypto/secret-box.ts';
 import { readWebhookSecrets } from '../../security/secrets/webhooks.ts';
@@ -31,7 +32,16 @@ export function createTriggerLookup(opts: {
         triggerId,
         now: opts.now(),
       }),
-    );
+    ).catch((err: unknown) => {
+      // Altered bytes or a retired key: no delivery can be verified until the secret is
+      // rotated. Fail closed, with a code that says so (never E_INTERNAL, never unsigned).
+      if (!isSwitchyardError(err, 'E_SECRET_DECRYPT_FAILED')) throw err;
+      throw new SwitchyardError(
+        'E_WEBHOOK_SECRET_UNREADABLE',
+        'This webhook’s signing secret cannot be decrypted, so no delivery can be verified; rotate it (rotateWebhookSecret).',
+        { tenantId: route.tenantId, triggerId },
+      );
+    });
     return { route, secrets: [s.current, s.previous].filter((x): x is string => x !== null) };
   };
   return {

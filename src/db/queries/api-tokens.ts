@@ -27,6 +27,10 @@ type Raw = {
 };
 const columns =
   'id, name, role, prefix, created_by, last_used_at, expires_at, revoked_at, created_at';
+const tokenColumns = columns
+  .split(', ')
+  .map((c) => `t.${c}`)
+  .join(', ');
 const map = (r: Raw): ApiTokenRow => ({
   id: r.id,
   name: r.name,
@@ -59,14 +63,31 @@ export async function insertApiToken(
   return map(res.rows[0]!);
 }
 
-/** The token with that secret hash in the current tenant (RLS), whatever its state. */
+/**
+ * The token with that secret hash in the current tenant (RLS), whatever its state, with its
+ * creator's current role in the tenant (null: the creator left, was removed or deleted, which
+ * also sets created_by to null). One primary-key join, so checked on every request.
+ */
 export async function selectApiTokenByHash(
   db: Queryable,
   p: { secretHash: Buffer },
+): Promise<(ApiTokenRow & { creatorRole: Role | null }) | undefined> {
+  const res = await db.query<Raw & { creator_role: Role | null }>(
+    `select ${tokenColumns}, m.role as creator_role
+       from api_tokens t
+       left join memberships m on m.tenant_id = t.tenant_id and m.user_id = t.created_by
+      where t.secret_hash = $1`,
+    [p.secretHash],
+  );
+  const r = res.rows[0];
+  return r && { ...map(r), creatorRole: r.creator_role };
+}
+
+export async function selectApiTokenById(
+  db: Queryable,
+  p: { id: ApiTokenId },
 ): Promise<ApiTokenRow | undefined> {
-  const res = await db.query<Raw>(`select ${columns} from api_tokens where secret_hash = $1`, [
-    p.secretHash,
-  ]);
+  const res = await db.query<Raw>(`select ${columns} from api_tokens where id = $1`, [p.id]);
   return res.rows[0] && map(res.rows[0]);
 }
 

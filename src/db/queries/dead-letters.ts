@@ -54,7 +54,10 @@ export type DeadLetterFilter = {
   limit: number;
 };
 
-/** Dead letters of a tenant, newest first; `lock` takes them for a replay. */
+/**
+ * Dead letters of a tenant, newest first; `lock` takes them for a replay, waiting for a
+ * replay of the same rows in progress (which the caller then sees as done).
+ */
 export async function selectDeadLetters(
   db: Queryable,
   p: { tenantId: TenantId; filter: DeadLetterFilter; lock: boolean },
@@ -71,7 +74,7 @@ export async function selectDeadLetters(
         and (not $7 or replayed_at is null)
       order by created_at desc, id
       limit $8
-      ${p.lock ? 'for update skip locked' : ''}`,
+      ${p.lock ? 'for update' : ''}`,
     [
       p.tenantId,
       f.ids ?? null,

@@ -69,6 +69,15 @@ export async function revokeSession(db: Queryable, p: { id: string }): Promise<v
   ]);
 }
 
+/** Signs a user out everywhere (a new password): answers how many live sessions ended. */
+export async function revokeUserSessions(db: Queryable, p: { userId: UserId }): Promise<number> {
+  const res = await db.query(
+    'update sessions set revoked_at = now() where user_id = $1 and revoked_at is null and expires_at > now()',
+    [p.userId],
+  );
+  return res.rowCount ?? 0;
+}
+
 export async function setSessionTenant(
   db: Queryable,
   p: { id: string; tenantId: TenantId },

@@ -22,6 +22,8 @@ export type RunStepContext = {
   status: RunStatus;
   input: unknown;
   traceContext: string | null;
+  /** A replay's original run (outgoing idempotency keys); null for a run that is not one. */
+  originRunId: RunId | null;
   createdAt: Date;
   stepCount: number;
   /**
@@ -54,6 +56,7 @@ export async function selectStepContexts(
     status: RunStatus;
     input: unknown;
     trace_context: string | null;
+    origin_run_id: RunId | null;
     created_at: Date;
     step_count: number;
     steps: unknown;
@@ -62,7 +65,7 @@ export async function selectStepContexts(
   }>({
     name: 'sy_select_step_contexts',
     text: `select i.ord::int as ord, r.workflow_id, r.status, r.input, r.trace_context,
-            r.created_at,
+            r.origin_run_id, r.created_at,
             jsonb_array_length(coalesce(v.definition->'steps', '[]')) as step_count,
             v.definition->'steps' as steps,
             coalesce((select jsonb_object_agg(s.step_id, s.output) from (
@@ -98,6 +101,7 @@ export async function selectStepContexts(
       status: r.status,
       input: r.input,
       traceContext: r.trace_context,
+      originRunId: r.origin_run_id,
       createdAt: r.created_at,
       stepCount: r.step_count,
       steps: r.steps,

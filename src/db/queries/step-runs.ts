@@ -22,23 +22,35 @@ export type StepRunRow = {
 
 /**
  * Attempts of this step that are still `running` although a later attempt was claimed: their
- * worker died (or lost its lease). They count as failed, retryable attempts.
+ * worker died (or lost its lease). They are marked failed `E_WORKER_LOST`. Answers how many
+ * attempts before `beforeAttempt` count against the action's maxAttempts: those recorded with
+ * any other outcome. A lost worker is the platform's fault, not the step's (counted apart, by
+ * the caller, from the claims that are not among them).
  */
 export async function markLostAttempts(
   db: Queryable,
   p: { tenantId: TenantId; runId: RunId; stepIndex: number; beforeAttempt: number; now: Date },
-): Promise<number> {
-  const res = await db.query({
+): Promise<{ marked: number; countedAttempts: number }> {
+  const res = await db.query<{ marked: number; counted: number }>({
     name: 'sy_mark_lost_attempts',
-    text: `update step_runs
-        set status = 'failed', finished_at = $5, error_code = 'E_WORKER_LOST',
-            error_message = 'The worker running this attempt stopped before it finished (its lease expired).',
-            error_retryable = true
-      where tenant_id = $1 and run_id = $2 and step_index = $3 and status = 'running'
-        and attempt < $4`,
+    text: `with lost as (
+       update step_runs
+          set status = 'failed', finished_at = $5, error_code = 'E_WORKER_LOST',
+              error_message = 'The worker running this attempt stopped before it finished (its lease expired).',
+              error_retryable = true
+        where tenant_id = $1 and run_id = $2 and step_index = $3 and status = 'running'
+          and attempt < $4
+       returning id
+     )
+     select (select count(*) from lost)::int as marked,
+            (select count(*) from step_runs s
+              where s.tenant_id = $1 and s.run_id = $2 and s.step_index = $3 and s.attempt < $4
+                and s.error_code is distinct from 'E_WORKER_LOST'
+                and s.id not in (select id from lost))::int as counted`,
     values: [p.tenantId, p.runId, p.stepIndex, p.beforeAttempt, p.now],
   });
-  return res.rowCount ?? 0;
+  const r = res.rows[0]!;
+  return { marked: r.marked, countedAttempts: r.counted };
 }
 
 /**

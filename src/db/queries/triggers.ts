@@ -126,11 +126,14 @@ export async function insertTrigger(
     enabled: boolean;
     config: Record<string, unknown>;
     webhookSecretCipher: Buffer | null;
+    /** A cron trigger's first time (engine/cron.ts firstCronFireAt); null: the scheduler plans it. */
+    cronNextFireAt: Date | null;
   },
 ): Promise<TriggerRow> {
   const res = await db.query<Raw>(
-    `insert into triggers (tenant_id, id, workflow_id, kind, name, enabled, config, webhook_secret_cipher)
-     values ($1, $2, $3, $4, $5, $6, $7, $8) returning ${columns}`,
+    `insert into triggers (tenant_id, id, workflow_id, kind, name, enabled, config, webhook_secret_cipher,
+                           cron_next_fire_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning ${columns}`,
     [
       p.tenantId,
       p.id,
@@ -140,6 +143,7 @@ export async function insertTrigger(
       p.enabled,
       JSON.stringify(p.config),
       p.webhookSecretCipher,
+      p.cronNextFireAt,
     ],
   );
   return map(res.rows[0]!);
@@ -164,16 +168,25 @@ export async function selectTrigger(
   return res.rows[0] && map(res.rows[0]);
 }
 
-/** Changing a cron trigger re-plans it: the scheduler computes the next time from now. */
+/**
+ * Changing a cron trigger (or enabling a disabled one) re-plans it from now: `cronNextFireAt`,
+ * planned by the caller from the new config (null: the scheduler plans it).
+ */
 export async function updateTrigger(
   db: Queryable,
-  p: { id: TriggerId; name: string; enabled: boolean; config: Record<string, unknown> },
+  p: {
+    id: TriggerId;
+    name: string;
+    enabled: boolean;
+    config: Record<string, unknown>;
+    cronNextFireAt: Date | null;
+  },
 ): Promise<TriggerRow | undefined> {
   const res = await db.query<Raw>(
     `update triggers set name = $2, enabled = $3, config = $4,
-       cron_next_fire_at = case when kind = 'cron' and (config is distinct from $4::jsonb or not enabled) then null else cron_next_fire_at end
+       cron_next_fire_at = case when kind = 'cron' and (config is distinct from $4::jsonb or not enabled) then $5 else cron_next_fire_at end
      where id = $1 returning ${columns}`,
-    [p.id, p.name, p.enabled, JSON.stringify(p.config)],
+    [p.id, p.name, p.enabled, JSON.stringify(p.config), p.cronNextFireAt],
   );
   return res.rows[0] && map(res.rows[0]);
 }
@@ -189,6 +202,8 @@ export type WebhookRoute = {
   workflowId: WorkflowId;
   enabled: boolean;
   scheme: string;
+  /** Lower-case header names kept in the run input although they look like credentials. */
+  keepHeaders: string[];
 };
 
 /** Webhook ingress: the tenant of a webhook trigger, under the system scope (system_scope_webhook). */
@@ -202,8 +217,11 @@ export async function selectWebhookRoute(
     workflow_id: WorkflowId;
     enabled: boolean;
     scheme: string | null;
+    keep_headers: unknown;
   }>(
-    `select tenant_id, id, workflow_id, enabled, config->>'signatureScheme' as scheme from triggers where id = $1 and kind = 'webhook'`,
+    `select tenant_id, id, workflow_id, enabled, config->>'signatureScheme' as scheme,
+            config->'keepHeaders' as keep_headers
+       from triggers where id = $1 and kind = 'webhook'`,
     [p.id],
   );
   const r = res.rows[0];
@@ -214,6 +232,9 @@ export async function selectWebhookRoute(
       workflowId: r.workflow_id,
       enabled: r.enabled,
       scheme: r.scheme ?? 'standard',
+      keepHeaders: Array.isArray(r.keep_headers)
+        ? r.keep_headers.filter((h): h is string => typeof h === 'string')
+        : [],
     }
   );
 }

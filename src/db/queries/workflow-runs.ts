@@ -18,6 +18,8 @@ export type RunRow = {
   error: unknown;
   traceContext: string | null;
   replayOfRunId: RunId | null;
+  /** A replay's original run (the first of its replay chain); null for a run that is not one. */
+  originRunId: RunId | null;
   createdAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
@@ -36,6 +38,7 @@ type RawRun = {
   error: unknown;
   trace_context: string | null;
   replay_of_run_id: RunId | null;
+  origin_run_id: RunId | null;
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
@@ -54,6 +57,7 @@ const toRun = (r: RawRun): RunRow => ({
   error: r.error,
   traceContext: r.trace_context,
   replayOfRunId: r.replay_of_run_id,
+  originRunId: r.origin_run_id,
   createdAt: r.created_at,
   startedAt: r.started_at,
   finishedAt: r.finished_at,
@@ -77,6 +81,8 @@ export async function insertRunWithJob(
     input: unknown;
     traceContext: string | null;
     replayOfRunId: RunId | null;
+    /** A replay's original run (its outgoing idempotency keys); absent for a new run. */
+    originRunId?: RunId | null;
     firstStepIndex: number;
     now: Date;
   },
@@ -91,8 +97,9 @@ export async function insertRunWithJob(
      ),
      run as (
        insert into workflow_runs (tenant_id, id, workflow_id, workflow_version_id, trigger_id,
-         idempotency_key, input_hash, input, trace_context, replay_of_run_id, created_at)
-       select wf.tenant_id, $2, wf.id, wf.version_id, $5, $6, $7, $8, $9, $10, $12 from wf
+         idempotency_key, input_hash, input, trace_context, replay_of_run_id, origin_run_id,
+         created_at)
+       select wf.tenant_id, $2, wf.id, wf.version_id, $5, $6, $7, $8, $9, $10, $13, $12 from wf
        returning tenant_id, id, workflow_version_id
      ),
      job as (
@@ -116,6 +123,7 @@ export async function insertRunWithJob(
       p.replayOfRunId,
       p.firstStepIndex,
       p.now,
+      p.originRunId ?? null,
     ],
   });
   const row = res.rows[0];
@@ -128,8 +136,8 @@ export async function selectRun(
 ): Promise<RunRow | undefined> {
   const res = await db.query<RawRun>(
     `select tenant_id, id, workflow_id, workflow_version_id, trigger_id, idempotency_key, input,
-            status, output, error, trace_context, replay_of_run_id, created_at, started_at,
-            finished_at
+            status, output, error, trace_context, replay_of_run_id, origin_run_id, created_at,
+            started_at, finished_at
        from workflow_runs where tenant_id = $1 and id = $2`,
     [p.tenantId, p.runId],
   );
@@ -261,6 +269,7 @@ export async function selectRuns(
       'error',
       'trace_context',
       'replay_of_run_id',
+      'origin_run_id',
       'created_at',
       'started_at',
       'finished_at',

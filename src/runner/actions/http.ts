@@ -4,7 +4,7 @@
  * answer's status decides between success, retryable and non-retryable failure.
  */
 import { SwitchyardError } from '../../model/errors.ts';
-import type { ActionSpec, StepContext } from '../../model/step.ts';
+import { idempotencyBaseOf, type ActionSpec, type StepContext } from '../../model/step.ts';
 import type { GateResponse } from '../gate/gate.ts';
 import { resolveMapping } from '../mapping.ts';
 import type { Clock, DecryptedConnection } from '../types.ts';
@@ -100,7 +100,7 @@ export async function executeHttpAction(
     'user-agent': 'Switchyard/0.1',
     ...lower(stringMap(r.headers, 'headers')),
     ...auth.headers,
-    'idempotency-key': `${p.context.runId}:${p.context.stepId}`,
+    'idempotency-key': idempotencyBaseOf(p.context),
   };
   const body = encodeBody(r.body, impl.bodyType, headers, method);
   if (impl.signing === 'standard-webhooks') {
@@ -115,7 +115,7 @@ export async function executeHttpAction(
       standardWebhookHeaders({
         secret,
         // Stable across attempts, so the receiver can drop a duplicate delivery.
-        id: `msg_${p.context.runId}_${p.context.stepId}`,
+        id: `msg_${idempotencyBaseOf(p.context).replace(':', '_')}`,
         timestampS: Math.floor(deps.clock.now().getTime() / 1000),
         body: body ?? '',
       }),

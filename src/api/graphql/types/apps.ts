@@ -35,8 +35,16 @@ AppRef.implement({
     name: t.exposeString('name'),
     baseUrl: t.exposeString('baseUrl', { nullable: true }),
     authKind: t.exposeString('authKind'),
-    authConfig: t.expose('authConfig', { type: 'JSON' }),
-    connectionSchema: t.expose('connectionSchema', { type: 'JSON' }),
+    authConfig: t.expose('authConfig', {
+      type: 'JSON',
+      description:
+        'Non-secret auth settings by authKind: api_key `{"in": "header"|"query", "name": "X-Api-Key"}`; oauth2_client_credentials `{"tokenUrl", "scope"}`; others `{}` (docs/workflows.md, "Apps, actions, connections").',
+    }),
+    connectionSchema: t.expose('connectionSchema', {
+      type: 'JSON',
+      description:
+        'JSON Schema of a connection\'s config and secret fields, e.g. `{"type": "object", "required": ["apiKey"]}` (docs/workflows.md).',
+    }),
     isBuiltin: t.exposeBoolean('isBuiltin'),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
@@ -55,9 +63,20 @@ ActionRef.implement({
     key: t.exposeString('key'),
     name: t.exposeString('name'),
     kind: t.exposeString('kind'),
-    inputSchema: t.expose('inputSchema', { type: 'JSON' }),
-    outputSchema: t.expose('outputSchema', { type: 'JSON' }),
-    implementation: t.expose('implementation', { type: 'JSON' }),
+    inputSchema: t.expose('inputSchema', {
+      type: 'JSON',
+      description:
+        'JSON Schema the resolved step input must match (defaults are filled in); docs/workflows.md.',
+    }),
+    outputSchema: t.expose('outputSchema', {
+      type: 'JSON',
+      description: 'JSON Schema the step output must match (`{}`: anything).',
+    }),
+    implementation: t.expose('implementation', {
+      type: 'JSON',
+      description:
+        'http: `{method, path | url, query, headers, body, bodyType, output, signing}`, templates over `input`, `connection`, `run`; javascript/python: `{code}`, a function body over `input` (docs/workflows.md, "Actions"). Send it as a variable.',
+    }),
     retryStrategy: t.exposeString('retryStrategy'),
     maxAttempts: t.exposeInt('maxAttempts'),
     initialDelayMs: t.exposeInt('initialDelayMs'),
@@ -76,8 +95,18 @@ const AppInput = builder.inputType('AppInput', {
     name: t.string(),
     baseUrl: t.string({ required: false }),
     authKind: t.field({ type: AuthKindEnum }),
-    authConfig: t.field({ type: 'JSON', required: false }),
-    connectionSchema: t.field({ type: 'JSON', required: false }),
+    authConfig: t.field({
+      type: 'JSON',
+      required: false,
+      description:
+        'Non-secret auth settings by authKind: api_key `{"in": "header"|"query", "name": "X-Api-Key"}`; oauth2_client_credentials `{"tokenUrl", "scope"}`; others `{}` (docs/workflows.md, "Apps, actions, connections").',
+    }),
+    connectionSchema: t.field({
+      type: 'JSON',
+      required: false,
+      description:
+        'JSON Schema of a connection\'s config and secret fields, e.g. `{"type": "object", "required": ["apiKey"]}` (docs/workflows.md).',
+    }),
   }),
 });
 
@@ -87,9 +116,22 @@ const ActionInput = builder.inputType('ActionInput', {
     key: t.string(),
     name: t.string(),
     kind: t.field({ type: ActionKindEnum }),
-    inputSchema: t.field({ type: 'JSON', required: false }),
-    outputSchema: t.field({ type: 'JSON', required: false }),
-    implementation: t.field({ type: 'JSON' }),
+    inputSchema: t.field({
+      type: 'JSON',
+      required: false,
+      description:
+        'JSON Schema the resolved step input must match (defaults are filled in); docs/workflows.md.',
+    }),
+    outputSchema: t.field({
+      type: 'JSON',
+      required: false,
+      description: 'JSON Schema the step output must match (`{}`: anything).',
+    }),
+    implementation: t.field({
+      type: 'JSON',
+      description:
+        'http: `{method, path | url, query, headers, body, bodyType, output, signing}`, templates over `input`, `connection`, `run`; javascript/python: `{code}`, a function body over `input` (docs/workflows.md, "Actions"). Send it as a variable.',
+    }),
     retryStrategy: t.field({ type: RetryStrategyEnum, required: false }),
     maxAttempts: t.int({ required: false }),
     initialDelayMs: t.int({ required: false }),

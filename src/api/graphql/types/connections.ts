@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { conflictAsError } from '../../../catalog/conflicts.ts';
 import {
   deleteConnection,
   insertConnection,
@@ -24,12 +25,25 @@ const ConnectionRef = builder.objectRef<ConnectionRow>('Connection').implement({
     id: t.exposeID('id'),
     appId: t.exposeID('appId'),
     name: t.exposeString('name'),
-    config: t.expose('config', { type: 'JSON', description: 'Non-secret settings.' }),
+    config: t.expose('config', {
+      type: 'JSON',
+      description:
+        'Non-secret settings, available to http templates as `connection.<field>` (docs/workflows.md).',
+    }),
     hasSecret: t.exposeBoolean('hasSecret'),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
   }),
 });
+
+function validName(raw: string): string {
+  const name = raw.trim();
+  if (name.length === 0 || name.length > 200)
+    throw new SwitchyardError('E_VALIDATION', 'name must be 1 to 200 characters.', {
+      field: 'name',
+    });
+  return name;
+}
 
 function asObject(value: unknown, field: string): Record<string, unknown> {
   if (value === null || value === undefined) return {};
@@ -49,6 +63,31 @@ async function checkAgainstApp(
     throw new SwitchyardError('E_VALIDATION', 'No such app in this tenant.', { field: 'appId' });
   // The app's schema describes all connection fields; secret fields are checked without echoing them.
   assertMatchesSchema(app.connectionSchema, { ...config, ...(secret ?? {}) }, 'connection');
+  assertAuthSecrets(app.authKind, config, secret);
+}
+
+/** Secret fields each auth kind reads (runner/actions/auth.ts); without them every call fails. */
+const authSecrets: Record<string, string[]> = {
+  api_key: ['apiKey'],
+  bearer: ['token'],
+  basic: ['password'],
+  oauth2_client_credentials: ['clientId', 'clientSecret'],
+};
+
+function assertAuthSecrets(
+  authKind: string,
+  config: Record<string, unknown>,
+  secret: Record<string, unknown> | null,
+): void {
+  const needed = [...(authSecrets[authKind] ?? [])];
+  if (authKind === 'basic' && typeof config.username !== 'string') needed.unshift('username');
+  const missing = needed.find((f) => typeof secret?.[f] !== 'string' || secret[f] === '');
+  if (missing !== undefined)
+    throw new SwitchyardError(
+      'E_VALIDATION',
+      `secret.${missing} is required: this app authenticates with ${authKind} (secret ${JSON.stringify(Object.fromEntries(needed.map((f) => [f, '…'])))}).`,
+      { field: `secret.${missing}` },
+    );
 }
 
 async function saveSecret(
@@ -80,22 +119,29 @@ builder.mutationField('createConnection', (t) =>
     args: {
       appId: t.arg.id(),
       name: t.arg.string(),
-      config: t.arg({ type: 'JSON', required: false }),
-      secret: t.arg({ type: 'JSON', required: false }),
+      config: t.arg({
+        type: 'JSON',
+        required: false,
+        description: 'Non-secret settings (an object; docs/workflows.md). Send it as a variable.',
+      }),
+      secret: t.arg({
+        type: 'JSON',
+        required: false,
+        description:
+          'Secret fields by the app’s authKind: api_key `{"apiKey"}`, bearer `{"token"}`, basic `{"username", "password"}`, oauth2_client_credentials `{"clientId", "clientSecret"}`; write-only (docs/workflows.md).',
+      }),
     },
     resolve: (_r, args, ctx) =>
       inTenant(ctx, async (db, tenantId) => {
-        const name = args.name.trim();
-        if (name.length === 0 || name.length > 200)
-          throw new SwitchyardError('E_VALIDATION', 'name must be 1 to 200 characters.', {
-            field: 'name',
-          });
+        const name = validName(args.name);
         const appId = String(args.appId) as AppId;
         const config = asObject(args.config, 'config');
         const secret = args.secret == null ? null : asObject(args.secret, 'secret');
         await checkAgainstApp(db, appId, config, secret);
         const id = randomUUID() as ConnectionId;
-        await insertConnection(db, { tenantId, id, appId, name, config });
+        await conflictAsError('connection', () =>
+          insertConnection(db, { tenantId, id, appId, name, config }),
+        );
         if (secret) await saveSecret(ctx, db, tenantId, id, secret);
         await recordAudit(db, {
           tenantId,
@@ -119,8 +165,12 @@ builder.mutationField('updateConnection', (t) =>
     args: {
       id: t.arg.id(),
       name: t.arg.string(),
-      config: t.arg({ type: 'JSON', required: false }),
-      secret: t.arg({ type: 'JSON', required: false }),
+      config: t.arg({ type: 'JSON', required: false, description: 'Non-secret settings.' }),
+      secret: t.arg({
+        type: 'JSON',
+        required: false,
+        description: 'Replaces all secret fields (as for createConnection); omitted: kept.',
+      }),
     },
     resolve: (_r, args, ctx) =>
       inTenant(ctx, async (db, tenantId) => {
@@ -130,7 +180,8 @@ builder.mutationField('updateConnection', (t) =>
         const config = asObject(args.config, 'config');
         const secret = args.secret == null ? null : asObject(args.secret, 'secret');
         if (secret) await checkAgainstApp(db, current.appId, config, secret);
-        await updateConnection(db, { id, name: args.name.trim(), config });
+        const name = validName(args.name);
+        await conflictAsError('connection', () => updateConnection(db, { id, name, config }));
         if (secret) await saveSecret(ctx, db, tenantId, id, secret);
         await recordAudit(db, {
           tenantId,

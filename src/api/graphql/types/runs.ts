@@ -241,7 +241,7 @@ builder.mutationField('cancelRun', (t) =>
 
 const DeadLetterRef = builder.objectRef<DeadLetterRow>('DeadLetter').implement({
   description:
-    'A run that exhausted its retries, with its error and context; replay creates a new, linked run.',
+    'A run that ended dead (retries exhausted) or failed, with its error and context; replay creates a new, linked run.',
   fields: (t) => ({
     id: t.exposeID('id'),
     runId: t.exposeID('runId'),
@@ -296,12 +296,21 @@ builder.queryField('deadLetters', (t) =>
 );
 
 const ReplayedRef = builder
-  .objectRef<{ deadLetterId: string; runId: string; newRunId: string }>('ReplayedRun')
+  .objectRef<{
+    deadLetterId: string;
+    runId: string;
+    newRunId: string;
+    alreadyReplayed: boolean;
+  }>('ReplayedRun')
   .implement({
     fields: (t) => ({
       deadLetterId: t.exposeID('deadLetterId'),
       runId: t.exposeID('runId'),
       newRunId: t.exposeID('newRunId'),
+      alreadyReplayed: t.exposeBoolean('alreadyReplayed', {
+        description:
+          'True when the dead letter had been replayed before: `newRunId` is that replay and no new run was made.',
+      }),
     }),
   });
 
@@ -310,16 +319,21 @@ builder.mutationField('replayRuns', (t) =>
     type: [ReplayedRef],
     authScopes: { editor: true },
     description:
-      'Replays the dead letters matching the filter (at most 100 per call): new runs linked to the old.',
+      'Replays the dead letters matching the filter (at most 100 per call): new runs linked to the old. A dead letter already replayed answers its existing replay unless `again` is true. Every replay sends the original run’s Idempotency-Key values.',
     args: {
       filter: t.arg({ type: DeadLetterFilterInput }),
       from: t.arg({ type: ReplayFromEnum, required: false }),
+      again: t.arg.boolean({
+        required: false,
+        description: 'Replay again the dead letters that were replayed before (a new run each).',
+      }),
     },
     resolve: (_r, args, ctx) =>
       ctx.services.engine.replayDeadLetters({
         tenantId: tenantOf(ctx).tenantId,
         filter: toFilter(args.filter, 100),
         from: args.from ?? 'failed-step',
+        again: args.again ?? false,
         actor: engineActor(ctx),
       }),
   }),

@@ -3,10 +3,11 @@ import { selectApiTokens, type ApiTokenRow } from '../../../db/queries/api-token
 import type { ApiTokenId } from '../../../model/ids.ts';
 import { recordAudit } from '../../../observability/audit.ts';
 import { builder, RoleEnum } from '../builder.ts';
-import { auditActor, inTenant, tenantOf } from '../context.ts';
+import { auditActor, inTenant, principalUserId, tenantOf } from '../context.ts';
 
 const ApiTokenRef = builder.objectRef<ApiTokenRow>('ApiToken').implement({
-  description: 'Programmatic access to one tenant. The secret is shown once, by createApiToken.',
+  description:
+    "Programmatic access to one tenant, acting for the member who created it: never with more than that member's current role, and refused (401) once they leave the tenant. The secret is shown once, by createApiToken.",
   fields: (t) => ({
     id: t.exposeID('id'),
     name: t.exposeString('name'),
@@ -51,14 +52,15 @@ builder.mutationField('createApiToken', (t) =>
       expiresAt: t.arg({ type: 'DateTime', required: false }),
     },
     resolve: (_root, args, ctx) => {
-      const { role: creatorRole, userId } = tenantOf(ctx);
+      const { role: creatorRole } = tenantOf(ctx);
+      const createdBy = principalUserId(ctx);
       return inTenant(ctx, async (db, tenantId) => {
         const created = await createApiToken(db, {
           tenantId,
           name: args.name,
           role: args.role,
           creatorRole,
-          createdBy: userId,
+          createdBy,
           expiresAt: args.expiresAt ?? null,
           now: ctx.services.clock.now(),
         });
@@ -84,10 +86,12 @@ builder.mutationField('revokeApiToken', (t) =>
   t.field({
     type: ApiTokenRef,
     authScopes: { admin: true },
+    description: 'Revokes a token whose role is not above yours (E_ROLE_TOO_HIGH otherwise).',
     args: { id: t.arg.id() },
-    resolve: (_root, args, ctx) =>
-      inTenant(ctx, async (db, tenantId) => {
-        const row = await revokeToken(db, String(args.id) as ApiTokenId);
+    resolve: (_root, args, ctx) => {
+      const { role: actorRole } = tenantOf(ctx);
+      return inTenant(ctx, async (db, tenantId) => {
+        const row = await revokeToken(db, { id: String(args.id) as ApiTokenId, actorRole });
         await recordAudit(db, {
           tenantId,
           ...auditActor(ctx),
@@ -97,6 +101,7 @@ builder.mutationField('revokeApiToken', (t) =>
           metadata: { prefix: row.prefix },
         });
         return row;
-      }),
+      });
+    },
   }),
 );

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Cron } from 'croner';
+import { conflictAsError } from '../../../catalog/conflicts.ts';
 import {
   deleteTrigger,
   insertTrigger,
@@ -9,6 +10,7 @@ import {
   type TriggerRow,
 } from '../../../db/queries/triggers.ts';
 import { selectWorkflow } from '../../../db/queries/workflows.ts';
+import { firstCronFireAt } from '../../../engine/cron.ts';
 import { SwitchyardError } from '../../../model/errors.ts';
 import type { TriggerId, WorkflowId } from '../../../model/ids.ts';
 import { recordAudit } from '../../../observability/audit.ts';
@@ -34,7 +36,11 @@ const TriggerRef = builder.objectRef<TriggerRow>('Trigger').implement({
     kind: t.exposeString('kind'),
     name: t.exposeString('name'),
     enabled: t.exposeBoolean('enabled'),
-    config: t.expose('config', { type: 'JSON' }),
+    config: t.expose('config', {
+      type: 'JSON',
+      description:
+        'Webhook: `{signatureScheme, keepHeaders}`; cron: `{expression, timezone}`; manual: `{}` (docs/workflows.md, "Triggers").',
+    }),
     webhookUrl: t.string({ nullable: true, resolve: (tr, _a, ctx) => webhookUrl(ctx, tr) }),
     previousSecretExpiresAt: t.expose('previousSecretExpiresAt', {
       type: 'DateTime',
@@ -62,7 +68,12 @@ const TriggerWithSecretRef = builder
 function validateConfig(kind: TriggerRow['kind'], raw: unknown): Record<string, unknown> {
   const config = (raw ?? {}) as Record<string, unknown>;
   if (typeof config !== 'object' || Array.isArray(config))
-    throw new SwitchyardError('E_VALIDATION', 'config must be a JSON object.', { field: 'config' });
+    throw new SwitchyardError(
+      'E_VALIDATION',
+      'config must be a JSON object, sent as a GraphQL variable (docs/workflows.md, "Triggers").',
+      { field: 'config' },
+    );
+  assertKnownKeys(kind, config);
   if (kind === 'webhook') {
     const scheme = config.signatureScheme ?? 'standard';
     if (typeof scheme !== 'string' || !schemes.includes(scheme)) {
@@ -72,7 +83,8 @@ function validateConfig(kind: TriggerRow['kind'], raw: unknown): Record<string, 
         { field: 'config.signatureScheme' },
       );
     }
-    return { signatureScheme: scheme };
+    const keepHeaders = validateKeepHeaders(config.keepHeaders);
+    return keepHeaders ? { signatureScheme: scheme, keepHeaders } : { signatureScheme: scheme };
   }
   if (kind === 'cron') {
     const timezone = config.timezone ?? 'UTC';
@@ -111,6 +123,42 @@ function validateConfig(kind: TriggerRow['kind'], raw: unknown): Record<string, 
   return {};
 }
 
+/** A misspelt key (`scheme` for `signatureScheme`) would silently fall back to a default. */
+const webhookKeys = ['signatureScheme', 'keepHeaders'];
+
+function assertKnownKeys(kind: TriggerRow['kind'], config: Record<string, unknown>): void {
+  const known = kind === 'webhook' ? webhookKeys : kind === 'manual' ? [] : null;
+  const unknown = known && Object.keys(config).find((k) => !known.includes(k));
+  if (unknown)
+    throw new SwitchyardError(
+      'E_VALIDATION',
+      `config.${unknown} is not a ${kind} trigger setting (${known.join(', ') || 'none'}; docs/workflows.md, "Triggers").`,
+      { field: `config.${unknown}` },
+    );
+}
+
+const headerName = /^[a-z0-9!#$%&'*+.^_`|~-]{1,100}$/;
+
+/** `config.keepHeaders`: header names kept in the run input although they look like credentials. */
+function validateKeepHeaders(raw: unknown): string[] | null {
+  if (raw === undefined || raw === null) return null;
+  const field = 'config.keepHeaders';
+  if (!Array.isArray(raw) || raw.length > 50)
+    throw new SwitchyardError('E_VALIDATION', `${field} must be a list of up to 50 header names.`, {
+      field,
+    });
+  return raw.map((h, i) => {
+    const name = typeof h === 'string' ? h.trim().toLowerCase() : '';
+    if (!headerName.test(name))
+      throw new SwitchyardError(
+        'E_VALIDATION',
+        `${field}[${i}] must be an HTTP header name, e.g. "x-api-key".`,
+        { field: `${field}[${i}]` },
+      );
+    return name;
+  });
+}
+
 builder.queryField('triggers', (t) =>
   t.field({
     type: [TriggerRef],
@@ -134,7 +182,12 @@ builder.mutationField('createTrigger', (t) =>
       kind: t.arg({ type: TriggerKindEnum }),
       name: t.arg.string({ required: false }),
       enabled: t.arg.boolean({ required: false }),
-      config: t.arg({ type: 'JSON', required: false }),
+      config: t.arg({
+        type: 'JSON',
+        required: false,
+        description:
+          'Webhook: `{"signatureScheme": "standard"|"github"|"stripe", "keepHeaders": [...]}`; cron: `{"expression": "*/5 * * * *", "timezone": "Europe/Paris"}` (docs/workflows.md). Send it as a variable.',
+      }),
     },
     resolve: (_r, args, ctx) =>
       inTenant(ctx, async (db, tenantId) => {
@@ -147,16 +200,20 @@ builder.mutationField('createTrigger', (t) =>
           args.kind === 'webhook'
             ? await sealNewWebhookSecret(db, ctx.services.secrets, { tenantId, triggerId: id })
             : null;
-        const trigger = await insertTrigger(db, {
-          tenantId,
-          id,
-          workflowId,
-          kind: args.kind,
-          name: args.name ?? '',
-          enabled: args.enabled ?? true,
-          config,
-          webhookSecretCipher: sealed?.cipher ?? null,
-        });
+        const trigger = await conflictAsError('trigger', () =>
+          insertTrigger(db, {
+            tenantId,
+            id,
+            workflowId,
+            kind: args.kind,
+            name: args.name ?? '',
+            enabled: args.enabled ?? true,
+            config,
+            webhookSecretCipher: sealed?.cipher ?? null,
+            cronNextFireAt:
+              args.kind === 'cron' ? firstCronFireAt(config, ctx.services.clock.now()) : null,
+          }),
+        );
         await recordAudit(db, {
           tenantId,
           ...auditActor(ctx),
@@ -178,7 +235,11 @@ builder.mutationField('updateTrigger', (t) =>
       id: t.arg.id(),
       name: t.arg.string(),
       enabled: t.arg.boolean(),
-      config: t.arg({ type: 'JSON', required: false }),
+      config: t.arg({
+        type: 'JSON',
+        required: false,
+        description: 'The whole config of the kind (docs/workflows.md); omitted: unchanged.',
+      }),
     },
     resolve: (_r, args, ctx) =>
       inTenant(ctx, async (db, tenantId) => {
@@ -186,7 +247,16 @@ builder.mutationField('updateTrigger', (t) =>
         const current = await selectTrigger(db, { id });
         if (!current) throw new SwitchyardError('E_NOT_FOUND', 'No such trigger.');
         const config = validateConfig(current.kind, args.config ?? current.config);
-        const row = await updateTrigger(db, { id, name: args.name, enabled: args.enabled, config });
+        const row = await conflictAsError('trigger', () =>
+          updateTrigger(db, {
+            id,
+            name: args.name,
+            enabled: args.enabled,
+            config,
+            cronNextFireAt:
+              current.kind === 'cron' ? firstCronFireAt(config, ctx.services.clock.now()) : null,
+          }),
+        );
         if (!row) throw new SwitchyardError('E_NOT_FOUND', 'No such trigger.');
         await recordAudit(db, {
           tenantId,

@@ -29,7 +29,11 @@ export const WorkflowVersionRef = builder
       id: t.exposeID('id'),
       workflowId: t.exposeID('workflowId'),
       version: t.exposeInt('version'),
-      definition: t.expose('definition', { type: 'JSON' }),
+      definition: t.expose('definition', {
+        type: 'JSON',
+        description:
+          '`{"steps": [{id, actionId, connectionId, input, if, onError}]}`: the steps and the mapping language are in docs/workflows.md.',
+      }),
       createdBy: t.exposeID('createdBy', { nullable: true }),
       createdAt: t.expose('createdAt', { type: 'DateTime' }),
     }),
@@ -153,7 +157,11 @@ builder.mutationField('saveWorkflowVersion', (t) =>
       'Validates and stores a new immutable version; `publish: true` also makes it current.',
     args: {
       workflowId: t.arg.id(),
-      definition: t.arg({ type: 'JSON' }),
+      definition: t.arg({
+        type: 'JSON',
+        description:
+          '`{"steps": [{"id", "actionId", "connectionId", "input", "if", "onError"}]}` (docs/workflows.md). Send it as a variable (`$definition: JSON!`), not as JSON text in a string. Checked on save: E_VALIDATION names the field (e.g. `definition.steps[1].input.email`) and nothing is saved.',
+      }),
       publish: t.arg.boolean({ required: false }),
     },
     resolve: (_r, args, ctx) => {
