@@ -4,7 +4,7 @@
  * that must stay text, the security headers of every HTML answer, keyboard access, and axe
  * (no serious or critical violation) on every page in both themes.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startTestApi, type TestApi } from '../support/api.ts';
 import { openBrowser, seriousAxeViolations, type TestBrowser } from '../support/browser.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
@@ -31,6 +31,22 @@ afterAll(async () => {
 async function expectAccessible(what: string): Promise<void> {
   const violations = await seriousAxeViolations(browser.page);
   expect(violations, `${what}: ${JSON.stringify(violations)}`).toEqual([]);
+}
+
+/**
+ * Vuetify eases colours between themes: judge contrast once the heading is light. The browser
+ * reports colours in any CSS syntax (oklab() mid-transition), so read them back through a canvas.
+ */
+async function settledDark(): Promise<void> {
+  await browser.page.waitForFunction(() => {
+    const h1 = document.querySelector('main h1');
+    if (!h1) return false;
+    const ctx = document.createElement('canvas').getContext('2d')!;
+    ctx.fillStyle = getComputedStyle(h1).color;
+    ctx.fillRect(0, 0, 1, 1);
+    const [r, g, b] = ctx.getImageData(0, 0, 1, 1).data;
+    return r! > 200 && g! > 200 && b! > 200;
+  });
 }
 
 describe('the web app', () => {
@@ -86,7 +102,11 @@ describe('the web app', () => {
     await page.getByRole('button', { name: 'Create your first workflow' }).click();
     await page.getByLabel('Name', { exact: true }).fill(evil);
     await page.getByRole('button', { name: 'Create', exact: true }).click();
-    await page.getByRole('cell', { name: evil }).waitFor();
+    await page.getByRole('heading', { name: evil }).waitFor();
+    expect(await page.locator('main img').count()).toBe(0);
+    await expectAccessible('workflow editor, empty');
+    await page.getByRole('link', { name: 'All workflows' }).click();
+    await page.getByRole('link', { name: evil }).waitFor();
     expect(await page.locator('main img').count()).toBe(0);
     await expectAccessible('workflows, one');
   });
@@ -115,13 +135,18 @@ describe('the web app', () => {
 
   it('passes axe in the dark theme too', async () => {
     const { page } = browser;
+    onTestFinished(async () => {
+      const light = page.getByRole('button', { name: 'Use the light theme' });
+      if (await light.isVisible()) await light.click();
+    });
     await page.getByRole('button', { name: 'Use the dark theme' }).click();
     await page.getByRole('button', { name: 'Use the light theme' }).waitFor();
+    await settledDark();
     await expectAccessible('workflows, dark');
     await page.getByRole('link', { name: 'Runs' }).click();
     await page.getByRole('heading', { name: 'No runs yet' }).waitFor();
+    await settledDark();
     await expectAccessible('runs, dark');
-    await page.getByRole('button', { name: 'Use the light theme' }).click();
   });
 
   it('sends an expired session to sign-in and back to the page the user was on', async () => {

@@ -1,0 +1,166 @@
+/**
+ * The builder's loop in a real browser, nothing by hand: a workflow webhook → JavaScript →
+ * HTTP request is built in the graph editor (code in the code editor, a mapping chosen from
+ * completion), saved and published; a webhook trigger is created and its secret shown once;
+ * the test sends a signed delivery to the URL the page showed, and the run appears in the
+ * workflow's runs and succeeds in run detail, having called the local fake API.
+ */
+import { createHmac } from 'node:crypto';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createStepExecutor } from '../../src/cli/executor.ts';
+import { createWorker, type Worker } from '../../src/engine/worker.ts';
+import { startTestApi, type TestApi } from '../support/api.ts';
+import { openBrowser, seriousAxeViolations, type TestBrowser } from '../support/browser.ts';
+import { createTestDatabase, testLogger, type TestDatabase } from '../support/db.ts';
+import { engineDeps } from '../support/engine-factories.ts';
+import { gateConfig } from '../support/runner-harness.ts';
+import { sendJson, startServer, type LocalServer } from '../support/runner-servers.ts';
+
+let db: TestDatabase;
+let api: TestApi;
+let browser: TestBrowser;
+let crm: LocalServer;
+let worker: Worker;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  crm = await startServer((_req, res) => sendJson(res, 201, { ok: true }));
+  api = await startTestApi(db, {}, undefined, { webApp: true });
+  const executor = createStepExecutor({
+    logger: testLogger,
+    pool: db.pool,
+    config: {
+      gate: gateConfig([crm.hostPort]),
+      code: {
+        memoryLimitMb: 32,
+        timeoutMs: 5_000,
+        pythonPath: 'python3',
+        bwrapPath: '/usr/bin/bwrap',
+        warmPoolSize: 0,
+      },
+      breaker: { failureThreshold: 100, cooldownMs: 1_000 },
+    },
+  });
+  worker = createWorker(engineDeps(db.pool), { executor, listenUrl: db.appUrl });
+  worker.start();
+  browser = await openBrowser();
+  browser.page.setDefaultTimeout(10_000);
+  const setup = await api.gql(
+    `mutation { setup(tenantName: "Acme", email: "builder@acme.test", password: "correct horse battery") { kind } }`,
+  );
+  expect(setup.errors).toBeUndefined();
+}, 60_000);
+afterAll(async () => {
+  await browser?.close();
+  await worker?.stop();
+  await api?.close();
+  await crm?.close();
+  await db?.drop();
+});
+
+/** Replaces an editor's text as a person pasting would (no bracket auto-closing). */
+async function fillEditor(name: string, text: string): Promise<void> {
+  const editor = browser.page.getByRole('textbox', { name });
+  await editor.click();
+  await browser.page.keyboard.press('ControlOrMeta+a');
+  await browser.page.keyboard.press('Delete');
+  await browser.page.keyboard.insertText(text);
+}
+
+it('builds, publishes and triggers a workflow, and watches its run succeed', async () => {
+  try {
+    await builderLoop();
+  } catch (err) {
+    await browser.page.screenshot({ path: 'test-results/web-builder-loop-failure.png' });
+    throw err;
+  }
+}, 120_000);
+
+async function builderLoop(): Promise<void> {
+  const { page } = browser;
+  await page.goto(`${api.url}/sign-in`);
+  await page.getByLabel('Email').fill('builder@acme.test');
+  await page.getByLabel('Password').fill('correct horse battery');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL('**/workflows');
+
+  await page.getByRole('button', { name: 'Create your first workflow' }).click();
+  await page.getByLabel('Name', { exact: true }).fill('New order to CRM');
+  await page.getByRole('button', { name: 'Create', exact: true }).click();
+  await page.getByRole('heading', { name: 'This workflow has no steps yet' }).waitFor();
+
+  // Step 1: JavaScript that computes a total.
+  await page.getByRole('button', { name: 'Add step' }).click();
+  await page.getByLabel('Step id').fill('total');
+  await page.getByRole('combobox', { name: 'Action' }).click();
+  await page.getByRole('option', { name: 'JavaScript code · Run JavaScript' }).click();
+  await page.getByText('JavaScript code', { exact: true }).waitFor();
+  await fillEditor('JavaScript code', 'return { cents: Math.round(input.amount * 100) };');
+  await fillEditor(
+    'Input (JSON; type {{ to insert a value from the trigger or an earlier step)',
+    '{ "amount": "{{ trigger.body.amount }}" }',
+  );
+  // The sample payload that completion offers paths from.
+  await fillEditor(
+    'Sample trigger payload (for completion): { body, headers, query }',
+    '{ "body": { "email": "ada@example.test", "amount": 12.5 }, "headers": {}, "query": {} }',
+  );
+
+  // Step 2: the HTTP request, its body mapped with a path chosen from completion.
+  await page.getByRole('button', { name: 'Add step' }).click();
+  await page.getByLabel('Step id').fill('notify');
+  await page.getByRole('combobox', { name: 'Action' }).click();
+  await page.getByRole('option', { name: 'HTTP request · Send an HTTP request' }).click();
+  await fillEditor(
+    'Input (JSON; type {{ to insert a value from the trigger or an earlier step)',
+    `{ "method": "POST", "url": "${crm.url}/contacts", "body": { "cents": "{{ steps.total.output.cents }}", "email": "{{ trigger.body.em`,
+  );
+  await page.getByRole('option', { name: /trigger\.body\.email/ }).click();
+  await page.keyboard.insertText('" } }');
+  expect(await seriousAxeViolations(page)).toEqual([]);
+
+  await page.getByRole('button', { name: 'Save and publish' }).click();
+  await page.getByText('Saved and published as v1').waitFor();
+
+  // A webhook trigger: the URL and the secret, shown once.
+  await page.getByRole('tab', { name: 'Triggers' }).click();
+  await page.getByRole('button', { name: 'New trigger' }).click();
+  await page.getByRole('button', { name: 'Create', exact: true }).click();
+  await page.getByText('Webhook trigger created').waitFor();
+  const url = await page.getByRole('textbox', { name: 'Webhook URL' }).inputValue();
+  const secret = await page
+    .getByRole('textbox', { name: 'Signing secret (shown once)' })
+    .inputValue();
+  expect(url).toMatch(/\/hooks\/[0-9a-f-]{36}$/);
+  expect(secret).toMatch(/^whsec_/);
+  expect(await seriousAxeViolations(page)).toEqual([]);
+
+  // The test is the external system: a signed delivery, as the page's example shows.
+  const body = JSON.stringify({ email: 'ada@example.test', amount: 12.5 });
+  const id = `msg_${Date.now()}`;
+  const ts = Math.floor(Date.now() / 1000).toString();
+  const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
+  const sig = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64');
+  const delivery = await fetch(url.replace(/^https?:\/\/[^/]+/, api.url), {
+    method: 'POST',
+    body,
+    headers: {
+      'content-type': 'application/json',
+      'webhook-id': id,
+      'webhook-timestamp': ts,
+      'webhook-signature': `v1,${sig}`,
+    },
+  });
+  expect(delivery.status).toBe(202);
+  const { runId } = (await delivery.json()) as { runId: string };
+
+  await page.getByRole('tab', { name: 'Runs' }).click();
+  await page.getByRole('link', { name: runId }).click();
+  await page.getByRole('heading', { name: `Run ${runId.slice(0, 8)}` }).waitFor();
+  await page.locator('main').getByText('succeeded').first().waitFor({ timeout: 20_000 });
+  expect(await seriousAxeViolations(page)).toEqual([]);
+
+  expect(crm.requests).toHaveLength(1);
+  expect(JSON.parse(crm.requests[0]!.body)).toEqual({ cents: 1250, email: 'ada@example.test' });
+  expect(browser.problems).toEqual([]);
+}
