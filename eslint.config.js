@@ -37,7 +37,18 @@ const zones = Object.entries(mayImport).flatMap(([folder, allowed]) =>
 );
 
 export default tseslint.config(
-  { ignores: ['node_modules', 'dist', '.switchyard', 'web/.nuxt', 'web/.output', 'web/dist', 'web/app/graphql/graphql-env.d.ts', 'coverage'] },
+  {
+    ignores: [
+      'node_modules',
+      'dist',
+      '.switchyard',
+      'web/.nuxt',
+      'web/.output',
+      'web/dist',
+      'web/app/graphql/graphql-env.d.ts',
+      'coverage',
+    ],
+  },
   js.configs.recommended,
   // The server, tests, benches and scripts: type-aware rules and the layer boundaries.
   ...tseslint.configs.recommendedTypeChecked.map((c) => ({ ...c, ignores: ['web/**'] })),
@@ -90,7 +101,10 @@ export default tseslint.config(
       // TypeScript (vue-tsc) knows Nuxt's auto-imports; ESLint's scope analysis does not.
       'no-undef': 'off',
       'no-unused-vars': 'off',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
     },
   },
   {
