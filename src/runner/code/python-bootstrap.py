@@ -174,4 +174,5 @@ warm_up()
 if sys.argv[1:] == ['discover']:
     discover()
 else:
+    send({'type': 'ready'})  # the pool now counts this interpreter as warm
     main()

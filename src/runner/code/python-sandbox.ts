@@ -73,7 +73,7 @@ export type PythonSandbox = {
   /** Runs the self-check on first call; later calls return its verdict. */
   status(): Promise<PythonSandboxStatus>;
   run(req: CodeRequest, host: CodeHost): Promise<unknown>;
-  /** Warm and cold starts so far, and interpreters waiting (tests, bench). */
+  /** Steps that took a waiting interpreter / started their own; interpreters ready (warm). */
   stats(): { warmStarts: number; coldStarts: number; idle: number };
   /** Kills the waiting interpreters; later steps are refused. */
   close(): void;
@@ -84,6 +84,8 @@ type Ready = { executable: string; args: string[]; seccomp: Buffer };
 export function createPythonSandbox(o: PythonSandboxOptions): PythonSandbox {
   let verdict: Promise<{ status: PythonSandboxStatus; ready: Ready | null }> | null = null;
   const idle: ChildProcess[] = [];
+  /** Interpreters that said they are ready (imports done); a step prefers these. */
+  const warm = new Set<ChildProcess>();
   let closed = false;
   const counts = { warmStarts: 0, coldStarts: 0 };
 
@@ -117,8 +119,28 @@ export function createPythonSandbox(o: PythonSandboxOptions): PythonSandbox {
     child.once('exit', () => {
       const i = idle.indexOf(child);
       if (i >= 0) idle.splice(i, 1);
+      warm.delete(child);
     });
     child.once('error', () => undefined); // reported when a step takes it (no result)
+    // The bootstrap's first line says it has imported the allowed modules and waits. The
+    // stream is paused after it: the step's protocol handler reads on from there.
+    const stdout = child.stdout!;
+    const onReady = (chunk: Buffer) => {
+      stdout.off('data', onReady);
+      stdout.pause();
+      if (chunk.toString('utf8').startsWith('{"type": "ready"}')) warm.add(child);
+    };
+    stdout.on('data', onReady);
+  }
+
+  /** A waiting interpreter, ready ones first (one still starting beats a cold start). */
+  function take(): ChildProcess | undefined {
+    const alive = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
+    const child = idle.find((c) => warm.has(c) && alive(c)) ?? idle.find(alive);
+    if (!child) return undefined;
+    idle.splice(idle.indexOf(child), 1);
+    warm.delete(child);
+    return child;
   }
 
   return {
@@ -131,8 +153,7 @@ export function createPythonSandbox(o: PythonSandboxOptions): PythonSandbox {
       if (!ready) throw new Error('a sandbox reported available without its arguments');
       if (closed)
         throw new SwitchyardError('E_PYTHON_SANDBOX_UNAVAILABLE', 'The Python sandbox is closed');
-      let child = idle.shift();
-      while (child && (child.exitCode !== null || child.signalCode !== null)) child = idle.shift();
+      let child = take();
       if (child) counts.warmStarts += 1;
       else {
         counts.coldStarts += 1;
@@ -142,7 +163,7 @@ export function createPythonSandbox(o: PythonSandboxOptions): PythonSandbox {
       fill();
       return runPython(child, req, host);
     },
-    stats: () => ({ ...counts, idle: idle.length }),
+    stats: () => ({ ...counts, idle: warm.size }),
     close() {
       closed = true;
       for (const c of idle.splice(0)) c.kill('SIGKILL');

@@ -18,7 +18,8 @@ type Message =
   | { type: 'log'; level: string; message: string }
   | { type: 'http'; id: number; request: unknown }
   | { type: 'result'; output: unknown }
-  | { type: 'error'; code: string; message: string };
+  | { type: 'error'; code: string; message: string }
+  | { type: 'ready' };
 
 const codesFromPython = new Set<ErrorCode>([
   'E_CODE_FORBIDDEN',
@@ -146,6 +147,8 @@ export function runPython(child: ChildProcess, req: CodeRequest, host: CodeHost)
           return;
         case 'result':
           finish(null, msg.output);
+          return;
+        case 'ready': // an interpreter the step took before it finished warming up
           return;
         case 'error': {
           const code = codesFromPython.has(msg.code as ErrorCode)
