@@ -87,7 +87,16 @@ export function createStepExecutor(deps: ExecutorDeps): StepExecutor {
     clock,
     logger: deps.logger,
     code: config.code,
-    python: deps.python ?? startPythonSandbox(config, deps.logger),
+    // Without one from the command, the sandbox starts (and fills its pool) on the first
+    // Python step: executors made in tests and tools spawn nothing they do not use.
+    python:
+      deps.python ??
+      createPythonSandbox({
+        pythonPath: config.code.pythonPath,
+        bwrapPath: config.code.bwrapPath,
+        warmPoolSize: config.code.warmPoolSize,
+        logger: deps.logger,
+      }),
     ...(deps.secretBox ? { scrubber: deps.secretBox.scrubber } : {}),
   });
 }

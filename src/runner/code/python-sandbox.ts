@@ -70,7 +70,10 @@ export type PythonSandboxStatus =
     };
 
 export type PythonSandbox = {
-  /** Runs the self-check on first call; later calls return its verdict. */
+  /**
+   * Runs the self-check on first call (once per process for the same two binaries); later
+   * calls return its verdict. The warm pool starts filling once it is known.
+   */
   status(): Promise<PythonSandboxStatus>;
   run(req: CodeRequest, host: CodeHost): Promise<unknown>;
   /** Steps that took a waiting interpreter / started their own; interpreters ready (warm). */
@@ -90,7 +93,7 @@ export function createPythonSandbox(o: PythonSandboxOptions): PythonSandbox {
   const counts = { warmStarts: 0, coldStarts: 0 };
 
   const decide = () => {
-    verdict ??= prepare(o).then((v) => {
+    verdict ??= preparedOnce(o).then((v) => {
       if (v.status.available) {
         o.logger?.info({ detail: v.status.detail }, 'python sandbox ready');
         fill();
@@ -209,6 +212,21 @@ export function pythonReadinessCheck(sandbox: PythonSandbox): {
         : { ok: true, detail: `Python steps refused (${s.code}): ${s.detail}` };
     },
   };
+}
+
+/**
+ * The verdict is a fact about this host and these two binaries, the same for every sandbox
+ * of the process: found once (tests and executors that make several sandboxes share it).
+ */
+const verdicts = new Map<string, ReturnType<typeof prepare>>();
+function preparedOnce(o: PythonSandboxOptions): ReturnType<typeof prepare> {
+  const key = `${o.pythonPath}\0${o.bwrapPath}`;
+  let v = verdicts.get(key);
+  if (!v) {
+    v = prepare(o);
+    verdicts.set(key, v);
+  }
+  return v;
 }
 
 /** Finds bubblewrap and the interpreter's files, then proves the sandbox holds. */
