@@ -95,6 +95,18 @@ describe('the warm pool', () => {
     expect(s.stats()).toMatchObject({ warmStarts: 2, coldStarts: 0 });
   });
 
+  it('a step that takes an interpreter still warming up gets its result', async () => {
+    const s = sandbox({ warmPoolSize: 2 });
+    const h = makeHarness({ python: s });
+    await s.status();
+    // At once: the pool's interpreters are spawned but have not said `ready` yet.
+    const results = await Promise.all(
+      [1, 2, 3].map((n) => h.runner.execute(codeStep(pythonApp, `return ${n} * 2`), never)),
+    );
+    expect(results.map((r) => (r.status === 'succeeded' ? r.output : r))).toEqual([2, 4, 6]);
+    expect(s.stats().warmStarts + s.stats().coldStarts).toBe(3);
+  });
+
   it('with an empty pool a step starts its own interpreter (cold) and still works', async () => {
     const s = sandbox({ warmPoolSize: 0 });
     const h = makeHarness({ python: s });

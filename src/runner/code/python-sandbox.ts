@@ -89,6 +89,7 @@ export function createPythonSandbox(o: PythonSandboxOptions): PythonSandbox {
   const idle: ChildProcess[] = [];
   /** Interpreters that said they are ready (imports done); a step prefers these. */
   const warm = new Set<ChildProcess>();
+  const readyListeners = new Map<ChildProcess, (chunk: Buffer) => void>();
   let closed = false;
   const counts = { warmStarts: 0, coldStarts: 0 };
 
@@ -123,6 +124,7 @@ export function createPythonSandbox(o: PythonSandboxOptions): PythonSandbox {
       const i = idle.indexOf(child);
       if (i >= 0) idle.splice(i, 1);
       warm.delete(child);
+      readyListeners.delete(child);
     });
     child.once('error', () => undefined); // reported when a step takes it (no result)
     // The bootstrap's first line says it has imported the allowed modules and waits. The
@@ -130,9 +132,11 @@ export function createPythonSandbox(o: PythonSandboxOptions): PythonSandbox {
     const stdout = child.stdout!;
     const onReady = (chunk: Buffer) => {
       stdout.off('data', onReady);
+      readyListeners.delete(child);
       stdout.pause();
       if (chunk.toString('utf8').startsWith('{"type": "ready"}')) warm.add(child);
     };
+    readyListeners.set(child, onReady);
     stdout.on('data', onReady);
   }
 
@@ -143,6 +147,10 @@ export function createPythonSandbox(o: PythonSandboxOptions): PythonSandbox {
     if (!child) return undefined;
     idle.splice(idle.indexOf(child), 1);
     warm.delete(child);
+    // Still warming up: the step's own reader takes over (and skips the `ready` line).
+    const onReady = readyListeners.get(child);
+    if (onReady) child.stdout?.off('data', onReady);
+    readyListeners.delete(child);
     return child;
   }
 

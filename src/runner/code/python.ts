@@ -95,6 +95,7 @@ export function runPython(child: ChildProcess, req: CodeRequest, host: CodeHost)
         if (line.trim() !== '') handle(line);
       }
     });
+    stdout.resume(); // a pooled interpreter's stdout was paused after its `ready` line
     const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
       if (settled) return;
       // bubblewrap reports its child's death by signal as 128 + signal number (SIGXCPU: 24).
