@@ -233,7 +233,7 @@ async function main(): Promise<void> {
     [
       'Python, reference: python3 -I -S per step without sandbox (before)',
       f(before),
-      `${before.length} steps; ${python} with the bootstrap, no runner`,
+      `${before.length} steps; the same binary and bootstrap (which now imports the allowed modules first; the old one did not), no runner`,
     ],
     [
       'Python steps back to back, pool of 2',
@@ -259,7 +259,7 @@ async function main(): Promise<void> {
   const section = [
     '## Python steps',
     '',
-    `Recorded ${new Date().toISOString()} by \`node bench/python.ts\`: trivial steps (\`n * 2\`) through the real runner (in-memory stores, no database), wall time of one \`execute\` (p50 / p95). Python runs in the bubblewrap sandbox of ADR 0007 (${status.detail}).`,
+    `Recorded ${new Date().toISOString()} by \`node bench/python.ts\`: trivial steps (\`n * 2\`) through the real runner (in-memory stores, no database), wall time of one \`execute\` (p50 / p95). Python runs in the bubblewrap sandbox of ADR 0007 (interpreter ${python}).`,
     '',
     '| measure | result | notes |',
     '|---|---|---|',
