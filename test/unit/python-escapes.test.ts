@@ -141,7 +141,7 @@ const attacks: Attack[] = [
   {
     name: 'exec: setuid 0 and chroot to regain privileges',
     code: () =>
-      viaExec(`import os\nos.setuid(0)\nos.chroot('/')\nout = 'connected as ' + str(os.getuid())`),
+      viaExec(`import os\nos.setuid(0)\nos.chroot('/')\nout = 'escalated: ' + str(os.getuid())`),
   },
   {
     name: 'exec: pickle.loads runs subprocess.check_output',
@@ -207,6 +207,7 @@ function leaked(text: string): string[] {
     ['the data dir listing', 'credentials.json|master.key'],
     ['a connection', 'connected'],
     ['a signal to the worker', 'killed'],
+    ['privileges', 'escalated:'],
   ] as const)
     if (text.includes(marker)) found.push(what);
   return found;
