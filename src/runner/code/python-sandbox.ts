@@ -15,8 +15,7 @@
  * killed afterwards; a replacement starts in the background. Nothing is shared between steps.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { SwitchyardError } from '../../model/errors.ts';
