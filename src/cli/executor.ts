@@ -25,6 +25,7 @@ import { createCircuitBreaker, type BreakerKey, type BreakerStore } from '../run
 import { createGate } from '../runner/gate/gate.ts';
 import { gcraTiming } from '../runner/rate-limit.ts';
 import { createRunner } from '../runner/runner.ts';
+import { createPythonSandbox, type PythonSandbox } from '../runner/code/python-sandbox.ts';
 import type {
   Clock,
   ConnectionLoader,
@@ -45,7 +46,21 @@ export type ExecutorDeps = {
   /** Decrypts connection secrets; without it, connections with secrets cannot be used. */
   secretBox?: SecretBox;
   clock?: Clock;
+  /** The process's Python sandbox (its warm pool, its readiness); made from config if absent. */
+  python?: PythonSandbox;
 };
+
+/** The Python sandbox of a worker process, its self-check started now (warm pool filled). */
+export function startPythonSandbox(config: RunnerConfig, logger: Logger): PythonSandbox {
+  const sandbox = createPythonSandbox({
+    pythonPath: config.code.pythonPath,
+    bwrapPath: config.code.bwrapPath,
+    warmPoolSize: config.code.warmPoolSize,
+    logger,
+  });
+  void sandbox.status();
+  return sandbox;
+}
 
 const systemClock: Clock = { now: () => new Date() };
 
@@ -72,6 +87,16 @@ export function createStepExecutor(deps: ExecutorDeps): StepExecutor {
     clock,
     logger: deps.logger,
     code: config.code,
+    // Without one from the command, the sandbox starts (and fills its pool) on the first
+    // Python step: executors made in tests and tools spawn nothing they do not use.
+    python:
+      deps.python ??
+      createPythonSandbox({
+        pythonPath: config.code.pythonPath,
+        bwrapPath: config.code.bwrapPath,
+        warmPoolSize: config.code.warmPoolSize,
+        logger: deps.logger,
+      }),
     ...(deps.secretBox ? { scrubber: deps.secretBox.scrubber } : {}),
   });
 }

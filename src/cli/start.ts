@@ -6,6 +6,8 @@ import { createContext, startProcessTracing } from './context.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { serveHttp } from './serve.ts';
 import { startWorker } from './worker.ts';
+import { pythonReadinessCheck } from '../runner/code/python-sandbox.ts';
+import { startPythonSandbox } from './executor.ts';
 
 /** `switchyard start`: API, webhooks, worker and scheduler in one process. */
 export async function startCommand(args: string[]): Promise<void> {
@@ -30,8 +32,11 @@ export async function startCommand(args: string[]): Promise<void> {
   lifecycle.onStop('scheduler', () => scheduler.stop());
   const retention = { stop: () => Promise.resolve() };
   lifecycle.onStop('retention', () => retention.stop());
-  const served = await serveHttp(config, db, logger, lifecycle);
-  const running = startWorker(db.pool, config, logger, served.secrets, served.metrics);
+  // Python steps' sandbox: its self-check runs now; /readyz shows its verdict.
+  const python = startPythonSandbox(config.runner, logger);
+  lifecycle.onStop('python sandbox', () => Promise.resolve(python.close()));
+  const served = await serveHttp(config, db, logger, lifecycle, [pythonReadinessCheck(python)]);
+  const running = startWorker(db.pool, config, logger, served.secrets, served.metrics, python);
   worker.stop = () => running.stop();
   const cron = served.engine.createScheduler();
   cron.start();

@@ -258,6 +258,12 @@ export const errorCodes = {
     retryable: false,
     message: 'python3 is not installed on this worker',
   },
+  E_PYTHON_SANDBOX_UNAVAILABLE: {
+    httpStatus: 500,
+    retryable: false,
+    message:
+      'Python steps are refused on this worker: its sandbox (bubblewrap) is missing or failed its start-time self-check',
+  },
   E_STEP_CANCELED: {
     httpStatus: 499,
     retryable: true,

@@ -22,7 +22,7 @@ import { executeHttpAction } from './actions/http.ts';
 import { childTraceparent } from './actions/trace.ts';
 import type { CircuitBreaker } from './breaker.ts';
 import { runJavaScript } from './code/javascript.ts';
-import { runPython } from './code/python.ts';
+import { createPythonSandbox, type PythonSandbox } from './code/python-sandbox.ts';
 import { MAX_LOG_LINES, type CodeHost } from './code/sandbox-api.ts';
 import type { Gate } from './gate/gate.ts';
 import { evaluateCondition, resolveMapping, stepScope } from './mapping.ts';
@@ -44,7 +44,13 @@ export type RunnerDeps = {
   logSink: LogSink;
   clock: Clock;
   logger: Logger;
-  code: RunnerConfig['code'];
+  code: Pick<RunnerConfig['code'], 'memoryLimitMb' | 'timeoutMs' | 'pythonPath'> &
+    Partial<Pick<RunnerConfig['code'], 'bwrapPath' | 'warmPoolSize'>>;
+  /**
+   * The sandbox Python steps run in (one per process: it owns the warm pool). Without one,
+   * the runner makes its own from `code` on the first Python step (no warm pool by default).
+   */
+  python?: PythonSandbox;
   /** The process-wide scrubber (security/scrub.ts); the runner adds a per-step one. */
   scrubber?: SecretScrubber;
   validator?: SchemaValidator;
@@ -53,6 +59,14 @@ export type RunnerDeps = {
 export function createRunner(deps: RunnerDeps): StepExecutor {
   const validator = deps.validator ?? createSchemaValidator();
   const tokens = createTokenCache();
+  const python =
+    deps.python ??
+    createPythonSandbox({
+      pythonPath: deps.code.pythonPath,
+      bwrapPath: deps.code.bwrapPath ?? '/usr/bin/bwrap',
+      warmPoolSize: deps.code.warmPoolSize ?? 0,
+      logger: deps.logger,
+    });
 
   return {
     async execute(request, signal) {
@@ -204,9 +218,7 @@ export function createRunner(deps: RunnerDeps): StepExecutor {
           };
           try {
             output =
-              kind === 'javascript'
-                ? await runJavaScript(req, host)
-                : await runPython({ ...req, pythonPath: deps.code.pythonPath }, host);
+              kind === 'javascript' ? await runJavaScript(req, host) : await python.run(req, host);
           } catch (err) {
             if (
               isSwitchyardError(err, 'E_CODE_ERROR') &&

@@ -23,6 +23,7 @@ import {
   type CircuitBreaker,
 } from '../../src/runner/breaker.ts';
 import { createGate, type Gate } from '../../src/runner/gate/gate.ts';
+import type { PythonSandbox } from '../../src/runner/code/python-sandbox.ts';
 import { createMemoryRateLimiter } from '../../src/runner/rate-limit.ts';
 import { createRunner } from '../../src/runner/runner.ts';
 import type { Clock, DecryptedConnection, RateLimiter } from '../../src/runner/types.ts';
@@ -67,7 +68,9 @@ export function makeHarness(
     clock?: Clock;
     rateLimiter?: RateLimiter;
     breaker?: CircuitBreaker;
-    code?: { memoryLimitMb?: number; timeoutMs?: number; pythonPath?: string };
+    code?: { memoryLimitMb?: number; timeoutMs?: number; pythonPath?: string; bwrapPath?: string };
+    /** A shared Python sandbox (warm pool); by default the runner makes its own, cold. */
+    python?: PythonSandbox;
   } = {},
 ): Harness {
   const clock = o.clock ?? { now: () => new Date() };
@@ -100,6 +103,7 @@ export function makeHarness(
     clock,
     logger: testLogger,
     code: { memoryLimitMb: 32, timeoutMs: 2_000, pythonPath: 'python3', ...o.code },
+    ...(o.python ? { python: o.python } : {}),
   });
   return { runner, logs, connections, clock, breaker };
 }
