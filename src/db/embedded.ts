@@ -51,6 +51,12 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   const pgDir = path.join(home, 'pg');
   const initialised = await exists(path.join(pgDir, 'PG_VERSION'));
   const credentialsFile = path.join(opts.dataDir, 'credentials.json');
+  if (relocated && (await exists(path.join(opts.dataDir, 'pg', 'PG_VERSION'))))
+    throw new SwitchyardError(
+      'E_EMBEDDED_PG_FAILED',
+      `The embedded PostgreSQL cluster in ${path.join(opts.dataDir, 'pg')} cannot be used: PostgreSQL runs as the OS user postgres, which cannot reach it (${relocated.blockedBy} is private). Move the data dir outside private directories and set SWITCHYARD_DATA_DIR to it, or run as the user that created it.`,
+      { dataDir: opts.dataDir },
+    );
   if (relocated && initialised && !(await exists(credentialsFile)))
     throw new SwitchyardError(
       'E_EMBEDDED_PG_FAILED',

@@ -100,9 +100,11 @@ describe.runIf(asRoot)('switchyard start as root from a clone in a 0700 director
     let stderr = '';
     first.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     try {
-      await waitForStatus(`${base}/readyz`, 200, 120_000).catch((err: Error) => {
-        throw new Error(`${err.message}; stderr: ${stderr}`);
+      const exited = once(first, 'exit').then(([code]) => {
+        throw new Error(`start exited (${String(code)}) before ready: ${stderr}`);
       });
+      exited.catch(() => undefined);
+      await Promise.race([waitForStatus(`${base}/readyz`, 200, 120_000), exited]);
       const created = await run([
         'tenant',
         'create',
@@ -114,7 +116,7 @@ describe.runIf(asRoot)('switchyard start as root from a clone in a 0700 director
       expect(created).toEqual({ code: 0, stderr: '' });
       expect(await countTenants()).toBe(1);
     } finally {
-      expect(await stopProcess(first)).toBe(0);
+      expect({ exit: await stopProcess(first), stderr }).toEqual({ exit: 0, stderr: '' });
     }
     expect(stderr).not.toMatch(/EACCES|Permission denied|\n\s+at /);
 
