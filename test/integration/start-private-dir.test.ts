@@ -115,6 +115,8 @@ describe.runIf(asRoot)('switchyard start as root from a clone in a 0700 director
       ]);
       expect(created).toEqual({ code: 0, stderr: '' });
       expect(await countTenants()).toBe(1);
+      // No web UI yet, and the docs say so (README, help, architecture).
+      expect((await fetch(`${base}/`)).status).toBe(404);
     } finally {
       expect({ exit: await stopProcess(first), stderr }).toEqual({ exit: 0, stderr: '' });
     }
