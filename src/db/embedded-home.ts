@@ -153,10 +153,16 @@ export async function locateBinaries(): Promise<Binaries> {
     );
   }
   const native = path.dirname(path.dirname(postgres));
+  const initdb = path.join(native, 'bin', 'initdb');
+  // Some installs (an archive unpacked without modes) lose the execute bits.
+  for (const file of [postgres, initdb]) {
+    const info = await stat(file);
+    if ((info.mode & 0o555) !== 0o555) await chmod(file, (info.mode & 0o777) | 0o555);
+  }
   const manifest = JSON.parse(await readFile(path.join(native, '..', 'package.json'), 'utf8')) as {
     version: string;
   };
-  return { postgres, initdb: path.join(native, 'bin', 'initdb'), version: manifest.version };
+  return { postgres, initdb, version: manifest.version };
 }
 
 /**
