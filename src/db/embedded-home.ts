@@ -184,8 +184,12 @@ export async function reachableBinaries(bins: Binaries, user: ServerUser): Promi
       const staging = `${target}.tmp-${randomBytes(4).toString('hex')}`;
       await copyTree(native, staging);
       await writeFile(path.join(staging, '.complete'), '');
-      await rm(target, { recursive: true, force: true });
-      await rename(staging, target);
+      // Atomic: a target directory always holds a whole copy. Another process that copied
+      // at the same time wins the rename; ours is then discarded.
+      await rename(staging, target).catch(async (err: unknown) => {
+        await rm(staging, { recursive: true, force: true });
+        await stat(complete).catch(() => Promise.reject(err));
+      });
     } catch (err) {
       throw new SwitchyardError(
         'E_EMBEDDED_PG_FAILED',
