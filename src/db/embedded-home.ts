@@ -186,10 +186,12 @@ export async function reachableBinaries(bins: Binaries, user: ServerUser): Promi
       await writeFile(path.join(staging, '.complete'), '');
       // Atomic: a target directory always holds a whole copy. Another process that copied
       // at the same time wins the rename; ours is then discarded.
-      await rename(staging, target).catch(async (err: unknown) => {
+      try {
+        await rename(staging, target);
+      } catch (err) {
         await rm(staging, { recursive: true, force: true });
-        await stat(complete).catch(() => Promise.reject(err));
-      });
+        if (!(await isFile(complete))) throw err;
+      }
     } catch (err) {
       throw new SwitchyardError(
         'E_EMBEDDED_PG_FAILED',
@@ -236,4 +238,12 @@ function errnoOf(err: unknown): string {
 
 export function oneLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ').trim();
+}
+
+async function isFile(file: string): Promise<boolean> {
+  try {
+    return (await stat(file)).isFile();
+  } catch {
+    return false;
+  }
 }
