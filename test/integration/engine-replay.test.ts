@@ -42,7 +42,13 @@ beforeAll(async () => {
     pool: db.pool,
     config: {
       gate: gateConfig([upstream.hostPort]),
-      code: { memoryLimitMb: 32, timeoutMs: 2_000, pythonPath: 'python3' },
+      code: {
+        memoryLimitMb: 32,
+        timeoutMs: 2_000,
+        pythonPath: 'python3',
+        bwrapPath: '/usr/bin/bwrap',
+        warmPoolSize: 0,
+      },
       breaker: { failureThreshold: 100, cooldownMs: 1_000 },
     },
   });
