@@ -86,30 +86,37 @@ export async function acceptInvitation(
   const tenantId = tenantOfToken(p.token, 'invitation');
   if (!tenantId) throw invalid;
   const tokenHash = hashToken(p.token);
-  return withTenant(pool, tenantId, async (db) => {
-    const pending = await selectInvitationByHash(db, { tokenHash });
-    if (!pending || pending.acceptedAt || pending.revokedAt || pending.expiresAt <= new Date())
-      throw invalid;
-    const userId = await userForInvitation(db, pending.email, p);
-    const accepted = await markAccepted(db, { tokenHash, userId });
-    if (!accepted) throw invalid;
-    if (await selectMembership(db, { userId })) {
-      throw new SwitchyardError('E_CONFLICT', 'You are already a member of this tenant.');
-    }
-    await insertMembership(db, { tenantId, userId, role: accepted.role });
-    await recordAudit(db, {
-      tenantId,
-      actorKind: 'user',
-      actorId: userId,
-      action: 'invitation.accepted',
-      targetKind: 'invitation',
-      targetId: accepted.id,
-      metadata: { role: accepted.role },
-      ip: p.ip,
-      requestId: p.requestId,
-    });
-    return { tenantId, userId, role: accepted.role };
-  });
+  // The signed-in user is named so that their own users row is visible (users' row security).
+  const asUser = p.signedInUserId ? { userId: p.signedInUserId } : {};
+  return withTenant(
+    pool,
+    tenantId,
+    async (db) => {
+      const pending = await selectInvitationByHash(db, { tokenHash });
+      if (!pending || pending.acceptedAt || pending.revokedAt || pending.expiresAt <= new Date())
+        throw invalid;
+      const userId = await userForInvitation(db, pending.email, p);
+      const accepted = await markAccepted(db, { tokenHash, userId });
+      if (!accepted) throw invalid;
+      if (await selectMembership(db, { userId })) {
+        throw new SwitchyardError('E_CONFLICT', 'You are already a member of this tenant.');
+      }
+      await insertMembership(db, { tenantId, userId, role: accepted.role });
+      await recordAudit(db, {
+        tenantId,
+        actorKind: 'user',
+        actorId: userId,
+        action: 'invitation.accepted',
+        targetKind: 'invitation',
+        targetId: accepted.id,
+        metadata: { role: accepted.role },
+        ip: p.ip,
+        requestId: p.requestId,
+      });
+      return { tenantId, userId, role: accepted.role };
+    },
+    asUser,
+  );
 }
 
 async function userForInvitation(
