@@ -13,8 +13,9 @@ import {
   selectUserById,
   updateUserPassword,
   upsertUserByEmail,
+  type UserRow,
 } from '../db/queries/users.ts';
-import { withTenant } from '../db/tenant.ts';
+import { withTenant, withUser } from '../db/tenant.ts';
 import type { RequestMeta } from '../model/actor.ts';
 import { SwitchyardError } from '../model/errors.ts';
 import type { TenantId, UserId } from '../model/ids.ts';
@@ -86,46 +87,45 @@ export async function acceptInvitation(
   const tenantId = tenantOfToken(p.token, 'invitation');
   if (!tenantId) throw invalid;
   const tokenHash = hashToken(p.token);
-  // The signed-in user is named so that their own users row is visible (users' row security).
-  const asUser = p.signedInUserId ? { userId: p.signedInUserId } : {};
-  return withTenant(
-    pool,
-    tenantId,
-    async (db) => {
-      const pending = await selectInvitationByHash(db, { tokenHash });
-      if (!pending || pending.acceptedAt || pending.revokedAt || pending.expiresAt <= new Date())
-        throw invalid;
-      const userId = await userForInvitation(db, pending.email, p);
-      const accepted = await markAccepted(db, { tokenHash, userId });
-      if (!accepted) throw invalid;
-      if (await selectMembership(db, { userId })) {
-        throw new SwitchyardError('E_CONFLICT', 'You are already a member of this tenant.');
-      }
-      await insertMembership(db, { tenantId, userId, role: accepted.role });
-      await recordAudit(db, {
-        tenantId,
-        actorKind: 'user',
-        actorId: userId,
-        action: 'invitation.accepted',
-        targetKind: 'invitation',
-        targetId: accepted.id,
-        metadata: { role: accepted.role },
-        ip: p.ip,
-        requestId: p.requestId,
-      });
-      return { tenantId, userId, role: accepted.role };
-    },
-    asUser,
-  );
+  // users has row security: the signed-in user's row is read as that user, before the tenant's
+  // transaction (naming the user there would also show their memberships of other tenants).
+  const signedInId = p.signedInUserId;
+  const signedIn = signedInId
+    ? await withUser(pool, signedInId, (db) => selectUserById(db, { id: signedInId }))
+    : undefined;
+  return withTenant(pool, tenantId, async (db) => {
+    const pending = await selectInvitationByHash(db, { tokenHash });
+    if (!pending || pending.acceptedAt || pending.revokedAt || pending.expiresAt <= new Date())
+      throw invalid;
+    const userId = await userForInvitation(db, pending.email, { ...p, signedIn });
+    const accepted = await markAccepted(db, { tokenHash, userId });
+    if (!accepted) throw invalid;
+    if (await selectMembership(db, { userId })) {
+      throw new SwitchyardError('E_CONFLICT', 'You are already a member of this tenant.');
+    }
+    await insertMembership(db, { tenantId, userId, role: accepted.role });
+    await recordAudit(db, {
+      tenantId,
+      actorKind: 'user',
+      actorId: userId,
+      action: 'invitation.accepted',
+      targetKind: 'invitation',
+      targetId: accepted.id,
+      metadata: { role: accepted.role },
+      ip: p.ip,
+      requestId: p.requestId,
+    });
+    return { tenantId, userId, role: accepted.role };
+  });
 }
 
 async function userForInvitation(
   db: Queryable,
   email: string,
-  p: { signedInUserId: UserId | null; password: string | null },
+  p: { signedInUserId: UserId | null; signedIn: UserRow | undefined; password: string | null },
 ): Promise<UserId> {
   if (p.signedInUserId) {
-    const me = await selectUserById(db, { id: p.signedInUserId });
+    const me = p.signedIn;
     if (!me || me.email !== email) {
       throw new SwitchyardError('E_FORBIDDEN', 'This invitation is for another email address.');
     }
