@@ -6,10 +6,13 @@
 --   on app_tenant_id(), and grants to switchyard_runtime. That is all: the system login role is
 --   a member of switchyard_runtime, so it gets the same rights, and tenant work on it stays
 --   under the tenant policy.
--- * engine work across tenants on the new table: a policy `using (app_scope_is_system())`.
+-- * engine work across tenants on the new table: a policy
+--     create policy system_scope on t to switchyard_system
+--       using ((select app_scope_is_system())) with check ((select app_scope_is_system()));
 --   app_scope_is_system() is true only for a member of switchyard_system (below), so the
---   runtime role can never open such a policy by setting app.scope. Write `to switchyard_system`
---   on the policy as well, so the runtime role's plans do not even carry it.
+--   runtime role can never open such a policy by setting app.scope, even one written the old
+--   way (`using (app_scope_is_system())`, no TO). `to switchyard_system` keeps it out of the
+--   runtime role's plans; `(select ...)` evaluates it once per statement instead of per row.
 -- * a function that must reach across tenants for the runtime role: SECURITY DEFINER, doing one
 --   thing, `set search_path = public, pg_temp`, `revoke all ... from public`, granted to
 --   switchyard_runtime, and listed in test/integration/rls-isolation.test.ts after review.
@@ -51,14 +54,23 @@ create or replace function app_scope_is_system() returns boolean
       and pg_has_role('switchyard_system', 'USAGE')
   $$;
 
--- The existing system policies apply to the system group only: the runtime role's queries do
--- not carry them at all (no per-row test, and nothing to open).
-alter policy system_scope on jobs to switchyard_system;
-alter policy system_scope_cron on triggers to switchyard_system;
-alter policy system_scope_cron_update on triggers to switchyard_system;
-alter policy system_scope_webhook on triggers to switchyard_system;
-alter policy system_scope_read on tenant_data_keys to switchyard_system;
-alter policy system_scope_retention on tenants to switchyard_system;
+-- The existing system policies apply to the system group only (the runtime role's queries do
+-- not carry them at all), and call the function once per statement, not once per row: a
+-- scalar subquery `(select app_scope_is_system())` is planned as an InitPlan. Per row, the
+-- pg_has_role() test halved the claim's throughput (docs/adr/0008-system-scope.md).
+alter policy system_scope on jobs to switchyard_system
+  using ((select app_scope_is_system())) with check ((select app_scope_is_system()));
+alter policy system_scope_cron on triggers to switchyard_system
+  using ((select app_scope_is_system()) and kind = 'cron');
+alter policy system_scope_cron_update on triggers to switchyard_system
+  using ((select app_scope_is_system()) and kind = 'cron')
+  with check ((select app_scope_is_system()) and kind = 'cron');
+alter policy system_scope_webhook on triggers to switchyard_system
+  using ((select app_scope_is_system()) and kind = 'webhook');
+alter policy system_scope_read on tenant_data_keys to switchyard_system
+  using ((select app_scope_is_system()));
+alter policy system_scope_retention on tenants to switchyard_system
+  using ((select app_scope_is_system()));
 
 ---------------------------------------------------------------------------------------------
 -- Users: no password hash for the runtime role, and only the users it has a reason to see
