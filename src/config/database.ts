@@ -5,6 +5,7 @@ import { port, positiveInt, postgresUrl } from './env.ts';
 export const databaseSchema = z.object({
   DATABASE_URL: postgresUrl.optional(),
   DATABASE_APP_URL: postgresUrl.optional(),
+  DATABASE_SYSTEM_URL: postgresUrl.optional(),
   DATABASE_APP_ROLE: z
     .string()
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a lower-case PostgreSQL role name')
@@ -22,6 +23,11 @@ export type DatabaseConfig = {
   ownerUrl: string | undefined;
   /** Runtime URL, explicit. Absent: derived from ownerUrl + appRole + appPassword. */
   appUrl: string | undefined;
+  /**
+   * System-role URL (claims, cron, retention, key rotation: the system scope), explicit.
+   * Absent: the runtime URL with `<role>_system` and a password derived from the runtime one.
+   */
+  systemUrl: string | undefined;
   appRole: string;
   appPassword: string | undefined;
   poolMax: number;
@@ -36,6 +42,7 @@ export function toDatabaseConfig(env: z.infer<typeof databaseSchema>): DatabaseC
   return {
     ownerUrl: env.DATABASE_URL,
     appUrl: env.DATABASE_APP_URL,
+    systemUrl: env.DATABASE_SYSTEM_URL,
     appRole: env.DATABASE_APP_ROLE,
     appPassword: env.DATABASE_APP_PASSWORD,
     poolMax: env.DATABASE_POOL_MAX,

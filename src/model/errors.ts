@@ -10,6 +10,11 @@ export const errorCodes = {
     retryable: false,
     message: 'The runtime database role must not own tables, be superuser or bypass RLS',
   },
+  E_DB_ROLE_MISCONFIGURED: {
+    httpStatus: 500,
+    retryable: false,
+    message: 'The system database role is not set up',
+  },
   E_MIGRATION_EDITED: {
     httpStatus: 500,
     retryable: false,
