@@ -12,6 +12,7 @@ export { createCircuitBreaker, createMemoryBreakerStore } from './breaker.ts';
 export type {
   BreakerKey,
   BreakerSnapshot,
+  BreakerWrite,
   BreakerState,
   BreakerStore,
   CircuitBreaker,

@@ -15,7 +15,7 @@ import type {
   StepRequest,
   StepResult,
 } from '../model/step.ts';
-import { createScrubber, type SecretScrubber } from '../security/scrub.ts';
+import { createScrubber, scrubValue, type SecretScrubber } from '../security/scrub.ts';
 import { createTokenCache } from './actions/auth.ts';
 import { executeHttpAction } from './actions/http.ts';
 import { childTraceparent } from './actions/trace.ts';
@@ -145,7 +145,18 @@ export function createRunner(deps: RunnerDeps): StepExecutor {
         breaker: deps.breaker,
         tenantId: context.tenantId,
         connectionId: connection?.id ?? null,
+        // A step that already sent once can show a recovery when it probes (see breaker.ts).
+        retry: context.attempt > 1,
         signal,
+        warn: (message, err) =>
+          deps.logger.warn(
+            {
+              err: { message: stepScrubber.scrub((err as Error)?.message ?? String(err)) },
+              runId: context.runId,
+              stepId: context.stepId,
+            },
+            message,
+          ),
       });
       let output: unknown;
       const kind = action.kind;
@@ -154,14 +165,10 @@ export function createRunner(deps: RunnerDeps): StepExecutor {
           output = await executeHttpAction(
             { action, context, input, connection },
             {
-              outbound: async (req) => {
-                const res = await outbound(req);
-                // OAuth tokens come back in token responses: scrub them from now on.
-                const token = /"access_token"\s*:\s*"([^"]+)"/.exec(res.body.toString('utf8'))?.[1];
-                if (token) stepScrubber.add(token);
-                return res;
-              },
+              outbound,
               tokens,
+              // Auth header values and OAuth tokens (fetched or cached): scrubbed from here on.
+              reveal: (value) => stepScrubber.add(value),
               clock: deps.clock,
               log: (level, message, data) =>
                 log(data === undefined ? { level, message } : { level, message, data }),
@@ -260,22 +267,48 @@ export function toStepError(err: unknown, logger: Logger): StepError {
       ...(typeof retryAfterMs === 'number' ? { retryAfterMs } : {}),
     };
   }
+  // Not a failure the step caused (those are SwitchyardErrors): an infrastructure error or a
+  // bug met inside the attempt. Retryable, so the run is retried and, at worst, dead-lettered
+  // (replayable) instead of failed for good after an outgoing call that may have succeeded.
   logger.error({ err }, 'unexpected error in a step');
   return {
-    code: 'E_INTERNAL',
-    message: `Internal error in the runner: ${(err as Error)?.message ?? String(err)}`,
-    retryable: false,
+    code: 'E_EXECUTOR_CRASHED',
+    message: `Unexpected error in the runner: ${(err as Error)?.message ?? String(err)}`,
+    retryable: errorCodes.E_EXECUTOR_CRASHED.retryable,
   };
 }
 
+/**
+ * Everything of the result that will be stored (step input and output, error message) passes
+ * the step's scrubber: an upstream that echoes the request must not put the connection's
+ * secret into step_runs, the run's output or a dead letter.
+ */
 function scrubResult(result: StepResult, scrub: (s: string) => string): StepResult {
-  if (result.status !== 'failed') return result;
-  return { ...result, error: { ...result.error, message: scrub(result.error.message) } };
+  switch (result.status) {
+    case 'succeeded':
+      return {
+        status: 'succeeded',
+        input: scrubValue(result.input, scrub),
+        output: scrubValue(result.output, scrub),
+      };
+    case 'skipped':
+      return result;
+    case 'failed': {
+      const out: StepResult = {
+        status: 'failed',
+        error: { ...result.error, message: scrub(result.error.message) },
+      };
+      if (result.input !== undefined) out.input = scrubValue(result.input, scrub);
+      return out;
+    }
+    default:
+      return assertNever(result);
+  }
 }
 
 function scrubLine(line: ExecutionLogLine, scrub: (s: string) => string): ExecutionLogLine {
   const out: ExecutionLogLine = { level: line.level, message: scrub(line.message) };
-  if (line.data !== undefined) out.data = JSON.parse(scrub(JSON.stringify(line.data))) as unknown;
+  if (line.data !== undefined) out.data = scrubValue(line.data, scrub);
   return out;
 }
 

@@ -117,7 +117,7 @@ describe('HTTP actions', () => {
   describe('auth kinds', () => {
     const authHeaders = async (
       conn: Parameters<typeof addConnection>[1],
-    ): Promise<{ headers: Record<string, string>; url: string }> => {
+    ): Promise<{ headers: Record<string, string>; url: string; echoed: string }> => {
       const h = makeHarness({ allow: [api.hostPort] });
       const connectionId = addConnection(h, conn);
       const r = await h.runner.execute(
@@ -127,7 +127,13 @@ describe('HTTP actions', () => {
         }),
         never,
       );
-      return output(r) as { headers: Record<string, string>; url: string };
+      // What the upstream received; the step's output (its echo) has the secret scrubbed.
+      const sent = api.requests.at(-1)!;
+      return {
+        headers: sent.headers as Record<string, string>,
+        url: sent.url,
+        echoed: JSON.stringify(output(r)),
+      };
     };
 
     it('none', async () => {
@@ -140,6 +146,7 @@ describe('HTTP actions', () => {
         secret: { apiKey: 'k-123456' },
       });
       expect(r.headers['x-api-key']).toBe('k-123456');
+      expect(r.echoed).toContain('"x-api-key":"[secret]"');
     });
     it('api_key in the query', async () => {
       const r = await authHeaders({
@@ -148,10 +155,12 @@ describe('HTTP actions', () => {
         secret: { apiKey: 'k-123456' },
       });
       expect(r.url).toBe('/echo?api_key=k-123456');
+      expect(r.echoed).toContain('"url":"/echo?api_key=[secret]"');
     });
     it('bearer', async () => {
       const r = await authHeaders({ authKind: 'bearer', secret: { token: 'bt-123456' } });
       expect(r.headers.authorization).toBe('Bearer bt-123456');
+      expect(r.echoed).toContain('"authorization":"[secret]"');
     });
     it('basic', async () => {
       const r = await authHeaders({
@@ -161,6 +170,7 @@ describe('HTTP actions', () => {
       expect(r.headers.authorization).toBe(
         `Basic ${Buffer.from('ann:pw-123456').toString('base64')}`,
       );
+      expect(r.echoed).toContain('"authorization":"[secret]"');
     });
     it('oauth2_client_credentials: token fetched through the gate and cached until expiry', async () => {
       const clock = new TestClock();
@@ -175,14 +185,21 @@ describe('HTTP actions', () => {
         step: { connectionId },
       });
       const before = tokenCalls;
-      const a = output(await h.runner.execute(req, never)) as { headers: Record<string, string> };
-      const b = output(await h.runner.execute(req, never)) as { headers: Record<string, string> };
-      expect(a.headers.authorization).toBe(`Bearer tok-${before + 1}-abcdef`);
-      expect(b.headers.authorization).toBe(a.headers.authorization);
+      const sent = async () => {
+        const out = output(await h.runner.execute(req, never)) as {
+          headers: Record<string, string>;
+        };
+        // The echo of the token, fetched or cached, is scrubbed from the output.
+        expect(out.headers.authorization).toBe('[secret]');
+        return api.requests.at(-1)!.headers.authorization;
+      };
+      const a = await sent();
+      const b = await sent();
+      expect(a).toBe(`Bearer tok-${before + 1}-abcdef`);
+      expect(b).toBe(a);
       expect(tokenCalls).toBe(before + 1);
       clock.advance(3600_000);
-      const c = output(await h.runner.execute(req, never)) as { headers: Record<string, string> };
-      expect(c.headers.authorization).toBe(`Bearer tok-${before + 2}-abcdef`);
+      expect(await sent()).toBe(`Bearer tok-${before + 2}-abcdef`);
       // The token never reaches the execution log.
       expect(JSON.stringify(h.logs)).not.toContain('tok-');
     });
@@ -269,6 +286,7 @@ describe('HTTP actions', () => {
       store,
       failureThreshold: 3,
       cooldownMs: 10_000,
+      probeGraceMs: 0,
       onStateChange: (_k, from, to) => changes.push(`${from}->${to}`),
     });
     const h = makeHarness({ allow: [api.hostPort], clock, breaker });

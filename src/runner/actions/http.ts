@@ -36,6 +36,8 @@ export type HttpDeps = {
   tokens: TokenCache;
   clock: Clock;
   log: (level: 'info' | 'warn', message: string, data?: unknown) => void;
+  /** Told each secret value auth puts on the wire (see AuthDeps.reveal). */
+  reveal?: (value: string) => void;
 };
 
 export async function executeHttpAction(
@@ -86,12 +88,14 @@ export async function executeHttpAction(
       `Unsupported HTTP method ${JSON.stringify(r.method)}`,
     );
   const url = buildUrl(p.action.baseUrl, r.url, r.path);
-  const auth = await applyAuth(p.connection, {
+  const authDeps = {
     tenantId: p.context.tenantId,
     outbound: deps.outbound,
     tokens: deps.tokens,
     clock: deps.clock,
-  });
+    ...(deps.reveal ? { reveal: deps.reveal } : {}),
+  };
+  const auth = await applyAuth(p.connection, authDeps);
   for (const [k, v] of Object.entries({ ...stringMap(r.query, 'query'), ...auth.query }))
     url.searchParams.set(k, v);
 
@@ -137,12 +141,7 @@ export async function executeHttpAction(
   if (res.status === 401 && p.connection?.authKind === 'oauth2_client_credentials') {
     // The cached token may have been revoked early: fetch a fresh one once.
     deps.tokens.delete(tokenCacheKey(p.context.tenantId, p.connection));
-    const fresh = await applyAuth(p.connection, {
-      tenantId: p.context.tenantId,
-      outbound: deps.outbound,
-      tokens: deps.tokens,
-      clock: deps.clock,
-    });
+    const fresh = await applyAuth(p.connection, authDeps);
     Object.assign(headers, fresh.headers);
     res = await send();
   }
