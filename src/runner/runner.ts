@@ -71,7 +71,10 @@ export function createRunner(deps: RunnerDeps): StepExecutor {
       const result = await attempt(request, signal, log, stepScrubber).catch(
         (err: unknown): StepResult => ({ status: 'failed', error: toStepError(err, deps.logger) }),
       );
-      const finalResult = scrubResult(result, scrub);
+      // Messages pass both scrubbers; data (input, output) only the step's own: the
+      // process-wide one knows every tenant's secrets, and one tenant must not be able to
+      // rewrite another's outputs by saving a common word as a secret.
+      const finalResult = scrubResult(result, scrub, (text) => stepScrubber.scrub(text));
       log(summaryLine(finalResult, deps.clock.now().getTime() - started));
       try {
         await deps.logSink.write(
@@ -283,13 +286,17 @@ export function toStepError(err: unknown, logger: Logger): StepError {
  * the step's scrubber: an upstream that echoes the request must not put the connection's
  * secret into step_runs, the run's output or a dead letter.
  */
-function scrubResult(result: StepResult, scrub: (s: string) => string): StepResult {
+function scrubResult(
+  result: StepResult,
+  scrub: (s: string) => string,
+  scrubData: (s: string) => string,
+): StepResult {
   switch (result.status) {
     case 'succeeded':
       return {
         status: 'succeeded',
-        input: scrubValue(result.input, scrub),
-        output: scrubValue(result.output, scrub),
+        input: scrubValue(result.input, scrubData),
+        output: scrubValue(result.output, scrubData),
       };
     case 'skipped':
       return result;
@@ -298,7 +305,7 @@ function scrubResult(result: StepResult, scrub: (s: string) => string): StepResu
         status: 'failed',
         error: { ...result.error, message: scrub(result.error.message) },
       };
-      if (result.input !== undefined) out.input = scrubValue(result.input, scrub);
+      if (result.input !== undefined) out.input = scrubValue(result.input, scrubData);
       return out;
     }
     default:

@@ -26,6 +26,7 @@ import { createGate, type Gate } from '../../src/runner/gate/gate.ts';
 import { createMemoryRateLimiter } from '../../src/runner/rate-limit.ts';
 import { createRunner } from '../../src/runner/runner.ts';
 import type { Clock, DecryptedConnection, RateLimiter } from '../../src/runner/types.ts';
+import type { SecretScrubber } from '../../src/security/scrub.ts';
 import { testLogger } from './db.ts';
 
 export function gateConfig(allowHttpHosts: string[], over: Partial<GateConfig> = {}): GateConfig {
@@ -68,6 +69,8 @@ export function makeHarness(
     rateLimiter?: RateLimiter;
     breaker?: CircuitBreaker;
     code?: { memoryLimitMb?: number; timeoutMs?: number; pythonPath?: string };
+    /** Stands in for the process-wide scrubber (every secret the process decrypted). */
+    scrubber?: SecretScrubber;
   } = {},
 ): Harness {
   const clock = o.clock ?? { now: () => new Date() };
@@ -100,6 +103,7 @@ export function makeHarness(
     clock,
     logger: testLogger,
     code: { memoryLimitMb: 32, timeoutMs: 2_000, pythonPath: 'python3', ...o.code },
+    ...(o.scrubber ? { scrubber: o.scrubber } : {}),
   });
   return { runner, logs, connections, clock, breaker };
 }

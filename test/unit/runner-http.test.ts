@@ -3,6 +3,7 @@ import type { StepResult } from '../../src/model/step.ts';
 import { signStandardWebhook } from '../../src/runner/actions/standard-webhooks.ts';
 import { httpRequestApp, webhookApp } from '../../src/model/builtin-apps.ts';
 import { createCircuitBreaker, createMemoryBreakerStore } from '../../src/runner/breaker.ts';
+import { createScrubber } from '../../src/security/scrub.ts';
 import {
   addConnection,
   makeHarness,
@@ -215,6 +216,24 @@ describe('HTTP actions', () => {
       expect(e).toMatchObject({ code: 'E_CONNECTION_INVALID', retryable: false });
       expect(e.message).toContain('"token"');
     });
+  });
+
+  it("scrubs a step's data with its own connection's secrets only, not every secret the process knows", async () => {
+    const processWide = createScrubber();
+    processWide.add('widgets-42'); // another tenant's secret, say
+    const h = makeHarness({ allow: [api.hostPort], scrubber: processWide });
+    const connectionId = addConnection(h, { authKind: 'bearer', secret: { token: 'bt-own-777' } });
+    const r = await h.runner.execute(
+      makeRequest({
+        action: echoAction(),
+        step: { connectionId, input: { q: 'widgets-42', v: 'bt-own-777' } },
+      }),
+      never,
+    );
+    const out = output(r) as { url: string; body: string; headers: Record<string, string> };
+    expect(out.url).toBe('/echo?q=widgets-42');
+    expect(out.body).toBe('{"v":"[secret]"}');
+    expect(out.headers.authorization).toBe('[secret]');
   });
 
   describe('status mapping', () => {
