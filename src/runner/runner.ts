@@ -172,6 +172,7 @@ export function createRunner(deps: RunnerDeps): StepExecutor {
               tokens,
               // Auth header values and OAuth tokens (fetched or cached): scrubbed from here on.
               reveal: (value) => stepScrubber.add(value),
+              scrub: (text) => stepScrubber.scrub(text),
               clock: deps.clock,
               log: (level, message, data) =>
                 log(data === undefined ? { level, message } : { level, message, data }),

@@ -158,6 +158,30 @@ describe('HTTP actions', () => {
       expect(r.url).toBe('/echo?api_key=k-123456');
       expect(r.echoed).toContain('"url":"/echo?api_key=[secret]"');
     });
+    it('a secret straddling the cut of an error snippet leaves no part behind', async () => {
+      const h = makeHarness({ allow: [api.hostPort] });
+      const connectionId = addConnection(h, {
+        authKind: 'api_key',
+        authConfig: { in: 'query', name: 'api_key' },
+        secret: { apiKey: 'k-straddle-123456' },
+      });
+      // {"youSent":"/reject?pad=<257>&api_key=  puts the key's first char at 290 of 300.
+      const e = failed(
+        await h.runner.execute(
+          makeRequest({
+            action: {
+              baseUrl: api.url,
+              implementation: { method: 'GET', path: '/reject', query: { pad: 'p'.repeat(257) } },
+            },
+            step: { connectionId },
+          }),
+          never,
+        ),
+      );
+      expect(e.code).toBe('E_UPSTREAM_REJECTED');
+      expect(e.message).toContain('api_key=[secret]');
+      expect(e.message).not.toContain('k-straddle');
+    });
     it('bearer', async () => {
       const r = await authHeaders({ authKind: 'bearer', secret: { token: 'bt-123456' } });
       expect(r.headers.authorization).toBe('Bearer bt-123456');

@@ -38,6 +38,8 @@ export type HttpDeps = {
   log: (level: 'info' | 'warn', message: string, data?: unknown) => void;
   /** Told each secret value auth puts on the wire (see AuthDeps.reveal). */
   reveal?: (value: string) => void;
+  /** Scrubs known secrets; applied to an error's body snippet before it is cut to length. */
+  scrub?: (text: string) => string;
 };
 
 export async function executeHttpAction(
@@ -148,15 +150,20 @@ export async function executeHttpAction(
   deps.log('info', `${method} ${url.origin}${url.pathname} → ${res.status}`, {
     status: res.status,
   });
-  return interpret(res, impl.output ?? 'body', deps.clock);
+  return interpret(res, impl.output ?? 'body', deps.clock, deps.scrub ?? ((t) => t));
 }
 
-function interpret(res: GateResponse, output: 'body' | 'response', clock: Clock): unknown {
+function interpret(
+  res: GateResponse,
+  output: 'body' | 'response',
+  clock: Clock,
+  scrub: (text: string) => string,
+): unknown {
   const body = parseBody(res);
   if (res.status >= 200 && res.status < 300)
     return output === 'response' ? { status: res.status, headers: res.headers, body } : body;
-  const snippet =
-    typeof body === 'string' ? body.slice(0, 300) : JSON.stringify(body).slice(0, 300);
+  // Scrubbed before it is cut: a secret straddling the cut would leave its first part behind.
+  const snippet = scrub(typeof body === 'string' ? body : JSON.stringify(body)).slice(0, 300);
   if (res.status === 408 || res.status === 429 || res.status >= 500) {
     const retryAfterMs = parseRetryAfter(res.headers['retry-after'], clock);
     throw new SwitchyardError(
