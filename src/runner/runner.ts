@@ -22,7 +22,7 @@ import { childTraceparent } from './actions/trace.ts';
 import type { CircuitBreaker } from './breaker.ts';
 import { runJavaScript } from './code/javascript.ts';
 import { runPython } from './code/python.ts';
-import { MAX_LOG_LINES, type CodeHost } from './code/sandbox-api.ts';
+import { MAX_LOG_LINES, MAX_LOG_MESSAGE_CHARS, type CodeHost } from './code/sandbox-api.ts';
 import type { Gate } from './gate/gate.ts';
 import { evaluateCondition, resolveMapping, stepScope } from './mapping.ts';
 import { guardedOutbound } from './outbound-guard.ts';
@@ -314,8 +314,16 @@ function scrubResult(
   }
 }
 
+/** Scrubbed first, cut to length after (see MAX_RAW_LOG_MESSAGE_CHARS in sandbox-api.ts). */
 function scrubLine(line: ExecutionLogLine, scrub: (s: string) => string): ExecutionLogLine {
-  const out: ExecutionLogLine = { level: line.level, message: scrub(line.message) };
+  const message = scrub(line.message);
+  const out: ExecutionLogLine = {
+    level: line.level,
+    message:
+      message.length > MAX_LOG_MESSAGE_CHARS
+        ? `${message.slice(0, MAX_LOG_MESSAGE_CHARS)}…`
+        : message,
+  };
   if (line.data !== undefined) out.data = scrubValue(line.data, scrub);
   return out;
 }
