@@ -120,8 +120,8 @@ export function dbBreakerStore(pool: pg.Pool): BreakerStore {
   return {
     read: (key) => inTenant(key, (c) => selectCircuitBreaker(c, k(key))),
     claimProbe: (key, p) => inTenant(key, (c) => claimCircuitBreakerProbe(c, { ...k(key), ...p })),
-    recordSuccess: async (key) =>
-      (await inTenant(key, (c) => recordCircuitBreakerSuccess(c, k(key)))) ?? {
+    recordSuccess: async (key, p) =>
+      (await inTenant(key, (c) => recordCircuitBreakerSuccess(c, { ...k(key), ...p }))) ?? {
         state: 'closed',
         previous: 'closed',
         failures: 0,

@@ -6,10 +6,14 @@
  * in which up to `probes` calls go out: the first success closes it, the window's last probe
  * failing opens it again.
  *
- * Retries probe first. A step that has already sent (attempt > 1) may probe as soon as the
- * cool-down ends; a first try waits `probeGraceMs` more. Against an upstream that fails every
- * request's first try, a breaker probed by first tries alone never learns of a recovery (each
- * probe fails by design) and a burst of runs waits out cool-down after cool-down.
+ * Retries are the better evidence. A step that has already sent (attempt > 1) may probe as
+ * soon as the cool-down ends; a first try waits `probeGraceMs` more. And while a retry to the
+ * host succeeded within `retrySuccessTrustMs`, first tries' failures do not open a closed
+ * breaker (a retry's failure still counts in full). Against an upstream that fails every
+ * request's first try, a breaker probed by first tries never learns of a recovery (each probe
+ * fails by design), and one that counts those failures re-opens as soon as a burst's first
+ * tries go out: the burst waits out cool-down after cool-down. Without retries (retry
+ * strategy none) nothing changes: no retry ever succeeds.
  *
  * State lives in a BreakerStore so that all workers share it (PostgreSQL in production,
  * db/queries/circuit-breakers.ts); each store method is one atomic statement. The store
@@ -44,10 +48,17 @@ export interface BreakerStore {
    * more. True if claimed.
    */
   claimProbe(key: BreakerKey, p: { leaseMs: number; maxProbes: number }): Promise<boolean>;
-  recordSuccess(key: BreakerKey): Promise<BreakerWrite>;
+  /** `retry`: the request had been sent before (its success is remembered, see above). */
+  recordSuccess(key: BreakerKey, p: { retry: boolean }): Promise<BreakerWrite>;
   recordFailure(
     key: BreakerKey,
-    p: { threshold: number; cooldownMs: number; maxProbes: number },
+    p: {
+      threshold: number;
+      cooldownMs: number;
+      maxProbes: number;
+      retry: boolean;
+      retrySuccessTrustMs: number;
+    },
   ): Promise<BreakerWrite>;
 }
 
@@ -61,6 +72,8 @@ export type BreakerOptions = {
   probes?: number;
   /** How long after the cool-down a first try waits, so that retries probe first. */
   probeGraceMs?: number;
+  /** How long a retry's success keeps first tries' failures from opening (default: cool-down). */
+  retrySuccessTrustMs?: number;
   /** For logs and metrics: called once per change a recorded outcome makes. */
   onStateChange?: (key: BreakerKey, from: BreakerState, to: BreakerState) => void;
 };
@@ -71,13 +84,14 @@ export const DEFAULT_BREAKER_PROBES = 3;
 export interface CircuitBreaker {
   /** `retry`: the caller has sent this request before (see probeGraceMs). */
   acquire(key: BreakerKey, o?: { retry?: boolean }): Promise<Permit>;
-  record(key: BreakerKey, outcome: 'success' | 'failure'): Promise<void>;
+  record(key: BreakerKey, outcome: 'success' | 'failure', o?: { retry?: boolean }): Promise<void>;
 }
 
 export function createCircuitBreaker(opts: BreakerOptions): CircuitBreaker {
   const probeLeaseMs = opts.probeLeaseMs ?? 30_000;
   const maxProbes = Math.max(1, opts.probes ?? DEFAULT_BREAKER_PROBES);
   const probeGraceMs = opts.probeGraceMs ?? Math.min(1_000, Math.floor(opts.cooldownMs / 2));
+  const retrySuccessTrustMs = opts.retrySuccessTrustMs ?? opts.cooldownMs;
   return {
     async acquire(key, o = {}) {
       const s = await opts.store.read(key);
@@ -95,14 +109,17 @@ export function createCircuitBreaker(opts: BreakerOptions): CircuitBreaker {
         return { allowed: true };
       return { allowed: false, retryAfterMs: Math.min(probeLeaseMs, 1_000) };
     },
-    async record(key, outcome) {
+    async record(key, outcome, o = {}) {
+      const retry = o.retry ?? false;
       const w =
         outcome === 'success'
-          ? await opts.store.recordSuccess(key)
+          ? await opts.store.recordSuccess(key, { retry })
           : await opts.store.recordFailure(key, {
               threshold: opts.failureThreshold,
               cooldownMs: opts.cooldownMs,
               maxProbes,
+              retry,
+              retrySuccessTrustMs,
             });
       if (w.previous !== w.state) opts.onStateChange?.(key, w.previous, w.state);
     },
@@ -118,6 +135,7 @@ export function createMemoryBreakerStore(clock: Clock): BreakerStore & {
     failures: number;
     openUntil: Date | null;
     probes: number;
+    lastRetrySuccessAt: number | null;
   };
   const rows = new Map<string, Row>();
   const id = (k: BreakerKey) => `${k.tenantId}\u0000${k.host}\u0000${k.connectionId ?? ''}`;
@@ -149,9 +167,17 @@ export function createMemoryBreakerStore(clock: Clock): BreakerStore & {
       r.state = 'half_open';
       return Promise.resolve(true);
     },
-    recordSuccess(k) {
-      const previous = rows.get(id(k))?.state ?? 'closed';
-      const r: Row = { ...k, state: 'closed', failures: 0, openUntil: null, probes: 0 };
+    recordSuccess(k, p) {
+      const old = rows.get(id(k));
+      const previous = old?.state ?? 'closed';
+      const r: Row = {
+        ...k,
+        state: 'closed',
+        failures: 0,
+        openUntil: null,
+        probes: 0,
+        lastRetrySuccessAt: p.retry ? clock.now().getTime() : (old?.lastRetrySuccessAt ?? null),
+      };
       rows.set(id(k), r);
       return Promise.resolve({ ...snap(r), previous });
     },
@@ -162,11 +188,16 @@ export function createMemoryBreakerStore(clock: Clock): BreakerStore & {
         failures: 0,
         openUntil: null,
         probes: 0,
+        lastRetrySuccessAt: null,
       };
       const previous = r.state;
       r.failures += 1;
+      const trusted =
+        !p.retry &&
+        r.lastRetrySuccessAt !== null &&
+        r.lastRetrySuccessAt > clock.now().getTime() - p.retrySuccessTrustMs;
       if (
-        (r.state === 'closed' && r.failures >= p.threshold) ||
+        (r.state === 'closed' && r.failures >= p.threshold && !trusted) ||
         (r.state === 'half_open' && r.failures >= p.maxProbes)
       ) {
         r.state = 'open';

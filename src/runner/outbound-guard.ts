@@ -43,7 +43,7 @@ export function guardedOutbound(p: {
       );
     const record = async (outcome: 'success' | 'failure') => {
       try {
-        await p.breaker.record(key, outcome);
+        await p.breaker.record(key, outcome, { retry: p.retry ?? false });
       } catch (err) {
         p.warn(`recording a ${outcome} in the circuit breaker of ${host} failed`, err);
       }

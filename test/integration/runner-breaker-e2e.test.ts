@@ -213,9 +213,10 @@ describe('a burst against an upstream that fails every first try', () => {
       // The breaker did open, and a probe showed the recovery (closed it).
       expect(changes).toContain('closed->open');
       expect(changes).toContain('half_open->closed');
-      // Bounded: a few cool-downs, not one cool-down per run.
+      // Bounded by a few cool-downs, not one per batch of worker slots (measured: about 2.5 s
+      // here; 32 s before retries probed first and vouched for the host).
       console.log(`burst of ${N}: ${elapsedMs} ms; breaker changes: ${changes.join(', ')}`);
-      expect(elapsedMs).toBeLessThan(12 * cooldownMs);
+      expect(elapsedMs).toBeLessThan(8 * cooldownMs);
     } finally {
       await worker.stop();
     }

@@ -74,6 +74,40 @@ describe('circuit breaker on PostgreSQL', () => {
     expect(await breaker.acquire(key)).toEqual({ allowed: true });
   });
 
+  it('while a retry to the host succeeds, first tries’ failures do not open it; a retry’s failure does', async () => {
+    const key = await keyOf();
+    const changes: string[] = [];
+    const breaker = createCircuitBreaker({
+      store: dbBreakerStore(db.pool),
+      failureThreshold: 3,
+      cooldownMs: 60_000,
+      onStateChange: (_k, from, to) => changes.push(`${from}->${to}`),
+    });
+    await breaker.record(key, 'failure'); // a first try fails …
+    await breaker.record(key, 'success', { retry: true }); // … its retry succeeds
+    for (let i = 0; i < 10; i++) await breaker.record(key, 'failure'); // more first tries fail
+    expect(await breaker.acquire(key)).toEqual({ allowed: true });
+    expect(changes).toEqual([]);
+    await breaker.record(key, 'failure', { retry: true }); // a retry fails: the host is down
+    expect((await breaker.acquire(key)).allowed).toBe(false);
+    expect(changes).toEqual(['closed->open']);
+  });
+
+  it('without a recent retry success, first tries’ failures open it as before', async () => {
+    const key = await keyOf();
+    const breaker = createCircuitBreaker({
+      store: dbBreakerStore(db.pool),
+      failureThreshold: 3,
+      cooldownMs: 60_000,
+      retrySuccessTrustMs: 100,
+    });
+    await breaker.record(key, 'failure');
+    await breaker.record(key, 'success', { retry: true });
+    await sleep(120);
+    for (let i = 0; i < 3; i++) await breaker.record(key, 'failure');
+    expect((await breaker.acquire(key)).allowed).toBe(false);
+  });
+
   it('opens again when every probe of the window failed', async () => {
     const key = await keyOf();
     const changes: string[] = [];

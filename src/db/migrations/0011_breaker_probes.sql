@@ -6,3 +6,9 @@
 
 alter table circuit_breakers
   add column probes integer not null default 0 check (probes >= 0);
+
+-- When a retry (a request sent before) last succeeded: while that is recent, first tries'
+-- failures do not open a closed breaker (a retry's failure still does). An upstream that fails
+-- first tries but answers retries is up; see docs/runner.md, "Circuit breaker".
+alter table circuit_breakers
+  add column last_retry_success_at timestamptz;

@@ -75,25 +75,31 @@ export async function claimCircuitBreakerProbe(
  */
 export async function recordCircuitBreakerSuccess(
   db: Queryable,
-  k: CircuitBreakerKey,
+  k: CircuitBreakerKey & { retry: boolean },
 ): Promise<CircuitBreakerWrite | null> {
   const res = await db.query<Raw & { previous: CircuitBreakerStateName }>(
     `update circuit_breakers b
-        set state = 'closed', failures = 0, open_until = null, probes = 0, updated_at = now()
+        set state = 'closed', failures = 0, open_until = null, probes = 0, updated_at = now(),
+            last_retry_success_at = case when $4::bool then now() else b.last_retry_success_at end
        from (select state from circuit_breakers
               where tenant_id = $1 and host = $2 and connection_key = $3
-                and (state <> 'closed' or failures > 0)
+                and (state <> 'closed' or failures > 0 or $4::bool)
               for update) o
       where b.tenant_id = $1 and b.host = $2 and b.connection_key = $3
       returning b.state, b.failures, b.open_until, b.probes, now() as now, o.state as previous`,
-    [k.tenantId, k.host, k.connectionKey],
+    [k.tenantId, k.host, k.connectionKey, k.retry],
   );
   const r = res.rows[0];
   return r ? { ...toRow(r), previous: r.previous } : null;
 }
 
-/** The failure that opens the breaker: the threshold reached, or the window's last probe failed. */
-const opens = `((b.state = 'closed' and b.failures + 1 >= $4::int)
+/**
+ * The failure that opens the breaker: the threshold reached — unless it is a first try's and a
+ * retry succeeded within the last $8 ms — or the window's last probe failed.
+ */
+const opens = `((b.state = 'closed' and b.failures + 1 >= $4::int
+              and ($7::bool or b.last_retry_success_at is null
+                   or b.last_retry_success_at <= now() - $8::float8 * interval '1 millisecond'))
             or (b.state = 'half_open' and b.failures + 1 >= $6::int))`;
 
 /**
@@ -103,7 +109,14 @@ const opens = `((b.state = 'closed' and b.failures + 1 >= $4::int)
  */
 export async function recordCircuitBreakerFailure(
   db: Queryable,
-  k: CircuitBreakerKey & { threshold: number; cooldownMs: number; maxProbes: number },
+  k: CircuitBreakerKey & {
+    threshold: number;
+    cooldownMs: number;
+    maxProbes: number;
+    /** The failed request had been sent before. */
+    retry: boolean;
+    retrySuccessTrustMs: number;
+  },
 ): Promise<CircuitBreakerWrite> {
   const res = await db.query<Raw & { previous: CircuitBreakerStateName }>(
     `insert into circuit_breakers as b
@@ -123,7 +136,16 @@ export async function recordCircuitBreakerFailure(
        case when state = 'open' and opened_at = now()
             then case when probes > 0 then 'half_open' else 'closed' end
             else state end as previous`,
-    [k.tenantId, k.host, k.connectionKey, k.threshold, k.cooldownMs, k.maxProbes],
+    [
+      k.tenantId,
+      k.host,
+      k.connectionKey,
+      k.threshold,
+      k.cooldownMs,
+      k.maxProbes,
+      k.retry,
+      k.retrySuccessTrustMs,
+    ],
   );
   const r = res.rows[0]!;
   return { ...toRow(r), previous: r.previous };
