@@ -18,6 +18,7 @@ export { createCircuitBreaker, createMemoryBreakerStore } from './breaker.ts';
 export type {
   BreakerKey,
   BreakerSnapshot,
+  BreakerWrite,
   BreakerState,
   BreakerStore,
   CircuitBreaker,
