@@ -69,6 +69,7 @@ export async function openDatabase(
       connectTimeoutMs: cfg.connectTimeoutMs,
       applicationName: opts.applicationName,
       logger,
+      preparedStatements: cfg.preparedStatements,
     });
     try {
       await assertRuntimeRoleIsSafe(pool);
