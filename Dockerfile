@@ -13,7 +13,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --no-audit --no-fund \
  # The embedded PostgreSQL binaries are for laptops (`switchyard start` without DATABASE_URL);
  # the image always talks to an external PostgreSQL, so they are left out (about 100 MB).
