@@ -3,9 +3,10 @@
  * (`node bin/switchyard.js <role>`), each killed by its pid and respawned, and Debian's
  * PgBouncer in transaction pooling mode in front of a test PostgreSQL.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnCli } from './cli.ts';
@@ -110,7 +111,7 @@ export async function startPgBouncer(p: {
       '',
     ].join('\n'),
   );
-  for (const f of [dir, ini, userlist]) await chown(f, ...(await postgresIds()));
+  for (const f of [dir, ini, userlist]) await chown(f, ...postgresIds());
   await chmod(dir, 0o700);
   const child = spawn('/usr/sbin/pgbouncer', ['-u', 'postgres', ini], {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -131,15 +132,13 @@ export async function startPgBouncer(p: {
   };
 }
 
-async function postgresIds(): Promise<[number, number]> {
-  const { execFileSync } = await import('node:child_process');
+function postgresIds(): [number, number] {
   const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
   const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
   return [uid, gid];
 }
 
 async function waitForPort(port: number, timeoutMs: number, why: () => string): Promise<void> {
-  const net = await import('node:net');
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
