@@ -8,7 +8,8 @@
  * two APIs together enforce one webhook rate limit, not twice it.
  *
  * Bounded for CI (about a minute and a half per topology); SCALE_OUT_CHAOS_S=600 runs the
- * chaos phase for ten minutes instead of 25 s.
+ * chaos phase for ten minutes instead of 25 s; SCALE_OUT_OWNER=non-superuser migrates as an owner
+ * without superuser (managed PostgreSQL); SCALE_OUT_LOG_DIR keeps every process's output.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -25,7 +26,13 @@ import { makeTenant } from '../support/factories.ts';
 import { freePort } from '../support/free-port.ts';
 import { startLoadBalancer } from '../support/lb.ts';
 import { deliver, deliverOnce, makeHookWorkflow, percentile, pooled } from '../support/lb-load.ts';
-import { isAlive, spawnRole, startPgBouncer, type RoleProcess } from '../support/lb-topology.ts';
+import {
+  isAlive,
+  makeNonSuperuserOwner,
+  spawnRole,
+  startPgBouncer,
+  type RoleProcess,
+} from '../support/lb-topology.ts';
 import type { WorkflowId } from '../../src/model/ids.ts';
 
 const CHAOS_MS = Number(process.env.SCALE_OUT_CHAOS_S ?? 25) * 1_000;
@@ -55,15 +62,20 @@ describe.each([{ via: 'direct' as const }, { via: 'pgbouncer' as const }])(
           settings,
         });
         cleanup(() => server.stop());
-        // The owner URL is the embedded superuser, as in the other fault tests; with a
-        // non-superuser owner (managed PostgreSQL) only DATABASE_URL below changes.
-        await migrate(server.ownerUrl, { logger: testLogger });
-        await ensureAppRole(server.ownerUrl, {
+        // The schema owner: the embedded superuser by default, as in the other fault tests;
+        // SCALE_OUT_OWNER=non-superuser makes it an owner without superuser, as managed
+        // PostgreSQL services give (it needs the migrations' non-superuser support).
+        const schemaOwnerUrl =
+          process.env.SCALE_OUT_OWNER === 'non-superuser'
+            ? await makeNonSuperuserOwner(server.ownerUrl, 'switchyard')
+            : server.ownerUrl;
+        await migrate(schemaOwnerUrl, { logger: testLogger });
+        await ensureAppRole(schemaOwnerUrl, {
           role: 'switchyard_app',
           password: server.appPassword,
           logger: testLogger,
         });
-        const appUrl = deriveAppUrl(server.ownerUrl, 'switchyard_app', server.appPassword);
+        const appUrl = deriveAppUrl(schemaOwnerUrl, 'switchyard_app', server.appPassword);
         const owner = new pg.Pool({ connectionString: server.ownerUrl, max: 2 });
         owner.on('error', () => undefined);
         cleanup(() => owner.end());
@@ -90,7 +102,7 @@ describe.each([{ via: 'direct' as const }, { via: 'pgbouncer' as const }])(
         }
 
         const common = {
-          DATABASE_URL: server.ownerUrl,
+          DATABASE_URL: schemaOwnerUrl,
           DATABASE_APP_PASSWORD: server.appPassword,
           DATABASE_POOL_MAX: '6',
           DATABASE_CONNECT_RETRY_MS: '120000',

@@ -4,11 +4,13 @@
  * PgBouncer in transaction pooling mode in front of a test PostgreSQL.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { spawnCli } from './cli.ts';
 import { freePort } from './free-port.ts';
 
@@ -151,4 +153,29 @@ async function waitForPort(port: number, timeoutMs: number, why: () => string): 
       throw new Error(`PgBouncer did not listen on ${port}: ${why() || '(no output)'}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * Makes `database` owned by a new login role `switchyard_owner` with CREATEROLE and without
+ * superuser (what managed PostgreSQL services give), and returns its URL.
+ */
+export async function makeNonSuperuserOwner(
+  superuserUrl: string,
+  database: string,
+): Promise<string> {
+  const password = randomBytes(18).toString('base64url');
+  const client = new pg.Client({ connectionString: superuserUrl });
+  await client.connect();
+  try {
+    await client.query(
+      `create role switchyard_owner login createrole nosuperuser password '${password}'`,
+    );
+    await client.query(`alter database ${database} owner to switchyard_owner`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(superuserUrl);
+  url.username = 'switchyard_owner';
+  url.password = password;
+  return url.toString();
 }
