@@ -57,8 +57,9 @@ export async function workerCommand(args: string[]): Promise<void> {
 }
 
 /**
- * A worker on `pool` with the runner's executor; LISTENs on the pool's own URL, counts attempts
- * and run ends into `metrics`.
+ * A worker on `pool` with the runner's executor; LISTENs on DATABASE_LISTEN_URL or else the
+ * pool's own URL (a transaction pooler cannot carry LISTEN), counts attempts and run ends into
+ * `metrics`.
  */
 export function startWorker(
   pool: pg.Pool,
@@ -69,7 +70,7 @@ export function startWorker(
   python?: PythonSandbox,
 ): Worker {
   const engine = createEngine({ pool, logger, config: config.engine });
-  const listenUrl = pool.options.connectionString;
+  const listenUrl = config.database.listenUrl ?? pool.options.connectionString;
   const worker = engine.createWorker({
     executor: createStepExecutor({
       logger,

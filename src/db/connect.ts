@@ -92,6 +92,7 @@ export async function openDatabase(
       connectTimeoutMs: cfg.connectTimeoutMs,
       applicationName: opts.applicationName,
       logger,
+      preparedStatements: cfg.preparedStatements,
     });
     // System work is a few statements at a time (one claim loop, a cron tick, cached reads).
     const systemPool = createPool({

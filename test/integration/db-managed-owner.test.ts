@@ -82,6 +82,8 @@ describe('a non-superuser database owner (CREATEROLE, CREATEDB)', () => {
         ownerUrl,
         appUrl: undefined,
         systemUrl: undefined,
+        listenUrl: undefined,
+        preparedStatements: true,
         appRole,
         appPassword,
         poolMax: 4,
