@@ -101,6 +101,8 @@ export async function openDatabase(
       connectTimeoutMs: cfg.connectTimeoutMs,
       applicationName: `${opts.applicationName}-system`,
       logger,
+      // Behind the same pooler as the runtime role: the same rule for named statements.
+      preparedStatements: cfg.preparedStatements,
     });
     bindSystemPool(pool, systemPool);
     try {

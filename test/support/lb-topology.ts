@@ -11,6 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { deriveSystemUrl } from '../../src/db/roles.ts';
 import { spawnCli } from './cli.ts';
 import { freePort } from './free-port.ts';
 
@@ -89,7 +90,17 @@ export async function startPgBouncer(p: {
   const port = await freePort();
   const ini = path.join(dir, 'pgbouncer.ini');
   const userlist = path.join(dir, 'userlist.txt');
-  await writeFile(userlist, `"${p.user}" "${p.password}"\n`, { mode: 0o600 });
+  // The system role (claims, cron, webhook routing) connects through the pooler too.
+  const system = new URL(
+    deriveSystemUrl(
+      `postgres://${encodeURIComponent(p.user)}:${encodeURIComponent(p.password)}@h/d`,
+    ),
+  );
+  await writeFile(
+    userlist,
+    `"${p.user}" "${p.password}"\n"${decodeURIComponent(system.username)}" "${decodeURIComponent(system.password)}"\n`,
+    { mode: 0o600 },
+  );
   await writeFile(
     ini,
     [
