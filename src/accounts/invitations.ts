@@ -13,8 +13,9 @@ import {
   selectUserById,
   updateUserPassword,
   upsertUserByEmail,
+  type UserRow,
 } from '../db/queries/users.ts';
-import { withTenant } from '../db/tenant.ts';
+import { withTenant, withUser } from '../db/tenant.ts';
 import type { RequestMeta } from '../model/actor.ts';
 import { SwitchyardError } from '../model/errors.ts';
 import type { TenantId, UserId } from '../model/ids.ts';
@@ -86,11 +87,17 @@ export async function acceptInvitation(
   const tenantId = tenantOfToken(p.token, 'invitation');
   if (!tenantId) throw invalid;
   const tokenHash = hashToken(p.token);
+  // users has row security: the signed-in user's row is read as that user, before the tenant's
+  // transaction (naming the user there would also show their memberships of other tenants).
+  const signedInId = p.signedInUserId;
+  const signedIn = signedInId
+    ? await withUser(pool, signedInId, (db) => selectUserById(db, { id: signedInId }))
+    : undefined;
   return withTenant(pool, tenantId, async (db) => {
     const pending = await selectInvitationByHash(db, { tokenHash });
     if (!pending || pending.acceptedAt || pending.revokedAt || pending.expiresAt <= new Date())
       throw invalid;
-    const userId = await userForInvitation(db, pending.email, p);
+    const userId = await userForInvitation(db, pending.email, { ...p, signedIn });
     const accepted = await markAccepted(db, { tokenHash, userId });
     if (!accepted) throw invalid;
     if (await selectMembership(db, { userId })) {
@@ -115,10 +122,10 @@ export async function acceptInvitation(
 async function userForInvitation(
   db: Queryable,
   email: string,
-  p: { signedInUserId: UserId | null; password: string | null },
+  p: { signedInUserId: UserId | null; signedIn: UserRow | undefined; password: string | null },
 ): Promise<UserId> {
   if (p.signedInUserId) {
-    const me = await selectUserById(db, { id: p.signedInUserId });
+    const me = p.signedIn;
     if (!me || me.email !== email) {
       throw new SwitchyardError('E_FORBIDDEN', 'This invitation is for another email address.');
     }

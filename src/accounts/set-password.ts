@@ -30,8 +30,11 @@ export async function setUserPassword(
   const user = await selectUserByEmail(pool, { email });
   if (!user) throw new SwitchyardError('E_NOT_FOUND', `No user with the email ${email}.`);
   const passwordHash = await hashPassword(p.password);
-  await updateUserPassword(pool, { id: user.id, passwordHash });
-  const sessionsEnded = await revokeUserSessions(pool, { userId: user.id });
+  // As that user: row security lets the runtime role change only the user in scope.
+  const sessionsEnded = await withUser(pool, user.id, async (db) => {
+    await updateUserPassword(db, { id: user.id, passwordHash });
+    return revokeUserSessions(db, { userId: user.id });
+  });
   const memberships = await withUser(pool, user.id, (db) =>
     selectMembershipsOfUser(db, { userId: user.id }),
   );

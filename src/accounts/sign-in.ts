@@ -73,14 +73,16 @@ export async function signIn(
     selectMembershipsOfUser(db, { userId: user.id }),
   );
   const token = generateSessionToken();
-  const session = await insertSession(pool, {
-    userId: user.id,
-    tokenHash: token.hash,
-    tenantId: memberships[0]?.tenantId ?? null,
-    ip: p.ip,
-    userAgent: p.userAgent,
-    expiresAt: new Date(Date.now() + policy.sessionTtlMs),
-  });
+  const session = await withUser(pool, user.id, (db) =>
+    insertSession(db, {
+      userId: user.id,
+      tokenHash: token.hash,
+      tenantId: memberships[0]?.tenantId ?? null,
+      ip: p.ip,
+      userAgent: p.userAgent,
+      expiresAt: new Date(Date.now() + policy.sessionTtlMs),
+    }),
+  );
   await auditInTenants(pool, user.id, 'user.signed_in', 'success', p);
   return { sessionToken: token.token, session, userId: user.id };
 }
@@ -115,7 +117,9 @@ export async function switchTenant(
   );
   const target = memberships.find((m) => m.tenantId === p.tenantId);
   if (!target) throw new SwitchyardError('E_NOT_FOUND', 'No such tenant.');
-  await setSessionTenant(pool, { id: p.sessionId, tenantId: p.tenantId });
+  await withUser(pool, p.userId, (db) =>
+    setSessionTenant(db, { id: p.sessionId, tenantId: p.tenantId }),
+  );
   return target.role;
 }
 

@@ -26,7 +26,7 @@ export function wireApi(
   const { pool, logger } = deps;
   registerQueueGauges(deps.metrics.registry, { pool, logger });
   const lastUsed = createLastUsedTracker(pool, logger);
-  const accessLog = createAccessLog(pool, logger);
+  const accessLog = createAccessLog(pool, logger, { registry: deps.metrics.registry });
   const rateLimiter = createRateLimiter();
   const clock = { now: () => new Date() };
   const https = Boolean(config.security.tls) || config.security.requireHttps;

@@ -18,13 +18,15 @@ import {
 import { insertExecutionLogs } from '../db/queries/execution-logs.ts';
 import { takeRateLimitSlot } from '../db/queries/rate-limits.ts';
 import { withTenant } from '../db/tenant.ts';
-import { SwitchyardError } from '../model/errors.ts';
+import { SwitchyardError, isSwitchyardError } from '../model/errors.ts';
+import type { ConnectionId, TenantId } from '../model/ids.ts';
 import type { StepExecutor } from '../model/step.ts';
 import type { Logger } from '../observability/logger.ts';
 import { createCircuitBreaker, type BreakerKey, type BreakerStore } from '../runner/breaker.ts';
 import { createGate } from '../runner/gate/gate.ts';
 import { gcraTiming } from '../runner/rate-limit.ts';
 import { createRunner } from '../runner/runner.ts';
+import { createPythonSandbox, type PythonSandbox } from '../runner/code/python-sandbox.ts';
 import type {
   Clock,
   ConnectionLoader,
@@ -45,7 +47,21 @@ export type ExecutorDeps = {
   /** Decrypts connection secrets; without it, connections with secrets cannot be used. */
   secretBox?: SecretBox;
   clock?: Clock;
+  /** The process's Python sandbox (its warm pool, its readiness); made from config if absent. */
+  python?: PythonSandbox;
 };
+
+/** The Python sandbox of a worker process, its self-check started now (warm pool filled). */
+export function startPythonSandbox(config: RunnerConfig, logger: Logger): PythonSandbox {
+  const sandbox = createPythonSandbox({
+    pythonPath: config.code.pythonPath,
+    bwrapPath: config.code.bwrapPath,
+    warmPoolSize: config.code.warmPoolSize,
+    logger,
+  });
+  void sandbox.status();
+  return sandbox;
+}
 
 const systemClock: Clock = { now: () => new Date() };
 
@@ -62,6 +78,7 @@ export function createStepExecutor(deps: ExecutorDeps): StepExecutor {
       store: dbBreakerStore(pool),
       failureThreshold: config.breaker.failureThreshold,
       cooldownMs: config.breaker.cooldownMs,
+      // Reported once per change, by the write that made it (breaker.ts).
       onStateChange: (key, from, to) =>
         deps.logger.info(
           { host: key.host, tenantId: key.tenantId, connectionId: key.connectionId, from, to },
@@ -72,6 +89,16 @@ export function createStepExecutor(deps: ExecutorDeps): StepExecutor {
     clock,
     logger: deps.logger,
     code: config.code,
+    // Without one from the command, the sandbox starts (and fills its pool) on the first
+    // Python step: executors made in tests and tools spawn nothing they do not use.
+    python:
+      deps.python ??
+      createPythonSandbox({
+        pythonPath: config.code.pythonPath,
+        bwrapPath: config.code.bwrapPath,
+        warmPoolSize: config.code.warmPoolSize,
+        logger: deps.logger,
+      }),
     ...(deps.secretBox ? { scrubber: deps.secretBox.scrubber } : {}),
   });
 }
@@ -95,8 +122,10 @@ export function dbRateLimiter(pool: pg.Pool): RateLimiter {
   return {
     async acquire(p) {
       const { intervalMs, burstMs } = gcraTiming(p);
-      const r = await withTenant(pool, p.tenantId, (c) =>
-        takeRateLimitSlot(c, { tenantId: p.tenantId, key: p.key, intervalMs, burstMs }),
+      const r = await dbCall('the rate limiter', () =>
+        withTenant(pool, p.tenantId, (c) =>
+          takeRateLimitSlot(c, { tenantId: p.tenantId, key: p.key, intervalMs, burstMs }),
+        ),
       );
       if (r.allowed) return { allowed: true };
       // A wait of 0 means the snapshot was stale (a concurrent taker): ask again one interval on.
@@ -111,26 +140,41 @@ export function dbBreakerStore(pool: pg.Pool): BreakerStore {
     host: key.host,
     connectionKey: key.connectionId ?? '',
   });
+  const inTenant = <T>(key: BreakerKey, fn: (c: pg.PoolClient) => Promise<T>) =>
+    dbCall('the circuit breaker', () => withTenant(pool, key.tenantId, fn));
   return {
-    read: (key) => withTenant(pool, key.tenantId, (c) => selectCircuitBreaker(c, k(key))),
-    claimProbe: (key, leaseMs) =>
-      withTenant(pool, key.tenantId, (c) => claimCircuitBreakerProbe(c, { ...k(key), leaseMs })),
-    recordSuccess: async (key) =>
-      (await withTenant(pool, key.tenantId, (c) => recordCircuitBreakerSuccess(c, k(key)))) ?? {
+    read: (key) => inTenant(key, (c) => selectCircuitBreaker(c, k(key))),
+    claimProbe: (key, p) => inTenant(key, (c) => claimCircuitBreakerProbe(c, { ...k(key), ...p })),
+    recordSuccess: async (key, p) =>
+      (await inTenant(key, (c) => recordCircuitBreakerSuccess(c, { ...k(key), ...p }))) ?? {
         state: 'closed',
+        previous: 'closed',
         failures: 0,
         openUntil: null,
+        probes: 0,
         now: new Date(),
       },
     recordFailure: (key, p) =>
-      withTenant(pool, key.tenantId, (c) =>
-        recordCircuitBreakerFailure(c, {
-          ...k(key),
-          threshold: p.threshold,
-          cooldownMs: p.cooldownMs,
-        }),
-      ),
+      inTenant(key, (c) => recordCircuitBreakerFailure(c, { ...k(key), ...p })),
   };
+}
+
+/**
+ * A store call that met the database failing (a restart, a lost connection, a revoked grant)
+ * becomes E_DB_UNREACHABLE: retryable, so the attempt is retried rather than the run failed.
+ * What the store itself decided (a SwitchyardError) passes as it is.
+ */
+export async function dbCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (isSwitchyardError(err)) throw err;
+    const code = (err as { code?: unknown })?.code;
+    throw new SwitchyardError(
+      'E_DB_UNREACHABLE',
+      `The database failed ${what}${typeof code === 'string' ? ` (${code})` : ''}: ${(err as Error)?.message ?? String(err)}`,
+    );
+  }
 }
 
 /** Execution-log lines are linked to the attempt's step run, and carry step id and attempt in `data`. */
@@ -162,37 +206,42 @@ export function dbLogSink(pool: pg.Pool, clock: Clock): LogSink {
 export function dbConnectionLoader(pool: pg.Pool, box: SecretBox | undefined): ConnectionLoader {
   return {
     load(tenantId, connectionId) {
-      return withTenant(pool, tenantId, async (c) => {
-        const row = await selectConnectionForStep(c, { tenantId, id: connectionId });
-        if (!row)
-          throw new SwitchyardError(
-            'E_CONNECTION_INVALID',
-            `The step's connection ${connectionId} does not exist`,
-          );
-        let secret: Record<string, string> = {};
-        if (row.hasSecret) {
-          if (!box)
-            throw new SwitchyardError(
-              'E_CONNECTION_INVALID',
-              'This process cannot decrypt connection secrets (no key provider configured)',
-            );
-          const raw = await readConnectionSecret(c, box, { tenantId, connectionId });
-          secret = Object.fromEntries(
-            Object.entries(raw ?? {}).filter(
-              (e): e is [string, string] => typeof e[1] === 'string',
-            ),
-          );
-        }
-        const conn: DecryptedConnection = {
-          id: connectionId,
-          appId: row.appId,
-          authKind: row.authKind,
-          authConfig: row.authConfig,
-          config: row.config,
-          secret,
-        };
-        return conn;
-      });
+      return dbCall('loading the connection', () => loadConnection(tenantId, connectionId));
     },
   };
+
+  function loadConnection(
+    tenantId: TenantId,
+    connectionId: ConnectionId,
+  ): Promise<DecryptedConnection> {
+    return withTenant(pool, tenantId, async (c) => {
+      const row = await selectConnectionForStep(c, { tenantId, id: connectionId });
+      if (!row)
+        throw new SwitchyardError(
+          'E_CONNECTION_INVALID',
+          `The step's connection ${connectionId} does not exist`,
+        );
+      let secret: Record<string, string> = {};
+      if (row.hasSecret) {
+        if (!box)
+          throw new SwitchyardError(
+            'E_CONNECTION_INVALID',
+            'This process cannot decrypt connection secrets (no key provider configured)',
+          );
+        const raw = await readConnectionSecret(c, box, { tenantId, connectionId });
+        secret = Object.fromEntries(
+          Object.entries(raw ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string'),
+        );
+      }
+      const conn: DecryptedConnection = {
+        id: connectionId,
+        appId: row.appId,
+        authKind: row.authKind,
+        authConfig: row.authConfig,
+        config: row.config,
+        secret,
+      };
+      return conn;
+    });
+  }
 }

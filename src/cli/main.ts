@@ -43,13 +43,43 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`switchyard: ${(err as Error).message}\n\n${usage}`);
       return 2;
     }
-    if (isSwitchyardError(err)) {
-      process.stderr.write(`switchyard: ${err.code}: ${err.message}\n`);
-      return 1;
-    }
-    process.stderr.write(`switchyard: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
+    reportFailure(err);
     return 1;
   }
+}
+
+/**
+ * A failure is one line, `switchyard: E_CODE: message`, whatever failed: an operator reads it
+ * at a terminal or in a service manager's log, and a stack trace there hides the one sentence
+ * that says what to fix. The stack of an unexpected error is shown with LOG_LEVEL=debug.
+ */
+function reportFailure(err: unknown): void {
+  const code = isSwitchyardError(err) ? err.code : 'E_INTERNAL';
+  const text = err instanceof Error ? err.message : String(err);
+  const message = isSwitchyardError(err)
+    ? text
+    : `unexpected error: ${text} (LOG_LEVEL=debug shows where)`;
+  process.stderr.write(`switchyard: ${code}: ${oneLine(message)}\n`);
+  if (!isSwitchyardError(err) && process.env.LOG_LEVEL === 'debug' && err instanceof Error)
+    process.stderr.write(`${err.stack ?? ''}\n`);
+}
+
+function oneLine(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join('; ')
+    .replace(/:;/g, ':');
+}
+
+// An error nobody awaited (an 'error' event of a child process, a stray rejection) would
+// otherwise print Node's stack trace; it ends the process the same way, in the same one line.
+for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+  process.on(event, (err: unknown) => {
+    reportFailure(err);
+    process.exit(1);
+  });
 }
 
 const code = await main(process.argv.slice(2));

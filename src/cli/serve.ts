@@ -1,5 +1,6 @@
 /** The HTTP side of a process (`start` and `api`): API, webhooks, health, metrics. */
 import { loadWebAssets } from '../api/routes/web-app.ts';
+import type { ReadinessCheck } from '../api/routes/health.ts';
 import { buildServer } from '../api/server.ts';
 import { databaseCheck, migrationsCheck, queueOverloadCheck } from '../api/readiness.ts';
 import type { Config } from '../config/index.ts';
@@ -22,6 +23,8 @@ export async function serveHttp(
   db: OpenDatabase,
   logger: Logger,
   lifecycle: Lifecycle,
+  /** Checks of the parts this process runs besides HTTP (`start`: the Python sandbox). */
+  extraReadinessChecks: ReadinessCheck[] = [],
 ): Promise<Served> {
   const migrations = await readMigrations();
   // Secrets: the key provider (embedded default: <data dir>/master.key, made on first start).
@@ -51,6 +54,7 @@ export async function serveHttp(
       migrationsCheck(db.pool, migrations),
       kmsReadinessCheck(secrets),
       queueOverloadCheck(() => engine.backpressure.status()),
+      ...extraReadinessChecks,
     ],
     ...(tls ? { tls } : {}),
     trustProxy: config.security.trustProxy,

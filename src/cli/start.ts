@@ -6,6 +6,8 @@ import { createContext, startProcessTracing } from './context.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { serveHttp } from './serve.ts';
 import { startWorker } from './worker.ts';
+import { pythonReadinessCheck } from '../runner/code/python-sandbox.ts';
+import { startPythonSandbox } from './executor.ts';
 
 /** `switchyard start`: API, webhooks, worker and scheduler in one process. */
 export async function startCommand(args: string[]): Promise<void> {
@@ -20,8 +22,6 @@ export async function startCommand(args: string[]): Promise<void> {
     applicationName: 'switchyard',
   });
   lifecycle.onStop('database', () => db.close());
-  const stopPartitionMaintenance = startPartitionMaintenance(db.pool, logger);
-  lifecycle.onStop('partition maintenance', () => Promise.resolve(stopPartitionMaintenance()));
   // Stoppers run in reverse order of registration: HTTP stops first (registered last, by
   // serveHttp), then retention and the scheduler, then the worker drains, then the database.
   const worker = { stop: () => Promise.resolve() };
@@ -30,8 +30,16 @@ export async function startCommand(args: string[]): Promise<void> {
   lifecycle.onStop('scheduler', () => scheduler.stop());
   const retention = { stop: () => Promise.resolve() };
   lifecycle.onStop('retention', () => retention.stop());
-  const served = await serveHttp(config, db, logger, lifecycle);
-  const running = startWorker(db.pool, config, logger, served.secrets, served.metrics);
+  // Python steps' sandbox: its self-check runs now; /readyz shows its verdict.
+  const python = startPythonSandbox(config.runner, logger);
+  lifecycle.onStop('python sandbox', () => Promise.resolve(python.close()));
+  const served = await serveHttp(config, db, logger, lifecycle, [pythonReadinessCheck(python)]);
+  // Once serving: a start-up that fails before (port in use) must not leave a query in
+  // flight on a pool it is closing. Partitions ahead of today exist from earlier runs, and
+  // rows with no partition land in the default one.
+  const stopPartitionMaintenance = startPartitionMaintenance(db.pool, logger);
+  lifecycle.onStop('partition maintenance', () => Promise.resolve(stopPartitionMaintenance()));
+  const running = startWorker(db.pool, config, logger, served.secrets, served.metrics, python);
   worker.stop = () => running.stop();
   const cron = served.engine.createScheduler();
   cron.start();

@@ -1,7 +1,8 @@
 export const usage = `Usage: switchyard <command> [options]
 
 Commands:
-  start                                   API, UI, worker and scheduler in one process
+  start                                   API, webhooks, worker and scheduler in one
+                                          process (no web UI yet: / answers 404)
                                           (embedded PostgreSQL when DATABASE_URL is unset)
   api                                     the HTTP API and webhook ingress only (scale out)
   migrate                                 apply database migrations and exit

@@ -9,7 +9,8 @@ import { createMetrics, type Metrics } from '../observability/metrics.ts';
 import type { SecretBox } from '../security/crypto/secret-box.ts';
 import { openSecretBox } from '../security/open-secrets.ts';
 import { createContext, startProcessTracing } from './context.ts';
-import { createStepExecutor } from './executor.ts';
+import type { PythonSandbox } from '../runner/code/python-sandbox.ts';
+import { createStepExecutor, startPythonSandbox } from './executor.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { metricsObserver } from './engine-metrics.ts';
 import { serveWorkerMetrics } from './worker-metrics.ts';
@@ -48,14 +49,17 @@ export async function workerCommand(args: string[]): Promise<void> {
             throw err;
           },
         );
-  const worker = startWorker(db.pool, config, logger, secrets, metrics);
+  const python = startPythonSandbox(config.runner, logger);
+  lifecycle.onStop('python sandbox', () => Promise.resolve(python.close()));
+  const worker = startWorker(db.pool, config, logger, secrets, metrics, python);
   lifecycle.onStop('worker', () => worker.stop());
   if (served) lifecycle.onStop('metrics', () => served.close());
 }
 
 /**
- * A worker on `pool` with the runner's executor; LISTENs on the pool's own URL, counts attempts
- * and run ends into `metrics`.
+ * A worker on `pool` with the runner's executor; LISTENs on DATABASE_LISTEN_URL or else the
+ * pool's own URL (a transaction pooler cannot carry LISTEN), counts attempts and run ends into
+ * `metrics`.
  */
 export function startWorker(
   pool: pg.Pool,
@@ -63,11 +67,18 @@ export function startWorker(
   logger: Logger,
   secretBox: SecretBox,
   metrics: Metrics,
+  python?: PythonSandbox,
 ): Worker {
   const engine = createEngine({ pool, logger, config: config.engine });
-  const listenUrl = pool.options.connectionString;
+  const listenUrl = config.database.listenUrl ?? pool.options.connectionString;
   const worker = engine.createWorker({
-    executor: createStepExecutor({ logger, pool, config: config.runner, secretBox }),
+    executor: createStepExecutor({
+      logger,
+      pool,
+      config: config.runner,
+      secretBox,
+      ...(python ? { python } : {}),
+    }),
     ...(listenUrl ? { listenUrl } : {}),
     observer: metricsObserver(metrics),
   });

@@ -25,6 +25,8 @@ export const runnerSchema = z.object({
   CODE_MEMORY_LIMIT_MB: positiveInt(64, 4096),
   CODE_TIMEOUT_MS: positiveInt(5_000, 600_000),
   PYTHON_PATH: z.string().min(1).default('python3'),
+  PYTHON_BWRAP_PATH: z.string().min(1).default('/usr/bin/bwrap'),
+  PYTHON_WARM_POOL_SIZE: z.coerce.number().int().min(0).max(64).default(2),
   BREAKER_FAILURE_THRESHOLD: positiveInt(5, 1000),
   BREAKER_COOLDOWN_MS: positiveInt(30_000, 3_600_000),
 });
@@ -40,7 +42,15 @@ export type GateConfig = {
 
 export type RunnerConfig = {
   gate: GateConfig;
-  code: { memoryLimitMb: number; timeoutMs: number; pythonPath: string };
+  code: {
+    memoryLimitMb: number;
+    timeoutMs: number;
+    pythonPath: string;
+    /** bubblewrap, the boundary of Python steps (ADR 0007). */
+    bwrapPath: string;
+    /** Sandboxed interpreters started ahead of Python steps. */
+    warmPoolSize: number;
+  };
   breaker: { failureThreshold: number; cooldownMs: number };
 };
 
@@ -57,6 +67,8 @@ export function toRunnerConfig(env: z.infer<typeof runnerSchema>): RunnerConfig 
       memoryLimitMb: env.CODE_MEMORY_LIMIT_MB,
       timeoutMs: env.CODE_TIMEOUT_MS,
       pythonPath: env.PYTHON_PATH,
+      bwrapPath: env.PYTHON_BWRAP_PATH,
+      warmPoolSize: env.PYTHON_WARM_POOL_SIZE,
     },
     breaker: {
       failureThreshold: env.BREAKER_FAILURE_THRESHOLD,

@@ -1,18 +1,31 @@
 /**
  * Opens Switchyard's database: the embedded server when no URL is configured, migrations
- * (as the owner), the runtime role, and the runtime pool the server uses.
+ * (as the owner), the runtime and system roles, and the two pools the server uses: the runtime
+ * pool (every tenant request) and, bound to it, the system pool (withSystem(): claims, cron,
+ * retention, key rotation, webhook routing; docs/adr/0008-system-scope.md).
  */
 import type pg from 'pg';
 import type { DatabaseConfig } from '../config/database.ts';
 import type { Logger } from '../observability/logger.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.ts';
 import { migrate } from './migrate.ts';
-import { createPool, waitForDatabase } from './pool.ts';
-import { assertRuntimeRoleIsSafe, deriveAppUrl, ensureAppRole } from './roles.ts';
+import { SwitchyardError } from '../model/errors.ts';
+import { createPool, describePgError, describeTarget, waitForDatabase } from './pool.ts';
+import {
+  assertRuntimeRoleIsSafe,
+  deriveAppUrl,
+  deriveSystemPassword,
+  deriveSystemUrl,
+  ensureAppRole,
+  systemRoleFor,
+} from './roles.ts';
+import { bindSystemPool } from './system-pool.ts';
 
 export type OpenDatabase = {
   /** The runtime pool: the app role, subject to RLS. */
   pool: pg.Pool;
+  /** The system pool (bound to `pool`: withSystem(pool) uses it). */
+  systemPool: pg.Pool;
   /** Owner URL, when this process has one (embedded, or DATABASE_URL). */
   ownerUrl: string | undefined;
   embedded: boolean;
@@ -52,8 +65,17 @@ export async function openDatabase(
       if (opts.migrate) {
         const { applied } = await migrate(ownerUrl, { logger });
         if (applied.length > 0) logger.info({ applied }, 'database migrated');
-        if (appPassword)
-          await ensureAppRole(ownerUrl, { role: cfg.appRole, password: appPassword, logger });
+        if (appPassword) {
+          // With an explicit DATABASE_SYSTEM_URL the operator manages the system role.
+          await ensureAppRole(ownerUrl, {
+            role: cfg.appRole,
+            password: appPassword,
+            logger,
+            system: cfg.systemUrl
+              ? false
+              : { role: systemRoleFor(cfg.appRole), password: deriveSystemPassword(appPassword) },
+          });
+        }
       }
     }
     const appUrl =
@@ -63,25 +85,44 @@ export async function openDatabase(
       connectTimeoutMs: cfg.connectTimeoutMs,
       logger,
     });
+    const systemUrl = cfg.systemUrl ?? deriveSystemUrl(appUrl);
     const pool = createPool({
       url: appUrl,
       max: cfg.poolMax,
       connectTimeoutMs: cfg.connectTimeoutMs,
       applicationName: opts.applicationName,
       logger,
+      preparedStatements: cfg.preparedStatements,
     });
+    // System work is a few statements at a time (one claim loop, a cron tick, cached reads).
+    const systemPool = createPool({
+      url: systemUrl,
+      max: Math.max(2, Math.ceil(cfg.poolMax / 2)),
+      connectTimeoutMs: cfg.connectTimeoutMs,
+      applicationName: `${opts.applicationName}-system`,
+      logger,
+      // Behind the same pooler as the runtime role: the same rule for named statements.
+      preparedStatements: cfg.preparedStatements,
+    });
+    bindSystemPool(pool, systemPool);
     try {
       await assertRuntimeRoleIsSafe(pool);
+      await assertRuntimeRoleIsSafe(systemPool, { system: true }).catch((err: unknown) => {
+        throw cannotLogIn(err) ? systemLoginError(systemUrl, err) : err;
+      });
     } catch (err) {
       await pool.end();
+      await systemPool.end();
       throw err;
     }
     return {
       pool,
+      systemPool,
       ownerUrl,
       embedded: embedded !== undefined,
       async close() {
         await pool.end();
+        await systemPool.end();
         await embedded?.stop();
       },
     };
@@ -95,4 +136,20 @@ function requireValue(v: string | undefined): string {
   // Config validation guarantees an owner URL + password or an explicit app URL.
   if (v === undefined) throw new Error('database configuration incomplete');
   return v;
+}
+
+/** 28P01 invalid_password, 28000 invalid_authorization_specification (no such role, hba). */
+function cannotLogIn(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === '28P01' || code === '28000';
+}
+
+function systemLoginError(systemUrl: string, cause: unknown): SwitchyardError {
+  const role = decodeURIComponent(new URL(systemUrl).username);
+  return new SwitchyardError(
+    'E_DB_ROLE_MISCONFIGURED',
+    `Cannot log in as the system database role "${role}" at ${describeTarget(systemUrl)}: ${describePgError(cause).message}. Set DATABASE_SYSTEM_URL, or let Switchyard create the role (DATABASE_URL with CREATEROLE); see docs/operations.md.`,
+    { role },
+    cause,
+  );
 }

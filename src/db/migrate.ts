@@ -10,6 +10,19 @@ export const migrationsDir = fileURLToPath(new URL('./migrations/', import.meta.
 
 export type Migration = { version: number; name: string; sql: string; checksum: string };
 
+/**
+ * Checksums of earlier texts of a migration that a database may have applied and that are
+ * still accepted, because the edit changed nothing a later migration does not also bring about.
+ * An entry needs a reason here and a forward migration that converges both texts:
+ * - 0006: its first text put `set switchyard.audit_purge = 'on'` in purge_audit_events()'s SET
+ *   clause, which only a superuser may create; a managed PostgreSQL owner could not migrate.
+ *   0006 now sets it in the body, and 0007 replaces the function in databases that applied the
+ *   first text (docs/adr/0008-system-scope.md).
+ */
+export const acceptedEarlierChecksums: ReadonlyMap<number, readonly string[]> = new Map([
+  [6, ['7d0b9c43ce147f6211a84e96c8e735e05bb40a126dcd40e7145e5d4358d30da1']],
+]);
+
 /** Key of the session advisory lock that serialises migrators (any 64-bit constant will do). */
 const MIGRATION_LOCK_KEY = 7_242_016_001;
 
@@ -135,7 +148,10 @@ function verifyApplied(
         { migration: row.name },
       );
     }
-    if (m.checksum !== row.checksum) {
+    if (
+      m.checksum !== row.checksum &&
+      !acceptedEarlierChecksums.get(version)?.includes(row.checksum)
+    ) {
       throw new SwitchyardError(
         'E_MIGRATION_EDITED',
         `Migration ${m.name} was changed after it was applied (checksum ${row.checksum.slice(0, 12)} in the database, ${m.checksum.slice(0, 12)} on disk). Migrations are forward-only: restore the file and add a new migration instead.`,

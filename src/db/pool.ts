@@ -16,6 +16,8 @@ export type PoolOptions = {
   connectTimeoutMs: number;
   applicationName: string;
   logger: Logger;
+  /** false: statement names are dropped (a transaction pooler cannot keep them). Default true. */
+  preparedStatements?: boolean;
 };
 
 export function createPool(opts: PoolOptions): pg.Pool {
@@ -28,8 +30,6 @@ export function createPool(opts: PoolOptions): pg.Pool {
   });
   // An idle client that loses its server (restart, failover) must not crash the process;
   // the pool drops it and the next checkout opens a fresh connection.
-  // An idle client that loses its server (restart, failover) must not crash the process;
-  // the pool drops it and the next checkout opens a fresh connection.
   pool.on('error', (err) =>
     opts.logger.warn({ err: describePgError(err) }, 'idle database client error'),
   );
@@ -37,6 +37,7 @@ export function createPool(opts: PoolOptions): pg.Pool {
   // emits 'error' too, and the pool only listens while clients are idle: without this the
   // process would crash. The query in flight still fails and withTenant() discards the client.
   pool.on('connect', (client) => {
+    if (opts.preparedStatements === false) unnameStatements(client);
     client.on('error', (err) =>
       opts.logger.warn(
         { err: describePgError(err) },
@@ -45,6 +46,25 @@ export function createPool(opts: PoolOptions): pg.Pool {
     );
   });
   return pool;
+}
+
+/**
+ * The queries of db/queries name their hot statements so that PostgreSQL parses and plans them
+ * once per connection. Behind PgBouncer in transaction pooling mode (before 1.21, or with
+ * max_prepared_statements = 0) the next transaction may run on another server connection,
+ * where that name was never prepared ("prepared statement ... does not exist"). Here every
+ * statement is sent unnamed instead: parsed each time, correct on any server connection.
+ */
+function unnameStatements(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args) => {
+    const [first, ...rest] = args;
+    if (first && typeof first === 'object' && 'name' in first && !('submit' in first)) {
+      const { name: _name, ...unnamed } = first as { name?: string };
+      return query(unnamed, ...rest);
+    }
+    return query(...args);
+  };
 }
 
 /** Host and port of a connection URL, for error messages (never the password). */

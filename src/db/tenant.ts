@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { SwitchyardError } from '../model/errors.ts';
 import { isUuid, type TenantId, type UserId } from '../model/ids.ts';
+import { systemPoolOf } from './system-pool.ts';
 
 /**
  * Runs `fn` in a transaction whose tenant is set first. The setting is transaction-local
@@ -27,14 +28,19 @@ export async function withTenant<T>(
 
 /**
  * Runs `fn` in a transaction with the system scope: only the tables whose policies name it
- * (the queue, due cron and webhook triggers, data keys for rotation) are visible across
- * tenants. For engine and key-rotation internals only.
+ * (the queue, due cron and webhook triggers, data keys for rotation, the tenant list) are
+ * visible across tenants. For engine, retention and key-rotation internals only.
+ *
+ * The transaction runs on the *system pool* of `pool` (the system login role, a member of
+ * switchyard_system), never on the runtime pool itself: the runtime role cannot open the system
+ * scope, whatever it sets (migration 0007, docs/adr/0008-system-scope.md). `pool` may be the
+ * runtime pool (its system pool is found, see systemPoolOf) or a system pool.
  */
 export async function withSystem<T>(
   pool: pg.Pool,
   fn: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  return inTransaction(pool, fn, settings({ 'app.scope': 'system' }));
+  return inTransaction(systemPoolOf(pool), fn, settings({ 'app.scope': 'system' }));
 }
 
 /** Runs `fn` in a transaction as a user with no tenant: sees only the user's own memberships. */

@@ -10,6 +10,11 @@ export const errorCodes = {
     retryable: false,
     message: 'The runtime database role must not own tables, be superuser or bypass RLS',
   },
+  E_DB_ROLE_MISCONFIGURED: {
+    httpStatus: 500,
+    retryable: false,
+    message: 'The system database role is not set up',
+  },
   E_MIGRATION_EDITED: {
     httpStatus: 500,
     retryable: false,
@@ -257,6 +262,12 @@ export const errorCodes = {
     httpStatus: 500,
     retryable: false,
     message: 'python3 is not installed on this worker',
+  },
+  E_PYTHON_SANDBOX_UNAVAILABLE: {
+    httpStatus: 500,
+    retryable: false,
+    message:
+      'Python steps are refused on this worker: its sandbox (bubblewrap) is missing or failed its start-time self-check',
   },
   E_STEP_CANCELED: {
     httpStatus: 499,

@@ -1,6 +1,12 @@
 /** The runner's public surface, for the composition root (cli/) and tests. */
 export { createRunner, type RunnerDeps } from './runner.ts';
 export {
+  createPythonSandbox,
+  pythonReadinessCheck,
+  type PythonSandbox,
+  type PythonSandboxStatus,
+} from './code/python-sandbox.ts';
+export {
   createGate,
   type Gate,
   type GateRequest,
@@ -12,6 +18,7 @@ export { createCircuitBreaker, createMemoryBreakerStore } from './breaker.ts';
 export type {
   BreakerKey,
   BreakerSnapshot,
+  BreakerWrite,
   BreakerState,
   BreakerStore,
   CircuitBreaker,

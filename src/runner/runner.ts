@@ -16,14 +16,14 @@ import type {
   StepResult,
 } from '../model/step.ts';
 import { idempotencyBaseOf } from '../model/step.ts';
-import { createScrubber, type SecretScrubber } from '../security/scrub.ts';
+import { createScrubber, scrubValue, type SecretScrubber } from '../security/scrub.ts';
 import { createTokenCache } from './actions/auth.ts';
 import { executeHttpAction } from './actions/http.ts';
 import { childTraceparent } from './actions/trace.ts';
 import type { CircuitBreaker } from './breaker.ts';
 import { runJavaScript } from './code/javascript.ts';
-import { runPython } from './code/python.ts';
-import { MAX_LOG_LINES, type CodeHost } from './code/sandbox-api.ts';
+import { createPythonSandbox, type PythonSandbox } from './code/python-sandbox.ts';
+import { MAX_LOG_LINES, MAX_LOG_MESSAGE_CHARS, type CodeHost } from './code/sandbox-api.ts';
 import type { Gate } from './gate/gate.ts';
 import { evaluateCondition, resolveMapping, stepScope } from './mapping.ts';
 import { guardedOutbound } from './outbound-guard.ts';
@@ -44,7 +44,13 @@ export type RunnerDeps = {
   logSink: LogSink;
   clock: Clock;
   logger: Logger;
-  code: RunnerConfig['code'];
+  code: Pick<RunnerConfig['code'], 'memoryLimitMb' | 'timeoutMs' | 'pythonPath'> &
+    Partial<Pick<RunnerConfig['code'], 'bwrapPath' | 'warmPoolSize'>>;
+  /**
+   * The sandbox Python steps run in (one per process: it owns the warm pool). Without one,
+   * the runner makes its own from `code` on the first Python step (no warm pool by default).
+   */
+  python?: PythonSandbox;
   /** The process-wide scrubber (security/scrub.ts); the runner adds a per-step one. */
   scrubber?: SecretScrubber;
   validator?: SchemaValidator;
@@ -53,6 +59,14 @@ export type RunnerDeps = {
 export function createRunner(deps: RunnerDeps): StepExecutor {
   const validator = deps.validator ?? createSchemaValidator();
   const tokens = createTokenCache();
+  const python =
+    deps.python ??
+    createPythonSandbox({
+      pythonPath: deps.code.pythonPath,
+      bwrapPath: deps.code.bwrapPath ?? '/usr/bin/bwrap',
+      warmPoolSize: deps.code.warmPoolSize ?? 0,
+      logger: deps.logger,
+    });
 
   return {
     async execute(request, signal) {
@@ -72,7 +86,10 @@ export function createRunner(deps: RunnerDeps): StepExecutor {
       const result = await attempt(request, signal, log, stepScrubber).catch(
         (err: unknown): StepResult => ({ status: 'failed', error: toStepError(err, deps.logger) }),
       );
-      const finalResult = scrubResult(result, scrub);
+      // Messages pass both scrubbers; data (input, output) only the step's own: the
+      // process-wide one knows every tenant's secrets, and one tenant must not be able to
+      // rewrite another's outputs by saving a common word as a secret.
+      const finalResult = scrubResult(result, scrub, (text) => stepScrubber.scrub(text));
       log(summaryLine(finalResult, deps.clock.now().getTime() - started));
       try {
         await deps.logSink.write(
@@ -146,7 +163,18 @@ export function createRunner(deps: RunnerDeps): StepExecutor {
         breaker: deps.breaker,
         tenantId: context.tenantId,
         connectionId: connection?.id ?? null,
+        // A step that already sent once can show a recovery when it probes (see breaker.ts).
+        retry: context.attempt > 1,
         signal,
+        warn: (message, err) =>
+          deps.logger.warn(
+            {
+              err: { message: stepScrubber.scrub((err as Error)?.message ?? String(err)) },
+              runId: context.runId,
+              stepId: context.stepId,
+            },
+            message,
+          ),
       });
       let output: unknown;
       const kind = action.kind;
@@ -155,14 +183,11 @@ export function createRunner(deps: RunnerDeps): StepExecutor {
           output = await executeHttpAction(
             { action, context, input, connection },
             {
-              outbound: async (req) => {
-                const res = await outbound(req);
-                // OAuth tokens come back in token responses: scrub them from now on.
-                const token = /"access_token"\s*:\s*"([^"]+)"/.exec(res.body.toString('utf8'))?.[1];
-                if (token) stepScrubber.add(token);
-                return res;
-              },
+              outbound,
               tokens,
+              // Auth header values and OAuth tokens (fetched or cached): scrubbed from here on.
+              reveal: (value) => stepScrubber.add(value),
+              scrub: (text) => stepScrubber.scrub(text),
               clock: deps.clock,
               log: (level, message, data) =>
                 log(data === undefined ? { level, message } : { level, message, data }),
@@ -204,9 +229,7 @@ export function createRunner(deps: RunnerDeps): StepExecutor {
           };
           try {
             output =
-              kind === 'javascript'
-                ? await runJavaScript(req, host)
-                : await runPython({ ...req, pythonPath: deps.code.pythonPath }, host);
+              kind === 'javascript' ? await runJavaScript(req, host) : await python.run(req, host);
           } catch (err) {
             if (
               isSwitchyardError(err, 'E_CODE_ERROR') &&
@@ -261,22 +284,60 @@ export function toStepError(err: unknown, logger: Logger): StepError {
       ...(typeof retryAfterMs === 'number' ? { retryAfterMs } : {}),
     };
   }
+  // Not a failure the step caused (those are SwitchyardErrors): an infrastructure error or a
+  // bug met inside the attempt. Retryable, so the run is retried and, at worst, dead-lettered
+  // (replayable) instead of failed for good after an outgoing call that may have succeeded.
   logger.error({ err }, 'unexpected error in a step');
   return {
-    code: 'E_INTERNAL',
-    message: `Internal error in the runner: ${(err as Error)?.message ?? String(err)}`,
-    retryable: false,
+    code: 'E_EXECUTOR_CRASHED',
+    message: `Unexpected error in the runner: ${(err as Error)?.message ?? String(err)}`,
+    retryable: errorCodes.E_EXECUTOR_CRASHED.retryable,
   };
 }
 
-function scrubResult(result: StepResult, scrub: (s: string) => string): StepResult {
-  if (result.status !== 'failed') return result;
-  return { ...result, error: { ...result.error, message: scrub(result.error.message) } };
+/**
+ * Everything of the result that will be stored (step input and output, error message) passes
+ * the step's scrubber: an upstream that echoes the request must not put the connection's
+ * secret into step_runs, the run's output or a dead letter.
+ */
+function scrubResult(
+  result: StepResult,
+  scrub: (s: string) => string,
+  scrubData: (s: string) => string,
+): StepResult {
+  switch (result.status) {
+    case 'succeeded':
+      return {
+        status: 'succeeded',
+        input: scrubValue(result.input, scrubData),
+        output: scrubValue(result.output, scrubData),
+      };
+    case 'skipped':
+      return result;
+    case 'failed': {
+      const out: StepResult = {
+        status: 'failed',
+        error: { ...result.error, message: scrub(result.error.message) },
+      };
+      if (result.input !== undefined) out.input = scrubValue(result.input, scrubData);
+      return out;
+    }
+    default:
+      return assertNever(result);
+  }
 }
 
+/** Scrubbed first, cut to length after (see MAX_RAW_LOG_MESSAGE_CHARS in sandbox-api.ts). */
 function scrubLine(line: ExecutionLogLine, scrub: (s: string) => string): ExecutionLogLine {
-  const out: ExecutionLogLine = { level: line.level, message: scrub(line.message) };
-  if (line.data !== undefined) out.data = JSON.parse(scrub(JSON.stringify(line.data))) as unknown;
+  const message = scrub(line.message);
+  const out: ExecutionLogLine = {
+    level: line.level,
+    message:
+      message.length > MAX_LOG_MESSAGE_CHARS
+        ? `${message.slice(0, MAX_LOG_MESSAGE_CHARS)}…`
+        : message,
+  };
+  if (line.data !== undefined) out.data = scrubValue(line.data, scrub);
   return out;
 }
 

@@ -14,7 +14,7 @@ const MIN_SECRET_LENGTH = 6;
 const MAX_SECRETS = 2_000;
 
 export type SecretScrubber = {
-  /** Registers a secret (and its base64, base64url, hex and JSON-escaped forms). */
+  /** Registers a secret (and its base64, base64url, hex, URL-encoded and JSON-escaped forms). */
   add(value: string | Buffer): void;
   scrub(text: string): string;
   /** Whether any known secret (in any form) occurs in `text`. */
@@ -56,6 +56,9 @@ export function createScrubber(maxSecrets = MAX_SECRETS): SecretScrubber {
       remember(bytes.toString('base64'));
       remember(bytes.toString('base64url'));
       remember(bytes.toString('hex'));
+      // As it travels in a URL (path, query) or a form body: %XX escapes, and `+` for spaces.
+      remember(encodeURIComponent(text));
+      remember(new URLSearchParams({ v: text }).toString().slice(2));
     },
     scrub(text) {
       const re = compiled();
@@ -71,6 +74,22 @@ export function createScrubber(maxSecrets = MAX_SECRETS): SecretScrubber {
     },
     size: () => known.size,
   };
+}
+
+/**
+ * A JSON-like value with every string in it (object keys included) scrubbed; numbers, booleans
+ * and null as they are. Walking the value rather than scrubbing its JSON text keeps the result
+ * valid whatever characters a secret holds.
+ */
+export function scrubValue(value: unknown, scrub: (text: string) => string): unknown {
+  if (typeof value === 'string') return scrub(value);
+  if (Array.isArray(value)) return value.map((v) => scrubValue(v, scrub));
+  if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[scrub(k)] = scrubValue(v, scrub);
+    return out;
+  }
+  return value;
 }
 
 /** The process-wide registry: the secret helpers add to it, the logger scrubs with it. */

@@ -15,7 +15,7 @@ import { startTestApi, type TestApi } from '../support/api.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from '../support/db.ts';
 import { engineDeps, fakeClock, makeWorkflow, waitFor } from '../support/engine-factories.ts';
 import { makeTenant } from '../support/factories.ts';
-import { gateConfig } from '../support/runner-harness.ts';
+import { codeConfig, gateConfig } from '../support/runner-harness.ts';
 import { sendJson, startServer, type LocalServer } from '../support/runner-servers.ts';
 
 let db: TestDatabase;
@@ -42,7 +42,7 @@ beforeAll(async () => {
     pool: db.pool,
     config: {
       gate: gateConfig([upstream.hostPort]),
-      code: { memoryLimitMb: 32, timeoutMs: 2_000, pythonPath: 'python3' },
+      code: codeConfig(),
       breaker: { failureThreshold: 100, cooldownMs: 1_000 },
     },
   });

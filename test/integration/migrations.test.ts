@@ -1,10 +1,16 @@
-import { cp, mkdtemp, rm, writeFile, appendFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { cp, mkdtemp, readFile, rm, writeFile, appendFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { migrate, migrationsDir, readMigrations } from '../../src/db/migrate.ts';
+import {
+  acceptedEarlierChecksums,
+  migrate,
+  migrationsDir,
+  readMigrations,
+} from '../../src/db/migrate.ts';
 import { withDatabase } from '../support/global-setup.ts';
 import { runCli } from '../support/cli.ts';
 import { testLogger } from '../support/db.ts';
@@ -107,5 +113,48 @@ describe('migrations', () => {
     const t = await c.query<{ t: string | null }>(`select to_regclass('half_done') as t`);
     await c.end();
     expect(t.rows[0]?.t).toBeNull();
+  });
+
+  it('accept 0006 as first released (SET clause) and replace its function in 0007', async () => {
+    // The first text of 0006, rebuilt from today's: its checksum must be the accepted one.
+    const today = await readFile(path.join(migrationsDir, '0006_retention.sql'), 'utf8');
+    const first = today
+      .replace(
+        /-- UPDATE is always refused\.[\s\S]*?only a superuser may create: see acceptedEarlierChecksums in src\/db\/migrate\.ts and 0007\.\)\n/,
+        `-- UPDATE is always refused. DELETE passes only inside purge_audit_events() (whose SET clause
+-- turns switchyard.audit_purge on for its own duration), only for a role that owns the table
+-- (the runtime role has no DELETE right anyway), and only for events older than 30 days.
+`,
+      )
+      // (a function replacement: in a replacement string `$$` would stand for one `$`)
+      .replace('  set search_path = public, pg_temp\n  as $$\ndeclare\n  kept_at_least', (m) =>
+        m.replace('pg_temp\n', "pg_temp\n  set switchyard.audit_purge = 'on'\n"),
+      )
+      .replace("  perform set_config('switchyard.audit_purge', 'on', true);\n", '')
+      .replace("  perform set_config('switchyard.audit_purge', 'off', true);\n", '');
+    const checksum = createHash('sha256').update(first).digest('hex');
+    expect(acceptedEarlierChecksums.get(6)).toEqual([checksum]);
+
+    const url = await emptyDatabase();
+    const dir = path.join(tmp, 'first-0006');
+    await cp(migrationsDir, dir, { recursive: true });
+    for (const m of await readMigrations()) {
+      if (m.version > 6) await rm(path.join(dir, `${m.name}.sql`));
+    }
+    await writeFile(path.join(dir, '0006_retention.sql'), first);
+    await migrate(url, { logger: testLogger, dir });
+    const config = async () => {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      const r = await c.query<{ proconfig: string[] | null }>(
+        `select proconfig from pg_proc where proname = 'purge_audit_events'`,
+      );
+      await c.end();
+      return r.rows[0]?.proconfig;
+    };
+    expect(await config()).toContain('switchyard.audit_purge=on');
+    await migrate(url, { logger: testLogger });
+    expect(await appliedVersions(url)).toEqual((await readMigrations()).map((m) => m.version));
+    expect(await config()).toEqual(['search_path=public, pg_temp']);
   });
 });

@@ -21,6 +21,17 @@ const reviewedDefinerFunctions = [
   // Retention: drops one day partition of execution_logs or access_log outside a floor; reads
   // no rows (test/integration/retention-partitions).
   'drop_daily_partition',
+  // Users and sessions (migration 0007; test/integration/db-system-scope): each reaches one
+  // user by exact email, one session by its secret's hash or id, or counts/deletes expired
+  // sessions; set_user_password refuses another user's existing password.
+  'user_for_sign_in',
+  'ensure_user',
+  'count_users',
+  'set_user_password',
+  'touch_session',
+  'revoke_session',
+  'count_expired_sessions',
+  'purge_expired_sessions',
 ];
 /** Policies other than tenant_isolation, each reviewed (see docs/adr/0002-tenant-isolation-by-rls.md). */
 const reviewedExtraPolicies = [
@@ -35,6 +46,10 @@ const reviewedExtraPolicies = [
   // Retention lists tenants (select only, id order) under the system scope to visit each one;
   // a tenant row holds its name, nothing its members wrote (test/integration/retention-job).
   'system_scope_retention',
+  // Users and sessions (0007): a user's own row and sessions, and a tenant's members.
+  'own_user',
+  'tenant_members',
+  'own_sessions',
 ];
 
 let db: TestDatabase;
@@ -60,12 +75,12 @@ afterAll(async () => {
   await db.drop();
 });
 
-/** Runs statements as the runtime role in a transaction that is always rolled back. */
+/** Runs statements as the runtime role (or `pool`'s) in a transaction that is always rolled back. */
 async function asRuntime<T>(
-  settings: { tenant?: string; scope?: string },
+  settings: { tenant?: string; scope?: string; pool?: pg.Pool },
   fn: (q: (sql: string, params?: unknown[]) => Promise<QueryOutcome>) => Promise<T>,
 ): Promise<T> {
-  const client = await db.pool.connect();
+  const client = await (settings.pool ?? db.pool).connect();
   try {
     await client.query('begin');
     await client.query(
@@ -277,16 +292,35 @@ describe('tenant isolation (every tenant table, from the catalog)', () => {
     await expect(assertRuntimeRoleIsSafe(db.ownerPool)).rejects.toMatchObject({
       code: 'E_DB_ROLE_PRIVILEGED',
     });
+    // The system role may open the system scope, so it must never serve as the runtime role;
+    // and a runtime role cannot serve as the system role.
+    await expect(assertRuntimeRoleIsSafe(db.systemPool, { system: true })).resolves.toBeUndefined();
+    await expect(assertRuntimeRoleIsSafe(db.systemPool)).rejects.toMatchObject({
+      code: 'E_DB_ROLE_PRIVILEGED',
+    });
+    await expect(assertRuntimeRoleIsSafe(db.pool, { system: true })).rejects.toMatchObject({
+      code: 'E_DB_ROLE_MISCONFIGURED',
+    });
   });
 
-  it('opens the system scope only where a reviewed policy says so', async () => {
+  it('never opens the system scope to the runtime role (docs/adr/0008-system-scope.md)', async () => {
+    await asRuntime({ scope: 'system' }, async (q) => {
+      for (const t of [...tables, 'tenants']) {
+        const r = await q(`select count(*)::int as n from ${t}`);
+        if (r.ok) expect({ table: t, rows: r.rows[0]?.n }).toEqual({ table: t, rows: 0 });
+        else expect(r.error).toMatch(/permission denied/);
+      }
+    });
+  });
+
+  it('opens the system scope, for the system role, only where a reviewed policy says so', async () => {
     // Engine and key rotation work across tenants on rows that hold routing data or wrapped keys.
     const systemScoped: Record<string, string> = {
       jobs: 'all rows (the queue)',
       triggers: 'cron and webhook triggers (scheduling and webhook routing)',
       tenant_data_keys: 'read only (key rotation finds the tenants to re-wrap)',
     };
-    await asRuntime({ scope: 'system' }, async (q) => {
+    await asRuntime({ scope: 'system', pool: db.systemPool }, async (q) => {
       for (const t of tables) {
         const r = await q(`select count(distinct tenant_id)::int as tenants from ${t}`);
         const tenantsSeen = r.ok ? r.rows[0]?.tenants : 0;

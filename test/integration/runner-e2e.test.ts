@@ -150,7 +150,13 @@ describe('a three-step workflow through the engine and the runner', () => {
       secretBox,
       config: {
         gate: gateConfig([api.hostPort, receiver.hostPort]),
-        code: { memoryLimitMb: 32, timeoutMs: 2_000, pythonPath: 'python3' },
+        code: {
+          memoryLimitMb: 32,
+          timeoutMs: 2_000,
+          pythonPath: 'python3',
+          bwrapPath: '/usr/bin/bwrap',
+          warmPoolSize: 0,
+        },
         breaker: { failureThreshold: 5, cooldownMs: 30_000 },
       },
     });

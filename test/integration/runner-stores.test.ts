@@ -85,6 +85,8 @@ describe('circuit breaker state in PostgreSQL', () => {
       failureThreshold: 2,
       cooldownMs: 300,
       probeLeaseMs: 5_000,
+      probes: 1,
+      probeGraceMs: 0,
     });
     const key: BreakerKey = {
       tenantId: t.tenantId,
@@ -121,6 +123,8 @@ describe('circuit breaker state in PostgreSQL', () => {
       store: dbBreakerStore(db.pool),
       failureThreshold: 1,
       cooldownMs: 100,
+      probes: 1,
+      probeGraceMs: 0,
     });
     const key: BreakerKey = { tenantId: t.tenantId, host: 'h.test', connectionId: null };
     await breaker.record(key, 'failure');

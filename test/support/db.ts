@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { createPool } from '../../src/db/pool.ts';
+import { deriveSystemUrl } from '../../src/db/roles.ts';
+import { bindSystemPool } from '../../src/db/system-pool.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { withDatabase } from './global-setup.ts';
 
@@ -11,8 +13,12 @@ export type TestDatabase = {
   ownerUrl: string;
   /** Runtime-role URL: subject to RLS like the server. */
   appUrl: string;
-  /** Runtime-role pool. */
+  /** System-role URL (`<runtime role>_system`, a member of switchyard_system). */
+  systemUrl: string;
+  /** Runtime-role pool; withSystem(pool) runs on systemPool. */
   pool: pg.Pool;
+  /** System-role pool: the only role that can open the system scope. */
+  systemPool: pg.Pool;
   /** Superuser pool, for assertions that must see around RLS. */
   ownerPool: pg.Pool;
   drop(): Promise<void>;
@@ -43,6 +49,15 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     applicationName: 'test',
     logger: testLogger,
   });
+  const systemUrl = deriveSystemUrl(appUrl);
+  const systemPool = createPool({
+    url: systemUrl,
+    max: 5,
+    connectTimeoutMs: 5_000,
+    applicationName: 'test-system',
+    logger: testLogger,
+  });
+  bindSystemPool(pool, systemPool);
   const ownerPool = new pg.Pool({ connectionString: ownerUrl, max: 4 });
   // DROP DATABASE ... WITH (FORCE) at the end terminates any connection still closing: expected.
   ownerPool.on('error', () => undefined);
@@ -50,10 +65,13 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     name,
     ownerUrl,
     appUrl,
+    systemUrl,
     pool,
+    systemPool,
     ownerPool,
     async drop() {
       await pool.end();
+      await systemPool.end();
       await ownerPool.end();
       const c = new pg.Client({ connectionString: adminUrl });
       await c.connect();

@@ -23,10 +23,24 @@ import {
   type CircuitBreaker,
 } from '../../src/runner/breaker.ts';
 import { createGate, type Gate } from '../../src/runner/gate/gate.ts';
+import type { PythonSandbox } from '../../src/runner/code/python-sandbox.ts';
 import { createMemoryRateLimiter } from '../../src/runner/rate-limit.ts';
 import { createRunner } from '../../src/runner/runner.ts';
 import type { Clock, DecryptedConnection, RateLimiter } from '../../src/runner/types.ts';
+import type { SecretScrubber } from '../../src/security/scrub.ts';
 import { testLogger } from './db.ts';
+
+/** The executor's code-step settings for tests: small limits, Debian's bwrap, no warm pool. */
+export function codeConfig(over: { timeoutMs?: number; memoryLimitMb?: number } = {}) {
+  return {
+    memoryLimitMb: 32,
+    timeoutMs: 2_000,
+    pythonPath: 'python3',
+    bwrapPath: '/usr/bin/bwrap',
+    warmPoolSize: 0,
+    ...over,
+  };
+}
 
 export function gateConfig(allowHttpHosts: string[], over: Partial<GateConfig> = {}): GateConfig {
   return {
@@ -67,7 +81,11 @@ export function makeHarness(
     clock?: Clock;
     rateLimiter?: RateLimiter;
     breaker?: CircuitBreaker;
-    code?: { memoryLimitMb?: number; timeoutMs?: number; pythonPath?: string };
+    code?: { memoryLimitMb?: number; timeoutMs?: number; pythonPath?: string; bwrapPath?: string };
+    /** A shared Python sandbox (warm pool); by default the runner makes its own, cold. */
+    python?: PythonSandbox;
+    /** Stands in for the process-wide scrubber (every secret the process decrypted). */
+    scrubber?: SecretScrubber;
   } = {},
 ): Harness {
   const clock = o.clock ?? { now: () => new Date() };
@@ -100,6 +118,8 @@ export function makeHarness(
     clock,
     logger: testLogger,
     code: { memoryLimitMb: 32, timeoutMs: 2_000, pythonPath: 'python3', ...o.code },
+    ...(o.python ? { python: o.python } : {}),
+    ...(o.scrubber ? { scrubber: o.scrubber } : {}),
   });
   return { runner, logs, connections, clock, breaker };
 }

@@ -52,6 +52,19 @@ describe('configuration', () => {
     ).toBe('a-long-password');
   });
 
+  it('takes a direct LISTEN URL and unnamed statements for a transaction pooler', () => {
+    expect(loadConfig({}).database.listenUrl).toBeUndefined();
+    const direct = 'postgres://switchyard_app:pw@db:5432/sy';
+    expect(loadConfig({ DATABASE_LISTEN_URL: direct }).database.listenUrl).toBe(direct);
+    expect(loadConfig({}).database.preparedStatements).toBe(true);
+    expect(loadConfig({ DATABASE_PREPARED_STATEMENTS: 'false' }).database.preparedStatements).toBe(
+      false,
+    );
+    expect(problems({ DATABASE_LISTEN_URL: 'http://db' })).toEqual([
+      'DATABASE_LISTEN_URL="http://db/": expected a URL like postgres://user:password@host:5432/database',
+    ]);
+  });
+
   it('never echoes secret values back', () => {
     const out = problems({
       DATABASE_APP_PASSWORD: 'short',

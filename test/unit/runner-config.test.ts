@@ -12,7 +12,13 @@ describe('runner configuration', () => {
       maxResponseBytes: 10 * 1024 * 1024,
       allowHttpHosts: [],
     });
-    expect(c.runner.code).toEqual({ memoryLimitMb: 64, timeoutMs: 5_000, pythonPath: 'python3' });
+    expect(c.runner.code).toEqual({
+      memoryLimitMb: 64,
+      timeoutMs: 5_000,
+      pythonPath: 'python3',
+      bwrapPath: '/usr/bin/bwrap',
+      warmPoolSize: 2,
+    });
     expect(c.runner.breaker).toEqual({ failureThreshold: 5, cooldownMs: 30_000 });
   });
 
@@ -29,5 +35,6 @@ describe('runner configuration', () => {
       expect((err as Error).message).toContain('GATE_ALLOW_HTTP_HOSTS=');
       expect((err as Error).message).toContain('CODE_MEMORY_LIMIT_MB=');
     }
+    expect(() => loadConfig({ PYTHON_WARM_POOL_SIZE: '-1' })).toThrow(/PYTHON_WARM_POOL_SIZE=/);
   });
 });

@@ -3,6 +3,7 @@ import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import ipaddr from 'ipaddr.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSwitchyardError } from '../../src/model/errors.ts';
 import { checkAddress } from '../../src/runner/gate/address-policy.ts';
@@ -71,6 +72,119 @@ describe('address policy', () => {
   });
 });
 
+/**
+ * The IANA IPv4 and IPv6 Special-Purpose Address Registries, every entry (as of 2025), with the
+ * registry's "globally reachable" column. Every block is refused, its first and last address
+ * both: the few globally reachable ones are refused too, for the reasons in docs/security.md
+ * ("Special-purpose blocks").
+ */
+const ianaSpecialPurpose: Array<[block: string, name: string, rfc: string, global: boolean]> = [
+  // IPv4 (iana-ipv4-special-registry)
+  ['0.0.0.0/8', '"This network"', 'RFC 791', false],
+  ['0.0.0.0/32', '"This host on this network"', 'RFC 1122', false],
+  ['10.0.0.0/8', 'Private-Use', 'RFC 1918', false],
+  ['100.64.0.0/10', 'Shared Address Space', 'RFC 6598', false],
+  ['127.0.0.0/8', 'Loopback', 'RFC 1122', false],
+  ['169.254.0.0/16', 'Link Local', 'RFC 3927', false],
+  ['172.16.0.0/12', 'Private-Use', 'RFC 1918', false],
+  ['192.0.0.0/24', 'IETF Protocol Assignments', 'RFC 6890', false],
+  ['192.0.0.0/29', 'IPv4 Service Continuity Prefix', 'RFC 7335', false],
+  ['192.0.0.8/32', 'IPv4 dummy address', 'RFC 7600', false],
+  ['192.0.0.9/32', 'Port Control Protocol Anycast', 'RFC 7723', true],
+  ['192.0.0.10/32', 'Traversal Using Relays around NAT Anycast', 'RFC 8155', true],
+  ['192.0.0.170/32', 'NAT64/DNS64 Discovery', 'RFC 8880, RFC 7050', false],
+  ['192.0.0.171/32', 'NAT64/DNS64 Discovery', 'RFC 8880, RFC 7050', false],
+  ['192.0.2.0/24', 'Documentation (TEST-NET-1)', 'RFC 5737', false],
+  ['192.31.196.0/24', 'AS112-v4', 'RFC 7535', true],
+  ['192.52.193.0/24', 'AMT', 'RFC 7450', true],
+  ['192.88.99.0/24', 'Deprecated (6to4 Relay Anycast)', 'RFC 7526', false],
+  ['192.88.99.2/32', '6a44-relay anycast address', 'RFC 6751', false],
+  ['192.168.0.0/16', 'Private-Use', 'RFC 1918', false],
+  ['192.175.48.0/24', 'Direct Delegation AS112 Service', 'RFC 7534', true],
+  ['198.18.0.0/15', 'Benchmarking', 'RFC 2544', false],
+  ['198.51.100.0/24', 'Documentation (TEST-NET-2)', 'RFC 5737', false],
+  ['203.0.113.0/24', 'Documentation (TEST-NET-3)', 'RFC 5737', false],
+  ['240.0.0.0/4', 'Reserved', 'RFC 1112', false],
+  ['255.255.255.255/32', 'Limited Broadcast', 'RFC 8190, RFC 919', false],
+  // IPv6 (iana-ipv6-special-registry)
+  ['::1/128', 'Loopback Address', 'RFC 4291', false],
+  ['::/128', 'Unspecified Address', 'RFC 4291', false],
+  ['::ffff:0:0/96', 'IPv4-mapped Address', 'RFC 4291', false],
+  ['64:ff9b::/96', 'IPv4-IPv6 Translat.', 'RFC 6052', true],
+  ['64:ff9b:1::/48', 'IPv4-IPv6 Translat.', 'RFC 8215', false],
+  ['100::/64', 'Discard-Only Address Block', 'RFC 6666', false],
+  ['100:0:0:1::/64', 'Dummy IPv6 Prefix', 'RFC 9780', false],
+  ['2001::/23', 'IETF Protocol Assignments', 'RFC 2928', false],
+  ['2001::/32', 'TEREDO', 'RFC 4380, RFC 8190', false],
+  ['2001:1::1/128', 'Port Control Protocol Anycast', 'RFC 7723', true],
+  ['2001:1::2/128', 'Traversal Using Relays around NAT Anycast', 'RFC 8155', true],
+  ['2001:1::3/128', 'DNS-SD Service Registration Protocol Anycast', 'RFC 9665', true],
+  ['2001:2::/48', 'Benchmarking', 'RFC 5180', false],
+  ['2001:3::/32', 'AMT', 'RFC 7450', true],
+  ['2001:4:112::/48', 'AS112-v6', 'RFC 7535', true],
+  ['2001:10::/28', 'Deprecated (previously ORCHID)', 'RFC 4843', false],
+  ['2001:20::/28', 'ORCHIDv2', 'RFC 7343', true],
+  ['2001:30::/28', 'Drone Remote ID Protocol Entity Tags (DETs) Prefix', 'RFC 9374', true],
+  ['2001:db8::/32', 'Documentation', 'RFC 3849', false],
+  ['2002::/16', '6to4', 'RFC 3056', false],
+  ['2620:4f:8000::/48', 'Direct Delegation AS112 Service', 'RFC 7534', true],
+  ['3fff::/20', 'Documentation', 'RFC 9637', false],
+  ['5f00::/16', 'Segment Routing (SRv6) SIDs', 'RFC 9602', false],
+  ['fc00::/7', 'Unique-Local', 'RFC 4193, RFC 8190', false],
+  ['fe80::/10', 'Link-Local Unicast', 'RFC 4291', false],
+  // Not in the special-purpose registries, refused all the same
+  ['224.0.0.0/4', 'Multicast', 'RFC 5771', false],
+  ['ff00::/8', 'Multicast', 'RFC 4291', false],
+  ['::/96', 'IPv4-compatible (deprecated)', 'RFC 4291 §2.5.5.1', false],
+  ['fec0::/10', 'Site-local (deprecated)', 'RFC 3879', false],
+  ['4000::/3', 'Unassigned (outside 2000::/3)', 'IANA IPv6 Address Space', false],
+];
+
+function firstAndLast(block: string): [string, string] {
+  const [net, bits] = ipaddr.parseCIDR(block);
+  const bytes = net.toByteArray();
+  const last = bytes.map((b, i) => {
+    const hostBits = Math.min(8, Math.max(0, (i + 1) * 8 - bits));
+    return b | ((1 << hostBits) - 1);
+  });
+  return [net.toString(), ipaddr.fromByteArray(last).toString()];
+}
+
+describe('address policy against the IANA special-purpose registries', () => {
+  it.each(ianaSpecialPurpose)('refuses %s (%s, %s)', (block) => {
+    const [first, last] = firstAndLast(block);
+    expect(checkAddress(first).allowed).toBe(false);
+    expect(checkAddress(last).allowed).toBe(false);
+  });
+
+  it('refuses IPv4-compatible IPv6 as the kernel writes it', () => {
+    expect(checkAddress('::7f00:1')).toEqual({ allowed: false, range: 'ipv4Compatible(loopback)' });
+    expect(checkAddress('::a9fe:a9fe')).toEqual({
+      allowed: false,
+      range: 'ipv4Compatible(linkLocal)',
+    });
+    expect(checkAddress('::808:808')).toEqual({ allowed: false, range: 'ipv4Compatible(unicast)' });
+  });
+
+  it.each([
+    '1.1.1.1',
+    '100.63.255.255',
+    '100.128.0.0',
+    '172.32.0.0',
+    '192.0.1.1',
+    '198.17.255.255',
+    '198.20.0.0',
+    '223.255.255.254',
+    '2001:200::1',
+    '2001:4860:4860::8888',
+    '2a00:1450:4001::1',
+    '2620:4f:8001::1',
+    '3ffe:ffff::1',
+  ])('allows public %s next to the special blocks', (address) => {
+    expect(checkAddress(address)).toEqual({ allowed: true });
+  });
+});
+
 describe('the gate', () => {
   let server: LocalServer;
   let gate: Gate;
@@ -135,6 +249,9 @@ describe('the gate', () => {
       'https://[::ffff:127.0.0.1]/',
       'https://[0:0:0:0:0:ffff:7f00:1]/',
       'https://[::ffff:a9fe:a9fe]/',
+      'https://[::127.0.0.1]/',
+      'https://[::7f00:1]/',
+      'https://[::169.254.169.254]/',
       'https://[64:ff9b::127.0.0.1]/',
       'https://[64:ff9b::a9fe:a9fe]/',
       'https://[2002:7f00:1::]/',

@@ -3,6 +3,7 @@ import type { StepResult } from '../../src/model/step.ts';
 import { signStandardWebhook } from '../../src/runner/actions/standard-webhooks.ts';
 import { httpRequestApp, webhookApp } from '../../src/model/builtin-apps.ts';
 import { createCircuitBreaker, createMemoryBreakerStore } from '../../src/runner/breaker.ts';
+import { createScrubber } from '../../src/security/scrub.ts';
 import {
   addConnection,
   makeHarness,
@@ -117,7 +118,7 @@ describe('HTTP actions', () => {
   describe('auth kinds', () => {
     const authHeaders = async (
       conn: Parameters<typeof addConnection>[1],
-    ): Promise<{ headers: Record<string, string>; url: string }> => {
+    ): Promise<{ headers: Record<string, string>; url: string; echoed: string }> => {
       const h = makeHarness({ allow: [api.hostPort] });
       const connectionId = addConnection(h, conn);
       const r = await h.runner.execute(
@@ -127,7 +128,13 @@ describe('HTTP actions', () => {
         }),
         never,
       );
-      return output(r) as { headers: Record<string, string>; url: string };
+      // What the upstream received; the step's output (its echo) has the secret scrubbed.
+      const sent = api.requests.at(-1)!;
+      return {
+        headers: sent.headers as Record<string, string>,
+        url: sent.url,
+        echoed: JSON.stringify(output(r)),
+      };
     };
 
     it('none', async () => {
@@ -140,6 +147,7 @@ describe('HTTP actions', () => {
         secret: { apiKey: 'k-123456' },
       });
       expect(r.headers['x-api-key']).toBe('k-123456');
+      expect(r.echoed).toContain('"x-api-key":"[secret]"');
     });
     it('api_key in the query', async () => {
       const r = await authHeaders({
@@ -148,10 +156,36 @@ describe('HTTP actions', () => {
         secret: { apiKey: 'k-123456' },
       });
       expect(r.url).toBe('/echo?api_key=k-123456');
+      expect(r.echoed).toContain('"url":"/echo?api_key=[secret]"');
+    });
+    it('a secret straddling the cut of an error snippet leaves no part behind', async () => {
+      const h = makeHarness({ allow: [api.hostPort] });
+      const connectionId = addConnection(h, {
+        authKind: 'api_key',
+        authConfig: { in: 'query', name: 'api_key' },
+        secret: { apiKey: 'k-straddle-123456' },
+      });
+      // {"youSent":"/reject?pad=<257>&api_key=  puts the key's first char at 290 of 300.
+      const e = failed(
+        await h.runner.execute(
+          makeRequest({
+            action: {
+              baseUrl: api.url,
+              implementation: { method: 'GET', path: '/reject', query: { pad: 'p'.repeat(257) } },
+            },
+            step: { connectionId },
+          }),
+          never,
+        ),
+      );
+      expect(e.code).toBe('E_UPSTREAM_REJECTED');
+      expect(e.message).toContain('api_key=[secret]');
+      expect(e.message).not.toContain('k-straddle');
     });
     it('bearer', async () => {
       const r = await authHeaders({ authKind: 'bearer', secret: { token: 'bt-123456' } });
       expect(r.headers.authorization).toBe('Bearer bt-123456');
+      expect(r.echoed).toContain('"authorization":"[secret]"');
     });
     it('basic', async () => {
       const r = await authHeaders({
@@ -161,6 +195,7 @@ describe('HTTP actions', () => {
       expect(r.headers.authorization).toBe(
         `Basic ${Buffer.from('ann:pw-123456').toString('base64')}`,
       );
+      expect(r.echoed).toContain('"authorization":"[secret]"');
     });
     it('oauth2_client_credentials: token fetched through the gate and cached until expiry', async () => {
       const clock = new TestClock();
@@ -175,14 +210,21 @@ describe('HTTP actions', () => {
         step: { connectionId },
       });
       const before = tokenCalls;
-      const a = output(await h.runner.execute(req, never)) as { headers: Record<string, string> };
-      const b = output(await h.runner.execute(req, never)) as { headers: Record<string, string> };
-      expect(a.headers.authorization).toBe(`Bearer tok-${before + 1}-abcdef`);
-      expect(b.headers.authorization).toBe(a.headers.authorization);
+      const sent = async () => {
+        const out = output(await h.runner.execute(req, never)) as {
+          headers: Record<string, string>;
+        };
+        // The echo of the token, fetched or cached, is scrubbed from the output.
+        expect(out.headers.authorization).toBe('[secret]');
+        return api.requests.at(-1)!.headers.authorization;
+      };
+      const a = await sent();
+      const b = await sent();
+      expect(a).toBe(`Bearer tok-${before + 1}-abcdef`);
+      expect(b).toBe(a);
       expect(tokenCalls).toBe(before + 1);
       clock.advance(3600_000);
-      const c = output(await h.runner.execute(req, never)) as { headers: Record<string, string> };
-      expect(c.headers.authorization).toBe(`Bearer tok-${before + 2}-abcdef`);
+      expect(await sent()).toBe(`Bearer tok-${before + 2}-abcdef`);
       // The token never reaches the execution log.
       expect(JSON.stringify(h.logs)).not.toContain('tok-');
     });
@@ -198,6 +240,24 @@ describe('HTTP actions', () => {
       expect(e).toMatchObject({ code: 'E_CONNECTION_INVALID', retryable: false });
       expect(e.message).toContain('"token"');
     });
+  });
+
+  it("scrubs a step's data with its own connection's secrets only, not every secret the process knows", async () => {
+    const processWide = createScrubber();
+    processWide.add('widgets-42'); // another tenant's secret, say
+    const h = makeHarness({ allow: [api.hostPort], scrubber: processWide });
+    const connectionId = addConnection(h, { authKind: 'bearer', secret: { token: 'bt-own-777' } });
+    const r = await h.runner.execute(
+      makeRequest({
+        action: echoAction(),
+        step: { connectionId, input: { q: 'widgets-42', v: 'bt-own-777' } },
+      }),
+      never,
+    );
+    const out = output(r) as { url: string; body: string; headers: Record<string, string> };
+    expect(out.url).toBe('/echo?q=widgets-42');
+    expect(out.body).toBe('{"v":"[secret]"}');
+    expect(out.headers.authorization).toBe('[secret]');
   });
 
   describe('status mapping', () => {
@@ -269,6 +329,7 @@ describe('HTTP actions', () => {
       store,
       failureThreshold: 3,
       cooldownMs: 10_000,
+      probeGraceMs: 0,
       onStateChange: (_k, from, to) => changes.push(`${from}->${to}`),
     });
     const h = makeHarness({ allow: [api.hostPort], clock, breaker });

@@ -14,7 +14,7 @@ import { createKeyCache } from '../../src/security/crypto/key-cache.ts';
 import { createKeyProvider } from '../../src/security/kms/create-provider.ts';
 import { createLocalProvider } from '../../src/security/kms/local.ts';
 import { parseMasterKeys, readMasterKeyFile } from '../../src/security/kms/master-keys.ts';
-import { createScrubber } from '../../src/security/scrub.ts';
+import { createScrubber, scrubValue } from '../../src/security/scrub.ts';
 import { isSwitchyardError } from '../../src/model/errors.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { testLogger } from '../support/db.ts';
@@ -249,5 +249,18 @@ describe('key cache and scrubber', () => {
     expect(s.contains(out)).toBe(false);
     expect(s.contains(line)).toBe(true);
     expect(s.scrub('abc def')).toBe('abc def');
+  });
+
+  it('scrubs URL-encoded forms, and every string of a value without breaking it', () => {
+    const s = createScrubber();
+    const secret = 'k/7+z=9&x y"}';
+    s.add(secret);
+    const url = `/echo?api_key=${new URLSearchParams({ v: secret }).toString().slice(2)}`;
+    expect(s.scrub(url)).toBe('/echo?api_key=[secret]');
+    expect(s.scrub(`/p/${encodeURIComponent(secret)}`)).toBe('/p/[secret]');
+    const value = { [secret]: [secret, 1, null, true, { deep: `Bearer ${secret}` }] };
+    expect(scrubValue(value, (t) => s.scrub(t))).toEqual({
+      '[secret]': ['[secret]', 1, null, true, { deep: 'Bearer [secret]' }],
+    });
   });
 });

@@ -54,6 +54,22 @@ export function createErrorMasker(logger: Logger) {
   };
 }
 
+/**
+ * The registry code an error leaves with, as the masker decides it (without logging): the
+ * access history records it, and it runs before the masker does.
+ */
+export function errorCodeOf(error: unknown): ErrorCode {
+  let original: unknown = error;
+  while (isGraphQLErrorLike(original) && original.originalError) original = original.originalError;
+  if (isSwitchyardError(original)) return original.code;
+  if (isGraphQLErrorLike(original)) {
+    const code = original.extensions?.code;
+    if (typeof code === 'string' && code in errorCodes) return code as ErrorCode;
+    return /CSRF/.test(original.message) ? 'E_CSRF' : 'E_VALIDATION';
+  }
+  return 'E_INTERNAL';
+}
+
 /** Only details meant for callers (the field that is wrong, when to retry). */
 function publicDetails(
   code: ErrorCode,

@@ -23,7 +23,7 @@ import {
   type RateLimiter,
 } from '../rate-limit.ts';
 import type { ApiServices, GraphQLContext } from './context.ts';
-import { createErrorMasker, registryCodesPlugin } from './errors.ts';
+import { createErrorMasker, errorCodeOf, registryCodesPlugin } from './errors.ts';
 import { idArgumentsPlugin } from './id-arguments.ts';
 import {
   MAX_TOKENS,
@@ -234,7 +234,7 @@ function accessLogPlugin(accessLog: AccessLog): Plugin<GraphQLContext> {
             tokenId: a.kind === 'token' ? a.tokenId : null,
             operationKind: op?.operation ?? 'unknown',
             operationName: op?.name?.value ?? null,
-            outcome: errors.length === 0 ? 'ok' : `error:${errorCode(errors[0])}`,
+            outcome: errors.length === 0 ? 'ok' : `error:${errorCodeOf(errors[0])}`,
             durationMs: Math.round(performance.now() - started),
             ip: ctx.meta.ip,
             requestId: ctx.meta.requestId,
@@ -260,9 +260,4 @@ function anonymousEntry(req: FastifyRequest, outcome: string) {
     requestId: req.id,
     occurredAt: new Date(),
   };
-}
-
-function errorCode(error: unknown): string {
-  const code = (error as { extensions?: { code?: unknown } } | undefined)?.extensions?.code;
-  return typeof code === 'string' ? code : 'E_INTERNAL';
 }

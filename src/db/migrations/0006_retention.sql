@@ -40,9 +40,11 @@ create index sessions_expires_idx on sessions (expires_at);
 -- Audit events: still append-only, except for purging the oldest end of a tenant's chain
 ---------------------------------------------------------------------------------------------
 
--- UPDATE is always refused. DELETE passes only inside purge_audit_events() (whose SET clause
--- turns switchyard.audit_purge on for its own duration), only for a role that owns the table
+-- UPDATE is always refused. DELETE passes only inside purge_audit_events() (which turns
+-- switchyard.audit_purge on around its own delete), only for a role that owns the table
 -- (the runtime role has no DELETE right anyway), and only for events older than 30 days.
+-- (First released with `set switchyard.audit_purge = 'on'` in the function's SET clause, which
+-- only a superuser may create: see acceptedEarlierChecksums in src/db/migrate.ts and 0007.)
 create function audit_events_guard() returns trigger
   language plpgsql
   as $$
@@ -71,7 +73,6 @@ create function purge_audit_events(p_tenant_id uuid, p_keep_days integer, p_limi
   returns integer
   language plpgsql security definer
   set search_path = public, pg_temp
-  set switchyard.audit_purge = 'on'
   as $$
 declare
   kept_at_least integer;
@@ -96,12 +97,14 @@ begin
   select seq into boundary from audit_events
    where tenant_id = p_tenant_id and occurred_at >= cutoff
    order by seq limit 1;
+  perform set_config('switchyard.audit_purge', 'on', true);
   delete from audit_events
    where tenant_id = p_tenant_id and seq in (
      select seq from audit_events
       where tenant_id = p_tenant_id and seq < coalesce(boundary, 9223372036854775807)
       order by seq limit p_limit);
   get diagnostics purged = row_count;
+  perform set_config('switchyard.audit_purge', 'off', true);
   return purged;
 end
 $$;

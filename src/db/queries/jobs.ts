@@ -229,3 +229,33 @@ export async function estimateAllJobs(db: Queryable): Promise<number> {
   });
   return Number(res.rows[0]!.n);
 }
+
+export type RunWaitingRow = {
+  /** When the run's next step becomes due. */
+  until: Date;
+  /** The error code of the run's last failed or handed-back attempt (its log line), if any. */
+  lastErrorCode: string | null;
+};
+
+/**
+ * Whether the run's step waits in the queue (pending, due later): a retry's backoff, or a step
+ * the runner handed back unrun (rate limit, open circuit breaker; no step run is kept for
+ * those, so the why comes from the attempt's summary line in the execution log).
+ */
+export async function selectRunWaiting(
+  db: Queryable,
+  p: { tenantId: TenantId; runId: RunId },
+): Promise<RunWaitingRow | null> {
+  const res = await db.query<{ run_at: Date; code: string | null }>(
+    `select j.run_at,
+            (select l.data -> 'data' ->> 'code' from execution_logs l
+              where l.tenant_id = j.tenant_id and l.run_id = j.run_id
+                and l.data -> 'data' ? 'code'
+              order by l.logged_at desc, l.id desc limit 1) as code
+       from jobs j
+      where j.tenant_id = $1 and j.run_id = $2 and j.status = 'pending' and j.run_at > now()`,
+    [p.tenantId, p.runId],
+  );
+  const r = res.rows[0];
+  return r ? { until: r.run_at, lastErrorCode: r.code } : null;
+}

@@ -1,3 +1,8 @@
+/**
+ * Browser sessions under row security (migration 0007): the runtime role reads and changes the
+ * signed-in user's own (withUser), and otherwise reaches one session by its secret's hash or
+ * its id, or expired ones in bulk, through SECURITY DEFINER functions.
+ */
 import type { Queryable } from '../pool.ts';
 import type { TenantId, UserId } from '../../model/ids.ts';
 
@@ -24,6 +29,7 @@ const map = (r: Raw): SessionRow => ({
   revokedAt: r.revoked_at,
 });
 
+/** Inside withUser() of the session's user. */
 export async function insertSession(
   db: Queryable,
   p: {
@@ -50,26 +56,17 @@ export async function touchLiveSession(
 ): Promise<SessionRow | undefined> {
   // last_seen_at moves at most once a minute: a busy UI session does not write per request.
   const res = await db.query<Raw>(
-    `with live as (
-       select id, user_id, current_tenant_id, expires_at, revoked_at, last_seen_at from sessions
-        where token_hash = $1 and revoked_at is null and expires_at > now()
-     ), touched as (
-       update sessions s set last_seen_at = now() from live
-        where s.id = live.id and live.last_seen_at < now() - interval '1 minute'
-     )
-     select id, user_id, current_tenant_id, expires_at, revoked_at from live`,
+    'select id, user_id, current_tenant_id, expires_at, revoked_at from touch_session($1)',
     [p.tokenHash],
   );
   return res.rows[0] ? map(res.rows[0]) : undefined;
 }
 
 export async function revokeSession(db: Queryable, p: { id: string }): Promise<void> {
-  await db.query('update sessions set revoked_at = now() where id = $1 and revoked_at is null', [
-    p.id,
-  ]);
+  await db.query('select revoke_session($1)', [p.id]);
 }
 
-/** Signs a user out everywhere (a new password): answers how many live sessions ended. */
+/** Signs a user out everywhere (a new password): answers how many live sessions ended. Inside withUser() of that user. */
 export async function revokeUserSessions(db: Queryable, p: { userId: UserId }): Promise<number> {
   const res = await db.query(
     'update sessions set revoked_at = now() where user_id = $1 and revoked_at is null and expires_at > now()',
@@ -78,6 +75,7 @@ export async function revokeUserSessions(db: Queryable, p: { userId: UserId }): 
   return res.rowCount ?? 0;
 }
 
+/** Inside withUser() of the session's user. */
 export async function setSessionTenant(
   db: Queryable,
   p: { id: string; tenantId: TenantId },
@@ -93,17 +91,14 @@ export async function deleteExpiredSessions(
   db: Queryable,
   p: { before: Date; limit: number },
 ): Promise<number> {
-  const res = await db.query(
-    `delete from sessions where id in (select id from sessions where expires_at < $1 limit $2)`,
-    [p.before, p.limit],
-  );
-  return res.rowCount ?? 0;
+  const res = await db.query<{ n: number }>('select purge_expired_sessions($1, $2) as n', [
+    p.before,
+    p.limit,
+  ]);
+  return res.rows[0]?.n ?? 0;
 }
 
 export async function countExpiredSessions(db: Queryable, p: { before: Date }): Promise<number> {
-  const res = await db.query<{ n: number }>(
-    'select count(*)::int as n from sessions where expires_at < $1',
-    [p.before],
-  );
+  const res = await db.query<{ n: number }>('select count_expired_sessions($1) as n', [p.before]);
   return res.rows[0]?.n ?? 0;
 }

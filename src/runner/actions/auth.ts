@@ -13,6 +13,18 @@ const TOKEN_EXPIRY_MARGIN_MS = 30_000;
 
 export type AuthApplied = { headers: Record<string, string>; query: Record<string, string> };
 
+export type AuthDeps = {
+  tenantId: TenantId;
+  outbound: Outbound;
+  tokens: TokenCache;
+  clock: Clock;
+  /**
+   * Told every secret value this call puts on the wire or receives (header values, OAuth
+   * tokens, fetched or cached), so the step's scrubber knows them before anything is stored.
+   */
+  reveal?: (value: string) => void;
+};
+
 export type TokenCache = {
   get(key: string, now: Date): string | undefined;
   set(key: string, token: string, expiresAt: Date): void;
@@ -38,8 +50,14 @@ export function createTokenCache(): TokenCache {
 
 export async function applyAuth(
   conn: DecryptedConnection | null,
-  deps: { tenantId: TenantId; outbound: Outbound; tokens: TokenCache; clock: Clock },
+  deps: AuthDeps,
 ): Promise<AuthApplied> {
+  const out = await authValues(conn, deps);
+  for (const v of [...Object.values(out.headers), ...Object.values(out.query)]) deps.reveal?.(v);
+  return out;
+}
+
+async function authValues(conn: DecryptedConnection | null, deps: AuthDeps): Promise<AuthApplied> {
   const out: AuthApplied = { headers: {}, query: {} };
   if (!conn) return out;
   const kind = conn.authKind;
@@ -74,13 +92,14 @@ export function tokenCacheKey(tenantId: TenantId, conn: DecryptedConnection): st
   return `${tenantId}:${conn.id}`;
 }
 
-async function clientCredentialsToken(
-  conn: DecryptedConnection,
-  deps: { tenantId: TenantId; outbound: Outbound; tokens: TokenCache; clock: Clock },
-): Promise<string> {
+async function clientCredentialsToken(conn: DecryptedConnection, deps: AuthDeps): Promise<string> {
   const cacheKey = tokenCacheKey(deps.tenantId, conn);
   const cached = deps.tokens.get(cacheKey, deps.clock.now());
-  if (cached) return cached;
+  if (cached) {
+    // A token fetched by an earlier step is as secret in this one.
+    deps.reveal?.(cached);
+    return cached;
+  }
   const tokenUrl = str(conn.authConfig.tokenUrl) ?? str(conn.config.tokenUrl);
   if (!tokenUrl)
     throw new SwitchyardError(
@@ -114,7 +133,12 @@ async function clientCredentialsToken(
       'E_UPSTREAM_UNAVAILABLE',
       `The token endpoint answered ${res.status}`,
     );
-  const body = parseBody(res) as { access_token?: unknown; expires_in?: unknown } | string;
+  const body = parseBody(res) as
+    | { access_token?: unknown; refresh_token?: unknown; id_token?: unknown; expires_in?: unknown }
+    | string;
+  if (typeof body === 'object' && body !== null)
+    for (const t of [body.access_token, body.refresh_token, body.id_token])
+      if (typeof t === 'string') deps.reveal?.(t);
   if (
     res.status < 200 ||
     res.status > 299 ||

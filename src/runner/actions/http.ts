@@ -36,6 +36,10 @@ export type HttpDeps = {
   tokens: TokenCache;
   clock: Clock;
   log: (level: 'info' | 'warn', message: string, data?: unknown) => void;
+  /** Told each secret value auth puts on the wire (see AuthDeps.reveal). */
+  reveal?: (value: string) => void;
+  /** Scrubs known secrets; applied to an error's body snippet before it is cut to length. */
+  scrub?: (text: string) => string;
 };
 
 export async function executeHttpAction(
@@ -86,12 +90,14 @@ export async function executeHttpAction(
       `Unsupported HTTP method ${JSON.stringify(r.method)}`,
     );
   const url = buildUrl(p.action.baseUrl, r.url, r.path);
-  const auth = await applyAuth(p.connection, {
+  const authDeps = {
     tenantId: p.context.tenantId,
     outbound: deps.outbound,
     tokens: deps.tokens,
     clock: deps.clock,
-  });
+    ...(deps.reveal ? { reveal: deps.reveal } : {}),
+  };
+  const auth = await applyAuth(p.connection, authDeps);
   for (const [k, v] of Object.entries({ ...stringMap(r.query, 'query'), ...auth.query }))
     url.searchParams.set(k, v);
 
@@ -137,27 +143,27 @@ export async function executeHttpAction(
   if (res.status === 401 && p.connection?.authKind === 'oauth2_client_credentials') {
     // The cached token may have been revoked early: fetch a fresh one once.
     deps.tokens.delete(tokenCacheKey(p.context.tenantId, p.connection));
-    const fresh = await applyAuth(p.connection, {
-      tenantId: p.context.tenantId,
-      outbound: deps.outbound,
-      tokens: deps.tokens,
-      clock: deps.clock,
-    });
+    const fresh = await applyAuth(p.connection, authDeps);
     Object.assign(headers, fresh.headers);
     res = await send();
   }
   deps.log('info', `${method} ${url.origin}${url.pathname} → ${res.status}`, {
     status: res.status,
   });
-  return interpret(res, impl.output ?? 'body', deps.clock);
+  return interpret(res, impl.output ?? 'body', deps.clock, deps.scrub ?? ((t) => t));
 }
 
-function interpret(res: GateResponse, output: 'body' | 'response', clock: Clock): unknown {
+function interpret(
+  res: GateResponse,
+  output: 'body' | 'response',
+  clock: Clock,
+  scrub: (text: string) => string,
+): unknown {
   const body = parseBody(res);
   if (res.status >= 200 && res.status < 300)
     return output === 'response' ? { status: res.status, headers: res.headers, body } : body;
-  const snippet =
-    typeof body === 'string' ? body.slice(0, 300) : JSON.stringify(body).slice(0, 300);
+  // Scrubbed before it is cut: a secret straddling the cut would leave its first part behind.
+  const snippet = scrub(typeof body === 'string' ? body : JSON.stringify(body)).slice(0, 300);
   if (res.status === 408 || res.status === 429 || res.status >= 500) {
     const retryAfterMs = parseRetryAfter(res.headers['retry-after'], clock);
     throw new SwitchyardError(

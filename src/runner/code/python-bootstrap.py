@@ -1,11 +1,20 @@
-# Bootstrap of a Python code step (run as `python3 -I -S -c <this>` with an empty environment).
-# Protocol: JSON lines. stdin: the start message, then answers to http requests.
-# stdout: log lines, http requests, and finally one result or error.
+# Bootstrap of a Python code step, run as `python3 -I -S -c <this>` inside the bubblewrap
+# sandbox (python-sandbox.ts): own user, mount, pid, network and IPC namespaces, a read-only
+# root holding only the interpreter's files, no environment, a seccomp filter refusing
+# sockets and new processes. That sandbox is the security boundary.
 #
-# This is a Python-level sandbox: restricted builtins, an import allow-list and a check that
-# refuses underscore attributes. It is NOT a security boundary like a V8 isolate; what bounds
-# a step for certain are the process limits set below (address space, CPU, no forks, no file
-# writes), the empty environment, and the wall-clock kill by the worker.
+# Protocol: JSON lines. stdin: the start message, then answers to http requests.
+# stdout: log lines, http requests, and finally one result or error. A pooled interpreter
+# starts, imports the allowed modules and waits for the start message (a warm start).
+#
+# What this file adds inside the boundary is convenience and defence in depth, NOT a
+# boundary: restricted builtins, an import allow-list and a check that refuses underscore
+# attributes give clear E_CODE_FORBIDDEN errors for the obvious things; the rlimits below
+# bound memory, CPU and file writes per step. Known escapes of the Python-level layer (see
+# test/unit/python-escapes.test.ts) end inside the sandbox with nothing to reach.
+#
+# `discover` mode (argv[1], run once at start, outside the sandbox, by python-mounts.ts):
+# import the allowed modules and report which files the interpreter needs.
 import ast, builtins, json, resource, sys
 
 _out = sys.stdout
@@ -92,8 +101,30 @@ class UnderscoreCheck(ast.NodeVisitor):
         self.generic_visit(node)
 
 
+def warm_up():
+    for name in sorted(ALLOWED_MODULES):
+        _real_import(name)
+
+
+def discover():
+    import sysconfig
+    mapped = set()
+    with open('/proc/self/maps') as maps:
+        for line in maps:
+            parts = line.split(None, 5)
+            if len(parts) == 6 and parts[5].startswith('/'):
+                mapped.add(parts[5].strip())
+    stdlib = {sysconfig.get_path('stdlib'), sysconfig.get_path('platstdlib')}
+    tzpath = (sysconfig.get_config_var('TZPATH') or '').split(':')
+    send({'executable': sys.executable, 'stdlib': sorted(stdlib),
+          'tzpath': [t for t in tzpath if t], 'mapped': sorted(mapped)})
+
+
 def main():
-    start = json.loads(_in.readline())
+    line = _in.readline()
+    if not line:
+        return  # the worker closed a pooled interpreter without using it
+    start = json.loads(line)
     limit = int(start['memoryLimitBytes'])
     cpu = int(start['cpuSeconds'])
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -139,4 +170,9 @@ def main():
         send({'type': 'error', 'code': 'E_CODE_ERROR', 'message': f'{type(e).__name__}: {e}{where}'})
 
 
-main()
+warm_up()
+if sys.argv[1:] == ['discover']:
+    discover()
+else:
+    send({'type': 'ready'})  # the pool now counts this interpreter as warm
+    main()

@@ -1,18 +1,20 @@
 /**
- * Python code steps: one `python3 -I -S` child process per step, with an empty environment,
- * rlimits set by the bootstrap (address space, CPU, no forks, no file writes), a wall-clock
- * kill, and a JSON-lines protocol over stdin/stdout through which `print` reaches the
- * execution log and `http` requests come back here to pass the gate. See
- * python-bootstrap.py for what the in-process restrictions do and do not guarantee.
+ * One Python code step in one sandboxed interpreter (started by python-sandbox.ts, waiting
+ * on stdin): the JSON-lines protocol over stdin/stdout through which `print` reaches the
+ * execution log and `http` requests come back here to pass the gate, the rlimits the
+ * bootstrap sets from the start message (address space, CPU, no file writes), and a
+ * wall-clock kill. The interpreter is killed when the step ends, whatever the outcome.
  */
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { SwitchyardError, isSwitchyardError, type ErrorCode } from '../../model/errors.ts';
 import { logLine, runHelperRequest, type CodeHost, type CodeRequest } from './sandbox-api.ts';
-
-const BOOTSTRAP = readFileSync(new URL('./python-bootstrap.py', import.meta.url), 'utf8');
-/** The interpreter's own footprint; the step's memory limit comes on top of it. */
-const INTERPRETER_BASE_MB = 48;
+/**
+ * The interpreter's own footprint; the step's memory limit comes on top of it. A warm
+ * interpreter has already imported the allowed modules (address space ~25 MB on CPython
+ * 3.11, against ~14 MB bare), so this is 12 MB above the 48 MB it was before the pool, to
+ * leave a step the same budget.
+ */
+const INTERPRETER_BASE_MB = 60;
 const MAX_STDERR_CHARS = 4_000;
 /** A line (log, http request, result) longer than this ends the step: it would only eat memory. */
 const MAX_LINE_CHARS = 16 * 1024 * 1024;
@@ -21,7 +23,8 @@ type Message =
   | { type: 'log'; level: string; message: string }
   | { type: 'http'; id: number; request: unknown }
   | { type: 'result'; output: unknown }
-  | { type: 'error'; code: string; message: string };
+  | { type: 'error'; code: string; message: string }
+  | { type: 'ready' };
 
 const codesFromPython = new Set<ErrorCode>([
   'E_CODE_FORBIDDEN',
@@ -29,16 +32,11 @@ const codesFromPython = new Set<ErrorCode>([
   'E_CODE_ERROR',
 ]);
 
-export function runPython(
-  req: CodeRequest & { pythonPath: string },
-  host: CodeHost,
-): Promise<unknown> {
+export function runPython(child: ChildProcess, req: CodeRequest, host: CodeHost): Promise<unknown> {
+  const { stdin: maybeStdin, stdout, stderr: errStream } = child;
+  if (!maybeStdin || !stdout || !errStream) throw new Error('a Python sandbox needs piped stdio');
+  const stdin = maybeStdin;
   return new Promise((resolve, reject) => {
-    const child = spawn(req.pythonPath, ['-I', '-S', '-c', BOOTSTRAP], {
-      env: {},
-      cwd: '/',
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
     let settled = false;
     let stderr = '';
     let buffered = '';
@@ -67,21 +65,19 @@ export function runPython(
 
     child.on('error', (err: NodeJS.ErrnoException) =>
       finish(
-        err.code === 'ENOENT'
-          ? new SwitchyardError(
-              'E_PYTHON_UNAVAILABLE',
-              `Python steps need python3 on the worker: "${req.pythonPath}" was not found (set PYTHON_PATH or install python3)`,
-            )
-          : new SwitchyardError('E_CODE_ERROR', `python3 could not start: ${err.message}`),
+        new SwitchyardError(
+          'E_PYTHON_SANDBOX_UNAVAILABLE',
+          `the Python sandbox could not start: ${err.message}`,
+        ),
       ),
     );
-    child.stdin.on('error', () => undefined); // the child died; 'exit' reports why
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (s: string) => {
+    stdin.on('error', () => undefined); // the child died; 'exit' reports why
+    errStream.setEncoding('utf8');
+    errStream.on('data', (s: string) => {
       if (stderr.length < MAX_STDERR_CHARS) stderr += s;
     });
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
+    stdout.setEncoding('utf8');
+    stdout.on('data', (chunk: string) => {
       buffered += chunk;
       if (buffered.length > MAX_LINE_CHARS) {
         finish(
@@ -99,9 +95,11 @@ export function runPython(
         if (line.trim() !== '') handle(line);
       }
     });
-    child.on('exit', (code, signal) => {
+    stdout.resume(); // a pooled interpreter's stdout was paused after its `ready` line
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
       if (settled) return;
-      if (killedForTimeout || signal === 'SIGXCPU')
+      // bubblewrap reports its child's death by signal as 128 + signal number (SIGXCPU: 24).
+      if (killedForTimeout || signal === 'SIGXCPU' || code === 128 + 24)
         finish(
           new SwitchyardError(
             'E_CODE_TIMEOUT',
@@ -115,10 +113,15 @@ export function runPython(
             `python3 exited (${signal ?? `code ${code}`}) without a result${stderr ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`,
           ),
         );
-    });
+    };
+    // 'close' (not 'exit'): the result line may still be in the pipe when the process ends.
+    // A pooled interpreter may have died while it waited: then nothing more will come.
+    if (child.exitCode !== null || child.signalCode !== null)
+      queueMicrotask(() => onExit(child.exitCode, child.signalCode));
+    else child.on('close', onExit);
 
     const limitBytes = (req.memoryLimitMb + INTERPRETER_BASE_MB) * 1024 * 1024;
-    child.stdin.write(
+    stdin.write(
       `${JSON.stringify({
         code: req.code,
         input: req.input ?? null,
@@ -151,6 +154,8 @@ export function runPython(
         case 'result':
           finish(null, msg.output);
           return;
+        case 'ready': // an interpreter the step took before it finished warming up
+          return;
         case 'error': {
           const code = codesFromPython.has(msg.code as ErrorCode)
             ? (msg.code as ErrorCode)
@@ -170,7 +175,7 @@ export function runPython(
     }
 
     function answer(a: unknown): void {
-      if (!settled) child.stdin.write(`${JSON.stringify(a)}\n`);
+      if (!settled) stdin.write(`${JSON.stringify(a)}\n`);
     }
   });
 }

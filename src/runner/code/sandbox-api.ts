@@ -56,13 +56,20 @@ export async function runHelperRequest(
 
 export const LOG_LEVELS = new Set(['debug', 'info', 'warn', 'error']);
 export const MAX_LOG_LINES = 500;
+/** A stored log message's length: the runner cuts to it after scrubbing (runner.ts). */
 export const MAX_LOG_MESSAGE_CHARS = 4_000;
+/**
+ * What a code step's line may hold until the runner scrubs it: twice the stored length, so a
+ * secret that starts before the final cut is whole when it is scrubbed (a cut made first
+ * would leave its first part behind), while a huge line still costs bounded memory.
+ */
+const MAX_RAW_LOG_MESSAGE_CHARS = 2 * MAX_LOG_MESSAGE_CHARS;
 
 export function logLine(level: string, message: string, data?: unknown): ExecutionLogLine {
   const lvl = (LOG_LEVELS.has(level) ? level : 'info') as ExecutionLogLine['level'];
   const msg =
-    message.length > MAX_LOG_MESSAGE_CHARS
-      ? `${message.slice(0, MAX_LOG_MESSAGE_CHARS)}…`
+    message.length > MAX_RAW_LOG_MESSAGE_CHARS
+      ? message.slice(0, MAX_RAW_LOG_MESSAGE_CHARS)
       : message;
   return data === undefined ? { level: lvl, message: msg } : { level: lvl, message: msg, data };
 }

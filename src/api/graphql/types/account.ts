@@ -81,7 +81,10 @@ builder.queryField('viewer', (t) =>
       if (a.kind === 'token')
         return { kind: 'token', userId: null, email: null, tenantId: a.tenantId, role: a.role };
       if (a.kind !== 'user') throw new SwitchyardError('E_UNAUTHENTICATED');
-      const user = await selectUserById(ctx.services.pool, { id: a.userId });
+      // users has row security: a user's own row is visible in withUser().
+      const user = await withUser(ctx.services.pool, a.userId, (db) =>
+        selectUserById(db, { id: a.userId }),
+      );
       return {
         kind: 'user',
         userId: a.userId,
@@ -115,7 +118,9 @@ async function signInWithCookie(
   });
   setSessionCookie(ctx, signedIn.sessionToken, signedIn.session.expiresAt);
   const resolved = await resolveSession(ctx.services.pool, signedIn.sessionToken);
-  const user = await selectUserById(ctx.services.pool, { id: signedIn.userId });
+  const user = await withUser(ctx.services.pool, signedIn.userId, (db) =>
+    selectUserById(db, { id: signedIn.userId }),
+  );
   return {
     kind: 'user',
     userId: signedIn.userId,

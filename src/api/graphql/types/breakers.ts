@@ -13,7 +13,7 @@ const CircuitBreakerRef = builder.objectRef<BreakerShape>('CircuitBreaker').impl
       description: 'The connection id, or empty for calls without one.',
     }),
     state: t.exposeString('state', {
-      description: 'open (failing fast) or half_open (one probe allowed).',
+      description: 'open (failing fast) or half_open (a few probe calls allowed).',
     }),
     failures: t.exposeInt('failures'),
     openedAt: t.expose('openedAt', { type: 'DateTime', nullable: true }),

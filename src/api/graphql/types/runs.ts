@@ -1,4 +1,5 @@
 import { selectExecutionLogs, type ExecutionLogRow } from '../../../db/queries/execution-logs.ts';
+import { selectRunWaiting } from '../../../db/queries/jobs.ts';
 import { selectStepRuns, type StepRunRow } from '../../../db/queries/step-runs.ts';
 import { selectRun, selectRuns, type RunRow } from '../../../db/queries/workflow-runs.ts';
 import type { DeadLetterRow } from '../../../db/queries/dead-letters.ts';
@@ -47,6 +48,31 @@ const ExecutionLogRef = builder.objectRef<ExecutionLogRow>('ExecutionLog').imple
   }),
 });
 
+const WaitReasonEnum = builder.enumType('RunWaitReason', {
+  description: 'Why a running run’s next step waits in the queue.',
+  values: {
+    RETRY: { value: 'retry', description: 'The backoff before the next attempt.' },
+    RATE_LIMIT: {
+      value: 'rate_limit',
+      description: 'The action’s rate limit is reached; no attempt was counted.',
+    },
+    CIRCUIT_BREAKER: {
+      value: 'circuit_breaker',
+      description: 'The host’s circuit breaker is open; no attempt was counted.',
+    },
+  } as const,
+});
+
+const RunWaitingRef = builder
+  .objectRef<{ until: Date; reason: 'retry' | 'rate_limit' | 'circuit_breaker' }>('RunWaiting')
+  .implement({
+    description: 'A running run whose next step is not executing: it waits until `until`.',
+    fields: (t) => ({
+      until: t.expose('until', { type: 'DateTime' }),
+      reason: t.expose('reason', { type: WaitReasonEnum }),
+    }),
+  });
+
 const RunRef = builder.objectRef<RunRow>('WorkflowRun').implement({
   description: 'One execution of a workflow version.',
   fields: (t) => ({
@@ -64,6 +90,26 @@ const RunRef = builder.objectRef<RunRow>('WorkflowRun').implement({
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true }),
     finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
+    waiting: t.field({
+      type: RunWaitingRef,
+      nullable: true,
+      description:
+        'Set while the run’s next step waits in the queue (a retry’s backoff, a rate limit, an open circuit breaker) rather than executing; null otherwise.',
+      resolve: async (r, _a, ctx) => {
+        if (r.status !== 'running' && r.status !== 'queued') return null;
+        const w = await inTenant(ctx, (db, tenantId) =>
+          selectRunWaiting(db, { tenantId, runId: r.id }),
+        );
+        if (!w) return null;
+        const reason: 'retry' | 'rate_limit' | 'circuit_breaker' =
+          w.lastErrorCode === 'E_CIRCUIT_OPEN'
+            ? 'circuit_breaker'
+            : w.lastErrorCode === 'E_RATE_LIMITED'
+              ? 'rate_limit'
+              : 'retry';
+        return { until: w.until, reason };
+      },
+    }),
     steps: t.field({
       type: [StepRunRef],
       resolve: (r, _a, ctx) =>
