@@ -1,10 +1,11 @@
 export const usage = `Usage: switchyard <command> [options]
 
 Commands:
-  start                                   API, webhooks, worker and scheduler in one
-                                          process (no web UI yet: / answers 404)
+  start                                   API, web app (/), webhooks, worker and
+                                          scheduler in one process
                                           (embedded PostgreSQL when DATABASE_URL is unset)
-  api                                     the HTTP API and webhook ingress only (scale out)
+  api                                     the HTTP API, web app and webhook ingress only
+                                          (scale out)
   migrate                                 apply database migrations and exit
   tenant create --name N --owner-email E  create a tenant and its owner; prints the owner's
                [--json]                   first API token once

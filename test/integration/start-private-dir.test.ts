@@ -115,8 +115,10 @@ describe.runIf(asRoot)('switchyard start as root from a clone in a 0700 director
       ]);
       expect(created).toEqual({ code: 0, stderr: '' });
       expect(await countTenants()).toBe(1);
-      // No web UI yet, and the docs say so (README, help, architecture).
-      expect((await fetch(`${base}/`)).status).toBe(404);
+      // The web app, built by `npm install`, is served at / with its security headers.
+      const home = await fetch(`${base}/`);
+      expect(home.status).toBe(200);
+      expect(home.headers.get('content-security-policy')).toContain("script-src 'self'");
     } finally {
       expect({ exit: await stopProcess(first), stderr }).toEqual({ exit: 0, stderr: '' });
     }

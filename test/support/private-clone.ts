@@ -27,7 +27,8 @@ export async function makePrivateClone(): Promise<PrivateClone> {
   await chmod(root, 0o700);
   const clone = path.join(root, 'switchyard');
   await mkdir(clone);
-  for (const entry of ['bin', 'src', 'package.json'])
+  // The sources and the built web app, as `npm install` leaves them.
+  for (const entry of ['bin', 'src', 'package.json', 'web/.output/public'])
     await cp(path.join(repoRoot, entry), path.join(clone, entry), { recursive: true });
   const modules = await realpath(path.join(repoRoot, 'node_modules'));
   await mkdir(path.join(clone, 'node_modules'));
