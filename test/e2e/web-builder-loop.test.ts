@@ -5,7 +5,6 @@
  * the test sends a signed delivery to the URL the page showed, and the run appears in the
  * workflow's runs and succeeds in run detail, having called the local fake API.
  */
-import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createStepExecutor } from '../../src/cli/executor.ts';
 import { createWorker, type Worker } from '../../src/engine/worker.ts';
@@ -15,6 +14,7 @@ import { createTestDatabase, testLogger, type TestDatabase } from '../support/db
 import { engineDeps } from '../support/engine-factories.ts';
 import { gateConfig } from '../support/runner-harness.ts';
 import { sendJson, startServer, type LocalServer } from '../support/runner-servers.ts';
+import { signedHeaders } from '../support/webhook-signing.ts';
 
 let db: TestDatabase;
 let api: TestApi;
@@ -137,19 +137,10 @@ async function builderLoop(): Promise<void> {
 
   // The test is the external system: a signed delivery, as the page's example shows.
   const body = JSON.stringify({ email: 'ada@example.test', amount: 12.5 });
-  const id = `msg_${Date.now()}`;
-  const ts = Math.floor(Date.now() / 1000).toString();
-  const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
-  const sig = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64');
   const delivery = await fetch(url.replace(/^https?:\/\/[^/]+/, api.url), {
     method: 'POST',
     body,
-    headers: {
-      'content-type': 'application/json',
-      'webhook-id': id,
-      'webhook-timestamp': ts,
-      'webhook-signature': `v1,${sig}`,
-    },
+    headers: signedHeaders(body, secret, `msg_${Date.now()}`),
   });
   expect(delivery.status).toBe(202);
   const { runId } = (await delivery.json()) as { runId: string };

@@ -3,11 +3,11 @@
  * the runner (a JavaScript step); redeliveries, bad signatures, disabled triggers, oversized
  * bodies and secret rotation behave as documented.
  */
-import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStepExecutor } from '../../src/cli/executor.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import type { Worker } from '../../src/engine/worker.ts';
+import { signedHeaders } from '../support/webhook-signing.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from '../support/db.ts';
 import { makeTenant } from '../support/factories.ts';
@@ -21,17 +21,7 @@ let triggerId: string;
 let secret: string;
 let workflowId: string;
 
-function sign(body: string, key: string, id: string, ts = Math.floor(Date.now() / 1000)) {
-  const mac = createHmac('sha256', Buffer.from(key.slice('whsec_'.length), 'base64'))
-    .update(`${id}.${ts}.${body}`)
-    .digest('base64');
-  return {
-    'webhook-id': id,
-    'webhook-timestamp': String(ts),
-    'webhook-signature': `v1,${mac}`,
-    'content-type': 'application/json',
-  };
-}
+const sign = signedHeaders;
 
 async function post(path: string, body: string, headers: Record<string, string>) {
   const res = await fetch(`${api.url}${path}`, { method: 'POST', body, headers });

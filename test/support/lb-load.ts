@@ -3,22 +3,9 @@
  * delivery is retried with the same webhook-id until an API accepts it, as a sender would),
  * GraphQL set-up calls, and the workflow every delivery runs.
  */
-import { createHmac } from 'node:crypto';
+import { signedHeaders } from './webhook-signing.ts';
 
 export type Trigger = { id: string; secret: string };
-
-export function signedHeaders(body: string, secret: string, id: string): Record<string, string> {
-  const ts = Math.floor(Date.now() / 1000);
-  const mac = createHmac('sha256', Buffer.from(secret.slice('whsec_'.length), 'base64'))
-    .update(`${id}.${ts}.${body}`)
-    .digest('base64');
-  return {
-    'webhook-id': id,
-    'webhook-timestamp': String(ts),
-    'webhook-signature': `v1,${mac}`,
-    'content-type': 'application/json',
-  };
-}
 
 export type Attempt = { status: number; runId?: string; ms: number };
 
