@@ -6,7 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startTestApi, type TestApi } from '../support/api.ts';
-import { openBrowser, seriousAxeViolations, type TestBrowser } from '../support/browser.ts';
+import {
+  openBrowser,
+  seriousAxeViolations,
+  tourShot,
+  type TestBrowser,
+} from '../support/browser.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
 let db: TestDatabase;
@@ -83,6 +88,7 @@ describe('the web app', () => {
     await page.goto(`${api.url}/workflows`);
     await page.waitForURL('**/setup');
     await page.getByRole('heading', { name: 'Set up Switchyard' }).waitFor();
+    await tourShot(page, '1-setup');
     await expectAccessible('setup');
     await page.getByLabel('Tenant name').fill('Acme');
     await page.getByLabel('Your email').fill(EMAIL);
@@ -93,6 +99,7 @@ describe('the web app', () => {
     await page.getByRole('button', { name: 'Create tenant and sign in' }).click();
     await page.waitForURL('**/workflows');
     await page.getByRole('heading', { name: 'No workflows yet' }).waitFor();
+    await tourShot(page, '2-workflows-empty');
     await expectAccessible('workflows, empty');
   });
 

@@ -9,7 +9,12 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createStepExecutor } from '../../src/cli/executor.ts';
 import { createWorker, type Worker } from '../../src/engine/worker.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
-import { openBrowser, seriousAxeViolations, type TestBrowser } from '../support/browser.ts';
+import {
+  openBrowser,
+  seriousAxeViolations,
+  tourShot,
+  type TestBrowser,
+} from '../support/browser.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from '../support/db.ts';
 import { engineDeps } from '../support/engine-factories.ts';
 import { gateConfig } from '../support/runner-harness.ts';
@@ -119,6 +124,7 @@ async function builderLoop(): Promise<void> {
   await page.keyboard.insertText('" } }');
   expect(await seriousAxeViolations(page)).toEqual([]);
 
+  await tourShot(page, '3-workflow-editor');
   await page.getByRole('button', { name: 'Save and publish' }).click();
   await page.getByText('Saved and published as v1').waitFor();
 
@@ -146,9 +152,12 @@ async function builderLoop(): Promise<void> {
   const { runId } = (await delivery.json()) as { runId: string };
 
   await page.getByRole('tab', { name: 'Runs' }).click();
+  await page.getByRole('link', { name: runId }).waitFor();
+  await tourShot(page, '4-workflow-runs');
   await page.getByRole('link', { name: runId }).click();
   await page.getByRole('heading', { name: `Run ${runId.slice(0, 8)}` }).waitFor();
   await page.locator('main').getByText('succeeded').first().waitFor({ timeout: 20_000 });
+  await tourShot(page, '5-run-detail');
   expect(await seriousAxeViolations(page)).toEqual([]);
 
   expect(crm.requests).toHaveLength(1);

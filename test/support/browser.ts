@@ -98,3 +98,14 @@ export async function seriousAxeViolations(page: Page): Promise<AxeViolation[]> 
   });
   return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }
+
+/**
+ * A picture for docs/ui.md's tour: written to docs/ui/<name>.png only when the screenshots are
+ * being regenerated (`npm run docs:ui`), so that they never go stale and tests write nothing.
+ */
+export async function tourShot(page: Page, name: string): Promise<void> {
+  if (process.env.UI_SCREENSHOTS !== '1') return;
+  await page.screenshot({
+    path: path.join(import.meta.dirname, '..', '..', 'docs', 'ui', `${name}.png`),
+  });
+}

@@ -26,7 +26,7 @@ export type GraphNode = {
 };
 export type GraphEdge = { id: string; source: string; target: string; label?: string };
 
-const ROW_HEIGHT = 120;
+const ROW_HEIGHT = 140;
 
 export function parseDefinition(value: unknown): WorkflowDefinition {
   const steps = (value as { steps?: unknown } | null)?.steps;
