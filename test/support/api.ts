@@ -70,6 +70,7 @@ export async function startTestApi(
     readinessChecks: [],
     graphql: api.graphql,
     hooks: api.hooks,
+    oauth: api.oauth,
     metrics,
     webApp: opts.webApp ? await requireWebAssets(config.server.webAppDir) : null,
   });
