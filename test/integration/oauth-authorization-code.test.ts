@@ -4,7 +4,10 @@
  * (startOAuthConnection, /oauth/callback) and real step executors over PostgreSQL. The mock
  * rotates refresh tokens; the test makes it a strict provider: a refresh token works once.
  */
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { OAuth2Server } from 'oauth2-mock-server';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +24,8 @@ import { codeConfig, gateConfig, makeRequest, never } from '../support/runner-ha
 import { sendJson, startServer, type LocalServer } from '../support/runner-servers.ts';
 
 const PUBLIC_URL = 'https://switchyard.test';
+const run = promisify(execFile);
+const workerScript = fileURLToPath(new URL('../support/oauth-refresh-worker.ts', import.meta.url));
 const PASSWORD = 'a good long password';
 
 let db: TestDatabase;
@@ -238,6 +243,39 @@ describe('OAuth authorization code with PKCE', () => {
     expect((await status(id)).status).toBe('active');
   });
 
+  it('validates the app’s auth config when it is saved', async () => {
+    const save = (authConfig: unknown) =>
+      api.gql(
+        `mutation($i: AppInput!) { createApp(input: $i) { id } }`,
+        {
+          i: {
+            key: `bad-${Math.random().toString(36).slice(2, 8)}`,
+            name: 'Bad',
+            authKind: 'oauth2_authorization_code',
+            authConfig,
+          },
+        },
+        editor,
+      );
+    for (const bad of [
+      { tokenUrl: `${issuer}/token` },
+      { authorizeUrl: 'not a url', tokenUrl: `${issuer}/token` },
+      { authorizeUrl: `${issuer}/authorize`, tokenUrl: `${issuer}/token`, scopes: 'a b' },
+      { authorizeUrl: `${issuer}/authorize`, tokenUrl: `${issuer}/token`, clientAuth: 'jwt' },
+      {
+        authorizeUrl: `${issuer}/authorize`,
+        tokenUrl: `${issuer}/token`,
+        authorizeParams: { redirect_uri: 'https://evil.example' },
+      },
+    ]) {
+      const r = await save(bad);
+      expect(r.errors?.[0]?.extensions, JSON.stringify(bad)).toMatchObject({
+        code: 'E_VALIDATION',
+        field: 'authConfig',
+      });
+    }
+  });
+
   it('refuses a forged, replayed, expired or other user’s state, and an API token cannot start', async () => {
     const id = await newConnection();
     const forged = await callback(`${api.url}/oauth/callback?code=x&state=forged-state-value`);
@@ -322,6 +360,26 @@ describe('OAuth authorization code with PKCE', () => {
       await poolB.end();
     }
   });
+
+  it('two worker processes refreshing at once: one refresh at the provider, every step succeeds', async () => {
+    const id = await connect();
+    const n = refreshes();
+    const args = [
+      workerScript,
+      db.appUrl,
+      tenant.tenantId,
+      id,
+      resource.url,
+      `${resource.hostPort},${new URL(issuer).host}`,
+      String(2 * 3600_000),
+      '3',
+    ];
+    const [a, b] = await Promise.all([run(process.execPath, args), run(process.execPath, args)]);
+    expect(JSON.parse(a.stdout)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(JSON.parse(b.stdout)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(refreshes()).toBe(n + 1);
+    expect((await status(id)).status).toBe('active');
+  }, 60_000);
 
   it('a refused refresh marks the connection needs_reauth, fails its steps clearly, and Connect mends it', async () => {
     const id = await connect();
