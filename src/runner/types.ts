@@ -16,6 +16,9 @@ import type { AuthKind } from '../model/step.ts';
  *  - basic: secret `{ username, password }` (username may sit in config)
  *  - oauth2_client_credentials: authConfig `{ tokenUrl, scope?, clientAuth?: 'basic' | 'body' }`,
  *    secret `{ clientId, clientSecret }`
+ *  - oauth2_authorization_code: authConfig `{ authorizeUrl, tokenUrl, scopes?, clientAuth?,
+ *    authorizeParams? }`, secret `{ clientId, clientSecret, accessToken, refreshToken?,
+ *    expiresAt? }` (tokens once connected; refreshed through OAuthTokenStore)
  *  - outgoing webhooks: secret `{ signingSecret: 'whsec_…' }`
  */
 export type DecryptedConnection = {
