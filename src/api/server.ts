@@ -16,6 +16,7 @@ import { registerGraphql, type GraphqlOptions } from './graphql/plugin.ts';
 import { registerHealthRoutes, type ReadinessCheck } from './routes/health.ts';
 import { registerHooks, type HooksOptions } from './routes/hooks.ts';
 import { registerMetrics } from './routes/metrics.ts';
+import { registerOAuthCallback, type OAuthRouteOptions } from './routes/oauth.ts';
 import { registerRequestSpans } from './routes/tracing.ts';
 import { registerWebApp, type WebAssets } from './routes/web-app.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -34,6 +35,8 @@ export type ApiDeps = {
   graphql?: GraphqlOptions;
   /** Webhook ingress at /hooks/:triggerId. */
   hooks?: HooksOptions;
+  /** The OAuth authorization code callback at /oauth/callback. */
+  oauth?: OAuthRouteOptions;
   /** Prometheus metrics at /metrics. */
   metrics?: Metrics;
   /** The built web app at `/` (routes/web-app.ts); absent: no UI is served. */
@@ -60,6 +63,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   if (deps.metrics) registerMetrics(app, deps.metrics);
   if (deps.graphql) registerGraphql(app, deps.graphql);
   if (deps.hooks) registerHooks(app, deps.hooks);
+  if (deps.oauth) registerOAuthCallback(app, deps.oauth);
   if (deps.webApp) registerWebApp(app, deps.webApp);
   await app.ready();
   return app;

@@ -20,9 +20,17 @@ import { isSwitchyardError, SwitchyardError } from '../model/errors.ts';
 import type { ActionId, AppId, TenantId } from '../model/ids.ts';
 import { conflictAsError } from './conflicts.ts';
 import { assertJsonSchema } from '../model/json-schema.ts';
+import { readOAuthAppConfig } from '../model/oauth.ts';
 import { ANY_REFERENCE, checkTemplate } from '../model/mapping-syntax.ts';
 
-const authKinds = ['none', 'api_key', 'bearer', 'basic', 'oauth2_client_credentials'];
+const authKinds = [
+  'none',
+  'api_key',
+  'bearer',
+  'basic',
+  'oauth2_client_credentials',
+  'oauth2_authorization_code',
+];
 const keyPattern = /^[a-z][a-z0-9_.-]{0,99}$/;
 
 export function validateAppInput(p: AppInput): AppInput {
@@ -73,6 +81,15 @@ export function validateAppInput(p: AppInput): AppInput {
       'oauth2_client_credentials apps need authConfig {"tokenUrl": "https://…"}.',
       { field: 'authConfig' },
     );
+  }
+  if (p.authKind === 'oauth2_authorization_code') {
+    const read = readOAuthAppConfig(p.authConfig);
+    if (typeof read === 'string')
+      throw new SwitchyardError(
+        'E_VALIDATION',
+        `oauth2_authorization_code apps need authConfig {"authorizeUrl", "tokenUrl", "scopes"?, "clientAuth"?, "authorizeParams"?}: ${read}.`,
+        { field: 'authConfig' },
+      );
   }
   assertJsonSchema(p.connectionSchema, 'connectionSchema');
   return { ...p, name: p.name.trim() };

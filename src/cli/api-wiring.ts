@@ -4,6 +4,8 @@ import { createSmtpMailer } from '../accounts/mailer.ts';
 import type { GraphqlOptions } from '../api/graphql/plugin.ts';
 import { createRateLimiter } from '../api/rate-limit.ts';
 import type { HooksOptions } from '../api/routes/hooks.ts';
+import type { OAuthRouteOptions } from '../api/routes/oauth.ts';
+import { createGate } from '../runner/gate/gate.ts';
 import { createTriggerLookup } from '../api/webhooks/trigger-lookup.ts';
 import type { Config } from '../config/index.ts';
 import type { Engine } from '../engine/engine.ts';
@@ -13,7 +15,12 @@ import type { Metrics } from '../observability/metrics.ts';
 import { registerQueueGauges } from '../observability/queue-gauges.ts';
 import type { SecretBox } from '../security/crypto/secret-box.ts';
 
-export type ApiWiring = { graphql: GraphqlOptions; hooks: HooksOptions; stop: () => Promise<void> };
+export type ApiWiring = {
+  graphql: GraphqlOptions;
+  hooks: HooksOptions;
+  oauth: OAuthRouteOptions;
+  stop: () => Promise<void>;
+};
 
 /**
  * The product API's dependencies (GraphQL and webhook ingress, the queue gauges of /metrics),
@@ -30,6 +37,8 @@ export function wireApi(
   const rateLimiter = createRateLimiter();
   const clock = { now: () => new Date() };
   const https = Boolean(config.security.tls) || config.security.requireHttps;
+  // The OAuth code exchange is an outgoing request like a step's: through the same gate rules.
+  const gate = createGate(config.runner.gate);
   const publicUrl = (
     config.api.publicUrl ??
     `${https ? 'https' : 'http'}://${config.server.host}:${config.server.port}`
@@ -57,6 +66,14 @@ export function wireApi(
       rateLimiter,
       limits: config.api.graphql,
       rateLimits: config.api.rateLimits,
+    },
+    oauth: {
+      pool,
+      box: deps.secrets,
+      outbound: (req) => gate.request(req),
+      now: clock.now,
+      publicUrl,
+      logger,
     },
     hooks: {
       engine: deps.engine,

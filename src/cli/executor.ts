@@ -18,7 +18,9 @@ import {
 import { insertExecutionLogs } from '../db/queries/execution-logs.ts';
 import { takeRateLimitSlot } from '../db/queries/rate-limits.ts';
 import { withTenant } from '../db/tenant.ts';
-import { SwitchyardError, isSwitchyardError } from '../model/errors.ts';
+import { SwitchyardError } from '../model/errors.ts';
+import { dbCall } from './db-call.ts';
+import { dbOAuthTokenStore } from './oauth-token-store.ts';
 import type { ConnectionId, TenantId } from '../model/ids.ts';
 import type { StepExecutor } from '../model/step.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -37,6 +39,8 @@ import type {
 import type { SecretBox } from '../security/crypto/secret-box.ts';
 import { readConnectionSecret } from '../security/secrets/connections.ts';
 import { selectConnectionForStep } from '../db/queries/connections.ts';
+
+export { dbCall } from './db-call.ts';
 
 export type ExecutorDeps = {
   logger: Logger;
@@ -73,6 +77,7 @@ export function createStepExecutor(deps: ExecutorDeps): StepExecutor {
   return createRunner({
     gate: createGate(config.gate),
     connections: dbConnectionLoader(pool, deps.secretBox),
+    oauthTokens: dbOAuthTokenStore(pool, deps.secretBox, deps.logger),
     rateLimiter: dbRateLimiter(pool),
     breaker: createCircuitBreaker({
       store: dbBreakerStore(pool),
@@ -159,24 +164,6 @@ export function dbBreakerStore(pool: pg.Pool): BreakerStore {
   };
 }
 
-/**
- * A store call that met the database failing (a restart, a lost connection, a revoked grant)
- * becomes E_DB_UNREACHABLE: retryable, so the attempt is retried rather than the run failed.
- * What the store itself decided (a SwitchyardError) passes as it is.
- */
-export async function dbCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (isSwitchyardError(err)) throw err;
-    const code = (err as { code?: unknown })?.code;
-    throw new SwitchyardError(
-      'E_DB_UNREACHABLE',
-      `The database failed ${what}${typeof code === 'string' ? ` (${code})` : ''}: ${(err as Error)?.message ?? String(err)}`,
-    );
-  }
-}
-
 /** Execution-log lines are linked to the attempt's step run, and carry step id and attempt in `data`. */
 export function dbLogSink(pool: pg.Pool, clock: Clock): LogSink {
   return {
@@ -220,6 +207,12 @@ export function dbConnectionLoader(pool: pg.Pool, box: SecretBox | undefined): C
         throw new SwitchyardError(
           'E_CONNECTION_INVALID',
           `The step's connection ${connectionId} does not exist`,
+        );
+      if (row.status === 'needs_reauth')
+        throw new SwitchyardError(
+          'E_CONNECTION_NEEDS_REAUTH',
+          `Connection ${connectionId} must be connected again: ${row.statusReason ?? 'its OAuth grant was refused'}`,
+          { connectionId },
         );
       let secret: Record<string, string> = {};
       if (row.hasSecret) {

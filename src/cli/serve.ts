@@ -60,6 +60,7 @@ export async function serveHttp(
     trustProxy: config.security.trustProxy,
     graphql: api.graphql,
     hooks: api.hooks,
+    oauth: api.oauth,
     metrics,
     webApp,
     transport: {

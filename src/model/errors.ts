@@ -201,6 +201,36 @@ export const errorCodes = {
     retryable: false,
     message: 'The connection is missing or lacks a field its auth kind needs',
   },
+  E_CONNECTION_NEEDS_REAUTH: {
+    httpStatus: 422,
+    retryable: false,
+    message: 'The OAuth connection must be connected again (its refresh token was refused)',
+  },
+  E_OAUTH_STATE_INVALID: {
+    httpStatus: 400,
+    retryable: false,
+    message: 'The OAuth state is unknown, forged, or was issued to another session or tenant',
+  },
+  E_OAUTH_STATE_EXPIRED: {
+    httpStatus: 400,
+    retryable: false,
+    message: 'The OAuth state has expired: start Connect again',
+  },
+  E_OAUTH_STATE_USED: {
+    httpStatus: 400,
+    retryable: false,
+    message: 'The OAuth state was already used: start Connect again',
+  },
+  E_OAUTH_DENIED: {
+    httpStatus: 400,
+    retryable: false,
+    message: 'The authorization server did not grant access',
+  },
+  E_OAUTH_EXCHANGE_FAILED: {
+    httpStatus: 502,
+    retryable: false,
+    message: 'The token endpoint refused to exchange the authorization code',
+  },
   E_UPSTREAM_REJECTED: {
     httpStatus: 502,
     retryable: false,

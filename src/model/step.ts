@@ -39,7 +39,13 @@ export type RetryPolicy = {
 export type ActionKind = 'http' | 'javascript' | 'python';
 
 /** How an app authenticates (the apps.auth_kind check constraint). */
-export type AuthKind = 'none' | 'api_key' | 'bearer' | 'basic' | 'oauth2_client_credentials';
+export type AuthKind =
+  | 'none'
+  | 'api_key'
+  | 'bearer'
+  | 'basic'
+  | 'oauth2_client_credentials'
+  | 'oauth2_authorization_code';
 
 /** An action as the runner needs it (loaded by the engine from `actions` + `apps`). */
 export type ActionSpec = {

@@ -32,6 +32,7 @@ import type {
   ConnectionLoader,
   DecryptedConnection,
   LogSink,
+  OAuthTokenStore,
   RateLimiter,
 } from './types.ts';
 import { createSchemaValidator, type SchemaValidator } from './validation.ts';
@@ -54,6 +55,8 @@ export type RunnerDeps = {
   /** The process-wide scrubber (security/scrub.ts); the runner adds a per-step one. */
   scrubber?: SecretScrubber;
   validator?: SchemaValidator;
+  /** Where oauth2_authorization_code tokens are refreshed; without it they are never refreshed. */
+  oauthTokens?: OAuthTokenStore;
 };
 
 export function createRunner(deps: RunnerDeps): StepExecutor {
@@ -185,6 +188,7 @@ export function createRunner(deps: RunnerDeps): StepExecutor {
             {
               outbound,
               tokens,
+              ...(deps.oauthTokens ? { oauth: deps.oauthTokens } : {}),
               // Auth header values and OAuth tokens (fetched or cached): scrubbed from here on.
               reveal: (value) => stepScrubber.add(value),
               scrub: (text) => stepScrubber.scrub(text),

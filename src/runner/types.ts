@@ -1,5 +1,6 @@
 /** The runner's injected dependencies: everything it needs comes in through these shapes. */
 import type { AppId, ConnectionId, TenantId } from '../model/ids.ts';
+import type { OAuthTokens } from '../model/oauth.ts';
 import type { ExecutionLogLine, StepContext } from '../model/step.ts';
 
 export type Clock = { now(): Date };
@@ -15,6 +16,9 @@ import type { AuthKind } from '../model/step.ts';
  *  - basic: secret `{ username, password }` (username may sit in config)
  *  - oauth2_client_credentials: authConfig `{ tokenUrl, scope?, clientAuth?: 'basic' | 'body' }`,
  *    secret `{ clientId, clientSecret }`
+ *  - oauth2_authorization_code: authConfig `{ authorizeUrl, tokenUrl, scopes?, clientAuth?,
+ *    authorizeParams? }`, secret `{ clientId, clientSecret, accessToken, refreshToken?,
+ *    expiresAt? }` (tokens once connected; refreshed through OAuthTokenStore)
  *  - outgoing webhooks: secret `{ signingSecret: 'whsec_…' }`
  */
 export type DecryptedConnection = {
@@ -45,3 +49,27 @@ export type RateLimiter = {
     perSeconds: number;
   }): Promise<Permit>;
 };
+
+/**
+ * The tokens of `oauth2_authorization_code` connections, shared by every worker process. A
+ * refresh runs under a per-connection lock: one process refreshes, the others wait for it and
+ * use its result — a provider that rotates refresh tokens invalidates the old one, so two
+ * refreshes with the same token would lose the connection.
+ */
+export type OAuthTokenStore = {
+  /**
+   * Under the connection's lock: when the stored access token is still `staleAccessToken`,
+   * calls `refresh` with the stored tokens and client, stores what it grants and returns it;
+   * when another process replaced it meanwhile, returns the stored tokens without calling
+   * `refresh`. A refused refresh marks the connection `needs_reauth` and throws
+   * E_CONNECTION_NEEDS_REAUTH.
+   */
+  refresh(
+    p: { tenantId: TenantId; connectionId: ConnectionId; staleAccessToken: string },
+    refresh: (current: OAuthCurrent) => Promise<OAuthRefreshOutcome>,
+  ): Promise<OAuthTokens>;
+};
+
+export type OAuthCurrent = OAuthTokens & { clientId: string; clientSecret: string };
+export type OAuthRefreshOutcome =
+  { kind: 'granted'; tokens: OAuthTokens } | { kind: 'refused'; reason: string };

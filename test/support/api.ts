@@ -49,7 +49,7 @@ export async function startTestApi(
   db: TestDatabase,
   env: Record<string, string> = {},
   logger: Logger = testLogger,
-  opts: { webApp?: boolean } = {},
+  opts: { webApp?: boolean; port?: number } = {},
 ): Promise<TestApi> {
   const config = loadConfig({
     SWITCHYARD_MASTER_KEY: Buffer.alloc(32, 9).toString('base64'),
@@ -70,10 +70,11 @@ export async function startTestApi(
     readinessChecks: [],
     graphql: api.graphql,
     hooks: api.hooks,
+    oauth: api.oauth,
     metrics,
     webApp: opts.webApp ? await requireWebAssets(config.server.webAppDir) : null,
   });
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
   const address = app.server.address();
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   return {
@@ -121,4 +122,15 @@ export async function startTestApi(
 export function cookieOf(setCookie: string | null): string {
   if (!setCookie) throw new Error('no Set-Cookie header');
   return setCookie.split(';')[0]!;
+}
+
+/** A port free on 127.0.0.1 now (for an API that must know its own URL, e.g. PUBLIC_URL). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

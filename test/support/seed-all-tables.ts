@@ -33,6 +33,12 @@ export async function seedAllTables(pool: pg.Pool, tenantId: TenantId): Promise<
       `insert into connections (tenant_id, app_id, name, config) values ($1, $2, 'CRM prod', '{}') returning id`,
       [tenantId, appId],
     );
+    await one(
+      `insert into oauth_states (tenant_id, state_hash, user_id, session_id, connection_id, verifier_cipher, redirect_uri, expires_at)
+       values ($1, $2, gen_random_uuid(), gen_random_uuid(), $3, '\\x00', 'https://switchyard.example.test/oauth/callback', now() + interval '10 minutes')
+       returning id`,
+      [tenantId, randomBytes(32), connectionId],
+    );
     const workflowId = await one(
       `insert into workflows (tenant_id, name) values ($1, 'Sync contacts') returning id`,
       [tenantId],

@@ -16,8 +16,11 @@ const allowed = new Set([
   // Inserts a new trigger with the cipher from sealNewWebhookSecret(): the ciphertext is bound
   // to the trigger id, so it is made (by the secret layer) before the row exists.
   'db/queries/triggers.ts',
+  // The sealed PKCE code_verifier of an OAuth state (api/oauth/connect.ts seals it first).
+  'db/queries/oauth-states.ts',
 ]);
-const cipherColumn = '(?:previous_webhook_secret_cipher|webhook_secret_cipher|secret_cipher)';
+const cipherColumn =
+  '(?:previous_webhook_secret_cipher|webhook_secret_cipher|secret_cipher|verifier_cipher)';
 const writes = [
   new RegExp(`insert\\s+into\\s+\\w+\\s*\\([^)]*\\b${cipherColumn}\\b`, 'i'),
   new RegExp(`update\\s+\\w+\\s+set\\b[^\`;]*\\b${cipherColumn}\\s*=`, 'i'),

@@ -39,6 +39,8 @@ export async function selectConnectionForStep(
       authConfig: Record<string, unknown>;
       config: Record<string, unknown>;
       hasSecret: boolean;
+      status: ConnectionStatus;
+      statusReason: string | null;
     }
   | undefined
 > {
@@ -48,8 +50,11 @@ export async function selectConnectionForStep(
     auth_config: Record<string, unknown>;
     config: Record<string, unknown>;
     has_secret: boolean;
+    status: ConnectionStatus;
+    status_reason: string | null;
   }>(
-    `select c.app_id, a.auth_kind, a.auth_config, c.config, c.secret_cipher is not null as has_secret
+    `select c.app_id, a.auth_kind, a.auth_config, c.config, c.secret_cipher is not null as has_secret,
+            c.status, c.status_reason
        from connections c join apps a on a.tenant_id = c.tenant_id and a.id = c.app_id
       where c.tenant_id = $1 and c.id = $2`,
     [p.tenantId, p.id],
@@ -62,8 +67,40 @@ export async function selectConnectionForStep(
       authConfig: r.auth_config,
       config: r.config,
       hasSecret: r.has_secret,
+      status: r.status,
+      statusReason: r.status_reason,
     }
   );
+}
+
+/** `active`, or `needs_reauth` once an OAuth refresh was refused (until connected again). */
+export type ConnectionStatus = 'active' | 'needs_reauth';
+
+/**
+ * Locks the connection row for the rest of the transaction (one OAuth refresh at a time per
+ * connection, across processes); undefined if there is no such connection.
+ */
+export async function lockConnection(
+  db: Queryable,
+  p: { tenantId: TenantId; id: ConnectionId },
+): Promise<{ status: ConnectionStatus; statusReason: string | null } | undefined> {
+  const res = await db.query<{ status: ConnectionStatus; status_reason: string | null }>(
+    'select status, status_reason from connections where tenant_id = $1 and id = $2 for update',
+    [p.tenantId, p.id],
+  );
+  const r = res.rows[0];
+  return r && { status: r.status, statusReason: r.status_reason };
+}
+
+export async function updateConnectionStatus(
+  db: Queryable,
+  p: { tenantId: TenantId; id: ConnectionId; status: ConnectionStatus; reason: string | null },
+): Promise<boolean> {
+  const res = await db.query(
+    'update connections set status = $3, status_reason = $4 where tenant_id = $1 and id = $2',
+    [p.tenantId, p.id, p.status, p.reason],
+  );
+  return res.rowCount === 1;
 }
 
 export type ConnectionRow = {
@@ -72,6 +109,8 @@ export type ConnectionRow = {
   name: string;
   config: Record<string, unknown>;
   hasSecret: boolean;
+  status: ConnectionStatus;
+  statusReason: string | null;
   createdAt: Date;
   updatedAt: Date;
 };
@@ -81,17 +120,21 @@ type Raw = {
   name: string;
   config: Record<string, unknown>;
   has_secret: boolean;
+  status: ConnectionStatus;
+  status_reason: string | null;
   created_at: Date;
   updated_at: Date;
 };
 const columns =
-  'id, app_id, name, config, secret_cipher is not null as has_secret, created_at, updated_at';
+  'id, app_id, name, config, secret_cipher is not null as has_secret, status, status_reason, created_at, updated_at';
 const map = (r: Raw): ConnectionRow => ({
   id: r.id,
   appId: r.app_id,
   name: r.name,
   config: r.config,
   hasSecret: r.has_secret,
+  status: r.status,
+  statusReason: r.status_reason,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });

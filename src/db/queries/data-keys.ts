@@ -45,6 +45,7 @@ export const cipherColumns = [
   { table: 'connections', column: 'secret_cipher' },
   { table: 'triggers', column: 'webhook_secret_cipher' },
   { table: 'triggers', column: 'previous_webhook_secret_cipher' },
+  { table: 'oauth_states', column: 'verifier_cipher' },
 ] as const;
 export type CipherColumn = (typeof cipherColumns)[number];
 

@@ -5,7 +5,8 @@
  */
 import { SwitchyardError, assertNever } from '../../model/errors.ts';
 import type { TenantId } from '../../model/ids.ts';
-import type { Clock, DecryptedConnection } from '../types.ts';
+import type { Clock, DecryptedConnection, OAuthTokenStore } from '../types.ts';
+import { authorizationCodeToken } from './oauth-code.ts';
 import { parseBody, type Outbound } from './outbound.ts';
 
 /** Refresh this long before the token's stated expiry, to absorb clock skew and latency. */
@@ -18,6 +19,10 @@ export type AuthDeps = {
   outbound: Outbound;
   tokens: TokenCache;
   clock: Clock;
+  /** Refreshes oauth2_authorization_code tokens across processes (one refresh at a time). */
+  oauth?: OAuthTokenStore;
+  /** The access token the API just answered 401 to: obtain a fresh one. */
+  rejectedToken?: string;
   /**
    * Told every secret value this call puts on the wire or receives (header values, OAuth
    * tokens, fetched or cached), so the step's scrubber knows them before anything is stored.
@@ -82,6 +87,9 @@ async function authValues(conn: DecryptedConnection | null, deps: AuthDeps): Pro
     }
     case 'oauth2_client_credentials':
       out.headers.authorization = `Bearer ${await clientCredentialsToken(conn, deps)}`;
+      return out;
+    case 'oauth2_authorization_code':
+      out.headers.authorization = `Bearer ${await authorizationCodeToken(conn, deps, deps.rejectedToken)}`;
       return out;
     default:
       return assertNever(kind);

@@ -7,7 +7,7 @@ import { SwitchyardError } from '../../model/errors.ts';
 import { idempotencyBaseOf, type ActionSpec, type StepContext } from '../../model/step.ts';
 import type { GateResponse } from '../gate/gate.ts';
 import { resolveMapping } from '../mapping.ts';
-import type { Clock, DecryptedConnection } from '../types.ts';
+import type { Clock, DecryptedConnection, OAuthTokenStore } from '../types.ts';
 import { applyAuth, tokenCacheKey, type TokenCache } from './auth.ts';
 import { parseBody, type Outbound } from './outbound.ts';
 import { standardWebhookHeaders } from './standard-webhooks.ts';
@@ -34,6 +34,8 @@ export type HttpImplementation = {
 export type HttpDeps = {
   outbound: Outbound;
   tokens: TokenCache;
+  /** Refreshes oauth2_authorization_code tokens (see OAuthTokenStore). */
+  oauth?: OAuthTokenStore;
   clock: Clock;
   log: (level: 'info' | 'warn', message: string, data?: unknown) => void;
   /** Told each secret value auth puts on the wire (see AuthDeps.reveal). */
@@ -95,6 +97,7 @@ export async function executeHttpAction(
     outbound: deps.outbound,
     tokens: deps.tokens,
     clock: deps.clock,
+    ...(deps.oauth ? { oauth: deps.oauth } : {}),
     ...(deps.reveal ? { reveal: deps.reveal } : {}),
   };
   const auth = await applyAuth(p.connection, authDeps);
@@ -144,6 +147,15 @@ export async function executeHttpAction(
     // The cached token may have been revoked early: fetch a fresh one once.
     deps.tokens.delete(tokenCacheKey(p.context.tenantId, p.connection));
     const fresh = await applyAuth(p.connection, authDeps);
+    Object.assign(headers, fresh.headers);
+    res = await send();
+  } else if (res.status === 401 && p.connection?.authKind === 'oauth2_authorization_code') {
+    // Revoked or expired early: refresh once (or take another worker's fresh token) and retry.
+    const rejectedToken = p.connection.secret.accessToken;
+    const fresh = await applyAuth(p.connection, {
+      ...authDeps,
+      ...(rejectedToken ? { rejectedToken } : {}),
+    });
     Object.assign(headers, fresh.headers);
     res = await send();
   }

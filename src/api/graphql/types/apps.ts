@@ -14,7 +14,14 @@ import { builder } from '../builder.ts';
 import { auditActor, inTenant } from '../context.ts';
 
 const AuthKindEnum = builder.enumType('AuthKind', {
-  values: ['none', 'api_key', 'bearer', 'basic', 'oauth2_client_credentials'] as const,
+  values: [
+    'none',
+    'api_key',
+    'bearer',
+    'basic',
+    'oauth2_client_credentials',
+    'oauth2_authorization_code',
+  ] as const,
 });
 const ActionKindEnum = builder.enumType('ActionKind', {
   values: ['http', 'javascript', 'python'] as const,
@@ -38,7 +45,7 @@ AppRef.implement({
     authConfig: t.expose('authConfig', {
       type: 'JSON',
       description:
-        'Non-secret auth settings by authKind: api_key `{"in": "header"|"query", "name": "X-Api-Key"}`; oauth2_client_credentials `{"tokenUrl", "scope"}`; others `{}` (docs/workflows.md, "Apps, actions, connections").',
+        'Non-secret auth settings by authKind: api_key `{"in": "header"|"query", "name": "X-Api-Key"}`; oauth2_client_credentials `{"tokenUrl", "scope"}`; oauth2_authorization_code `{"authorizeUrl", "tokenUrl", "scopes", "clientAuth", "authorizeParams"}`; others `{}` (docs/workflows.md, "Apps, actions, connections").',
     }),
     connectionSchema: t.expose('connectionSchema', {
       type: 'JSON',
@@ -99,7 +106,7 @@ const AppInput = builder.inputType('AppInput', {
       type: 'JSON',
       required: false,
       description:
-        'Non-secret auth settings by authKind: api_key `{"in": "header"|"query", "name": "X-Api-Key"}`; oauth2_client_credentials `{"tokenUrl", "scope"}`; others `{}` (docs/workflows.md, "Apps, actions, connections").',
+        'Non-secret auth settings by authKind: api_key `{"in": "header"|"query", "name": "X-Api-Key"}`; oauth2_client_credentials `{"tokenUrl", "scope"}`; oauth2_authorization_code `{"authorizeUrl", "tokenUrl", "scopes", "clientAuth", "authorizeParams"}`; others `{}` (docs/workflows.md, "Apps, actions, connections").',
     }),
     connectionSchema: t.field({
       type: 'JSON',

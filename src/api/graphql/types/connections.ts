@@ -31,6 +31,14 @@ const ConnectionRef = builder.objectRef<ConnectionRow>('Connection').implement({
         'Non-secret settings, available to http templates as `connection.<field>` (docs/workflows.md).',
     }),
     hasSecret: t.exposeBoolean('hasSecret'),
+    status: t.exposeString('status', {
+      description:
+        '`active`, or `needs_reauth` when the provider refused its OAuth refresh token: its steps fail with E_CONNECTION_NEEDS_REAUTH until an editor connects it again (startOAuthConnection).',
+    }),
+    statusReason: t.exposeString('statusReason', {
+      nullable: true,
+      description: 'Why the connection needs to be connected again.',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
   }),
@@ -72,6 +80,7 @@ const authSecrets: Record<string, string[]> = {
   bearer: ['token'],
   basic: ['password'],
   oauth2_client_credentials: ['clientId', 'clientSecret'],
+  oauth2_authorization_code: ['clientId', 'clientSecret'],
 };
 
 function assertAuthSecrets(
@@ -128,7 +137,7 @@ builder.mutationField('createConnection', (t) =>
         type: 'JSON',
         required: false,
         description:
-          'Secret fields by the app’s authKind: api_key `{"apiKey"}`, bearer `{"token"}`, basic `{"username", "password"}`, oauth2_client_credentials `{"clientId", "clientSecret"}`; write-only (docs/workflows.md).',
+          'Secret fields by the app’s authKind: api_key `{"apiKey"}`, bearer `{"token"}`, basic `{"username", "password"}`, oauth2_client_credentials and oauth2_authorization_code `{"clientId", "clientSecret"}` (the latter then granted with startOAuthConnection); write-only (docs/workflows.md).',
       }),
     },
     resolve: (_r, args, ctx) =>
