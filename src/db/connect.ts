@@ -10,7 +10,13 @@ import type { Logger } from '../observability/logger.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.ts';
 import { migrate } from './migrate.ts';
 import { SwitchyardError } from '../model/errors.ts';
-import { createPool, describePgError, describeTarget, waitForDatabase } from './pool.ts';
+import {
+  createPool,
+  describePgError,
+  describeTarget,
+  retryWhileUnreachable,
+  waitForDatabase,
+} from './pool.ts';
 import {
   assertRuntimeRoleIsSafe,
   deriveAppUrl,
@@ -105,9 +111,16 @@ export async function openDatabase(
       preparedStatements: cfg.preparedStatements,
     });
     bindSystemPool(pool, systemPool);
+    const retry = { retryForMs: cfg.connectRetryMs, logger };
     try {
-      await assertRuntimeRoleIsSafe(pool);
-      await assertRuntimeRoleIsSafe(systemPool, { system: true }).catch((err: unknown) => {
+      await retryWhileUnreachable(() => assertRuntimeRoleIsSafe(pool), {
+        ...retry,
+        what: 'runtime role check',
+      });
+      await retryWhileUnreachable(() => assertRuntimeRoleIsSafe(systemPool, { system: true }), {
+        ...retry,
+        what: 'system role check',
+      }).catch((err: unknown) => {
         throw cannotLogIn(err) ? systemLoginError(systemUrl, err) : err;
       });
     } catch (err) {

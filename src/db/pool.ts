@@ -143,3 +143,29 @@ export function isConnectionError(err: unknown): boolean {
     err.message,
   );
 }
+
+/**
+ * Runs a start-up check, again while the database cannot be reached (a restart between the
+ * wait for it and this check), until `retryForMs` has passed: a process started during a
+ * PostgreSQL restart waits for it instead of exiting.
+ */
+export async function retryWhileUnreachable<T>(
+  fn: () => Promise<T>,
+  opts: { retryForMs: number; logger: Logger; what: string },
+): Promise<T> {
+  const deadline = Date.now() + opts.retryForMs;
+  let delayMs = 100;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isConnectionError(err) || Date.now() + delayMs > deadline) throw err;
+      opts.logger.warn(
+        { err: describePgError(err) },
+        `${opts.what}: database not reachable; retrying`,
+      );
+      await new Promise((r) => setTimeout(r, delayMs));
+      delayMs = Math.min(delayMs * 2, 5_000);
+    }
+  }
+}

@@ -15,7 +15,12 @@ function problems(env: Record<string, string>): string[] {
 describe('configuration', () => {
   it('has defaults for a laptop start', () => {
     const c = loadConfig({});
-    expect(c.server).toEqual({ host: '127.0.0.1', port: 3000, workerMetricsPort: null });
+    expect(c.server).toEqual({
+      host: '127.0.0.1',
+      port: 3000,
+      workerMetricsPort: null,
+      webAppDir: expect.stringMatching(/\/web\/\.output\/public$/) as unknown,
+    });
     expect(c.database.ownerUrl).toBeUndefined();
     expect(c.database.dataDir).toMatch(/\.switchyard$/);
     expect(c.log.level).toBe('info');
@@ -76,10 +81,11 @@ describe('configuration', () => {
   });
 
   it('treats empty variables as unset', () => {
-    expect(loadConfig({ PORT: '', HOST: '' }).server).toEqual({
+    expect(loadConfig({ PORT: '', HOST: '', WEB_APP_DIR: '' }).server).toEqual({
       host: '127.0.0.1',
       port: 3000,
       workerMetricsPort: null,
+      webAppDir: expect.stringMatching(/\/web\/\.output\/public$/) as unknown,
     });
   });
 });
