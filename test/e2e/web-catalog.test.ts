@@ -153,6 +153,10 @@ async function catalog(): Promise<void> {
     'Not a valid JSON Schema at /properties/email/type: must be one of',
   );
   await schemaError.waitFor();
+  // Underlined where it is written: the "type" of "email".
+  const underline = page.locator('.cm-lintRange-error');
+  await underline.waitFor();
+  expect(await underline.textContent()).toBe('"type"');
   const create = page.getByRole('button', { name: 'Create', exact: true });
   expect(await create.isDisabled()).toBe(true);
   await noAxe();
@@ -161,6 +165,14 @@ async function catalog(): Promise<void> {
     '{ "type": "object", "required": ["email"], "properties": { "email": { "type": "string" } } }',
   );
   await schemaError.waitFor({ state: 'detached' });
+  // Keywords are completed as they are typed.
+  await fillEditor(/^Output schema/, '{ "');
+  await page.keyboard.type('requ');
+  await page.getByRole('option', { name: /required/ }).click();
+  await page.keyboard.insertText('": ["id"] }');
+  expect(await page.getByRole('textbox', { name: /^Output schema/ }).textContent()).toBe(
+    '{ "required": ["id"] }',
+  );
   // A template over a root the runner does not offer: the server names the path field.
   await create.click();
   await fieldMessages('Path (or absolute URL)')

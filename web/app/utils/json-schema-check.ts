@@ -106,14 +106,43 @@ function checkNode(node: unknown, at: string): string | null {
  * value (with its path, e.g. `/properties/age/type`); null when it looks usable.
  */
 export function checkJsonSchemaText(text: string): string | null {
+  return findJsonSchemaProblem(text)?.message ?? null;
+}
+
+/** As checkJsonSchemaText, with the JSON Pointer of the wrong keyword (null for bad JSON). */
+export function findJsonSchemaProblem(
+  text: string,
+): { message: string; pointer: string | null } | null {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    return `Not valid JSON: ${(err as Error).message}`;
+    return { message: `Not valid JSON: ${(err as Error).message}`, pointer: null };
   }
   const problem = checkNode(value, '');
-  return problem ? `Not a valid JSON Schema at ${problem}.` : null;
+  if (!problem) return null;
+  return {
+    message: `Not a valid JSON Schema at ${problem}.`,
+    pointer: problem.slice(0, problem.indexOf(':')),
+  };
+}
+
+/**
+ * Where a JSON Pointer's last key is written in the text, found by looking for each key in
+ * turn after the previous one: exact for the schemas people write, and at worst the start.
+ */
+export function locatePointer(text: string, pointer: string): { from: number; to: number } {
+  let at = 0;
+  let found = { from: 0, to: Math.min(text.length, 1) };
+  for (const key of pointer.split('/').filter(Boolean)) {
+    if (/^\d+$/.test(key)) continue;
+    const quoted = JSON.stringify(key);
+    const i = text.indexOf(quoted, at);
+    if (i < 0) break;
+    found = { from: i, to: i + quoted.length };
+    at = i + quoted.length;
+  }
+  return found;
 }
 
 /** The first problem in a JSON object given as text (templates, headers …); null when fine. */
