@@ -26,7 +26,9 @@ let worker: Worker;
 beforeAll(async () => {
   db = await createTestDatabase();
   crm = await startServer((_req, res) => sendJson(res, 201, { id: 'c_1' }));
-  api = await startTestApi(db, {}, undefined, { webApp: true });
+  api = await startTestApi(db, { GATE_ALLOW_HTTP_HOSTS: crm.hostPort }, undefined, {
+    webApp: true,
+  });
   const executor = createStepExecutor({
     logger: testLogger,
     pool: db.pool,
@@ -208,6 +210,17 @@ async function catalog(): Promise<void> {
   expect(await everythingOnThePage()).not.toContain(SECRET);
   await noAxe();
   await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.getByRole('dialog').waitFor({ state: 'detached' });
+
+  // Test connection: one GET to the base URL with the key, through the gate.
+  await page.getByRole('button', { name: 'Test connection Acme production' }).click();
+  await page.getByText('Fake CRM answered 201.').waitFor();
+  expect(crm.requests).toHaveLength(1);
+  expect(crm.requests[0]!.method).toBe('GET');
+  expect(crm.requests[0]!.headers['x-api-key']).toBe(SECRET);
+  expect(await everythingOnThePage()).not.toContain(SECRET);
+  await noAxe();
+  crm.requests.length = 0;
 
   await callThroughAWorkflow();
   expect(browser.problems).toEqual([]);

@@ -7,6 +7,7 @@ import './types/audit.ts';
 import './types/apps.ts';
 import './types/workflows.ts';
 import './types/connections.ts';
+import './types/connection-test.ts';
 import './types/triggers.ts';
 import './types/runs.ts';
 import './types/breakers.ts';
