@@ -131,6 +131,11 @@ async function catalog(): Promise<void> {
   await page.getByLabel('Base URL').fill(crm.url);
   await choose('Authentication', 'API key');
   await page.getByLabel('Header name').fill('X-Api-Key');
+  // A non-secret setting of each connection, which the connection form is generated from.
+  await fillEditor(
+    /^Connection schema/,
+    '{ "type": "object", "required": ["accountId"], "properties": { "accountId": { "type": "string", "title": "Account id", "description": "Shown in your CRM settings." } } }',
+  );
   await noAxe();
   await page.getByRole('button', { name: 'Create', exact: true }).click();
   await fieldMessages('Key').getByText('key must be lower-case letters').waitFor();
@@ -146,6 +151,7 @@ async function catalog(): Promise<void> {
   await page.getByLabel('Name', { exact: true }).fill('Create contact');
   await choose('Method', 'POST');
   await page.getByLabel('Path (or absolute URL)').fill('/contacts/{{ secrets.id }}');
+  await fillEditor(/^Headers/, '{ "X-Account": "{{ connection.accountId }}" }');
   await fillEditor(/^Body/, '{ "email": "{{ input.email }}" }');
   await fillEditor(
     /^Input schema/,
@@ -194,6 +200,7 @@ async function catalog(): Promise<void> {
   await noAxe();
   await page.getByRole('button', { name: 'New connection' }).click();
   await page.getByLabel('Name', { exact: true }).fill('Acme production');
+  await page.getByLabel('Account id', { exact: true }).fill('acme-42');
   await page.getByLabel('API key', { exact: true }).fill(SECRET);
   await noAxe();
   await page.getByRole('button', { name: 'Create', exact: true }).click();
@@ -268,5 +275,6 @@ async function callThroughAWorkflow(): Promise<void> {
   expect(crm.requests).toHaveLength(1);
   expect(crm.requests[0]!.url).toBe('/contacts');
   expect(crm.requests[0]!.headers['x-api-key']).toBe(SECRET);
+  expect(crm.requests[0]!.headers['x-account']).toBe('acme-42');
   expect(JSON.parse(crm.requests[0]!.body)).toEqual({ email: 'ada@example.test' });
 }
