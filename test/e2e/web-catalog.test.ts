@@ -233,31 +233,28 @@ async function catalog(): Promise<void> {
   expect(browser.problems).toEqual([]);
 }
 
-/** What the browser stored is what a run uses: the action, with the connection's key. */
+/** What the browser stored is what a run uses: a step built in the editor, with the key. */
 async function callThroughAWorkflow(): Promise<void> {
   const cookies = await browser.context.cookies();
   const auth = { cookie: cookies.map((c) => `${c.name}=${c.value}`).join('; ') };
-  const found = await api.gql<{
-    connections: { id: string }[];
-    actions: { id: string; key: string }[];
-  }>(`{ connections { id } actions { id key } }`, {}, auth);
-  const connectionId = found.data!.connections[0]!.id;
-  const actionId = found.data!.actions.find((a) => a.key === 'create_contact')!.id;
-  const wf = await api.gql<{ createWorkflow: { id: string } }>(
-    `mutation { createWorkflow(name: "Contacts") { id } }`,
-    {},
-    auth,
-  );
-  const workflowId = wf.data!.createWorkflow.id;
-  const definition = {
-    steps: [{ id: 'create', actionId, connectionId, input: { email: '{{ trigger.email }}' } }],
-  };
-  const saved = await api.gql(
-    `mutation ($id: ID!, $d: JSON!) { saveWorkflowVersion(workflowId: $id, definition: $d, publish: true) { id } }`,
-    { id: workflowId, d: definition },
-    auth,
-  );
-  expect(saved.errors).toBeUndefined();
+  // The step is built in the workflow editor, from the action and connection made above.
+  const { page } = browser;
+  await page.goto(`${api.url}/workflows`);
+  await page.getByRole('button', { name: 'Create your first workflow' }).click();
+  await page.getByLabel('Name', { exact: true }).fill('Contacts');
+  await page.getByRole('button', { name: 'Create', exact: true }).click();
+  await page.getByRole('heading', { name: 'This workflow has no steps yet' }).waitFor();
+  const workflowId = page.url().split('/').at(-1)!;
+  await page.getByRole('button', { name: 'Add step' }).click();
+  await page.getByLabel('Step id').fill('create');
+  await page.getByRole('combobox', { name: 'Action' }).click();
+  await page.getByRole('option', { name: 'Fake CRM · Create contact' }).click();
+  await choose('Connection', 'Acme production');
+  await fillEditor(/^Input \(JSON/, '{ "email": "{{ trigger.email }}" }');
+  await noAxe();
+  await page.getByRole('button', { name: 'Save and publish' }).click();
+  await page.getByText('Saved and published as v1').waitFor();
+
   const started = await api.gql(
     `mutation ($id: ID!, $input: JSON) { triggerWorkflow(workflowId: $id, input: $input) { run { id } } }`,
     { id: workflowId, input: { email: 'ada@example.test' } },
@@ -267,7 +264,6 @@ async function callThroughAWorkflow(): Promise<void> {
   const runId = (started.data as { triggerWorkflow: { run: { id: string } } }).triggerWorkflow.run
     .id;
   // The run, as the builder would look at it: it succeeds having called the fake API.
-  const { page } = browser;
   await page.goto(`${api.url}/runs/${runId}`);
   await page.getByRole('heading', { name: `Run ${runId.slice(0, 8)}` }).waitFor();
   await page.locator('main').getByText('succeeded').first().waitFor({ timeout: 20_000 });
