@@ -200,8 +200,13 @@ async function catalog(): Promise<void> {
   await noAxe();
   await page.getByRole('button', { name: 'New connection' }).click();
   await page.getByLabel('Name', { exact: true }).fill('Acme production');
-  await page.getByLabel('Account id', { exact: true }).fill('acme-42');
   await page.getByLabel('API key', { exact: true }).fill(SECRET);
+  // The app's schema requires the account id: the server's refusal lands on its field.
+  await page.getByRole('button', { name: 'Create', exact: true }).click();
+  await fieldMessages('Account id')
+    .getByText(/required property 'accountId'/)
+    .waitFor();
+  await page.getByLabel('Account id', { exact: true }).fill('acme-42');
   await noAxe();
   await page.getByRole('button', { name: 'Create', exact: true }).click();
   await page.getByRole('cell', { name: 'Acme production', exact: true }).waitFor();
