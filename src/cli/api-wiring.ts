@@ -14,6 +14,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { registerQueueGauges } from '../observability/queue-gauges.ts';
 import type { SecretBox } from '../security/crypto/secret-box.ts';
+import { createConnectionTester } from './connection-tester.ts';
 
 export type ApiWiring = {
   graphql: GraphqlOptions;
@@ -52,6 +53,11 @@ export function wireApi(
         mailer: config.api.smtp ? createSmtpMailer(config.api.smtp) : null,
         lastUsed,
         clock,
+        connectionTester: createConnectionTester({
+          pool,
+          secretBox: deps.secrets,
+          gate: config.runner.gate,
+        }),
         settings: {
           signIn: { sessionTtlMs: config.api.sessionTtlMs, ...config.api.signIn },
           invitationTtlMs: config.api.invitationTtlMs,

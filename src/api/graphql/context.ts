@@ -9,7 +9,7 @@ import type { SecretBox } from '../../security/crypto/secret-box.ts';
 import { withTenant } from '../../db/tenant.ts';
 import type { Actor, RequestMeta } from '../../model/actor.ts';
 import { SwitchyardError } from '../../model/errors.ts';
-import type { TenantId, UserId } from '../../model/ids.ts';
+import type { ConnectionId, TenantId, UserId } from '../../model/ids.ts';
 import type { RetentionDefaults } from '../../model/retention.ts';
 import type { Role } from '../../model/roles.ts';
 
@@ -25,6 +25,19 @@ export type ApiSettings = {
   retention: RetentionDefaults;
 };
 
+/** What "test connection" found: the app's answer, or the registry code of why there was none. */
+export type ConnectionTestResult = {
+  ok: boolean;
+  status: number | null;
+  code: string | null;
+  message: string;
+};
+/** Calls the app's base URL with the connection's credentials (cli/connection-tester.ts). */
+export type ConnectionTester = (
+  tenantId: TenantId,
+  connectionId: ConnectionId,
+) => Promise<ConnectionTestResult>;
+
 export type ApiServices = {
   pool: pg.Pool;
   engine: Engine;
@@ -34,6 +47,8 @@ export type ApiServices = {
   settings: ApiSettings;
   lastUsed: LastUsedTracker;
   clock: { now(): Date };
+  /** Absent where no gate is wired: testConnection then answers E_RUNNER_UNAVAILABLE. */
+  connectionTester?: ConnectionTester;
 };
 
 export type GraphQLContext = {

@@ -8,6 +8,7 @@ import './types/apps.ts';
 import './types/workflows.ts';
 import './types/connections.ts';
 import './types/oauth.ts';
+import './types/connection-test.ts';
 import './types/triggers.ts';
 import './types/runs.ts';
 import './types/breakers.ts';
