@@ -3,6 +3,7 @@ import { createLastUsedTracker } from '../accounts/last-used.ts';
 import { createSmtpMailer } from '../accounts/mailer.ts';
 import type { GraphqlOptions } from '../api/graphql/plugin.ts';
 import { createRateLimiter } from '../api/rate-limit.ts';
+import { createRunChangeHub } from '../api/run-changes.ts';
 import type { HooksOptions } from '../api/routes/hooks.ts';
 import { createTriggerLookup } from '../api/webhooks/trigger-lookup.ts';
 import type { Config } from '../config/index.ts';
@@ -29,6 +30,12 @@ export function wireApi(
   const accessLog = createAccessLog(pool, logger, { registry: deps.metrics.registry });
   const rateLimiter = createRateLimiter();
   const clock = { now: () => new Date() };
+  // LISTEN needs a session: DATABASE_LISTEN_URL behind a transaction pooler, else the pool's URL.
+  const runChanges = createRunChangeHub({
+    listenUrl: config.database.listenUrl ?? pool.options.connectionString,
+    maxSubscriptions: config.api.subscriptionsMax,
+    logger,
+  });
   const https = Boolean(config.security.tls) || config.security.requireHttps;
   const publicUrl = (
     config.api.publicUrl ??
@@ -39,6 +46,7 @@ export function wireApi(
       services: {
         pool,
         engine: deps.engine,
+        runChanges,
         secrets: deps.secrets,
         mailer: config.api.smtp ? createSmtpMailer(config.api.smtp) : null,
         lastUsed,
@@ -77,6 +85,7 @@ export function wireApi(
       now: clock.now,
     },
     async stop() {
+      await runChanges.close();
       await deps.engine.drain();
       await lastUsed.stop();
       await accessLog.stop();

@@ -9,6 +9,7 @@ import './types/workflows.ts';
 import './types/connections.ts';
 import './types/triggers.ts';
 import './types/runs.ts';
+import './types/run-changes.ts';
 import './types/breakers.ts';
 import './types/settings.ts';
 import './types/setup-status.ts';
