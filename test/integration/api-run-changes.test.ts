@@ -125,6 +125,34 @@ describe('runChanged over Server-Sent Events', () => {
     });
   });
 
+  it('sends a change when a step attempt starts or ends, with the run status as it is', async () => {
+    const action = await makeAction(db.pool, alice.tenantId);
+    const twoSteps = (
+      await makeWorkflow(db.pool, alice.tenantId, [
+        { id: 'first', actionId: action },
+        { id: 'second', actionId: action },
+      ])
+    ).workflowId;
+    const watch = await subscribeSse<Change>(
+      api.url,
+      SUBSCRIPTION,
+      { workflowId: twoSteps },
+      bearer(aliceViewer),
+    );
+    await waitFor(() => api.runChanges.size() === 1);
+    const runId = await startRun(alice.apiToken, twoSteps);
+    await waitFor(() => watch.events.some((e) => e.data?.runChanged.status === 'succeeded'), {
+      what: 'the two-step run to finish on the stream',
+    });
+    const statuses = watch.events.map((e) => e.data!.runChanged);
+    expect(statuses.every((c) => c.runId === runId)).toBe(true);
+    // queued; running (its first attempt starts); running (the first ends, the second starts);
+    // succeeded. Identical notifications of one transaction are folded by PostgreSQL.
+    expect(statuses.map((c) => c.status)).toEqual(['queued', 'running', 'running', 'succeeded']);
+    watch.close();
+    await waitFor(() => api.runChanges.size() === 0);
+  });
+
   it('narrows to one run', async () => {
     const other = await startRun(alice.apiToken, aliceWorkflow);
     const watch = await subscribeSse<Change>(
