@@ -25,6 +25,13 @@ export type RunChangeFilter = { workflowId: WorkflowId | null; runId: RunId | nu
  */
 const MAX_QUEUED_CHANGES = 500;
 
+/**
+ * How long one subscription stays open. Its caller was authenticated when it opened: a session
+ * that ends or a member removed meanwhile would otherwise keep receiving changes for as long as
+ * the tab stays open. Ended streams are reopened by the client, authenticated again.
+ */
+export const SUBSCRIPTION_MAX_AGE_MS = 10 * 60_000;
+
 export type RunChangeHub = {
   /** Throws E_TOO_MANY_SUBSCRIPTIONS past the cap; the iterator's return() unsubscribes. */
   subscribe(tenantId: TenantId, filter: RunChangeFilter): AsyncIterableIterator<RunChange>;
@@ -48,6 +55,7 @@ export function createRunChangeHub(opts: {
   listenUrl: string | undefined;
   maxSubscriptions: number;
   logger: Logger;
+  maxAgeMs?: number;
 }): RunChangeHub {
   const byTenant = new Map<string, Set<Subscriber>>();
   let count = 0;
@@ -109,12 +117,15 @@ export function createRunChangeHub(opts: {
     const finish = () => {
       if (done) return;
       done = true;
+      clearTimeout(expiry);
       count--;
       const subs = byTenant.get(tenantId);
       subs?.delete(sub);
       if (subs?.size === 0) byTenant.delete(tenantId);
       wake?.();
     };
+    const expiry = setTimeout(finish, opts.maxAgeMs ?? SUBSCRIPTION_MAX_AGE_MS);
+    expiry.unref();
     count++;
     let subs = byTenant.get(tenantId);
     if (!subs) byTenant.set(tenantId, (subs = new Set()));

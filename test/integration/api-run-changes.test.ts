@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedTenant } from '../../src/accounts/create-tenant.ts';
 import type { Worker } from '../../src/engine/worker.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
-import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { createRunChangeHub } from '../../src/api/run-changes.ts';
+import { createTestDatabase, testLogger, type TestDatabase } from '../support/db.ts';
 import {
   makeAction,
   makeWorkflow,
@@ -209,6 +210,24 @@ describe('the process cap', () => {
     } finally {
       await capped.close().catch(() => undefined);
     }
+  });
+});
+
+describe('the hub', () => {
+  it('ends a subscription after its maximum age, so that its caller authenticates again', async () => {
+    const hub = createRunChangeHub({
+      listenUrl: undefined,
+      maxSubscriptions: 10,
+      logger: testLogger,
+      maxAgeMs: 100,
+    });
+    const changes = hub.subscribe(alice.tenantId, { workflowId: null, runId: null });
+    expect(hub.size()).toBe(1);
+    const started = Date.now();
+    expect(await changes.next()).toEqual({ value: undefined, done: true });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(90);
+    expect(hub.size()).toBe(0);
+    await hub.close();
   });
 });
 
