@@ -188,8 +188,10 @@ describe('the process cap', () => {
       // The server's close ends open streams rather than waiting for their clients.
       const third = await subscribeSse<Change>(capped.url, SUBSCRIPTION, {}, bearer(aliceViewer));
       await waitFor(() => capped.runChanges.size() === 1);
+      const closing = Date.now();
       await capped.close();
       await third.ended;
+      expect(Date.now() - closing).toBeLessThan(2_000);
     } finally {
       await capped.close().catch(() => undefined);
     }

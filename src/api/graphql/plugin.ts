@@ -119,8 +119,12 @@ export function registerGraphql(app: FastifyInstance, opts: GraphqlOptions): voi
       }
       // A subscription (Server-Sent Events) is streamed until either side ends it; yoga ends
       // the subscription when the client goes (the request's abort signal).
-      if (response.body && response.headers.get('content-type')?.startsWith('text/event-stream'))
+      if (response.body && response.headers.get('content-type')?.startsWith('text/event-stream')) {
+        // Its connection is not kept for reuse: a closing server would otherwise wait for the
+        // client to drop it (seconds) after the stream ended.
+        void reply.header('connection', 'close');
         return reply.send(Readable.from(response.body as AsyncIterable<Uint8Array>));
+      }
       // Other answers are buffered, not streamed: they are small, and a client that
       // disconnects mid-answer must not surface as a server error.
       return reply.send(Buffer.from(await response.arrayBuffer()));
