@@ -183,6 +183,12 @@ describe('the process cap', () => {
         code: 'E_TOO_MANY_SUBSCRIPTIONS',
         retryable: true,
       });
+      await capped.flush();
+      const refused = await db.ownerPool.query(
+        `select 1 from access_log where operation_kind = 'subscription'
+            and outcome = 'error:E_TOO_MANY_SUBSCRIPTIONS'`,
+      );
+      expect(refused.rowCount).toBe(1);
       first.close();
       await waitFor(() => capped.runChanges.size() === 0);
       // The server's close ends open streams rather than waiting for their clients.
