@@ -51,6 +51,11 @@ export function subscribe<R, V extends Record<string, unknown>>(
         body,
         signal: abort.signal,
       });
+      if (res.status === 401) {
+        // Signed out meanwhile: the page's next request sends the user to sign-in.
+        final = true;
+        handlers.onError?.(new ApiError('Sign in again.', 'E_UNAUTHENTICATED', null));
+      }
       if (!res.ok || !res.body) throw new Error(`status ${res.status}`);
       handlers.onLive?.(true);
       retryMs = RETRY_FIRST_MS;
@@ -74,8 +79,11 @@ export function subscribe<R, V extends Record<string, unknown>>(
     } catch {
       // A dropped stream or an unreachable server: opened again below.
     }
-    if (abort.signal.aborted || final) return;
+    if (abort.signal.aborted) return;
+    // Down, for good or until it is opened again: the page refreshes slowly meanwhile (and, if
+    // the session ended, its next request sends the user to sign-in).
     handlers.onLive?.(false);
+    if (final) return;
     timer = setTimeout(() => void open(), retryMs);
     retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
   };
