@@ -3,6 +3,7 @@ import { createLastUsedTracker } from '../accounts/last-used.ts';
 import { createSmtpMailer } from '../accounts/mailer.ts';
 import type { GraphqlOptions } from '../api/graphql/plugin.ts';
 import { createRateLimiter } from '../api/rate-limit.ts';
+import { createRunChangeHub } from '../api/run-changes.ts';
 import type { HooksOptions } from '../api/routes/hooks.ts';
 import type { OAuthRouteOptions } from '../api/routes/oauth.ts';
 import { createGate } from '../runner/gate/gate.ts';
@@ -37,6 +38,12 @@ export function wireApi(
   const accessLog = createAccessLog(pool, logger, { registry: deps.metrics.registry });
   const rateLimiter = createRateLimiter();
   const clock = { now: () => new Date() };
+  // LISTEN needs a session: DATABASE_LISTEN_URL behind a transaction pooler, else the pool's URL.
+  const runChanges = createRunChangeHub({
+    listenUrl: config.database.listenUrl ?? pool.options.connectionString,
+    maxSubscriptions: config.api.subscriptionsMax,
+    logger,
+  });
   const https = Boolean(config.security.tls) || config.security.requireHttps;
   // The OAuth code exchange is an outgoing request like a step's: through the same gate rules.
   const gate = createGate(config.runner.gate);
@@ -49,6 +56,7 @@ export function wireApi(
       services: {
         pool,
         engine: deps.engine,
+        runChanges,
         secrets: deps.secrets,
         mailer: config.api.smtp ? createSmtpMailer(config.api.smtp) : null,
         lastUsed,
@@ -100,6 +108,7 @@ export function wireApi(
       now: clock.now,
     },
     async stop() {
+      await runChanges.close();
       await deps.engine.drain();
       await lastUsed.stop();
       await accessLog.stop();

@@ -16,6 +16,7 @@ export const apiSchema = z.object({
   GRAPHQL_INTROSPECTION: boolFlag(true),
   GRAPHQL_MAX_DEPTH: positiveInt(15, 100),
   GRAPHQL_MAX_COST: positiveInt(20_000),
+  API_SUBSCRIPTIONS_MAX: positiveInt(1_000, 100_000),
   RATE_LIMIT_TENANT_PER_MINUTE: positiveInt(6_000),
   RATE_LIMIT_PRINCIPAL_PER_MINUTE: positiveInt(1_200),
   RATE_LIMIT_IP_PER_MINUTE: positiveInt(600),
@@ -53,6 +54,8 @@ export type ApiConfig = {
   invitationTtlMs: number;
   smtp: { url: string; from: string; timeoutMs: number } | null;
   graphql: { introspection: boolean; maxDepth: number; maxCost: number };
+  /** Open GraphQL subscriptions (live runs) this process serves at once. */
+  subscriptionsMax: number;
   /** Requests per minute per key, already divided by the number of API processes sharing it. */
   rateLimits: { tenantPerMinute: number; principalPerMinute: number; ipPerMinute: number };
   webhooks: {
@@ -84,6 +87,7 @@ export function toApiConfig(env: z.infer<typeof apiSchema>): ApiConfig {
       maxDepth: env.GRAPHQL_MAX_DEPTH,
       maxCost: env.GRAPHQL_MAX_COST,
     },
+    subscriptionsMax: env.API_SUBSCRIPTIONS_MAX,
     rateLimits: {
       tenantPerMinute: share(env.RATE_LIMIT_TENANT_PER_MINUTE),
       principalPerMinute: share(env.RATE_LIMIT_PRINCIPAL_PER_MINUTE),

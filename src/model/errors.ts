@@ -70,6 +70,11 @@ export const errorCodes = {
     retryable: true,
     message: 'Request rate limit reached; retry after the given time',
   },
+  E_TOO_MANY_SUBSCRIPTIONS: {
+    httpStatus: 503,
+    retryable: true,
+    message: 'This API process has as many open subscriptions as it serves; retry later',
+  },
   E_QUERY_TOO_COMPLEX: {
     httpStatus: 400,
     retryable: false,

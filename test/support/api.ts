@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { loadWebAssets } from '../../src/api/routes/web-app.ts';
+import type { RunChangeHub } from '../../src/api/run-changes.ts';
 import { buildServer } from '../../src/api/server.ts';
 import { wireApi } from '../../src/cli/api-wiring.ts';
 import { loadConfig } from '../../src/config/index.ts';
@@ -26,6 +27,8 @@ export type TestApi = {
   engine: Engine;
   secrets: SecretBox;
   metrics: Metrics;
+  /** The process's live run changes (GraphQL subscriptions). */
+  runChanges: RunChangeHub;
   gql<T = Record<string, unknown>>(
     query: string,
     variables?: Record<string, unknown>,
@@ -83,6 +86,7 @@ export async function startTestApi(
     engine,
     secrets,
     metrics,
+    runChanges: api.graphql.services.runChanges,
     async gql<T>(
       query: string,
       variables: Record<string, unknown> = {},

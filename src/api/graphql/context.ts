@@ -4,6 +4,7 @@ import type { LastUsedTracker } from '../../accounts/last-used.ts';
 import type { SignInPolicy } from '../../accounts/sign-in.ts';
 import type { Queryable } from '../../db/pool.ts';
 import type { Engine } from '../../engine/engine.ts';
+import type { RunChangeHub } from '../run-changes.ts';
 import type { Mailer } from '../../accounts/mailer.ts';
 import type { SecretBox } from '../../security/crypto/secret-box.ts';
 import { withTenant } from '../../db/tenant.ts';
@@ -41,6 +42,8 @@ export type ConnectionTester = (
 export type ApiServices = {
   pool: pg.Pool;
   engine: Engine;
+  /** Live run changes for subscriptions (one LISTEN connection per process). */
+  runChanges: RunChangeHub;
   secrets: SecretBox;
   /** Invitation mail; null without SMTP_URL (links are shown to the inviter). */
   mailer: Mailer | null;

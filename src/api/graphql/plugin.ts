@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
@@ -116,10 +117,23 @@ export function registerGraphql(app: FastifyInstance, opts: GraphqlOptions): voi
         void reply.header('Retry-After', retryAfterSeconds(rate.decision));
         void reply.status(429);
       }
-      // Buffered, not streamed: answers are small, and a client that disconnects mid-answer
-      // must not surface as a server error.
+      // A subscription (Server-Sent Events) is streamed until either side ends it; yoga ends
+      // the subscription when the client goes (the request's abort signal).
+      if (response.body && response.headers.get('content-type')?.startsWith('text/event-stream')) {
+        // Its connection is not kept for reuse: a closing server would otherwise wait for the
+        // client to drop it (seconds) after the stream ended.
+        void reply.header('connection', 'close');
+        return reply.send(Readable.from(response.body as AsyncIterable<Uint8Array>));
+      }
+      // Other answers are buffered, not streamed: they are small, and a client that
+      // disconnects mid-answer must not surface as a server error.
       return reply.send(Buffer.from(await response.arrayBuffer()));
     },
+  });
+  // Open streams would hold the server's close until their clients leave: end them first.
+  app.addHook('preClose', (done) => {
+    opts.services.runChanges.endAll();
+    done();
   });
 }
 
@@ -215,33 +229,45 @@ function limitsPlugin(limits: QueryLimits & { introspection: boolean }): Plugin 
 }
 
 function accessLogPlugin(accessLog: AccessLog): Plugin<GraphQLContext> {
+  const record = (
+    args: { document: unknown; operationName?: unknown; contextValue: GraphQLContext },
+    result: unknown,
+    started: number,
+  ) => {
+    const op = getOperationAST(
+      args.document as DocumentNode,
+      args.operationName as string | undefined,
+    );
+    const ctx = args.contextValue;
+    const errors =
+      result && typeof result === 'object' && 'errors' in result && Array.isArray(result.errors)
+        ? result.errors
+        : [];
+    const a = ctx.actor;
+    accessLog.record({
+      tenantId: a.kind === 'anonymous' ? null : a.tenantId,
+      actorKind: a.kind,
+      actorId: a.kind === 'user' ? a.userId : a.kind === 'token' ? a.tokenId : null,
+      tokenId: a.kind === 'token' ? a.tokenId : null,
+      operationKind: op?.operation ?? 'unknown',
+      operationName: op?.name?.value ?? null,
+      outcome: errors.length === 0 ? 'ok' : `error:${errorCodeOf(errors[0])}`,
+      durationMs: Math.round(performance.now() - started),
+      ip: ctx.meta.ip,
+      requestId: ctx.meta.requestId,
+      occurredAt: new Date(),
+    });
+  };
   return {
     onExecute({ args }) {
       const started = performance.now();
-      const op = getOperationAST(
-        args.document as DocumentNode,
-        args.operationName as string | undefined,
-      );
-      const ctx = args.contextValue;
-      return {
-        onExecuteDone({ result }) {
-          const errors = 'errors' in result && Array.isArray(result.errors) ? result.errors : [];
-          const a = ctx.actor;
-          accessLog.record({
-            tenantId: a.kind === 'anonymous' ? null : a.tenantId,
-            actorKind: a.kind,
-            actorId: a.kind === 'user' ? a.userId : a.kind === 'token' ? a.tokenId : null,
-            tokenId: a.kind === 'token' ? a.tokenId : null,
-            operationKind: op?.operation ?? 'unknown',
-            operationName: op?.name?.value ?? null,
-            outcome: errors.length === 0 ? 'ok' : `error:${errorCodeOf(errors[0])}`,
-            durationMs: Math.round(performance.now() - started),
-            ip: ctx.meta.ip,
-            requestId: ctx.meta.requestId,
-            occurredAt: new Date(),
-          });
-        },
-      };
+      return { onExecuteDone: ({ result }) => record(args, result, started) };
+    },
+    // A subscription is logged once, when it opens (or is refused): its duration is the time
+    // to open it, not how long the client stays.
+    onSubscribe({ args }) {
+      const started = performance.now();
+      return { onSubscribeResult: ({ result }) => record(args, result, started) };
     },
   };
 }
