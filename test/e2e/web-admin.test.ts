@@ -9,6 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createStepExecutor } from '../../src/cli/executor.ts';
 import { createWorker, type Worker } from '../../src/engine/worker.ts';
 import { cookieOf, startTestApi, type TestApi } from '../support/api.ts';
+import type { Locator } from 'playwright-core';
 import { openBrowser, seriousAxeViolations, type TestBrowser } from '../support/browser.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from '../support/db.ts';
 import { engineDeps } from '../support/engine-factories.ts';
@@ -133,15 +134,25 @@ async function makeFailures(n: number): Promise<void> {
     .toBe(n);
 }
 
+async function signInAs(email: string, password: string): Promise<void> {
+  const { page } = browser;
+  await page.context().clearCookies();
+  await page.goto(`${api.url}/sign-in`);
+  // The email field takes the focus once the page is ready: typing before that would land in it.
+  await expect
+    .poll(() => page.evaluate(() => document.activeElement?.getAttribute('type')))
+    .toBe('email');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL('**/workflows');
+}
+
 it('lists failures, filters them, shows one and replays one and then several', async () => {
   await makeFailures(2);
   await scenario('failures', async () => {
     const { page } = browser;
-    await page.goto(`${api.url}/sign-in`);
-    await page.getByLabel('Email').fill(OWNER.email);
-    await page.getByLabel('Password').fill(OWNER.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForURL('**/workflows');
+    await signInAs(OWNER.email, OWNER.password);
 
     await page
       .getByRole('navigation', { name: 'Main' })
@@ -209,3 +220,187 @@ it('lists failures, filters them, shows one and replays one and then several', a
   });
   expect(browser.problems).toEqual([]);
 }, 120_000);
+
+/** Picks a Vuetify select's option with the keyboard (its field covers the input for the mouse). */
+async function choose(combobox: Locator, option: string): Promise<void> {
+  await combobox.focus();
+  await browser.page.keyboard.press('Enter');
+  await browser.page.getByRole('option', { name: option, exact: true }).click();
+}
+
+async function openFromNav(title: string): Promise<void> {
+  await browser.page
+    .getByRole('navigation', { name: 'Main' })
+    .getByRole('link', { name: title })
+    .click();
+  await browser.page.getByRole('heading', { name: title, level: 1 }).waitFor();
+}
+
+let ownerTokenSecret = '';
+
+it('creates an API token shown once, lists it with its prefix, creator and last use, and revokes one', async () => {
+  await scenario('tokens', async () => {
+    const { page } = browser;
+    await openFromNav('API tokens');
+    await page.getByRole('heading', { name: 'No API tokens yet' }).waitFor();
+    await expectNoAxeViolations();
+
+    await page.getByRole('button', { name: 'New token' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New API token' });
+    await dialog.getByLabel('Name').fill('CI deploys');
+    await choose(dialog.getByRole('combobox', { name: 'Role' }), 'owner');
+    await choose(dialog.getByRole('combobox', { name: 'Expires' }), 'In 30 days');
+    await expectNoAxeViolations();
+    await dialog.getByRole('button', { name: 'Create token' }).click();
+    await page.getByText('Token “CI deploys” created').waitFor();
+    ownerTokenSecret = await page
+      .getByRole('textbox', { name: 'API token (shown once)' })
+      .inputValue();
+    expect(ownerTokenSecret.length).toBeGreaterThan(20);
+    await expectNoAxeViolations();
+
+    // The token works, and its use shows.
+    const used = await api.gql(`{ viewer { kind } }`, {}, { token: ownerTokenSecret });
+    expect(used.errors).toBeUndefined();
+    await api.flush();
+    await page.getByRole('button', { name: 'I have copied the token' }).click();
+    await expect(
+      page.getByRole('textbox', { name: 'API token (shown once)' }).count(),
+    ).resolves.toBe(0);
+    await page.reload();
+    const row = page.locator('tbody tr').filter({ hasText: 'CI deploys' });
+    await row.getByText(OWNER.email).waitFor();
+    await row.getByText(`${ownerTokenSecret.slice(0, 8)}`).waitFor();
+    await row.getByText('just now').waitFor();
+
+    // A second token, revoked with the keyboard.
+    await page.getByRole('button', { name: 'New token' }).click();
+    await dialog.getByLabel('Name').fill('Reporting');
+    await page.keyboard.press('Enter');
+    await page.getByText('Token “Reporting” created').waitFor();
+    const reporting = page.locator('tbody tr').filter({ hasText: 'Reporting' });
+    await reporting.getByRole('button', { name: 'Revoke Reporting' }).focus();
+    await page.keyboard.press('Enter');
+    const confirm = page.getByRole('dialog', { name: 'Revoke API token' });
+    await expectNoAxeViolations();
+    await confirm.getByRole('button', { name: 'Revoke' }).click();
+    await reporting.getByText('revoked').waitFor();
+  });
+  expect(browser.problems).toEqual([]);
+}, 60_000);
+
+/** Accepts an invitation as a new user, from the link the page showed. */
+async function accept(link: string, password: string): Promise<void> {
+  const token = decodeURIComponent(link.split('#')[1] ?? '');
+  const res = await api.gql(
+    `mutation($t: String!, $p: String) { acceptInvitation(token: $t, password: $p) { email } }`,
+    { t: token, p: password },
+  );
+  expect(res.errors).toBeUndefined();
+}
+
+async function inviteFromPage(email: string, role: string): Promise<string> {
+  const { page } = browser;
+  await page.getByRole('button', { name: 'Invite someone' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Invite someone' });
+  await dialog.getByLabel('Email').fill(email);
+  await choose(dialog.getByRole('combobox', { name: 'Role' }), role);
+  await dialog.getByRole('button', { name: 'Invite' }).click();
+  await page.getByRole('heading', { name: `Invitation for ${email}` }).waitFor();
+  const link = await page
+    .getByRole('textbox', { name: 'Invitation link (shown once)' })
+    .inputValue();
+  await page.getByRole('button', { name: 'Done' }).click();
+  return link;
+}
+
+it('lists members, explains the last-owner rule, invites with a link shown once, changes roles, removes and revokes', async () => {
+  await scenario('members', async () => {
+    const { page } = browser;
+    await openFromNav('Members');
+    const me = page.locator('tbody tr').filter({ hasText: OWNER.email });
+    await me.getByText('you').waitFor();
+    await expectNoAxeViolations();
+
+    // The last owner cannot step down: the page says why and what to do.
+    await choose(me.getByRole('combobox', { name: `Role of ${OWNER.email}` }), 'admin');
+    await page.getByText(/E_LAST_OWNER.*Make another member owner first/).waitFor();
+    await expect(
+      me.getByRole('combobox', { name: `Role of ${OWNER.email}` }).inputValue(),
+    ).resolves.toBe('owner');
+
+    // Invitations: the link is shown once (no mail server in this test).
+    const adaLink = await inviteFromPage('ada@acme.test', 'admin');
+    expect(adaLink).toMatch(/\/invitations\/accept#/);
+    await accept(adaLink, 'ada password 123');
+    const carlLink = await inviteFromPage('carl@acme.test', 'viewer');
+    await accept(carlLink, 'carl password 123');
+    await inviteFromPage('bob@acme.test', 'editor');
+    await page.reload();
+    await page.locator('tbody tr').filter({ hasText: 'ada@acme.test' }).waitFor();
+    await expectNoAxeViolations();
+
+    // Revoke Bob's invitation.
+    await page.getByRole('button', { name: 'Revoke the invitation for bob@acme.test' }).click();
+    await page
+      .getByRole('dialog', { name: 'Revoke invitation' })
+      .getByRole('button', { name: 'Revoke' })
+      .click();
+    await expect.poll(() => page.getByRole('cell', { name: 'bob@acme.test' }).count()).toBe(0);
+
+    // Carl becomes an editor, then is removed.
+    const carl = page.locator('tbody tr').filter({ hasText: 'carl@acme.test' });
+    await choose(carl.getByRole('combobox', { name: 'Role of carl@acme.test' }), 'editor');
+    await expect
+      .poll(async () => {
+        const m = await gql<{ members: { email: string; role: string }[] }>(
+          `{ members { email role } }`,
+        );
+        return m.members.find((x) => x.email === 'carl@acme.test')?.role;
+      })
+      .toBe('editor');
+    await carl.getByRole('button', { name: 'Remove carl@acme.test' }).click();
+    await page
+      .getByRole('dialog', { name: 'Remove member' })
+      .getByRole('button', { name: 'Remove' })
+      .click();
+    await expect.poll(() => carl.count()).toBe(0);
+    await expectNoAxeViolations();
+  });
+  expect(browser.problems).toEqual([]);
+}, 60_000);
+
+it('refuses an admin the revocation of an owner token (E_ROLE_TOO_HIGH) and hides admin pages from a viewer', async () => {
+  await scenario('roles', async () => {
+    const { page } = browser;
+    await signInAs('ada@acme.test', 'ada password 123');
+    await openFromNav('API tokens');
+    await page.getByRole('button', { name: 'Revoke CI deploys' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Revoke API token' });
+    await confirm.getByRole('button', { name: 'Revoke' }).click();
+    await confirm.getByText(/E_ROLE_TOO_HIGH/).waitFor();
+    await expectNoAxeViolations();
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+
+    const invited = await gql<{ inviteMember: { link: string } }>(
+      `mutation { inviteMember(email: "dan@acme.test", role: viewer) { link } }`,
+    );
+    await accept(invited.inviteMember.link, 'dan password 123');
+    await signInAs('dan@acme.test', 'dan password 123');
+    const nav = page.getByRole('navigation', { name: 'Main' });
+    await nav.getByRole('link', { name: 'Failures' }).click();
+    await page.locator('tbody tr').first().waitFor();
+    expect(await nav.getByRole('link', { name: 'Members' }).count()).toBe(0);
+    expect(await nav.getByRole('link', { name: 'API tokens' }).count()).toBe(0);
+    expect(await page.getByRole('checkbox', { name: /^Select/ }).count()).toBe(0);
+    await page
+      .getByRole('button', { name: /Details/ })
+      .first()
+      .click();
+    const detail = page.getByRole('dialog', { name: 'Failure details' });
+    await detail.getByText('Attempts').waitFor();
+    expect(await detail.getByRole('button', { name: 'Replay…' }).count()).toBe(0);
+    await expectNoAxeViolations();
+  });
+  expect(browser.problems).toEqual([]);
+}, 60_000);
