@@ -5,6 +5,7 @@
  * invitations; the audit trail with its chain verified and exported. Each page is checked with
  * axe and driven with the keyboard where it matters; a viewer does not see what it cannot use.
  */
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createStepExecutor } from '../../src/cli/executor.ts';
 import { createWorker, type Worker } from '../../src/engine/worker.ts';
@@ -392,6 +393,7 @@ it('refuses an admin the revocation of an owner token (E_ROLE_TOO_HIGH) and hide
     await page.locator('tbody tr').first().waitFor();
     expect(await nav.getByRole('link', { name: 'Members' }).count()).toBe(0);
     expect(await nav.getByRole('link', { name: 'API tokens' }).count()).toBe(0);
+    expect(await nav.getByRole('link', { name: 'Audit trail' }).count()).toBe(0);
     expect(await page.getByRole('checkbox', { name: /^Select/ }).count()).toBe(0);
     await page
       .getByRole('button', { name: /Details/ })
@@ -400,6 +402,87 @@ it('refuses an admin the revocation of an owner token (E_ROLE_TOO_HIGH) and hide
     const detail = page.getByRole('dialog', { name: 'Failure details' });
     await detail.getByText('Attempts').waitFor();
     expect(await detail.getByRole('button', { name: 'Replay…' }).count()).toBe(0);
+    await expectNoAxeViolations();
+  });
+  expect(browser.problems).toEqual([]);
+}, 60_000);
+
+async function downloadText(button: Locator): Promise<{ name: string; text: string }> {
+  const [file] = await Promise.all([browser.page.waitForEvent('download'), button.click()]);
+  const path = await file.path();
+  return { name: file.suggestedFilename(), text: await readFile(path, 'utf8') };
+}
+
+it('shows the audit trail, filters it, verifies the chain, exports it, and names the first broken link', async () => {
+  await scenario('audit', async () => {
+    const { page } = browser;
+    await signInAs(OWNER.email, OWNER.password);
+    await openFromNav('Audit trail');
+    await page.getByRole('cell', { name: 'tenant.created' }).waitFor();
+    await expectNoAxeViolations();
+
+    await page.getByRole('button', { name: 'Verify the chain' }).click();
+    await page.getByText(/The chain is intact: \d+ events checked/).waitFor();
+
+    // The server filters by action; the export holds what is shown.
+    const action = page.getByRole('combobox', { name: 'Action' });
+    await action.fill('api_token.created');
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Escape');
+    await page.getByText('2 of 2 loaded events shown').waitFor();
+    await expectNoAxeViolations();
+    const jsonl = await downloadText(page.getByRole('button', { name: 'Export JSON Lines' }));
+    expect(jsonl.name).toMatch(/^audit-.*\.jsonl$/);
+    const lines = jsonl.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(
+      lines.map((l) => [l.action, l.actorEmail, (l.metadata as { name: string }).name]),
+    ).toEqual([
+      ['api_token.created', OWNER.email, 'Reporting'],
+      ['api_token.created', OWNER.email, 'CI deploys'],
+    ]);
+    const csv = await downloadText(page.getByRole('button', { name: 'Export CSV' }));
+    const csvLines = csv.text.trim().split('\r\n');
+    expect(csvLines[0]).toBe(
+      'seq,occurredAt,actorKind,actorId,actorEmail,action,targetKind,targetId,outcome,ip,requestId,metadata,id',
+    );
+    expect(csvLines).toHaveLength(3);
+    expect(csvLines[1]).toContain(',api_token.created,api_token,');
+
+    // The access history: every GraphQL operation, exported the same way.
+    await page.getByRole('tab', { name: 'Access history' }).click();
+    await page
+      .getByRole('cell', { name: /ApiTokens/ })
+      .first()
+      .waitFor();
+    await expectNoAxeViolations();
+    const access = await downloadText(page.getByRole('button', { name: 'Export CSV' }));
+    expect(access.name).toMatch(/^access-.*\.csv$/);
+    expect(access.text.split('\r\n')[0]).toBe(
+      'id,occurredAt,actorKind,actorId,tokenId,operationKind,operationName,outcome,durationMs,ip,requestId',
+    );
+
+    // Someone with the database owner's rights alters an event behind the triggers.
+    const { rows } = await db.ownerPool.query<{ seq: number }>(
+      `select seq from audit_events where action = 'api_token.created' order by seq limit 1`,
+    );
+    const tampered = rows[0]!.seq;
+    const owner = await db.ownerPool.connect();
+    try {
+      await owner.query('begin');
+      await owner.query('alter table audit_events disable trigger audit_events_immutable');
+      await owner.query(`update audit_events set outcome = 'failure' where seq = $1`, [tampered]);
+      await owner.query('alter table audit_events enable trigger audit_events_immutable');
+      await owner.query('commit');
+    } finally {
+      owner.release();
+    }
+    await page.getByRole('tab', { name: 'Audit events' }).click();
+    await page.getByRole('button', { name: 'Verify the chain' }).click();
+    await page.getByText(`The chain is broken at event #${tampered}`).waitFor();
+    await page.getByText('its content no longer matches its hash (it was altered).').waitFor();
     await expectNoAxeViolations();
   });
   expect(browser.problems).toEqual([]);
