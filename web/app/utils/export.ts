@@ -40,3 +40,14 @@ export function rangeName(prefix: string, times: string[]): string {
     (t ?? 'none').replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
   return `${prefix}-${clean(sorted[0])}--${clean(sorted[sorted.length - 1])}`;
 }
+
+/** Whether an ISO time is within the datetime-local bounds given (empty: unbounded). */
+export function inRange(at: string, from: string, to: string): boolean {
+  const t = new Date(at).getTime();
+  if (from && t < new Date(from).getTime()) return false;
+  if (to && t > new Date(to).getTime()) return false;
+  return true;
+}
+
+/** Pages loaded at most to reach back to a time range's start (100 each). */
+export const MAX_PAGES_BACK = 50;
