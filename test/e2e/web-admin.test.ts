@@ -80,12 +80,18 @@ async function scenario(name: string, fn: () => Promise<void>): Promise<void> {
 }
 
 async function expectNoAxeViolations(): Promise<void> {
-  // Colours measured mid-transition (a message sliding in) are not the ones people read.
+  // Colours measured mid-transition (a message sliding in, a tab's window moving, a ripple) are
+  // not the ones people read: wait for the finite animations to end.
   await expect
     .poll(() =>
       browser.page.evaluate(
         () =>
-          document.querySelectorAll('[class*="-enter-active"], [class*="-leave-active"]').length,
+          document
+            .getAnimations()
+            .filter(
+              (a) =>
+                a.playState === 'running' && a.effect?.getComputedTiming().iterations !== Infinity,
+            ).length,
       ),
     )
     .toBe(0);
@@ -233,9 +239,20 @@ it('lists failures, filters them, shows one and replays one and then several', a
 
 /** Picks a Vuetify select's option with the keyboard (its field covers the input for the mouse). */
 async function choose(combobox: Locator, option: string): Promise<void> {
-  await combobox.focus();
-  await browser.page.keyboard.press('ArrowDown');
-  await browser.page.getByRole('option', { name: option, exact: true }).click();
+  const item = browser.page.getByRole('option', { name: option, exact: true });
+  // A dialog's autofocus can take the focus back while it opens: try again until the list shows.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    await combobox.focus();
+    await browser.page.keyboard.press('ArrowDown');
+    if (
+      await item.waitFor({ timeout: 1_000 }).then(
+        () => true,
+        () => false,
+      )
+    )
+      break;
+  }
+  await item.click();
 }
 
 async function openFromNav(title: string): Promise<void> {
