@@ -4,6 +4,7 @@ import './types/account.ts';
 import './types/members.ts';
 import './types/tokens.ts';
 import './types/audit.ts';
+import './types/audit-verify.ts';
 import './types/apps.ts';
 import './types/workflows.ts';
 import './types/connections.ts';

@@ -5,7 +5,8 @@ export default defineNuxtPlugin(() => {
   const router = useRouter();
   setUnauthenticatedHandler(() => {
     const session = useSession();
-    if (session.viewer.value === null) return;
+    // null: already signed out; undefined: the first load is asking (it handles the answer).
+    if (session.viewer.value == null) return;
     session.viewer.value = null;
     const here = router.currentRoute.value;
     if (here.path === '/sign-in' || here.path === '/setup') return;
