@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withSystem, withTenant } from '../../src/db/tenant.ts';
 import type { ConnectionId, TenantId, TriggerId } from '../../src/model/ids.ts';
@@ -192,6 +193,66 @@ describe('connection and webhook secrets through the envelope layer', () => {
       readWebhookSecrets(c, box, { tenantId: t.tenantId, triggerId }),
     );
     expect(read).toEqual({ current: stored, previous: null });
+  });
+});
+
+describe("re-encryption between a reader's statements", () => {
+  // A reader in READ COMMITTED reads a ciphertext, then (before it opens it) the whole
+  // re-encryption runs and commits: the ciphertext moves to the new data key and the old key
+  // is destroyed. The reader still holds the old ciphertext and must still open it.
+  const racingReader = (
+    c: Pick<pg.PoolClient, 'query'>,
+    reencrypt: () => Promise<void>,
+  ): Pick<pg.PoolClient, 'query'> => {
+    let first = true;
+    return {
+      query: (async (...args: Parameters<pg.PoolClient['query']>) => {
+        const res = await (c.query as (...a: unknown[]) => Promise<unknown>)(...args);
+        if (first) {
+          first = false;
+          await reencrypt();
+        }
+        return res;
+      }) as pg.PoolClient['query'],
+    };
+  };
+
+  it('connection and webhook secrets stay readable; the old data key is destroyed meanwhile', async () => {
+    const box = createSecretBox({
+      provider: memoryLocalProvider(localRing(1)),
+      logger: testLogger,
+      scrubber: createScrubber(),
+      keyCacheTtlMs: 0,
+    });
+    const t = await makeTenant(db.pool);
+    const conn = await makeConnection(db.pool, t.tenantId);
+    await storeConn(box, t.tenantId, conn, { v: 'value-read-across-a-reencryption' });
+    const trig = await makeWebhookTrigger(db.pool, box, t.tenantId);
+    const destroyed: number[][] = [];
+    const reencrypt = async () => {
+      const [r] = await reencryptSecrets(
+        { pool: db.pool, box, logger: testLogger },
+        { tenantIds: [t.tenantId] },
+      );
+      destroyed.push(r!.destroyedDataKeyVersions);
+    };
+
+    const secret = await withTenant(db.pool, t.tenantId, (c) =>
+      readConnectionSecret(racingReader(c, reencrypt), box, {
+        tenantId: t.tenantId,
+        connectionId: conn,
+      }),
+    );
+    expect(secret).toEqual({ v: 'value-read-across-a-reencryption' });
+    const hooks = await withTenant(db.pool, t.tenantId, (c) =>
+      readWebhookSecrets(racingReader(c, reencrypt), box, {
+        tenantId: t.tenantId,
+        triggerId: trig,
+      }),
+    );
+    expect(hooks.current).toMatch(/^whsec_/);
+    // Each pass did destroy the key the reader's ciphertext named.
+    expect(destroyed).toEqual([[1], [2]]);
   });
 });
 

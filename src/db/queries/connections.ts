@@ -1,5 +1,6 @@
 import type { AuthKind } from '../../model/step.ts';
 import type { Queryable } from '../pool.ts';
+import { dataKeyFromRow, dataKeySelectList, joinDataKeyOf, type DataKeyRow } from './data-keys.ts';
 import type { AppId, ConnectionId, TenantId } from '../../model/ids.ts';
 
 /** Stores an already encrypted secret (security/secrets/connections.ts); false if no such row. */
@@ -14,16 +15,22 @@ export async function updateConnectionSecretCipher(
   return res.rowCount === 1;
 }
 
+/**
+ * The stored secret and, read in the same statement (one snapshot), the data key it names:
+ * a concurrent `keys reencrypt` cannot destroy that key between the two reads.
+ */
 export async function selectConnectionSecretCipher(
   db: Queryable,
   p: { tenantId: TenantId; id: ConnectionId },
-): Promise<{ secretCipher: Buffer | null } | undefined> {
-  const res = await db.query<{ secret_cipher: Buffer | null }>(
-    'select secret_cipher from connections where tenant_id = $1 and id = $2',
+): Promise<{ secretCipher: Buffer | null; dataKey: DataKeyRow | undefined } | undefined> {
+  const res = await db.query<{ secret_cipher: Buffer | null } & Record<string, unknown>>(
+    `select c.secret_cipher, ${dataKeySelectList('k', 'k_')}
+       from connections c ${joinDataKeyOf('k', 'c', 'secret_cipher')}
+      where c.tenant_id = $1 and c.id = $2`,
     [p.tenantId, p.id],
   );
   const row = res.rows[0];
-  return row && { secretCipher: row.secret_cipher };
+  return row && { secretCipher: row.secret_cipher, dataKey: dataKeyFromRow(row, 'k_') };
 }
 
 export type ConnectionAuthKind = AuthKind;

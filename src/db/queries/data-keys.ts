@@ -77,6 +77,40 @@ export async function selectDataKey(
   return res.rows[0] && toRow(res.rows[0]);
 }
 
+/**
+ * For a statement that reads a ciphertext together with the data key it names: joins that key
+ * as `alias` (null when no such key is visible) next to the row `owner` whose `cipherColumn`
+ * holds the ciphertext. One statement sees one snapshot, so a ciphertext read there always
+ * comes with its key: `keys reencrypt` destroys a retired key only after it has committed the
+ * re-encrypted ciphertexts, and a snapshot that still sees the old ciphertext also still sees
+ * the key it names. (Reading the key in a later statement of a READ COMMITTED transaction
+ * could miss a key destroyed in between.)
+ */
+export function joinDataKeyOf(alias: string, owner: string, cipherColumn: string): string {
+  return `left join tenant_data_keys ${alias} on ${alias}.tenant_id = ${owner}.tenant_id
+      and uuid_send(${alias}.id) = substring(${owner}.${cipherColumn} from 2 for 16)`;
+}
+
+/** The select list of a key joined by joinDataKeyOf(), its columns named `<prefix><column>`. */
+export function dataKeySelectList(alias: string, prefix: string): string {
+  return columns
+    .split(', ')
+    .map((c) => `${alias}.${c} as ${prefix}${c}`)
+    .join(', ');
+}
+
+/** The key read by dataKeySelectList(), or undefined when none was joined. */
+export function dataKeyFromRow(
+  raw: Record<string, unknown>,
+  prefix: string,
+): DataKeyRow | undefined {
+  if (raw[`${prefix}id`] === null || raw[`${prefix}id`] === undefined) return undefined;
+  const r = Object.fromEntries(
+    columns.split(', ').map((c) => [c, raw[`${prefix}${c}`]]),
+  ) as unknown as Raw;
+  return toRow(r);
+}
+
 /** Inserts the next version as the active key; undefined when another writer made one first. */
 export async function insertActiveDataKey(
   db: Queryable,

@@ -1,5 +1,6 @@
 /** The webhook secret columns of triggers; ciphertexts only (security/secrets/webhooks.ts). */
 import type { Queryable } from '../pool.ts';
+import { dataKeyFromRow, dataKeySelectList, joinDataKeyOf, type DataKeyRow } from './data-keys.ts';
 import type { TenantId, TriggerId } from '../../model/ids.ts';
 
 export type TriggerSecretCiphers = {
@@ -19,16 +20,36 @@ const toCiphers = (r: RawCiphers): TriggerSecretCiphers => ({
   previousExpiresAt: r.previous_secret_expires_at,
 });
 
+/**
+ * The ciphers and, read in the same statement (one snapshot), the data keys they name: a
+ * concurrent `keys reencrypt` cannot destroy such a key between the two reads.
+ */
 export async function selectTriggerSecretCiphers(
   db: Queryable,
   p: { tenantId: TenantId; id: TriggerId },
-): Promise<TriggerSecretCiphers | undefined> {
-  const res = await db.query<RawCiphers>(
-    `select webhook_secret_cipher, previous_webhook_secret_cipher, previous_secret_expires_at
-       from triggers where tenant_id = $1 and id = $2`,
+): Promise<
+  | (TriggerSecretCiphers & {
+      currentKey: DataKeyRow | undefined;
+      previousKey: DataKeyRow | undefined;
+    })
+  | undefined
+> {
+  const res = await db.query<RawCiphers & Record<string, unknown>>(
+    `select t.webhook_secret_cipher, t.previous_webhook_secret_cipher, t.previous_secret_expires_at,
+            ${dataKeySelectList('kc', 'kc_')}, ${dataKeySelectList('kp', 'kp_')}
+       from triggers t ${joinDataKeyOf('kc', 't', 'webhook_secret_cipher')}
+            ${joinDataKeyOf('kp', 't', 'previous_webhook_secret_cipher')}
+      where t.tenant_id = $1 and t.id = $2`,
     [p.tenantId, p.id],
   );
-  return res.rows[0] && toCiphers(res.rows[0]);
+  const row = res.rows[0];
+  return (
+    row && {
+      ...toCiphers(row),
+      currentKey: dataKeyFromRow(row, 'kc_'),
+      previousKey: dataKeyFromRow(row, 'kp_'),
+    }
+  );
 }
 
 /** The same, locking the row: for rotating the secret. */

@@ -26,7 +26,18 @@ export type SecretBox = {
   readonly provider: KeyProvider;
   readonly scrubber: SecretScrubber;
   encryptField(db: Queryable, loc: FieldLocation, plaintext: Buffer | string): Promise<Buffer>;
-  decryptField(db: Queryable, loc: FieldLocation, stored: Buffer): Promise<Buffer>;
+  /**
+   * `key`: the data key read in the same statement as `stored` (joinDataKeyOf), used when it is
+   * the one the ciphertext names. Without it the key is looked up in a later statement, by
+   * which time a concurrent re-encryption may have destroyed it: a reader that does not lock
+   * the ciphertext's row reads both at once.
+   */
+  decryptField(
+    db: Queryable,
+    loc: FieldLocation,
+    stored: Buffer,
+    key?: DataKeyRow,
+  ): Promise<Buffer>;
   /** The tenant's active data key (made if missing), locked FOR SHARE in the caller's transaction. */
   activeDataKey(db: Queryable, tenantId: TenantId): Promise<{ id: string; version: number }>;
   /** Drops cached unwrapped keys (after a data key is destroyed). */
@@ -114,12 +125,15 @@ export function createSecretBox(opts: SecretBoxOptions): SecretBox {
       const bytes = typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext;
       return sealField(key, row.id, loc, bytes);
     },
-    async decryptField(db, loc, stored) {
+    async decryptField(db, loc, stored, readWith) {
       const keyId = readKeyId(stored);
       const tenantId = loc.tenantId as TenantId;
       let key = cache.get(tenantId, keyId);
       if (!key) {
-        const row = await selectDataKey(db, { tenantId, id: keyId });
+        const row =
+          readWith && readWith.id === keyId && readWith.tenantId === tenantId
+            ? readWith
+            : await selectDataKey(db, { tenantId, id: keyId });
         // Another tenant's key is invisible here (RLS): a moved ciphertext fails closed.
         if (!row) throw decryptFailed('authentication', loc);
         key = await unwrap(row);

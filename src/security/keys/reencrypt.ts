@@ -4,6 +4,9 @@
  * them. Retiring the old key waits for in-flight writers that still hold it (FOR SHARE, see
  * db/queries/data-keys.ts), so no new ciphertext under it can appear after the pass starts.
  * Rows locked by other work are skipped and their key is kept: a re-run finishes the job.
+ * Readers that do not lock the row read a ciphertext and the data key it names in one
+ * statement (joinDataKeyOf in data-keys.ts), so destroying a key never strands a reader that
+ * read the ciphertext just before its re-encryption committed.
  */
 import type pg from 'pg';
 import {

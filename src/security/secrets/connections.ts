@@ -68,7 +68,13 @@ export async function readConnectionSecret(
     });
   }
   if (row.secretCipher === null) return null;
-  const plain = await box.decryptField(db, location(p.tenantId, p.connectionId), row.secretCipher);
+  // Opened with the key read in the same statement as the ciphertext (one snapshot).
+  const plain = await box.decryptField(
+    db,
+    location(p.tenantId, p.connectionId),
+    row.secretCipher,
+    row.dataKey,
+  );
   const json = plain.toString('utf8');
   plain.fill(0);
   box.scrubber.add(json);

@@ -9,6 +9,7 @@ import {
   selectTriggerSecretCiphersForUpdate,
   updateTriggerSecretCiphers,
 } from '../../db/queries/triggers-secrets.ts';
+import type { DataKeyRow } from '../../db/queries/data-keys.ts';
 import type { Queryable } from '../../db/pool.ts';
 import { SwitchyardError } from '../../model/errors.ts';
 import type { TenantId, TriggerId } from '../../model/ids.ts';
@@ -109,16 +110,18 @@ export async function readWebhookSecrets(
   const row = await selectTriggerSecretCiphers(db, { tenantId: p.tenantId, id: p.triggerId });
   if (!row) throw notFound(p.triggerId);
   const now = p.now ?? new Date();
-  const open = async (cipher: Buffer, field: string) => {
-    const plain = await box.decryptField(db, loc(p.tenantId, p.triggerId, field), cipher);
+  // Each ciphertext is opened with the key read in the same statement (one snapshot).
+  const open = async (cipher: Buffer, field: string, key: DataKeyRow | undefined) => {
+    const plain = await box.decryptField(db, loc(p.tenantId, p.triggerId, field), cipher, key);
     const text = plain.toString('utf8');
     plain.fill(0);
     box.scrubber.add(text);
     return text;
   };
-  const current = row.current ? await open(row.current, CURRENT) : null;
+  const current = row.current ? await open(row.current, CURRENT, row.currentKey) : null;
   const previousValid =
     row.previous !== null && row.previousExpiresAt !== null && row.previousExpiresAt > now;
-  const previous = previousValid && row.previous ? await open(row.previous, PREVIOUS) : null;
+  const previous =
+    previousValid && row.previous ? await open(row.previous, PREVIOUS, row.previousKey) : null;
   return { current, previous };
 }
