@@ -81,9 +81,26 @@ it('builds, publishes and triggers a workflow, and watches its run succeed', asy
   }
 }, 120_000);
 
+/**
+ * Picks a step's action as a person does, and waits until the field shows it: under load a
+ * click can land while the menu is still opening, so an unanswered choice is made again.
+ */
+async function chooseAction(name: string): Promise<void> {
+  const page = browser.page;
+  const chosen = page.locator('.v-autocomplete__selection', { hasText: name });
+  for (let attempt = 0; attempt < 3 && !(await chosen.isVisible()); attempt++) {
+    await page.getByRole('combobox', { name: 'Action' }).click();
+    await page.getByRole('option', { name }).click();
+    await chosen.waitFor({ timeout: 3_000 }).catch(() => undefined);
+  }
+  await chosen.waitFor();
+}
+
 async function builderLoop(): Promise<void> {
   const { page } = browser;
   await page.goto(`${api.url}/sign-in`);
+  // The form is typed into once the page has settled (under load a late render moved focus).
+  await page.waitForLoadState('networkidle');
   await page.getByLabel('Email').fill('builder@acme.test');
   await page.getByLabel('Password').fill('correct horse battery');
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -97,8 +114,7 @@ async function builderLoop(): Promise<void> {
   // Step 1: JavaScript that computes a total.
   await page.getByRole('button', { name: 'Add step' }).click();
   await page.getByLabel('Step id').fill('total');
-  await page.getByRole('combobox', { name: 'Action' }).click();
-  await page.getByRole('option', { name: 'JavaScript code · Run JavaScript' }).click();
+  await chooseAction('JavaScript code · Run JavaScript');
   await page.getByText('JavaScript code', { exact: true }).waitFor();
   await fillEditor('JavaScript code', 'return { cents: Math.round(input.amount * 100) };');
   await fillEditor(
@@ -114,8 +130,7 @@ async function builderLoop(): Promise<void> {
   // Step 2: the HTTP request, its body mapped with a path chosen from completion.
   await page.getByRole('button', { name: 'Add step' }).click();
   await page.getByLabel('Step id').fill('notify');
-  await page.getByRole('combobox', { name: 'Action' }).click();
-  await page.getByRole('option', { name: 'HTTP request · Send an HTTP request' }).click();
+  await chooseAction('HTTP request · Send an HTTP request');
   await fillEditor(
     'Input (JSON; type {{ to insert a value from the trigger or an earlier step)',
     `{ "method": "POST", "url": "${crm.url}/contacts", "body": { "cents": "{{ steps.total.output.cents }}", "email": "{{ trigger.body.em`,
