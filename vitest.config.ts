@@ -14,6 +14,9 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 30_000,
+    // expect.poll waits up to this long unless a test says otherwise (1 s by default): a
+    // loaded 2-core machine can take longer than that to render a page or commit a run.
+    expect: { poll: { timeout: 10_000 } },
     hookTimeout: 60_000,
     // Each file gets its own database, so files run in parallel safely.
     fileParallelism: true,
