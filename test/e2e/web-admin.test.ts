@@ -7,14 +7,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createStepExecutor } from '../../src/cli/executor.ts';
-import { createWorker, type Worker } from '../../src/engine/worker.ts';
+import type { Worker } from '../../src/engine/worker.ts';
 import { cookieOf, startTestApi, type TestApi } from '../support/api.ts';
 import type { Locator } from 'playwright-core';
 import { openBrowser, seriousAxeViolations, type TestBrowser } from '../support/browser.ts';
-import { createTestDatabase, testLogger, type TestDatabase } from '../support/db.ts';
-import { engineDeps } from '../support/engine-factories.ts';
-import { gateConfig } from '../support/runner-harness.ts';
+import { startTestWorker } from '../support/test-worker.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
 let db: TestDatabase;
 let api: TestApi;
@@ -36,23 +34,7 @@ async function gql<T = Record<string, unknown>>(
 beforeAll(async () => {
   db = await createTestDatabase();
   api = await startTestApi(db, {}, undefined, { webApp: true });
-  const executor = createStepExecutor({
-    logger: testLogger,
-    pool: db.pool,
-    config: {
-      gate: gateConfig([]),
-      code: {
-        memoryLimitMb: 32,
-        timeoutMs: 5_000,
-        pythonPath: 'python3',
-        bwrapPath: '/usr/bin/bwrap',
-        warmPoolSize: 0,
-      },
-      breaker: { failureThreshold: 100, cooldownMs: 1_000 },
-    },
-  });
-  worker = createWorker(engineDeps(db.pool), { executor, listenUrl: db.appUrl });
-  worker.start();
+  worker = startTestWorker(db);
   browser = await openBrowser();
   browser.page.setDefaultTimeout(10_000);
   const setup = await api.gql(

@@ -6,18 +6,17 @@
  * workflow's runs and succeeds in run detail, having called the local fake API.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createStepExecutor } from '../../src/cli/executor.ts';
-import { createWorker, type Worker } from '../../src/engine/worker.ts';
+import type { Worker } from '../../src/engine/worker.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
 import {
+  fillEditor,
   openBrowser,
   seriousAxeViolations,
   tourShot,
   type TestBrowser,
 } from '../support/browser.ts';
-import { createTestDatabase, testLogger, type TestDatabase } from '../support/db.ts';
-import { engineDeps } from '../support/engine-factories.ts';
-import { gateConfig } from '../support/runner-harness.ts';
+import { startTestWorker } from '../support/test-worker.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { sendJson, startServer, type LocalServer } from '../support/runner-servers.ts';
 import { signedHeaders } from '../support/webhook-signing.ts';
 
@@ -31,23 +30,7 @@ beforeAll(async () => {
   db = await createTestDatabase();
   crm = await startServer((_req, res) => sendJson(res, 201, { ok: true }));
   api = await startTestApi(db, {}, undefined, { webApp: true });
-  const executor = createStepExecutor({
-    logger: testLogger,
-    pool: db.pool,
-    config: {
-      gate: gateConfig([crm.hostPort]),
-      code: {
-        memoryLimitMb: 32,
-        timeoutMs: 5_000,
-        pythonPath: 'python3',
-        bwrapPath: '/usr/bin/bwrap',
-        warmPoolSize: 0,
-      },
-      breaker: { failureThreshold: 100, cooldownMs: 1_000 },
-    },
-  });
-  worker = createWorker(engineDeps(db.pool), { executor, listenUrl: db.appUrl });
-  worker.start();
+  worker = startTestWorker(db, { allowHttpHosts: [crm.hostPort] });
   browser = await openBrowser();
   browser.page.setDefaultTimeout(10_000);
   const setup = await api.gql(
@@ -62,15 +45,6 @@ afterAll(async () => {
   await crm?.close();
   await db?.drop();
 });
-
-/** Replaces an editor's text as a person pasting would (no bracket auto-closing). */
-async function fillEditor(name: string, text: string): Promise<void> {
-  const editor = browser.page.getByRole('textbox', { name });
-  await editor.click();
-  await browser.page.keyboard.press('ControlOrMeta+a');
-  await browser.page.keyboard.press('Delete');
-  await browser.page.keyboard.insertText(text);
-}
 
 it('builds, publishes and triggers a workflow, and watches its run succeed', async () => {
   try {
@@ -116,13 +90,19 @@ async function builderLoop(): Promise<void> {
   await page.getByLabel('Step id').fill('total');
   await chooseAction('JavaScript code · Run JavaScript');
   await page.getByText('JavaScript code', { exact: true }).waitFor();
-  await fillEditor('JavaScript code', 'return { cents: Math.round(input.amount * 100) };');
   await fillEditor(
+    browser.page,
+    'JavaScript code',
+    'return { cents: Math.round(input.amount * 100) };',
+  );
+  await fillEditor(
+    browser.page,
     'Input (JSON; type {{ to insert a value from the trigger or an earlier step)',
     '{ "amount": "{{ trigger.body.amount }}" }',
   );
   // The sample payload that completion offers paths from.
   await fillEditor(
+    browser.page,
     'Sample trigger payload (for completion): { body, headers, query }',
     '{ "body": { "email": "ada@example.test", "amount": 12.5 }, "headers": {}, "query": {} }',
   );
@@ -132,6 +112,7 @@ async function builderLoop(): Promise<void> {
   await page.getByLabel('Step id').fill('notify');
   await chooseAction('HTTP request · Send an HTTP request');
   await fillEditor(
+    browser.page,
     'Input (JSON; type {{ to insert a value from the trigger or an earlier step)',
     `{ "method": "POST", "url": "${crm.url}/contacts", "body": { "cents": "{{ steps.total.output.cents }}", "email": "{{ trigger.body.em`,
   );

@@ -6,13 +6,16 @@
  * stored pieces are then used by a workflow run that calls the fake API with the key.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createStepExecutor } from '../../src/cli/executor.ts';
-import { createWorker, type Worker } from '../../src/engine/worker.ts';
+import type { Worker } from '../../src/engine/worker.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
-import { openBrowser, seriousAxeViolations, type TestBrowser } from '../support/browser.ts';
-import { createTestDatabase, testLogger, type TestDatabase } from '../support/db.ts';
-import { engineDeps } from '../support/engine-factories.ts';
-import { gateConfig } from '../support/runner-harness.ts';
+import {
+  fillEditor,
+  openBrowser,
+  seriousAxeViolations,
+  type TestBrowser,
+} from '../support/browser.ts';
+import { startTestWorker } from '../support/test-worker.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { sendJson, startServer, type LocalServer } from '../support/runner-servers.ts';
 
 const SECRET = 'sk_live_write_only_4f1c9e';
@@ -29,24 +32,7 @@ beforeAll(async () => {
   api = await startTestApi(db, { GATE_ALLOW_HTTP_HOSTS: crm.hostPort }, undefined, {
     webApp: true,
   });
-  const executor = createStepExecutor({
-    logger: testLogger,
-    pool: db.pool,
-    secretBox: api.secrets,
-    config: {
-      gate: gateConfig([crm.hostPort]),
-      code: {
-        memoryLimitMb: 32,
-        timeoutMs: 5_000,
-        pythonPath: 'python3',
-        bwrapPath: '/usr/bin/bwrap',
-        warmPoolSize: 0,
-      },
-      breaker: { failureThreshold: 100, cooldownMs: 1_000 },
-    },
-  });
-  worker = createWorker(engineDeps(db.pool), { executor, listenUrl: db.appUrl });
-  worker.start();
+  worker = startTestWorker(db, { allowHttpHosts: [crm.hostPort], secretBox: api.secrets });
   browser = await openBrowser();
   browser.page.setDefaultTimeout(10_000);
   const setup = await api.gql(
@@ -61,15 +47,6 @@ afterAll(async () => {
   await crm?.close();
   await db?.drop();
 });
-
-/** Replaces an editor's text as a person pasting would (no bracket auto-closing). */
-async function fillEditor(name: RegExp, text: string): Promise<void> {
-  const editor = browser.page.getByRole('textbox', { name });
-  await editor.click();
-  await browser.page.keyboard.press('ControlOrMeta+a');
-  await browser.page.keyboard.press('Delete');
-  await browser.page.keyboard.insertText(text);
-}
 
 /** Picks an option of a select from the keyboard, as a keyboard user would. */
 async function choose(label: string, option: string): Promise<void> {
@@ -133,6 +110,7 @@ async function catalog(): Promise<void> {
   await page.getByLabel('Header name').fill('X-Api-Key');
   // A non-secret setting of each connection, which the connection form is generated from.
   await fillEditor(
+    browser.page,
     /^Connection schema/,
     '{ "type": "object", "required": ["accountId"], "properties": { "accountId": { "type": "string", "title": "Account id", "description": "Shown in your CRM settings." } } }',
   );
@@ -151,9 +129,10 @@ async function catalog(): Promise<void> {
   await page.getByLabel('Name', { exact: true }).fill('Create contact');
   await choose('Method', 'POST');
   await page.getByLabel('Path (or absolute URL)').fill('/contacts/{{ secrets.id }}');
-  await fillEditor(/^Headers/, '{ "X-Account": "{{ connection.accountId }}" }');
-  await fillEditor(/^Body/, '{ "email": "{{ input.email }}" }');
+  await fillEditor(browser.page, /^Headers/, '{ "X-Account": "{{ connection.accountId }}" }');
+  await fillEditor(browser.page, /^Body/, '{ "email": "{{ input.email }}" }');
   await fillEditor(
+    browser.page,
     /^Input schema/,
     '{ "type": "object", "properties": { "email": { "type": "strng" } } }',
   );
@@ -169,12 +148,13 @@ async function catalog(): Promise<void> {
   expect(await create.isDisabled()).toBe(true);
   await noAxe();
   await fillEditor(
+    browser.page,
     /^Input schema/,
     '{ "type": "object", "required": ["email"], "properties": { "email": { "type": "string" } } }',
   );
   await schemaError.waitFor({ state: 'detached' });
   // Keywords are completed as they are typed.
-  await fillEditor(/^Output schema/, '{ "');
+  await fillEditor(browser.page, /^Output schema/, '{ "');
   await page.keyboard.type('requ');
   await page.getByRole('option', { name: /required/ }).click();
   await page.keyboard.insertText('": ["id"] }');
@@ -255,7 +235,7 @@ async function callThroughAWorkflow(): Promise<void> {
   await page.getByRole('combobox', { name: 'Action' }).click();
   await page.getByRole('option', { name: 'Fake CRM · Create contact' }).click();
   await choose('Connection', 'Acme production');
-  await fillEditor(/^Input \(JSON/, '{ "email": "{{ trigger.email }}" }');
+  await fillEditor(browser.page, /^Input \(JSON/, '{ "email": "{{ trigger.email }}" }');
   await noAxe();
   await page.getByRole('button', { name: 'Save and publish' }).click();
   await page.getByText('Saved and published as v1').waitFor();

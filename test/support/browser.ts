@@ -109,3 +109,11 @@ export async function tourShot(page: Page, name: string): Promise<void> {
     path: path.join(import.meta.dirname, '..', '..', 'docs', 'ui', `${name}.png`),
   });
 }
+
+/** Replaces a code editor's text as a person pasting would (no bracket auto-closing). */
+export async function fillEditor(page: Page, name: string | RegExp, text: string): Promise<void> {
+  await page.getByRole('textbox', { name }).click();
+  await page.keyboard.press('ControlOrMeta+a');
+  await page.keyboard.press('Delete');
+  await page.keyboard.insertText(text);
+}

@@ -1,0 +1,29 @@
+/**
+ * A real engine worker with the real step executor, for tests that drive runs end to end (the
+ * browser tests): the gate allows plain HTTP only to the given local servers.
+ */
+import { createStepExecutor } from '../../src/cli/executor.ts';
+import { createWorker, type Worker } from '../../src/engine/worker.ts';
+import type { SecretBox } from '../../src/security/crypto/secret-box.ts';
+import { testLogger, type TestDatabase } from './db.ts';
+import { engineDeps } from './engine-factories.ts';
+import { codeConfig, gateConfig } from './runner-harness.ts';
+
+export function startTestWorker(
+  db: TestDatabase,
+  opts: { allowHttpHosts?: string[]; secretBox?: SecretBox } = {},
+): Worker {
+  const executor = createStepExecutor({
+    logger: testLogger,
+    pool: db.pool,
+    ...(opts.secretBox ? { secretBox: opts.secretBox } : {}),
+    config: {
+      gate: gateConfig(opts.allowHttpHosts ?? []),
+      code: codeConfig({ timeoutMs: 5_000 }),
+      breaker: { failureThreshold: 100, cooldownMs: 1_000 },
+    },
+  });
+  const worker = createWorker(engineDeps(db.pool), { executor, listenUrl: db.appUrl });
+  worker.start();
+  return worker;
+}
