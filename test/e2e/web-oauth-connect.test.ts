@@ -75,6 +75,11 @@ it('connects an OAuth connection through the provider and back', async () => {
 
   const { page } = browser;
   await page.goto(`${api.url}/sign-in`);
+  // The email field takes the focus once the page is ready: typing before that would land in it.
+  await page.waitForLoadState('networkidle');
+  await expect
+    .poll(() => page.evaluate(() => document.activeElement?.getAttribute('type')))
+    .toBe('email');
   await page.getByLabel('Email').fill('builder@acme.test');
   await page.getByLabel('Password').fill('correct horse battery');
   await page.getByRole('button', { name: 'Sign in' }).click();
