@@ -11,6 +11,8 @@ Commands:
                [--json]                   first API token once
   user set-password --email E [--json]    set a user's password (read from stdin or a
                                           hidden prompt, never argv); signs them out
+  user disable|enable --email E [--json]  take away (or give back) a user's sign-in,
+                                          sessions and the API tokens they created
   keys rotate [--no-new-version] [--json] new KEK version; re-wrap every tenant's data keys
   keys reencrypt [--tenant ID]... [--json]
                                           new data keys; re-encrypt every stored secret

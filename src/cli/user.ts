@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { setUserAccess } from '../accounts/disable-user.ts';
 import { setUserPassword } from '../accounts/set-password.ts';
 import { openDatabase } from '../db/connect.ts';
 import { createContext } from './context.ts';
@@ -8,34 +9,51 @@ import { UsageError } from './usage.ts';
  * `switchyard user set-password --email E`: the password is read from standard input (one
  * line; piped, or typed at a hidden prompt twice), never from the command line, where it
  * would be visible in `ps` and in shell history.
+ * `switchyard user disable --email E` / `user enable --email E`: an operator takes a user's
+ * access away (sign-in, sessions, the API tokens they created) or gives it back.
  */
 export async function userCommand(args: string[]): Promise<void> {
   const [sub, ...rest] = args;
-  if (sub !== 'set-password') throw new UsageError(`Unknown user command: ${sub ?? '(none)'}`);
+  if (sub !== 'set-password' && sub !== 'disable' && sub !== 'enable') {
+    throw new UsageError(`Unknown user command: ${sub ?? '(none)'}`);
+  }
   const { values } = parseArgs({
     args: rest,
     options: { email: { type: 'string' }, json: { type: 'boolean' } },
     strict: true,
     allowPositionals: false,
   });
-  if (!values.email) throw new UsageError('user set-password needs --email');
-  const password = process.stdin.isTTY ? await promptTwice() : await readPiped();
+  if (!values.email) throw new UsageError(`user ${sub} needs --email`);
+  const password =
+    sub === 'set-password' ? (process.stdin.isTTY ? await promptTwice() : await readPiped()) : '';
   const { config, logger } = createContext({ logsTo: 'stderr', name: 'switchyard-user' });
   const db = await openDatabase(config.database, {
     logger,
     migrate: true,
     applicationName: 'switchyard-cli',
   });
+  const actor = { kind: 'system', id: 'cli' } as const;
   try {
-    const done = await setUserPassword(db.pool, {
+    if (sub === 'set-password') {
+      const done = await setUserPassword(db.pool, { email: values.email, password, actor });
+      process.stdout.write(
+        values.json
+          ? `${JSON.stringify(done)}\n`
+          : `Password set for ${done.email}; ${done.sessionsEnded} session(s) signed out.\n`,
+      );
+      return;
+    }
+    const done = await setUserAccess(db.pool, {
       email: values.email,
-      password,
-      actor: { kind: 'system', id: 'cli' },
+      disabled: sub === 'disable',
+      actor,
     });
     process.stdout.write(
       values.json
         ? `${JSON.stringify(done)}\n`
-        : `Password set for ${done.email}; ${done.sessionsEnded} session(s) signed out.\n`,
+        : done.disabled
+          ? `${done.email} is disabled: ${done.sessionsEnded} session(s) signed out; their API tokens stop working in ${done.tenants} tenant(s).\n`
+          : `${done.email} is enabled again.\n`,
     );
   } finally {
     await db.close();

@@ -107,3 +107,61 @@ describe('switchyard user set-password', () => {
     expect(unknown.stderr).toMatch(/E_NOT_FOUND/);
   });
 });
+
+describe('switchyard user disable / enable', () => {
+  it("takes a user's sign-in, sessions and API tokens away, and gives them back", async () => {
+    const created = await runCli(
+      ['tenant', 'create', '--name', 'Leaving', '--owner-email', 'leaver@cli.test', '--json'],
+      env,
+    );
+    expect(created.code).toBe(0);
+    const { apiToken } = JSON.parse(created.stdout) as { apiToken: string };
+    const set = await runWithInput(
+      ['user', 'set-password', '--email', 'leaver@cli.test'],
+      'a password of the leaver',
+    );
+    expect(set.code).toBe(0);
+    const signIn = () => api.gql(SIGN_IN, { e: 'leaver@cli.test', p: 'a password of the leaver' });
+    const signedIn = await signIn();
+    expect(signedIn.errors).toBeUndefined();
+    const cookie = cookieOf(signedIn.setCookie);
+    const VIEWER = '{ viewer { kind currentTenant { name } } }';
+    expect((await api.gql(VIEWER, {}, { token: apiToken })).errors).toBeUndefined();
+
+    const disabled = await runCli(['user', 'disable', '--email', 'Leaver@cli.test'], env);
+    expect(disabled.stderr).toBe('');
+    expect(disabled.code).toBe(0);
+    expect(disabled.stdout).toMatch(/leaver@cli.test is disabled: 1 session\(s\) signed out/);
+
+    // The session, the token they created and a new sign-in are all refused.
+    const bySession = await api.gql(VIEWER, {}, { cookie });
+    expect(bySession.errors?.[0]?.extensions?.code).toBe('E_UNAUTHENTICATED');
+    const byToken = await api.gql(VIEWER, {}, { token: apiToken });
+    expect(byToken.errors?.[0]?.extensions?.code).toBe('E_UNAUTHENTICATED');
+    expect((await signIn()).errors?.[0]?.extensions?.code).toBe('E_UNAUTHENTICATED');
+
+    // A session row left live (e.g. created between the revoke and the disable) is refused too.
+    await db.ownerPool.query(`update sessions set revoked_at = null`);
+    const revived = await api.gql(VIEWER, {}, { cookie });
+    expect(revived.errors?.[0]?.extensions?.code).toBe('E_UNAUTHENTICATED');
+
+    const enabled = await runCli(['user', 'enable', '--email', 'leaver@cli.test', '--json'], env);
+    expect(enabled.code).toBe(0);
+    expect(JSON.parse(enabled.stdout)).toMatchObject({ disabled: false, tenants: 1 });
+    const tokenBack = await api.gql<{ viewer: { currentTenant: { name: string } } }>(
+      VIEWER,
+      {},
+      { token: apiToken },
+    );
+    expect(tokenBack.data?.viewer.currentTenant.name).toBe('Leaving');
+    expect((await signIn()).errors).toBeUndefined();
+
+    const audited = await db.ownerPool.query<{ action: string }>(
+      `select action from audit_events where action like 'user.%abled' order by seq`,
+    );
+    expect(audited.rows.map((r) => r.action)).toEqual(['user.disabled', 'user.enabled']);
+    const unknown = await runCli(['user', 'disable', '--email', 'nobody@cli.test'], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/E_NOT_FOUND/);
+  });
+});

@@ -66,16 +66,18 @@ export async function insertApiToken(
 /**
  * The token with that secret hash in the current tenant (RLS), whatever its state, with its
  * creator's current role in the tenant (null: the creator left, was removed or deleted, which
- * also sets created_by to null). One primary-key join, so checked on every request.
+ * also sets created_by to null, or was disabled by an operator). Primary-key joins, so checked
+ * on every request. The creator is a member, so the tenant_members policy lets us see them.
  */
 export async function selectApiTokenByHash(
   db: Queryable,
   p: { secretHash: Buffer },
 ): Promise<(ApiTokenRow & { creatorRole: Role | null }) | undefined> {
   const res = await db.query<Raw & { creator_role: Role | null }>(
-    `select ${tokenColumns}, m.role as creator_role
+    `select ${tokenColumns}, case when u.disabled_at is null then m.role end as creator_role
        from api_tokens t
        left join memberships m on m.tenant_id = t.tenant_id and m.user_id = t.created_by
+       left join users u on u.id = m.user_id
       where t.secret_hash = $1`,
     [p.secretHash],
   );

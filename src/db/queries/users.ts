@@ -62,3 +62,18 @@ export async function countUsers(db: Queryable): Promise<number> {
   const res = await db.query<{ n: number }>('select count_users() as n');
   return res.rows[0]?.n ?? 0;
 }
+
+/**
+ * Disables (or enables again) the user with this email, in the system scope only (migration
+ * 0029); the user's id, or undefined when no user has that email.
+ */
+export async function setUserDisabled(
+  db: Queryable,
+  p: { email: string; disabled: boolean },
+): Promise<UserId | undefined> {
+  const res = await db.query<{ id: UserId | null }>('select set_user_disabled($1, $2) as id', [
+    p.email,
+    p.disabled,
+  ]);
+  return res.rows[0]?.id ?? undefined;
+}
