@@ -5,8 +5,9 @@
  * open subscriptions of that tenant only. Open tabs cost a subscriber each, not a query each.
  *
  * A notification sent while the LISTEN connection is down is lost (it is re-opened with
- * backoff): views are stale until the next change, which the web app covers with a slow
- * refresh while its stream is down.
+ * backoff). So when it is back, every open subscription is ended: each client opens its stream
+ * again and refetches what it shows (the web app does on every open, web/app/graphql/
+ * subscribe.ts), which covers what changed while nobody listened.
  */
 import { listenForWakeups, type Wakeups } from '../engine/wakeups.ts';
 import { SwitchyardError } from '../model/errors.ts';
@@ -86,7 +87,13 @@ export function createRunChangeHub(opts: {
       channels: [RUN_CHANGES_CHANNEL],
       logger: opts.logger,
       onNotify: (_channel, payload) => deliver(payload),
-      onReconnect: () => undefined,
+      onReconnect: () => {
+        opts.logger.info(
+          { subscriptions: count },
+          'LISTEN for run changes is back: ending open subscriptions so that their clients refetch',
+        );
+        endAll();
+      },
     });
   };
 
@@ -149,15 +156,17 @@ export function createRunChangeHub(opts: {
     return iterator;
   };
 
+  function endAll() {
+    for (const subs of [...byTenant.values()]) for (const s of [...subs]) s.end();
+  }
+
   return {
     subscribe,
     size: () => count,
     deliver,
-    endAll() {
-      for (const subs of [...byTenant.values()]) for (const s of [...subs]) s.end();
-    },
+    endAll,
     async close() {
-      for (const subs of [...byTenant.values()]) for (const s of [...subs]) s.end();
+      endAll();
       const l = listener;
       listener = null;
       await l?.close();

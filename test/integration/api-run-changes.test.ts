@@ -155,6 +155,35 @@ describe('runChanged over Server-Sent Events', () => {
     await waitFor(() => api.runChanges.size() === 0);
   });
 
+  it('ends open streams when its LISTEN connection comes back, so clients refetch what they missed', async () => {
+    const watch = await subscribeSse<Change>(api.url, SUBSCRIPTION, {}, bearer(aliceViewer));
+    expect(watch.status).toBe(200);
+    await waitFor(() => api.runChanges.size() === 1, { what: 'subscribed' });
+    // PostgreSQL drops the LISTEN connection (as a restart or a network cut would).
+    await waitFor(
+      async () =>
+        (
+          await db.ownerPool.query(
+            `select pg_terminate_backend(pid) from pg_stat_activity
+              where application_name = 'switchyard-listen' and datname = current_database()`,
+          )
+        ).rowCount! > 0,
+      { what: 'the LISTEN connection to exist' },
+    );
+    // Changes made while nobody listened are not on the stream: the stream ends once listening
+    // is back, and a client that opens it again sees changes live.
+    await watch.ended;
+    expect(api.runChanges.size()).toBe(0);
+    const again = await subscribeSse<Change>(api.url, SUBSCRIPTION, {}, bearer(aliceViewer));
+    await waitFor(() => api.runChanges.size() === 1, { what: 'subscribed again' });
+    const run = await startRun(alice.apiToken, aliceWorkflow);
+    await waitFor(() => again.events.some((e) => e.data?.runChanged.runId === run), {
+      what: 'the new run on the reopened stream',
+    });
+    again.close();
+    await waitFor(() => api.runChanges.size() === 0, { what: 'unsubscribed' });
+  });
+
   it('refuses anonymous callers, and logs the subscription in the access history', async () => {
     const anon = await subscribeSse<Change>(api.url, SUBSCRIPTION, {}, {});
     await anon.ended;
