@@ -11,6 +11,7 @@ import './types/connections.ts';
 import './types/oauth.ts';
 import './types/connection-test.ts';
 import './types/triggers.ts';
+import './types/trigger-samples.ts';
 import './types/runs.ts';
 import './types/run-changes.ts';
 import './types/breakers.ts';

@@ -3,6 +3,7 @@ import { selectRunWaiting } from '../../../db/queries/jobs.ts';
 import { selectStepRuns, type StepRunRow } from '../../../db/queries/step-runs.ts';
 import { selectRun, selectRuns, type RunRow } from '../../../db/queries/workflow-runs.ts';
 import type { DeadLetterRow } from '../../../db/queries/dead-letters.ts';
+import { recordManualSampleIn } from '../../../engine/trigger-sample.ts';
 import { SwitchyardError } from '../../../model/errors.ts';
 import type { RunId, TriggerId, WorkflowId } from '../../../model/ids.ts';
 import { recordAudit } from '../../../observability/audit.ts';
@@ -253,6 +254,12 @@ builder.mutationField('triggerWorkflow', (t) =>
         const run = await selectRun(db, { tenantId, runId: started.runId });
         if (!run)
           throw new SwitchyardError('E_RUN_NOT_FOUND', 'The run vanished after it was started.');
+        await recordManualSampleIn(db, {
+          tenantId,
+          workflowId: run.workflowId,
+          payload: run.input,
+          receivedAt: ctx.services.clock.now(),
+        });
         // Last before commit: the event holds the tenant's audit chain head until then.
         if (!started.duplicate) {
           await recordAudit(db, {
