@@ -13,6 +13,7 @@ import './types/connection-test.ts';
 import './types/triggers.ts';
 import './types/trigger-samples.ts';
 import './types/runs.ts';
+import './types/test-runs.ts';
 import './types/run-changes.ts';
 import './types/breakers.ts';
 import './types/settings.ts';

@@ -74,7 +74,7 @@ const RunWaitingRef = builder
     }),
   });
 
-const RunRef = builder.objectRef<RunRow>('WorkflowRun').implement({
+export const RunRef = builder.objectRef<RunRow>('WorkflowRun').implement({
   description: 'One execution of a workflow version.',
   fields: (t) => ({
     id: t.exposeID('id'),
@@ -154,6 +154,11 @@ const RunFilterInput = builder.inputType('RunFilter', {
     triggerId: t.id({ required: false }),
     createdFrom: t.field({ type: 'DateTime', required: false }),
     createdTo: t.field({ type: 'DateTime', required: false }),
+    isTest: t.boolean({
+      required: false,
+      description:
+        'True: only test runs of drafts (testWorkflow, testStep). Absent or false: test runs are left out.',
+    }),
   }),
 });
 
@@ -183,6 +188,7 @@ builder.queryField('runs', (t) =>
             triggerId: f?.triggerId ? (String(f.triggerId) as TriggerId) : null,
             createdFrom: f?.createdFrom ?? null,
             createdTo: f?.createdTo ?? null,
+            isTest: f?.isTest ?? null,
           },
           after,
           limit: limit + 1,
