@@ -12,6 +12,7 @@ import {
   fillEditor,
   openBrowser,
   seriousAxeViolations,
+  tourShot,
   type TestBrowser,
 } from '../support/browser.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
@@ -160,6 +161,7 @@ async function testDraft(): Promise<void> {
     .first()
     .waitFor();
   expect(crm.requests).toHaveLength(1);
+  await tourShot(page, '6-test-draft');
 
   // Test one step from its panel, by keyboard: the JavaScript step runs for real.
   await page.getByRole('button', { name: /^Edit step total/ }).click();
@@ -167,6 +169,11 @@ async function testDraft(): Promise<void> {
   await stepTest.focus();
   await page.keyboard.press('Enter');
   await page.getByText('Test of step total').waitFor({ timeout: 20_000 });
+  await expect
+    .poll(() => page.getByRole('button', { name: 'Test this step' }).isEnabled(), {
+      timeout: 20_000,
+    })
+    .toBe(true);
   expect(crm.requests).toHaveLength(1);
   expect(await seriousAxeViolations(page)).toEqual([]);
 
