@@ -136,8 +136,19 @@ async function testDraft(): Promise<void> {
   });
   expect(delivery.status).toBe(409);
 
-  // Test the draft with that sample.
+  // Test the draft with that sample. First, completion learns its paths from it.
   await page.getByRole('tab', { name: 'Editor' }).click();
+  await page.getByRole('button', { name: 'Use the last delivery' }).click();
+  await page.getByText(/^Filled with the delivery of/).waitFor();
+  await expect
+    .poll(() =>
+      page
+        .getByRole('textbox', {
+          name: 'Sample trigger payload (for completion): { body, headers, query }',
+        })
+        .textContent(),
+    )
+    .toContain('ada@example.test');
   await page.getByRole('button', { name: 'Test', exact: true }).click();
   await page.getByText('Outgoing calls are real').waitFor();
   await expect
