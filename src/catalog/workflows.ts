@@ -5,6 +5,7 @@ import { selectConnectionApps } from '../db/queries/connections.ts';
 import {
   insertNextVersion,
   selectVersion,
+  selectVersionIsTest,
   type WorkflowVersionRow,
 } from '../db/queries/workflow-versions.ts';
 import {
@@ -62,6 +63,11 @@ export async function validateDefinition(
     const where = `definition.steps[${i}]`;
     if (typeof s !== 'object' || s === null || Array.isArray(s))
       throw invalid(`${where} must be an object.`, where);
+    if ('pinnedOutput' in s)
+      throw invalid(
+        `${where}.pinnedOutput: pins are for test runs only and are never saved or published; pass them to testWorkflow as pinnedOutputs (docs/workflows.md, "Test before publishing").`,
+        `${where}.pinnedOutput`,
+      );
     const unknown = Object.keys(s).find((k) => !stepFields.includes(k));
     if (unknown !== undefined)
       throw invalid(
@@ -255,6 +261,11 @@ export async function publishVersion(
 ): Promise<WorkflowRow> {
   const version = await selectVersion(db, { id: versionId });
   if (!version) throw new SwitchyardError('E_NOT_FOUND', 'No such workflow version.');
+  if (await selectVersionIsTest(db, { id: versionId }))
+    throw invalid(
+      'This version is a tested draft (testWorkflow), not a saved one: save the draft (saveWorkflowVersion) and publish that.',
+      'versionId',
+    );
   const row = await setCurrentVersion(db, { id: version.workflowId, versionId });
   if (!row) throw new SwitchyardError('E_NOT_FOUND', 'No such workflow.');
   return row;

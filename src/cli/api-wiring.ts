@@ -10,6 +10,7 @@ import { createGate } from '../runner/gate/gate.ts';
 import { createTriggerLookup } from '../api/webhooks/trigger-lookup.ts';
 import type { Config } from '../config/index.ts';
 import type { Engine } from '../engine/engine.ts';
+import { createSampleRecorder } from '../engine/trigger-sample.ts';
 import { createAccessLog } from '../observability/access-log.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -37,6 +38,7 @@ export function wireApi(
   const lastUsed = createLastUsedTracker(pool, logger);
   const accessLog = createAccessLog(pool, logger, { registry: deps.metrics.registry });
   const rateLimiter = createRateLimiter();
+  const samples = createSampleRecorder(pool, logger);
   const clock = { now: () => new Date() };
   // LISTEN needs a session: DATABASE_LISTEN_URL behind a transaction pooler, else the pool's URL.
   const runChanges = createRunChangeHub({
@@ -106,10 +108,12 @@ export function wireApi(
         perIpPerMinute: config.api.webhooks.perIpPerMinute,
       },
       now: clock.now,
+      samples,
     },
     async stop() {
       await runChanges.close();
       await deps.engine.drain();
+      await samples.idle();
       await lastUsed.stop();
       await accessLog.stop();
     },

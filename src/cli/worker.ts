@@ -10,7 +10,8 @@ import type { SecretBox } from '../security/crypto/secret-box.ts';
 import { openSecretBox } from '../security/open-secrets.ts';
 import { createContext, startProcessTracing } from './context.ts';
 import type { PythonSandbox } from '../runner/code/python-sandbox.ts';
-import { createStepExecutor, startPythonSandbox } from './executor.ts';
+import { createStepExecutor, dbLogSink, startPythonSandbox } from './executor.ts';
+import { withPinnedOutputs } from './pinned-executor.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { metricsObserver } from './engine-metrics.ts';
 import { serveWorkerMetrics } from './worker-metrics.ts';
@@ -72,13 +73,16 @@ export function startWorker(
   const engine = createEngine({ pool, logger, config: config.engine });
   const listenUrl = config.database.listenUrl ?? pool.options.connectionString;
   const worker = engine.createWorker({
-    executor: createStepExecutor({
-      logger,
-      pool,
-      config: config.runner,
-      secretBox,
-      ...(python ? { python } : {}),
-    }),
+    executor: withPinnedOutputs(
+      createStepExecutor({
+        logger,
+        pool,
+        config: config.runner,
+        secretBox,
+        ...(python ? { python } : {}),
+      }),
+      dbLogSink(pool, { now: () => new Date() }),
+    ),
     ...(listenUrl ? { listenUrl } : {}),
     observer: metricsObserver(metrics),
   });

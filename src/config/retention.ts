@@ -23,6 +23,14 @@ export const retentionSchema = z.object({
     .min(0, 'expected a whole number of milliseconds (0 turns scheduling off)')
     .default(3_600_000),
   RETENTION_BATCH_SIZE: positiveInt(500, 10_000),
+  // Test runs of drafts (testWorkflow) answer "does my draft work?" within minutes; a day
+  // covers a builder coming back to it, and keeps real responses they hold from piling up.
+  RETENTION_TEST_RUN_HOURS: z.coerce
+    .number({ error: 'expected a whole number of hours from 1 to 720' })
+    .int('expected a whole number of hours from 1 to 720')
+    .min(1, 'expected at least 1 hour')
+    .max(720, 'expected at most 720 hours')
+    .default(24),
 });
 
 export type RetentionConfig = {
@@ -31,6 +39,8 @@ export type RetentionConfig = {
   intervalMs: number;
   /** Rows deleted per transaction: each batch is a short transaction with short row locks. */
   batchSize: number;
+  /** Hours a finished test run (and the draft it tested) is kept, whatever the run retention. */
+  testRunHours: number;
 };
 
 export function toRetentionConfig(env: z.infer<typeof retentionSchema>): RetentionConfig {
@@ -43,6 +53,7 @@ export function toRetentionConfig(env: z.infer<typeof retentionSchema>): Retenti
     },
     intervalMs: env.RETENTION_INTERVAL_MS,
     batchSize: env.RETENTION_BATCH_SIZE,
+    testRunHours: env.RETENTION_TEST_RUN_HOURS,
   };
 }
 

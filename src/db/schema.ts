@@ -119,6 +119,7 @@ export interface WorkflowVersionsTable {
   version: number;
   definition: Json;
   created_by: string | null;
+  is_test: Defaulted<boolean>;
   created_at: Timestamp;
 }
 export interface TriggersTable {
@@ -152,6 +153,7 @@ export interface WorkflowRunsTable {
   trace_context: string | null;
   replay_of_run_id: string | null;
   origin_run_id: string | null;
+  is_test: Defaulted<boolean>;
   created_at: Timestamp;
   started_at: Date | null;
   finished_at: Date | null;

@@ -20,6 +20,7 @@ import { withSystem } from '../db/tenant.ts';
 import { isSwitchyardError } from '../model/errors.ts';
 import type { EngineDeps } from './deps.ts';
 import { startRunInTransaction } from './start-run.ts';
+import { recordTriggerSampleIn } from './trigger-sample.ts';
 import { SpanKind, SpanStatusCode, startSpan, traceparentOf } from '../observability/tracing.ts';
 
 /** A trigger whose expression cannot be parsed is parked here (and logged) until edited. */
@@ -131,6 +132,14 @@ export async function fireOne(deps: Omit<EngineDeps, 'random'>): Promise<FireRes
     }
     const next = cron.nextRun(now) ?? NEVER;
     await enterTenantScope(db, { tenantId: t.tenantId });
+    const fireInput = { scheduledAt: due.toISOString(), missedTimes: missed };
+    // Kept whether or not the run starts: a draft's schedule is the one to test with.
+    await recordTriggerSampleIn(db, {
+      tenantId: t.tenantId,
+      triggerId: t.id,
+      payload: fireInput,
+      receivedAt: now,
+    });
     await db.query('savepoint cron_fire');
     // The root of the run's trace (the scheduler is what started it).
     const span = startSpan('cron fire', null, {
@@ -142,7 +151,7 @@ export async function fireOne(deps: Omit<EngineDeps, 'random'>): Promise<FireRes
         tenantId: t.tenantId,
         workflowId: t.workflowId,
         triggerId: t.id,
-        input: { scheduledAt: due.toISOString(), missedTimes: missed },
+        input: fireInput,
         idempotencyKey: `cron:${t.id}:${due.toISOString()}`,
         traceparent: traceparentOf(span),
       });

@@ -16,6 +16,7 @@ import {
 import { systemClock, systemRandom, type EngineDeps } from './deps.ts';
 import { createRunIntake } from './intake.ts';
 import { startRunInTransaction, type StartRunInput } from './start-run.ts';
+import { startTestRunIn, type StartTestRunInput } from './test-run.ts';
 import type { Queryable } from '../db/pool.ts';
 import { createWorker, type Worker, type WorkerOptions } from './worker.ts';
 
@@ -49,6 +50,9 @@ export function createEngine(
       await backpressure.assertAccepting(p.tenantId);
       return startRunInTransaction(db, deps, p);
     },
+    /** A draft's test run in the caller's tenant transaction (test-run.ts). */
+    startTestRunIn: (db: Queryable, p: StartTestRunInput) =>
+      startTestRunIn(db, { clock: deps.clock, backpressure }, p),
     cancelRun: (p: { tenantId: TenantId; runId: RunId; actor: Actor }) => cancelRun(deps, p),
     listDeadLetters: (p: { tenantId: TenantId; filter: DeadLetterFilter }) =>
       listDeadLetters(deps, p),

@@ -34,6 +34,7 @@ export function observeTransition(
   t: StepTransition,
   now: Date,
 ): void {
+  if (plan.isTest) return;
   if (t.stepRun?.op === 'finish')
     observer.stepFinished({
       actionKind: plan.actionKind,

@@ -42,6 +42,8 @@ export type AttemptPlan = {
   stepRunId: StepRunId | null;
   /** The step's action kind (null: the action is gone or the step invalid), for metrics. */
   actionKind: ActionKind | null;
+  /** A test run: its attempts and end are not observed (metrics), it leaves no dead letter. */
+  isTest?: boolean;
   /** When the run was created, for its duration. */
   runCreatedAt: Date;
   /** When this attempt was prepared (its StepRun's start), for the step's duration. */
@@ -71,6 +73,17 @@ export function transitionOf(
   outcome: Outcome,
   random: Random,
   next: NextStart | null = null,
+): StepTransition {
+  const t = transitionOfAnyRun(plan, outcome, random, next);
+  // A test run (testWorkflow) is watched by the builder who started it: nothing to replay.
+  return plan.isTest && t.deadLetter !== null ? { ...t, deadLetter: null } : t;
+}
+
+function transitionOfAnyRun(
+  plan: AttemptPlan,
+  outcome: Outcome,
+  random: Random,
+  next: NextStart | null,
 ): StepTransition {
   const base = {
     jobId: plan.jobId,

@@ -55,6 +55,8 @@ export type RunFacts = {
   /** A replay's original run, whose idempotency keys its outgoing calls reuse. */
   originRunId: RunId | null;
   createdAt: Date;
+  /** A test run (testWorkflow, test-run.ts): each step runs once, no metrics, no dead letter. */
+  isTest: boolean;
   /** The pinned version's `definition.steps` (versions are immutable). */
   steps: readonly unknown[];
 };
@@ -142,6 +144,7 @@ export async function prepareClaimed(
       traceContext: ctx.traceContext,
       originRunId: ctx.originRunId,
       createdAt: ctx.createdAt,
+      isTest: ctx.isTest,
       steps: ctx.steps as unknown[],
     };
     // Attempts before this one that count against maxAttempts: not those whose worker was lost.
@@ -276,7 +279,9 @@ function planOf(
     stepCount: run.steps.length,
     stepId: typeof parsed === 'string' ? `#${job.stepIndex}` : parsed.id,
     onError: typeof parsed === 'string' ? 'fail' : parsed.onError,
-    policy: action?.retry ?? NO_RETRY,
+    // A test shows a failure at once rather than after the action's backoff.
+    policy: (!run.isTest && action?.retry) || NO_RETRY,
+    isTest: run.isTest,
     runInput: run.input,
     outputs,
     workerId: deps.workerId,
@@ -320,6 +325,8 @@ export function parseStep(raw: unknown): StepDefinition | string {
     connectionId: typeof s.connectionId === 'string' ? (s.connectionId as ConnectionId) : null,
     if: typeof s.if === 'string' ? s.if : null,
   };
+  // Only a test version carries pins (test-run.ts); saved versions refuse the field.
+  if ('pinnedOutput' in s) step.pinnedOutput = s.pinnedOutput;
   return step;
 }
 

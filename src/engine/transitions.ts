@@ -87,7 +87,8 @@ function afterCommit(deps: WorkerDeps, items: Item[], results: TransitionResult[
   items.forEach(({ plan, transition: t }, n) => {
     if (!results[n]?.ok) return;
     if (deps.observer) observeTransition(deps.observer, plan, t, now);
-    if (t.finishRun?.status === 'dead') logDeadRun(deps, plan, t);
+    // A test run has no dead letter, and no operator needs to hear of it.
+    if (t.finishRun?.status === 'dead' && !plan.isTest) logDeadRun(deps, plan, t);
     // A retry due before the next poll would wait for it: wake the claim loop when it is due.
     if ((t.job.op === 'requeue' || t.job.op === 'unclaim') && t.job.delayMs > 0)
       deps.wakeAfter?.(t.job.delayMs);

@@ -315,6 +315,12 @@ export const errorCodes = {
     retryable: true,
     message: 'Retention could not finish for some tenants or tables; the next run retries them',
   },
+  // Testing drafts before publishing (testWorkflow, testStep; docs/workflows.md)
+  E_NO_TRIGGER_SAMPLE: {
+    httpStatus: 409,
+    retryable: false,
+    message: 'The trigger has no sample to test with yet',
+  },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {

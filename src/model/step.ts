@@ -25,6 +25,11 @@ export type StepDefinition = {
   /** A mapping expression; the step is skipped when it resolves falsy. */
   if?: string | null;
   onError: OnError;
+  /**
+   * Test runs only (testWorkflow's `pinnedOutputs`): the step's output, used instead of
+   * calling the action (cli/pinned-executor.ts). Saved versions never carry it.
+   */
+  pinnedOutput?: unknown;
 };
 
 export type RetryStrategy = 'none' | 'fixed' | 'exponential';

@@ -15,8 +15,11 @@ import { countEndedInvitations, deleteEndedInvitations } from '../db/queries/inv
 import {
   countExpiredIdempotencyKeys,
   countFinishedRuns,
+  countFinishedTestRuns,
   deleteFinishedRuns,
+  deleteFinishedTestRuns,
 } from '../db/queries/retention.ts';
+import { deleteUnusedTestVersions } from '../db/queries/workflow-versions.ts';
 import { selectTenantSettings } from '../db/queries/tenant-settings.ts';
 import { withTenant } from '../db/tenant.ts';
 import type { TenantId } from '../model/ids.ts';
@@ -28,6 +31,8 @@ import { ENDED_ACCESS_GRACE_DAYS, type RetentionDeps, type RetentionOptions } fr
 type Cutoffs = {
   days: RetentionDefaults;
   runsBefore: Date;
+  /** Finished test runs (testWorkflow) go sooner: RETENTION_TEST_RUN_HOURS. */
+  testRunsBefore: Date;
   invitationsBefore: Date;
   /** Null when the operator's partition drops already cover the tenant's log retention. */
   logsBefore: Date | null;
@@ -56,6 +61,15 @@ export async function purgeTenant(
     addCounts(counts, r);
     return r.workflowRuns;
   });
+  await drain(async (db) => {
+    const r = await deleteFinishedTestRuns(db, { tenantId, before: cutoffs.testRunsBefore, limit });
+    addCounts(counts, r);
+    return r.workflowRuns;
+  });
+  // The drafts those runs tested: versions nobody can list, publish or run again.
+  await drain((db) =>
+    deleteUnusedTestVersions(db, { tenantId, before: cutoffs.testRunsBefore, limit }),
+  );
   counts.idempotencyKeys = await drain((db) =>
     deleteExpiredIdempotencyKeys(db, { tenantId, now, limit }),
   );
@@ -97,6 +111,7 @@ async function tenantCutoffs(deps: RetentionDeps, tenantId: TenantId, now: Date)
   return {
     days,
     runsBefore: cutoffFor(now, days.runDays),
+    testRunsBefore: new Date(now.getTime() - deps.config.testRunHours * 3_600_000),
     invitationsBefore: cutoffFor(now, ENDED_ACCESS_GRACE_DAYS),
     logsBefore:
       days.executionLogDays < defaults.executionLogDays
@@ -114,6 +129,10 @@ async function countTenant(
   return withTenant(deps.pool, tenantId, async (db) => {
     const counts = emptyCounts();
     addCounts(counts, await countFinishedRuns(db, { tenantId, before: cutoffs.runsBefore }));
+    addCounts(
+      counts,
+      await countFinishedTestRuns(db, { tenantId, before: cutoffs.testRunsBefore }),
+    );
     counts.idempotencyKeys = await countExpiredIdempotencyKeys(db, { tenantId, now });
     counts.invitations = await countEndedInvitations(db, {
       tenantId,

@@ -50,6 +50,9 @@ const reviewedExtraPolicies = [
   'own_user',
   'tenant_members',
   'own_sessions',
+  // RESTRICTIVE (0026): narrows the tenant policy; of a tenant's versions only test versions
+  // (drafts a test run pinned) may be deleted, by retention. Real versions stay immutable.
+  'only_test_versions_deleted',
 ];
 
 let db: TestDatabase;

@@ -62,6 +62,11 @@ export async function seedAllTables(pool: pg.Pool, tenantId: TenantId): Promise<
       `insert into triggers (tenant_id, workflow_id, kind, webhook_secret_cipher) values ($1, $2, 'webhook', $3) returning id`,
       [tenantId, workflowId, randomBytes(48)],
     );
+    await one(
+      `insert into trigger_samples (tenant_id, trigger_id, payload, size_bytes, received_at)
+       values ($1, $2, '{"body": {}}', 12, now()) returning trigger_id as id`,
+      [tenantId, triggerId],
+    );
     const runId = await one(
       `insert into workflow_runs (tenant_id, workflow_id, workflow_version_id, trigger_id, idempotency_key, status)
        values ($1, $2, $3, $4, 'key-1', 'dead') returning id`,

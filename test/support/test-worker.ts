@@ -2,7 +2,8 @@
  * A real engine worker with the real step executor, for tests that drive runs end to end (the
  * browser tests): the gate allows plain HTTP only to the given local servers.
  */
-import { createStepExecutor } from '../../src/cli/executor.ts';
+import { createStepExecutor, dbLogSink } from '../../src/cli/executor.ts';
+import { withPinnedOutputs } from '../../src/cli/pinned-executor.ts';
 import { createWorker, type Worker } from '../../src/engine/worker.ts';
 import type { SecretBox } from '../../src/security/crypto/secret-box.ts';
 import { testLogger, type TestDatabase } from './db.ts';
@@ -23,7 +24,10 @@ export function startTestWorker(
       breaker: { failureThreshold: 100, cooldownMs: 1_000 },
     },
   });
-  const worker = createWorker(engineDeps(db.pool), { executor, listenUrl: db.appUrl });
+  const worker = createWorker(engineDeps(db.pool), {
+    executor: withPinnedOutputs(executor, dbLogSink(db.pool, { now: () => new Date() })),
+    listenUrl: db.appUrl,
+  });
   worker.start();
   return worker;
 }

@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Engine } from '../../engine/engine.ts';
+import type { SampleRecorder } from '../../engine/trigger-sample.ts';
 import { isSwitchyardError } from '../../model/errors.ts';
 import { isUuid, type TriggerId } from '../../model/ids.ts';
 import type { AccessLog } from '../../observability/access-log.ts';
@@ -25,6 +26,8 @@ export type HooksOptions = {
   maxBodyBytes: number;
   rateLimits: { perTriggerPerMinute: number; perIpPerMinute: number };
   now: () => Date;
+  /** Keeps each verified delivery as its trigger's sample (testing drafts); absent: not kept. */
+  samples?: SampleRecorder;
 };
 
 export function registerHooks(app: FastifyInstance, opts: HooksOptions): void {
@@ -128,15 +131,24 @@ async function ingest(
     }
     // Only now: an unsigned sender learns nothing about how its body would be read.
     const parsed = parseRunBody(body, req.headers['content-type']);
+    const input = {
+      body: parsed,
+      headers: runInputHeaders(req.headers, route.keepHeaders),
+      query: req.query ?? {},
+    };
+    // Before the start: a draft's trigger gets its sample even though the workflow cannot
+    // start runs yet (unpublished), which is when a builder needs one.
+    opts.samples?.record({
+      tenantId: route.tenantId,
+      triggerId: route.triggerId,
+      payload: input,
+      receivedAt: opts.now(),
+    });
     const run = await opts.engine.startRun({
       tenantId: route.tenantId,
       workflowId: route.workflowId,
       triggerId: route.triggerId,
-      input: {
-        body: parsed,
-        headers: runInputHeaders(req.headers, route.keepHeaders),
-        query: req.query ?? {},
-      },
+      input,
       idempotencyKey: verdict.deliveryId ?? headerValue(req, 'idempotency-key'),
       // A redelivery has new timestamps and signatures: the body decides duplicate vs conflict.
       idempotencyPayload: { body: parsed },

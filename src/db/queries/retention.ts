@@ -57,6 +57,45 @@ export async function deleteFinishedRuns(
   return toCounts(res.rows[0]);
 }
 
+/**
+ * The same for test runs (testWorkflow), on their own, shorter cut-off: the partial index on
+ * test runs finds them without walking the tenant's other runs.
+ */
+export async function deleteFinishedTestRuns(
+  db: Queryable,
+  p: { tenantId: TenantId; before: Date; limit: number },
+): Promise<RunPurgeCounts> {
+  const res = await db.query<RawCounts>(
+    `with doomed as (${finishedBefore} and is_test order by created_at limit $3 for update skip locked),
+     steps as (
+       delete from step_runs s using doomed d where s.tenant_id = $1 and s.run_id = d.id returning 1),
+     queued as (
+       delete from jobs j using doomed d where j.tenant_id = $1 and j.run_id = d.id returning 1),
+     runs as (
+       delete from workflow_runs r using doomed d where r.tenant_id = $1 and r.id = d.id returning 1)
+     select (select count(*) from runs)::int as runs, (select count(*) from steps)::int as step_runs,
+            0 as dead_letters, (select count(*) from queued)::int as jobs`,
+    [p.tenantId, p.before, p.limit],
+  );
+  return toCounts(res.rows[0]);
+}
+
+/** What deleteFinishedTestRuns would remove in total (for a dry run). */
+export async function countFinishedTestRuns(
+  db: Queryable,
+  p: { tenantId: TenantId; before: Date },
+): Promise<RunPurgeCounts> {
+  const res = await db.query<RawCounts>(
+    `with doomed as (${finishedBefore} and is_test)
+     select (select count(*) from doomed)::int as runs,
+            (select count(*) from step_runs s join doomed d on s.run_id = d.id where s.tenant_id = $1)::int as step_runs,
+            0 as dead_letters,
+            (select count(*) from jobs j join doomed d on j.run_id = d.id where j.tenant_id = $1)::int as jobs`,
+    [p.tenantId, p.before],
+  );
+  return toCounts(res.rows[0]);
+}
+
 /** What deleteFinishedRuns would remove in total (for a dry run). */
 export async function countFinishedRuns(
   db: Queryable,

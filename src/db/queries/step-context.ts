@@ -25,6 +25,8 @@ export type RunStepContext = {
   /** A replay's original run (outgoing idempotency keys); null for a run that is not one. */
   originRunId: RunId | null;
   createdAt: Date;
+  /** A test run (testWorkflow): not in metrics, no dead letter, no retries. */
+  isTest: boolean;
   stepCount: number;
   /**
    * `definition.steps` of the pinned version. Versions are immutable, so a worker keeps them
@@ -58,6 +60,7 @@ export async function selectStepContexts(
     trace_context: string | null;
     origin_run_id: RunId | null;
     created_at: Date;
+    is_test: boolean;
     step_count: number;
     steps: unknown;
     outputs: Record<string, unknown>;
@@ -65,7 +68,7 @@ export async function selectStepContexts(
   }>({
     name: 'sy_select_step_contexts',
     text: `select i.ord::int as ord, r.workflow_id, r.status, r.input, r.trace_context,
-            r.origin_run_id, r.created_at,
+            r.origin_run_id, r.created_at, r.is_test,
             jsonb_array_length(coalesce(v.definition->'steps', '[]')) as step_count,
             v.definition->'steps' as steps,
             coalesce((select jsonb_object_agg(s.step_id, s.output) from (
@@ -103,6 +106,7 @@ export async function selectStepContexts(
       traceContext: r.trace_context,
       originRunId: r.origin_run_id,
       createdAt: r.created_at,
+      isTest: r.is_test,
       stepCount: r.step_count,
       steps: r.steps,
       outputs: r.outputs,

@@ -20,6 +20,8 @@ export type RunRow = {
   replayOfRunId: RunId | null;
   /** A replay's original run (the first of its replay chain); null for a run that is not one. */
   originRunId: RunId | null;
+  /** A test run of a draft (testWorkflow): hidden from the default list, purged early. */
+  isTest: boolean;
   createdAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
@@ -39,6 +41,7 @@ type RawRun = {
   trace_context: string | null;
   replay_of_run_id: RunId | null;
   origin_run_id: RunId | null;
+  is_test: boolean;
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
@@ -58,6 +61,7 @@ const toRun = (r: RawRun): RunRow => ({
   traceContext: r.trace_context,
   replayOfRunId: r.replay_of_run_id,
   originRunId: r.origin_run_id,
+  isTest: r.is_test,
   createdAt: r.created_at,
   startedAt: r.started_at,
   finishedAt: r.finished_at,
@@ -136,8 +140,8 @@ export async function selectRun(
 ): Promise<RunRow | undefined> {
   const res = await db.query<RawRun>(
     `select tenant_id, id, workflow_id, workflow_version_id, trigger_id, idempotency_key, input,
-            status, output, error, trace_context, replay_of_run_id, origin_run_id, created_at,
-            started_at, finished_at
+            status, output, error, trace_context, replay_of_run_id, origin_run_id, is_test,
+            created_at, started_at, finished_at
        from workflow_runs where tenant_id = $1 and id = $2`,
     [p.tenantId, p.runId],
   );
@@ -238,6 +242,8 @@ export type RunFilter = {
   triggerId: TriggerId | null;
   createdFrom: Date | null;
   createdTo: Date | null;
+  /** Test runs (testWorkflow) only when true; the default (null, false) leaves them out. */
+  isTest?: boolean | null;
 };
 
 /**
@@ -270,11 +276,13 @@ export async function selectRuns(
       'trace_context',
       'replay_of_run_id',
       'origin_run_id',
+      'is_test',
       'created_at',
       'started_at',
       'finished_at',
     ])
-    .where('tenant_id', '=', p.tenantId);
+    .where('tenant_id', '=', p.tenantId)
+    .where('is_test', '=', f.isTest ?? false);
   if (f.statuses) q = q.where('status', 'in', f.statuses);
   if (f.workflowId) q = q.where('workflow_id', '=', f.workflowId);
   if (f.triggerId) q = q.where('trigger_id', '=', f.triggerId);
@@ -288,4 +296,18 @@ export async function selectRuns(
   }
   const rows = await run(db, q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(p.limit));
   return (rows as RawRun[]).map(toRun);
+}
+
+/**
+ * Marks a run just inserted (same transaction, before any worker can see its job) as a test
+ * run: the engine then skips its metrics, dead letter and retries (engine/test-run.ts).
+ */
+export async function markTestRun(
+  db: Queryable,
+  p: { tenantId: TenantId; runId: RunId },
+): Promise<void> {
+  await db.query(`update workflow_runs set is_test = true where tenant_id = $1 and id = $2`, [
+    p.tenantId,
+    p.runId,
+  ]);
 }

@@ -35,7 +35,7 @@ export async function insertNextVersion(
   const res = await db.query<RawVersion>(
     `with w as (select id from workflows where id = $2 for update)
      insert into workflow_versions (tenant_id, workflow_id, version, definition, created_by)
-     select $1, w.id, coalesce((select max(version) from workflow_versions v where v.workflow_id = w.id), 0) + 1, $3, $4 from w
+     select $1, w.id, coalesce((select max(version) from workflow_versions v where v.workflow_id = w.id and not v.is_test), 0) + 1, $3, $4 from w
      returning ${versionColumns}`,
     [p.tenantId, p.workflowId, JSON.stringify(p.definition), p.createdBy],
   );
@@ -47,7 +47,7 @@ export async function selectVersions(
   p: { workflowId: WorkflowId },
 ): Promise<WorkflowVersionRow[]> {
   const res = await db.query<RawVersion>(
-    `select ${versionColumns} from workflow_versions where workflow_id = $1 order by version desc`,
+    `select ${versionColumns} from workflow_versions where workflow_id = $1 and not is_test order by version desc`,
     [p.workflowId],
   );
   return res.rows.map(mapVersion);
@@ -62,4 +62,66 @@ export async function selectVersion(
     [p.id],
   );
   return res.rows[0] && mapVersion(res.rows[0]);
+}
+
+/**
+ * A test version (migration 0026): the draft a test run pins, numbered as the version it would
+ * become when saved. Never listed or published; retention deletes it once no run uses it.
+ */
+export async function insertTestVersion(
+  db: Queryable,
+  p: { tenantId: string; workflowId: WorkflowId; definition: unknown; createdBy: string | null },
+): Promise<WorkflowVersionRow | undefined> {
+  const res = await db.query<RawVersion>(
+    `insert into workflow_versions (tenant_id, workflow_id, version, definition, created_by, is_test)
+     select $1, w.id, coalesce((select max(version) from workflow_versions v
+                                 where v.workflow_id = w.id and not v.is_test), 0) + 1, $3, $4, true
+       from workflows w where w.id = $2
+     returning ${versionColumns}`,
+    [p.tenantId, p.workflowId, JSON.stringify(p.definition), p.createdBy],
+  );
+  return res.rows[0] && mapVersion(res.rows[0]);
+}
+
+/** Whether a version is a test version (publishing one is refused). */
+export async function selectVersionIsTest(
+  db: Queryable,
+  p: { id: WorkflowVersionId },
+): Promise<boolean> {
+  const res = await db.query<{ is_test: boolean }>(
+    `select is_test from workflow_versions where id = $1`,
+    [p.id],
+  );
+  return res.rows[0]?.is_test ?? false;
+}
+
+/** Test versions created before `before` that no run pins any more (retention). */
+export async function deleteUnusedTestVersions(
+  db: Queryable,
+  p: { tenantId: string; before: Date; limit: number },
+): Promise<number> {
+  const res = await db.query(
+    `delete from workflow_versions v
+      where v.tenant_id = $1 and v.id in (
+        select t.id from workflow_versions t
+         where t.tenant_id = $1 and t.is_test and t.created_at < $2
+           and not exists (select 1 from workflow_runs r
+                            where r.tenant_id = t.tenant_id and r.workflow_version_id = t.id)
+         limit $3)`,
+    [p.tenantId, p.before, p.limit],
+  );
+  return res.rowCount ?? 0;
+}
+
+/** The steps of a test version that carry a pinned output (a run's `pinnedStepIds`). */
+export async function selectPinnedStepIds(
+  db: Queryable,
+  p: { id: WorkflowVersionId },
+): Promise<string[]> {
+  const res = await db.query<{ id: string }>(
+    `select s->>'id' as id from workflow_versions v, jsonb_array_elements(v.definition->'steps') s
+      where v.id = $1 and v.is_test and s ? 'pinnedOutput'`,
+    [p.id],
+  );
+  return res.rows.map((r) => r.id);
 }

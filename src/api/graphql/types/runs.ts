@@ -3,6 +3,7 @@ import { selectRunWaiting } from '../../../db/queries/jobs.ts';
 import { selectStepRuns, type StepRunRow } from '../../../db/queries/step-runs.ts';
 import { selectRun, selectRuns, type RunRow } from '../../../db/queries/workflow-runs.ts';
 import type { DeadLetterRow } from '../../../db/queries/dead-letters.ts';
+import { recordManualSampleIn } from '../../../engine/trigger-sample.ts';
 import { SwitchyardError } from '../../../model/errors.ts';
 import type { RunId, TriggerId, WorkflowId } from '../../../model/ids.ts';
 import { recordAudit } from '../../../observability/audit.ts';
@@ -73,7 +74,7 @@ const RunWaitingRef = builder
     }),
   });
 
-const RunRef = builder.objectRef<RunRow>('WorkflowRun').implement({
+export const RunRef = builder.objectRef<RunRow>('WorkflowRun').implement({
   description: 'One execution of a workflow version.',
   fields: (t) => ({
     id: t.exposeID('id'),
@@ -153,6 +154,11 @@ const RunFilterInput = builder.inputType('RunFilter', {
     triggerId: t.id({ required: false }),
     createdFrom: t.field({ type: 'DateTime', required: false }),
     createdTo: t.field({ type: 'DateTime', required: false }),
+    isTest: t.boolean({
+      required: false,
+      description:
+        'True: only test runs of drafts (testWorkflow, testStep). Absent or false: test runs are left out.',
+    }),
   }),
 });
 
@@ -182,6 +188,7 @@ builder.queryField('runs', (t) =>
             triggerId: f?.triggerId ? (String(f.triggerId) as TriggerId) : null,
             createdFrom: f?.createdFrom ?? null,
             createdTo: f?.createdTo ?? null,
+            isTest: f?.isTest ?? null,
           },
           after,
           limit: limit + 1,
@@ -253,6 +260,12 @@ builder.mutationField('triggerWorkflow', (t) =>
         const run = await selectRun(db, { tenantId, runId: started.runId });
         if (!run)
           throw new SwitchyardError('E_RUN_NOT_FOUND', 'The run vanished after it was started.');
+        await recordManualSampleIn(db, {
+          tenantId,
+          workflowId: run.workflowId,
+          payload: run.input,
+          receivedAt: ctx.services.clock.now(),
+        });
         // Last before commit: the event holds the tenant's audit chain head until then.
         if (!started.duplicate) {
           await recordAudit(db, {

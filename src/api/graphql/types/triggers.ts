@@ -27,7 +27,7 @@ function webhookUrl(ctx: GraphQLContext, t: TriggerRow): string | null {
   return t.kind === 'webhook' ? `${ctx.services.settings.publicUrl}/hooks/${t.id}` : null;
 }
 
-const TriggerRef = builder.objectRef<TriggerRow>('Trigger').implement({
+export const TriggerRef = builder.objectRef<TriggerRow>('Trigger').implement({
   description:
     'Starts a workflow: a webhook, a cron schedule, or by hand. Webhook secrets are shown only by create and rotate.',
   fields: (t) => ({
