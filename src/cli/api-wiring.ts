@@ -16,6 +16,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import { registerQueueGauges } from '../observability/queue-gauges.ts';
 import type { SecretBox } from '../security/crypto/secret-box.ts';
 import { createConnectionTester } from './connection-tester.ts';
+import { createDocumentFetcher } from './document-fetcher.ts';
 
 export type ApiWiring = {
   graphql: GraphqlOptions;
@@ -66,6 +67,7 @@ export function wireApi(
           secretBox: deps.secrets,
           gate: config.runner.gate,
         }),
+        fetchDocument: createDocumentFetcher(config.runner.gate),
         settings: {
           signIn: { sessionTtlMs: config.api.sessionTtlMs, ...config.api.signIn },
           invitationTtlMs: config.api.invitationTtlMs,

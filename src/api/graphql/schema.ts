@@ -6,6 +6,7 @@ import './types/tokens.ts';
 import './types/audit.ts';
 import './types/audit-verify.ts';
 import './types/apps.ts';
+import './types/openapi-import.ts';
 import './types/workflows.ts';
 import './types/connections.ts';
 import './types/oauth.ts';
