@@ -83,7 +83,7 @@ async function main(): Promise<void> {
       const baseline = process.memoryUsage().rss;
       const p = probe(baseline);
       const t0 = performance.now();
-      const plan = await planOpenApiImport(text, { appKey: 'github' });
+      const plan = await planOpenApiImport(text, { appKey: 'github-rest' });
       const t1 = performance.now();
       const result = await withTenant(pool, tenantId, (db) =>
         applyImport(db, tenantId, plan, { dryRun: false, now: new Date() }),

@@ -14,6 +14,7 @@ import { startTestApi, type TestApi } from '../support/api.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { makeTenant } from '../support/factories.ts';
 import { addConnection, makeHarness, makeRequest, never } from '../support/runner-harness.ts';
+import { nullableOneOf } from '../support/openapi-validate.ts';
 import { sendJson, startServer, type LocalServer } from '../support/runner-servers.ts';
 
 const require = createRequire(import.meta.url);
@@ -37,20 +38,7 @@ let fake: LocalServer;
 let owner: string;
 const problems: string[] = [];
 
-// The operation as the document describes it, checked by ajv, which reads OpenAPI 3.0's
-// `nullable` next to `type`; GitHub also puts it next to `oneOf` (milestone), spelled out here.
-function nullableOneOf(schema: unknown): unknown {
-  if (Array.isArray(schema)) return schema.map(nullableOneOf);
-  if (schema === null || typeof schema !== 'object') return schema;
-  const out = Object.fromEntries(
-    Object.entries(schema).map(([k, v]) => [k, nullableOneOf(v)]),
-  ) as Record<string, unknown>;
-  if (out.nullable === true && out.type === undefined) {
-    delete out.nullable;
-    return { anyOf: [out, { type: 'null' }] };
-  }
-  return out;
-}
+// The operation as the document describes it, checked by ajv (see nullableOneOf).
 const create = spec.paths['/repos/{owner}/{repo}/issues']!.post as {
   requestBody: { content: { 'application/json': { schema: object } } };
 };
@@ -119,7 +107,7 @@ describe("GitHub's REST description", () => {
     }>(
       `mutation($u: String!, $o: OpenApiImportOptions) { importOpenApi(url: $u, options: $o) {
          app { id } baseUrl created { key } warnings } }`,
-      { u: `${docs.url}/api.github.com.json`, o: { appKey: 'github', baseUrl: fake.url } },
+      { u: `${docs.url}/api.github.com.json`, o: { appKey: 'github-rest', baseUrl: fake.url } },
       { token: owner },
     );
     expect(r.errors).toBeUndefined();

@@ -33,6 +33,10 @@ export type ImportOptions = {
   securityScheme?: string;
   /** Resolves relative server and token URLs when the document was fetched from a URL. */
   sourceUrl?: string;
+  /** How many nested `$ref`s schemas expand (default MAX_REF_DEPTH; the catalogue uses 1). */
+  maxRefDepth?: number;
+  /** Only these operationIds (the built-in catalogue picks a few of a big document). */
+  operationIds?: string[];
 };
 
 export type ServerChoice = {
@@ -103,7 +107,7 @@ export function planImport(doc: Record<string, unknown>, options: ImportOptions)
   const baseUrl = chooseBaseUrl(servers, options, warn);
   const auth = importAuth(doc, options.securityScheme, warn);
   resolveAuthUrls(auth, baseUrl ?? options.sourceUrl);
-  const converter = createSchemaConverter(doc);
+  const converter = createSchemaConverter(doc, options.maxRefDepth);
   const keys = new Set<string>();
   const actions: PlannedAction[] = [];
   const paths = isObject(doc.paths) ? doc.paths : {};
@@ -113,6 +117,7 @@ export function planImport(doc: Record<string, unknown>, options: ImportOptions)
     for (const method of METHODS) {
       const op = item[method];
       if (!isObject(op)) continue;
+      if (options.operationIds && !options.operationIds.includes(String(op.operationId))) continue;
       const key = uniqueKey(operationKey(op, method, path), keys);
       try {
         const action = planAction({ doc, converter, path, method, item, op, key }, warn);

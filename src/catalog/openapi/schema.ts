@@ -67,7 +67,10 @@ export type SchemaConverter = {
 
 type Frame = { refs: string[]; nesting: number; purpose: SchemaPurpose };
 
-export function createSchemaConverter(document: Record<string, unknown>): SchemaConverter {
+export function createSchemaConverter(
+  document: Record<string, unknown>,
+  maxRefDepth = MAX_REF_DEPTH,
+): SchemaConverter {
   const pointerCache = new Map<string, unknown>();
 
   function pointer(ref: string): unknown {
@@ -102,7 +105,7 @@ export function createSchemaConverter(document: Record<string, unknown>): Schema
     if (isRef(s)) {
       const ref = s.$ref;
       const name = ref.split('/').pop() ?? ref;
-      if (f.refs.includes(ref) || f.refs.length >= MAX_REF_DEPTH)
+      if (f.refs.includes(ref) || f.refs.length >= maxRefDepth)
         return { description: `${name} (not expanded: see the OpenAPI document)` };
       const target = pointer(ref);
       if (target === undefined) return { description: `${name} (unresolved reference ${ref})` };
