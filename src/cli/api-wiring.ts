@@ -17,6 +17,9 @@ import { registerQueueGauges } from '../observability/queue-gauges.ts';
 import type { SecretBox } from '../security/crypto/secret-box.ts';
 import { createConnectionTester } from './connection-tester.ts';
 import { createDocumentFetcher } from './document-fetcher.ts';
+import { withTenant } from '../db/tenant.ts';
+import { recordFilteredEvent } from '../db/queries/webhook-filtered-events.ts';
+import type { TenantId, TriggerId } from '../model/ids.ts';
 
 export type ApiWiring = {
   graphql: GraphqlOptions;
@@ -103,6 +106,10 @@ export function wireApi(
       accessLog,
       rateLimiter,
       maxBodyBytes: config.api.webhooks.maxBodyBytes,
+      recordFiltered: (p) =>
+        withTenant(pool, p.tenantId as TenantId, (db) =>
+          recordFilteredEvent(db, { ...p, triggerId: p.triggerId as TriggerId, at: clock.now() }),
+        ),
       rateLimits: {
         perTriggerPerMinute: config.api.webhooks.perTriggerPerMinute,
         perIpPerMinute: config.api.webhooks.perIpPerMinute,

@@ -12,6 +12,7 @@ import './types/connections.ts';
 import './types/oauth.ts';
 import './types/connection-test.ts';
 import './types/triggers.ts';
+import './types/trigger-events.ts';
 import './types/runs.ts';
 import './types/run-changes.ts';
 import './types/breakers.ts';
