@@ -167,7 +167,7 @@ describe('planning an OpenAPI import', () => {
     const trees = doc.paths['/trees'] as Record<string, Record<string, unknown>>;
     trees.get!.operationId = 'issues/list-for-repo';
     delete trees.post!.operationId;
-    (doc.paths)['/x'] = {
+    doc.paths['/x'] = {
       get: { operationId: 'issues/list-for-repo', responses: { '200': { description: 'ok' } } },
     };
     const keys = planImport(doc, {}).actions.map((a) => a.key);
