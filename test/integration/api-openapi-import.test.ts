@@ -14,7 +14,7 @@ let viewer: string;
 
 const IMPORT = `mutation($d: String, $u: String, $o: OpenApiImportOptions) {
   importOpenApi(document: $d, url: $u, options: $o) {
-    dryRun appCreated appKey baseUrl authKind format version warnings
+    dryRun appCreated appKey appName baseUrl authKind format version warnings
     app { id key authKind authConfig }
     created { key name method path } updated { key } unchanged { key } deprecated { key }
     workflowsUsingDeprecated { workflowId workflowName actionKeys }
@@ -178,6 +178,31 @@ describe('importOpenApi', () => {
     expect(again.data!.importOpenApi.deprecated).toEqual([]);
     expect(keys(again.data!.importOpenApi.unchanged)).toHaveLength(3);
     expect(again.data!.importOpenApi.workflowsUsingDeprecated).toHaveLength(1);
+
+    // A builder's own name and base URL survive a re-import that does not set them.
+    const renamedApp = await api.gql(
+      `mutation($id: ID!, $i: AppInput!) { updateApp(id: $id, input: $i) { id } }`,
+      {
+        id: appId,
+        i: {
+          key: 'tree-service',
+          name: 'Trees (sandbox)',
+          baseUrl: 'https://sandbox.trees.example.com/v1',
+          authKind: 'api_key',
+          authConfig: { in: 'header', name: 'X-Api-Key' },
+          connectionSchema: { type: 'object' },
+        },
+      },
+      { token: owner },
+    );
+    expect(renamedApp.errors).toBeUndefined();
+    const kept = await importDoc({ d: v2 });
+    expect(kept.data!.importOpenApi).toMatchObject({
+      appName: 'Trees (sandbox)',
+      baseUrl: 'https://sandbox.trees.example.com/v1',
+    });
+    const chosen = await importDoc({ d: v2, o: { serverVariables: { region: 'us' } } });
+    expect(chosen.data!.importOpenApi.baseUrl).toBe('https://us.trees.example.com/v1');
 
     // The operation comes back: the action is live again.
     const back = await importDoc({ d: JSON.stringify(treeApi31()) });

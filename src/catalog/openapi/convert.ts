@@ -57,6 +57,11 @@ export type PlannedAction = {
 
 export type ImportPlan = {
   app: { key: string; name: string; baseUrl: string | null } & ImportedAuth;
+  /**
+   * The caller named the app or chose its server: a re-import applies them. Otherwise it keeps
+   * the existing app's name and base URL (a builder may have pointed it at a sandbox).
+   */
+  explicit: { name: boolean; baseUrl: boolean };
   /** The document's version (info.version) and format (e.g. "openapi 3.1.0"). */
   version: string;
   format: string;
@@ -141,6 +146,13 @@ export function planImport(doc: Record<string, unknown>, options: ImportOptions)
       name: options.appName ?? title,
       baseUrl,
       ...auth,
+    },
+    explicit: {
+      name: options.appName !== undefined,
+      baseUrl:
+        options.baseUrl !== undefined ||
+        options.serverIndex !== undefined ||
+        options.serverVariables !== undefined,
     },
     version: typeof info.version === 'string' ? info.version : '',
     format:

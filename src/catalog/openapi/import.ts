@@ -67,8 +67,8 @@ export async function applyImport(
     });
   const appInput = validateAppInput({
     key: existing?.key ?? plan.app.key,
-    name: existing && p.appId ? existing.name : plan.app.name,
-    baseUrl: plan.app.baseUrl,
+    name: existing && !plan.explicit.name ? existing.name : plan.app.name,
+    baseUrl: existing && !plan.explicit.baseUrl ? existing.baseUrl : plan.app.baseUrl,
     authKind: plan.app.authKind,
     authConfig: plan.app.authConfig,
     connectionSchema: plan.app.connectionSchema,
