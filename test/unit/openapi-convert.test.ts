@@ -2,6 +2,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import { planImport } from '../../src/catalog/openapi/convert.ts';
 import { readAndPlan } from '../../src/catalog/openapi/parse.ts';
+import { IN_PROCESS_MAX_CHARS, planOpenApiImport } from '../../src/catalog/openapi/run.ts';
 import { MAX_REF_DEPTH } from '../../src/catalog/openapi/schema.ts';
 import { notesApi30, petsSwagger2, treeApi31 } from '../support/openapi-fixtures.ts';
 
@@ -191,4 +192,28 @@ describe('planning an OpenAPI import', () => {
     const plan = await readAndPlan(yaml, {});
     expect('error' in plan ? plan.error : plan.operations.map((a) => a.key)).toEqual(['ping']);
   });
+});
+
+describe('reading a big document off the event loop', () => {
+  it('plans documents over the in-process size in worker threads, a few at a time', async () => {
+    const doc = treeApi31();
+    const paths = doc.paths;
+    for (let i = 0; i < 400; i++)
+      paths[`/forest/${i}/{treeId}`] = {
+        get: {
+          operationId: `getForestTree${i}`,
+          summary: `Get a tree of forest ${i} `.padEnd(400, '.'),
+          parameters: [{ name: 'treeId', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: { '200': { $ref: '#/components/responses/OneNode' } },
+        },
+      };
+    const text = JSON.stringify(doc);
+    expect(text.length).toBeGreaterThan(IN_PROCESS_MAX_CHARS);
+    // Three at once: the third waits for a worker slot, and every one completes.
+    const plans = await Promise.all([1, 2, 3].map(() => planOpenApiImport(text, {})));
+    for (const plan of plans) expect(plan.operations).toHaveLength(404);
+    await expect(planOpenApiImport(`${text.slice(0, -1)},"paths": 3}`, {})).rejects.toMatchObject({
+      code: 'E_OPENAPI_INVALID',
+    });
+  }, 60_000);
 });

@@ -11,6 +11,26 @@ import { readAndPlan, type ParseFailure } from './parse.ts';
 export const IN_PROCESS_MAX_CHARS = 200_000;
 /** Generous: GitHub's document plans in about 2 s here, and a worker is killed past this. */
 const WORKER_TIMEOUT_MS = 60_000;
+/**
+ * Big imports at once per process: each worker may take a core and up to ~500 MB, and the API
+ * shares its machine with the workers. Others wait their turn (an import is rare and slow).
+ */
+const MAX_CONCURRENT_WORKERS = 2;
+let running = 0;
+const waiting: Array<() => void> = [];
+
+async function withWorkerSlot<T>(fn: () => Promise<T>): Promise<T> {
+  // A waiter is handed the slot of the import that ends (running stays as it is).
+  if (running >= MAX_CONCURRENT_WORKERS) await new Promise<void>((r) => waiting.push(r));
+  else running += 1;
+  try {
+    return await fn();
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else running -= 1;
+  }
+}
 
 export async function planOpenApiImport(
   text: string,
@@ -19,7 +39,7 @@ export async function planOpenApiImport(
   const result =
     text.length <= IN_PROCESS_MAX_CHARS
       ? await readAndPlan(text, options)
-      : await inWorker(text, options);
+      : await withWorkerSlot(() => inWorker(text, options));
   if ('error' in result)
     throw new SwitchyardError('E_OPENAPI_INVALID', result.error, { field: 'document' });
   return result;
