@@ -17,6 +17,10 @@ import type { Metrics } from '../observability/metrics.ts';
 import { registerQueueGauges } from '../observability/queue-gauges.ts';
 import type { SecretBox } from '../security/crypto/secret-box.ts';
 import { createConnectionTester } from './connection-tester.ts';
+import { createDocumentFetcher } from './document-fetcher.ts';
+import { withTenant } from '../db/tenant.ts';
+import { recordFilteredEvent } from '../db/queries/webhook-filtered-events.ts';
+import type { TenantId, TriggerId } from '../model/ids.ts';
 
 export type ApiWiring = {
   graphql: GraphqlOptions;
@@ -68,6 +72,7 @@ export function wireApi(
           secretBox: deps.secrets,
           gate: config.runner.gate,
         }),
+        fetchDocument: createDocumentFetcher(config.runner.gate),
         settings: {
           signIn: { sessionTtlMs: config.api.sessionTtlMs, ...config.api.signIn },
           invitationTtlMs: config.api.invitationTtlMs,
@@ -103,6 +108,10 @@ export function wireApi(
       accessLog,
       rateLimiter,
       maxBodyBytes: config.api.webhooks.maxBodyBytes,
+      recordFiltered: (p) =>
+        withTenant(pool, p.tenantId as TenantId, (db) =>
+          recordFilteredEvent(db, { ...p, triggerId: p.triggerId as TriggerId, at: clock.now() }),
+        ),
       rateLimits: {
         perTriggerPerMinute: config.api.webhooks.perTriggerPerMinute,
         perIpPerMinute: config.api.webhooks.perIpPerMinute,

@@ -2,6 +2,7 @@
  * The apps that ship with Switchyard, as data: every new tenant gets a copy of these rows
  * (accounts/builtin-apps.ts); the runner executes them like any other action.
  */
+import { saasApps } from './catalog/saas-apps.ts';
 import type { ActionKind, AuthKind, RetryPolicy } from './step.ts';
 
 /** An http action's templates (executed by runner/actions/http.ts). */
@@ -180,4 +181,5 @@ export const builtinApps: readonly BuiltinApp[] = [
   webhookApp,
   javascriptApp,
   pythonApp,
+  ...saasApps,
 ];

@@ -321,6 +321,17 @@ export const errorCodes = {
     retryable: false,
     message: 'The trigger has no sample to test with yet',
   },
+  // OpenAPI import (catalog/openapi/).
+  E_OPENAPI_INVALID: {
+    httpStatus: 400,
+    retryable: false,
+    message: 'The OpenAPI document cannot be imported',
+  },
+  E_OPENAPI_FETCH_FAILED: {
+    httpStatus: 502,
+    retryable: false,
+    message: 'The OpenAPI document could not be fetched from its URL',
+  },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {

@@ -233,6 +233,8 @@ async function callThroughAWorkflow(): Promise<void> {
   await page.getByRole('button', { name: 'Add step' }).click();
   await page.getByLabel('Step id').fill('create');
   await page.getByRole('combobox', { name: 'Action' }).click();
+  // Typed: the catalogue has many actions, and the list renders only those in view.
+  await page.getByRole('combobox', { name: 'Action' }).fill('Fake CRM · Create contact');
   await page.getByRole('option', { name: 'Fake CRM · Create contact' }).click();
   await choose('Connection', 'Acme production');
   await fillEditor(browser.page, /^Input \(JSON/, '{ "email": "{{ trigger.email }}" }');

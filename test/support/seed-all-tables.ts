@@ -67,6 +67,10 @@ export async function seedAllTables(pool: pg.Pool, tenantId: TenantId): Promise<
        values ($1, $2, '{"body": {}}', 12, now()) returning trigger_id as id`,
       [tenantId, triggerId],
     );
+    await one(
+      `insert into webhook_filtered_events (tenant_id, trigger_id, event) values ($1, $2, 'push') returning event as id`,
+      [tenantId, triggerId],
+    );
     const runId = await one(
       `insert into workflow_runs (tenant_id, workflow_id, workflow_version_id, trigger_id, idempotency_key, status)
        values ($1, $2, $3, $4, 'key-1', 'dead') returning id`,

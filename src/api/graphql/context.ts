@@ -52,6 +52,8 @@ export type ApiServices = {
   clock: { now(): Date };
   /** Absent where no gate is wired: testConnection then answers E_RUNNER_UNAVAILABLE. */
   connectionTester?: ConnectionTester;
+  /** Fetches an OpenAPI document through the outgoing gate (importOpenApi with a url). */
+  fetchDocument?: (url: string) => Promise<string>;
 };
 
 export type GraphQLContext = {

@@ -12,6 +12,7 @@ import { isUuid, type TriggerId } from '../../model/ids.ts';
 import type { AccessLog } from '../../observability/access-log.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import type { RateLimiter } from '../rate-limit.ts';
+import { checkEventFilter } from '../webhooks/event-filter.ts';
 import { parseRunBody, runInputHeaders } from '../webhooks/run-input.ts';
 import { verifySignature, type SignatureScheme } from '../webhooks/signatures.ts';
 import type { TriggerLookup } from '../webhooks/trigger-lookup.ts';
@@ -28,6 +29,13 @@ export type HooksOptions = {
   now: () => Date;
   /** Keeps each verified delivery as its trigger's sample (testing drafts); absent: not kept. */
   samples?: SampleRecorder;
+  /** Counts a verified delivery the trigger's event filter turned away (no run). */
+  recordFiltered: (p: {
+    tenantId: string;
+    triggerId: string;
+    event: string;
+    deliveryId: string | null;
+  }) => Promise<void>;
 };
 
 export function registerHooks(app: FastifyInstance, opts: HooksOptions): void {
@@ -128,6 +136,16 @@ async function ingest(
         { code: 'E_WEBHOOK_SIGNATURE', message: signatureMessage(verdict.reason) },
         tenantId,
       );
+    }
+    const check = checkEventFilter(route, body, req.headers);
+    if (!check.run) {
+      await opts.recordFiltered({
+        tenantId: route.tenantId,
+        triggerId: route.triggerId,
+        event: check.event,
+        deliveryId: verdict.deliveryId,
+      });
+      return outcome('filtered', 200, { filtered: true, event: check.event }, tenantId);
     }
     // Only now: an unsigned sender learns nothing about how its body would be read.
     const parsed = parseRunBody(body, req.headers['content-type']);

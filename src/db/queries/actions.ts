@@ -18,6 +18,8 @@ export type ActionRow = {
   timeoutMs: number;
   rateLimitRequests: number | null;
   rateLimitPerSeconds: number | null;
+  /** Set when a re-import of the app's OpenAPI document no longer has this operation. */
+  deprecatedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 };
@@ -37,11 +39,12 @@ type Raw = {
   timeout_ms: number;
   rate_limit_requests: number | null;
   rate_limit_per_seconds: number | null;
+  deprecated_at: Date | null;
   created_at: Date;
   updated_at: Date;
 };
 const columns = `id, app_id, key, name, kind, input_schema, output_schema, implementation, retry_strategy, max_attempts,
-  initial_delay_ms, max_delay_ms, timeout_ms, rate_limit_requests, rate_limit_per_seconds, created_at, updated_at`;
+  initial_delay_ms, max_delay_ms, timeout_ms, rate_limit_requests, rate_limit_per_seconds, deprecated_at, created_at, updated_at`;
 const map = (r: Raw): ActionRow => ({
   id: r.id,
   appId: r.app_id,
@@ -58,11 +61,12 @@ const map = (r: Raw): ActionRow => ({
   timeoutMs: r.timeout_ms,
   rateLimitRequests: r.rate_limit_requests,
   rateLimitPerSeconds: r.rate_limit_per_seconds,
+  deprecatedAt: r.deprecated_at,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
 
-export type ActionInput = Omit<ActionRow, 'id' | 'createdAt' | 'updatedAt'>;
+export type ActionInput = Omit<ActionRow, 'id' | 'createdAt' | 'updatedAt' | 'deprecatedAt'>;
 
 const values = (p: ActionInput) => [
   p.appId,
@@ -132,4 +136,121 @@ export async function selectActionsByIds(
 export async function deleteAction(db: Queryable, p: { id: ActionId }): Promise<boolean> {
   const res = await db.query('delete from actions where id = $1', [p.id]);
   return (res.rowCount ?? 0) > 0;
+}
+
+/**
+ * An import's actions as one JSON array text of `{key, name, inputSchema, outputSchema,
+ * implementation}`: built in the import's worker thread and handed to PostgreSQL as is, so the
+ * API's event loop never parses or serializes the megabytes of schemas a big document holds.
+ */
+export type ImportedActionsJson = string;
+
+const importedRecord = `jsonb_to_recordset($2::jsonb)
+  as r(key text, name text, "inputSchema" jsonb, "outputSchema" jsonb, implementation jsonb)`;
+
+/**
+ * Which of the imported actions are new to the app, and which differ from the stored ones
+ * (jsonb compares by value, whatever the key order), or were deprecated.
+ */
+export async function classifyImportedActions(
+  db: Queryable,
+  p: { appId: AppId | null; actions: ImportedActionsJson },
+): Promise<{ created: string[]; changed: string[] }> {
+  const res = await db.query<{ key: string; state: 'created' | 'changed' | 'same' }>(
+    `select r.key,
+            case when a.id is null then 'created'
+                 when a.kind <> 'http' or a.name <> r.name or a.deprecated_at is not null
+                   or a.input_schema <> r."inputSchema" or a.output_schema <> r."outputSchema"
+                   or a.implementation <> r.implementation then 'changed'
+                 else 'same' end as state
+       from ${importedRecord}
+       left join actions a on a.app_id = $1 and a.key = r.key`,
+    [p.appId, p.actions],
+  );
+  return {
+    created: res.rows.filter((r) => r.state === 'created').map((r) => r.key),
+    changed: res.rows.filter((r) => r.state === 'changed').map((r) => r.key),
+  };
+}
+
+/** The app's actions without their schemas (what an import compares and reports). */
+export async function selectActionSummaries(
+  db: Queryable,
+  p: { appId: AppId },
+): Promise<
+  Array<{
+    id: ActionId;
+    key: string;
+    name: string;
+    method: string;
+    path: string;
+    deprecatedAt: Date | null;
+  }>
+> {
+  const res = await db.query<{
+    id: ActionId;
+    key: string;
+    name: string;
+    method: string | null;
+    path: string | null;
+    deprecated_at: Date | null;
+  }>(
+    `select id, key, name, implementation ->> 'method' as method,
+            coalesce(implementation ->> 'path', implementation ->> 'url') as path, deprecated_at
+       from actions where app_id = $1 order by key`,
+    [p.appId],
+  );
+  return res.rows.map((r) => ({
+    id: r.id,
+    key: r.key,
+    name: r.name,
+    method: r.method ?? '',
+    path: r.path ?? '',
+    deprecatedAt: r.deprecated_at,
+  }));
+}
+
+/** Inserts the imported actions whose key is in `keys`, in one statement. */
+export async function insertImportedActions(
+  db: Queryable,
+  p: { tenantId: string; appId: AppId; actions: ImportedActionsJson; keys: string[] },
+): Promise<number> {
+  const res = await db.query(
+    `insert into actions (tenant_id, app_id, key, name, kind, input_schema, output_schema, implementation)
+     select $1, $3, r.key, r.name, 'http', r."inputSchema", r."outputSchema", r.implementation
+       from ${importedRecord}
+      where r.key = any($4::text[])`,
+    [p.tenantId, p.actions, p.appId, p.keys],
+  );
+  return res.rowCount ?? 0;
+}
+
+/**
+ * Updates the imported actions whose key is in `keys`, keeping the builder's reliability
+ * settings (retries, timeout, rate limit) and clearing a deprecation (the operation is back).
+ */
+export async function updateImportedActions(
+  db: Queryable,
+  p: { appId: AppId; actions: ImportedActionsJson; keys: string[] },
+): Promise<number> {
+  const res = await db.query(
+    `update actions a set name = r.name, kind = 'http', input_schema = r."inputSchema",
+       output_schema = r."outputSchema", implementation = r.implementation, deprecated_at = null
+       from ${importedRecord}
+      where a.app_id = $1 and a.key = r.key and r.key = any($3::text[])`,
+    [p.appId, p.actions, p.keys],
+  );
+  return res.rowCount ?? 0;
+}
+
+export async function deprecateActions(
+  db: Queryable,
+  p: { appId: AppId; keys: string[]; at: Date },
+): Promise<number> {
+  const res = await db.query(
+    `update actions set deprecated_at = $3
+      where app_id = $1 and key = any($2::text[]) and deprecated_at is null`,
+    [p.appId, p.keys, p.at],
+  );
+  return res.rowCount ?? 0;
 }

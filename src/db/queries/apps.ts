@@ -104,3 +104,11 @@ export async function deleteApp(db: Queryable, p: { id: AppId }): Promise<boolea
   const res = await db.query('delete from apps where id = $1 and not is_builtin', [p.id]);
   return (res.rowCount ?? 0) > 0;
 }
+
+export async function selectAppByKey(
+  db: Queryable,
+  p: { key: string },
+): Promise<AppRow | undefined> {
+  const res = await db.query<Raw>(`select ${columns} from apps where key = $1`, [p.key]);
+  return res.rows[0] && map(res.rows[0]);
+}

@@ -204,6 +204,8 @@ export type WebhookRoute = {
   scheme: string;
   /** Lower-case header names kept in the run input although they look like credentials. */
   keepHeaders: string[];
+  /** The events that start a run (config.events); null: all. */
+  events: string[] | null;
 };
 
 /** Webhook ingress: the tenant of a webhook trigger, under the system scope (system_scope_webhook). */
@@ -218,9 +220,10 @@ export async function selectWebhookRoute(
     enabled: boolean;
     scheme: string | null;
     keep_headers: unknown;
+    events: unknown;
   }>(
     `select tenant_id, id, workflow_id, enabled, config->>'signatureScheme' as scheme,
-            config->'keepHeaders' as keep_headers
+            config->'keepHeaders' as keep_headers, config->'events' as events
        from triggers where id = $1 and kind = 'webhook'`,
     [p.id],
   );
@@ -235,6 +238,9 @@ export async function selectWebhookRoute(
       keepHeaders: Array.isArray(r.keep_headers)
         ? r.keep_headers.filter((h): h is string => typeof h === 'string')
         : [],
+      events: Array.isArray(r.events)
+        ? r.events.filter((e): e is string => typeof e === 'string')
+        : null,
     }
   );
 }

@@ -125,3 +125,22 @@ export async function selectPinnedStepIds(
   );
   return res.rows.map((r) => r.id);
 }
+
+/** Live workflows whose current version has a step calling one of these actions. */
+export async function selectWorkflowsUsingActions(
+  db: Queryable,
+  p: { actionIds: string[] },
+): Promise<Array<{ id: WorkflowId; name: string; actionIds: string[] }>> {
+  if (p.actionIds.length === 0) return [];
+  const res = await db.query<{ id: WorkflowId; name: string; action_ids: string[] }>(
+    `select w.id, w.name, array_agg(distinct s.step ->> 'actionId' order by s.step ->> 'actionId') as action_ids
+       from workflows w
+       join workflow_versions v on v.tenant_id = w.tenant_id and v.id = w.current_version_id
+       cross join lateral jsonb_array_elements(v.definition -> 'steps') as s(step)
+      where w.archived_at is null and s.step ->> 'actionId' = any($1::text[])
+      group by w.id, w.name
+      order by w.name`,
+    [p.actionIds],
+  );
+  return res.rows.map((r) => ({ id: r.id, name: r.name, actionIds: r.action_ids }));
+}

@@ -17,6 +17,7 @@ const authSecrets: Record<string, string[]> = {
   bearer: ['token'],
   basic: ['username', 'password'],
   oauth2_client_credentials: ['clientId', 'clientSecret'],
+  oauth2_authorization_code: ['clientId', 'clientSecret'],
 };
 const secretLabels: Record<string, string> = {
   apiKey: 'API key',

@@ -91,6 +91,12 @@ ActionRef.implement({
     timeoutMs: t.exposeInt('timeoutMs'),
     rateLimitRequests: t.exposeInt('rateLimitRequests', { nullable: true }),
     rateLimitPerSeconds: t.exposeInt('rateLimitPerSeconds', { nullable: true }),
+    deprecatedAt: t.expose('deprecatedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description:
+        'Set when a re-import of the app’s OpenAPI document no longer has this operation (it still runs).',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
   }),

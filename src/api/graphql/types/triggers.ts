@@ -15,6 +15,7 @@ import { SwitchyardError } from '../../../model/errors.ts';
 import type { TriggerId, WorkflowId } from '../../../model/ids.ts';
 import { recordAudit } from '../../../observability/audit.ts';
 import { sealNewWebhookSecret, setWebhookSecret } from '../../../security/secrets/webhooks.ts';
+import { validateEventFilter } from '../../webhooks/event-filter.ts';
 import { builder } from '../builder.ts';
 import { auditActor, inTenant, type GraphQLContext } from '../context.ts';
 
@@ -39,7 +40,7 @@ export const TriggerRef = builder.objectRef<TriggerRow>('Trigger').implement({
     config: t.expose('config', {
       type: 'JSON',
       description:
-        'Webhook: `{signatureScheme, keepHeaders}`; cron: `{expression, timezone}`; manual: `{}` (docs/workflows.md, "Triggers").',
+        'Webhook: `{signatureScheme, keepHeaders, events}`; cron: `{expression, timezone}`; manual: `{}` (docs/workflows.md, "Triggers").',
     }),
     webhookUrl: t.string({ nullable: true, resolve: (tr, _a, ctx) => webhookUrl(ctx, tr) }),
     previousSecretExpiresAt: t.expose('previousSecretExpiresAt', {
@@ -84,7 +85,12 @@ function validateConfig(kind: TriggerRow['kind'], raw: unknown): Record<string, 
       );
     }
     const keepHeaders = validateKeepHeaders(config.keepHeaders);
-    return keepHeaders ? { signatureScheme: scheme, keepHeaders } : { signatureScheme: scheme };
+    const events = validateEventFilter(config.events);
+    return {
+      signatureScheme: scheme,
+      ...(keepHeaders ? { keepHeaders } : {}),
+      ...(events ? { events } : {}),
+    };
   }
   if (kind === 'cron') {
     const timezone = config.timezone ?? 'UTC';
@@ -124,7 +130,7 @@ function validateConfig(kind: TriggerRow['kind'], raw: unknown): Record<string, 
 }
 
 /** A misspelt key (`scheme` for `signatureScheme`) would silently fall back to a default. */
-const webhookKeys = ['signatureScheme', 'keepHeaders'];
+const webhookKeys = ['signatureScheme', 'keepHeaders', 'events'];
 
 function assertKnownKeys(kind: TriggerRow['kind'], config: Record<string, unknown>): void {
   const known = kind === 'webhook' ? webhookKeys : kind === 'manual' ? [] : null;
