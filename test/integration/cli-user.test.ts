@@ -160,6 +160,10 @@ describe('switchyard user disable / enable', () => {
       `select action from audit_events where action like 'user.%abled' order by seq`,
     );
     expect(audited.rows.map((r) => r.action)).toEqual(['user.disabled', 'user.enabled']);
+    // Only the system scope may disable a user: the runtime role (every tenant request) may not.
+    await expect(
+      db.pool.query(`select set_user_disabled('leaver@cli.test', true)`),
+    ).rejects.toThrow(/permission denied/);
     const unknown = await runCli(['user', 'disable', '--email', 'nobody@cli.test'], env);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/E_NOT_FOUND/);

@@ -32,6 +32,9 @@ const reviewedDefinerFunctions = [
   'revoke_session',
   'count_expired_sessions',
   'purge_expired_sessions',
+  // Operators disable a user (migration 0029): executable by the system role only (the runtime
+  // role is refused: test/integration/cli-user).
+  'set_user_disabled',
 ];
 /** Policies other than tenant_isolation, each reviewed (see docs/adr/0002-tenant-isolation-by-rls.md). */
 const reviewedExtraPolicies = [
