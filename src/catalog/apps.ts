@@ -201,10 +201,15 @@ function assertImplementation(kind: string, impl: unknown): void {
       field: 'implementation',
     });
   if (kind === 'http') {
-    if (typeof o.method !== 'string' || (typeof o.path !== 'string' && typeof o.url !== 'string')) {
+    if (
+      typeof o.method !== 'string' ||
+      (typeof o.path !== 'string' &&
+        typeof o.url !== 'string' &&
+        typeof o.urlFromSecret !== 'string')
+    ) {
       throw new SwitchyardError(
         'E_VALIDATION',
-        'http implementations need "method" and "path" (or "url").',
+        'http implementations need "method" and "path" (or "url", or "urlFromSecret").',
         { field: 'implementation' },
       );
     }
@@ -229,6 +234,7 @@ const httpFields = [
   'bodyType',
   'output',
   'signing',
+  'urlFromSecret',
 ];
 const httpChoices: Record<string, string[]> = {
   bodyType: ['json', 'text', 'form'],
@@ -261,6 +267,14 @@ function assertHttpImplementation(o: Record<string, unknown>): void {
       throw err;
     }
   }
+  if (
+    o.urlFromSecret !== undefined &&
+    (typeof o.urlFromSecret !== 'string' || !/^[A-Za-z][A-Za-z0-9_]*$/.test(o.urlFromSecret))
+  )
+    throw fail(
+      'urlFromSecret',
+      'implementation.urlFromSecret must name a secret field of the connection, e.g. "webhookUrl".',
+    );
   const method = o.method as string;
   if (!method.includes('{{') && !httpMethods.includes(method.toUpperCase()))
     throw fail(

@@ -225,7 +225,7 @@ describe('the built-in SaaS catalogue', () => {
       slackWebhookApp,
       'send',
       { text: 'Hello' },
-      { authKind: 'none', config: { webhookUrl: `${fake.url}/services/T1/B1/secret` } },
+      { authKind: 'none', secret: { webhookUrl: `${fake.url}/services/T1/B1/secret` } },
       null,
     );
     expect(sent).toMatchObject({ status: 'succeeded', output: 'ok' });
@@ -235,6 +235,31 @@ describe('the built-in SaaS catalogue', () => {
       body: '{"text":"Hello"}',
     });
     expect(fake.requests.at(-1)!.headers['content-type']).toBe('application/json');
+
+    // The URL is the credential: a receiver that echoes it back in an error does not get it
+    // stored with the step, and a connection without it says what to set, without a value.
+    const hookUrl = `${fake.url}/services/T1/B1/secret`;
+    answer = () => ({ status: 404, body: `no such hook: ${hookUrl}`, type: 'text/plain' });
+    const echoed = await run(
+      slackWebhookApp,
+      'send',
+      { text: 'Hello' },
+      { authKind: 'none', secret: { webhookUrl: hookUrl } },
+      null,
+    );
+    expect(echoed.status).toBe('failed');
+    expect(JSON.stringify(echoed)).not.toContain('/services/T1/B1/secret');
+    const missing = await run(
+      slackWebhookApp,
+      'send',
+      { text: 'Hello' },
+      { authKind: 'none', config: { webhookUrl: hookUrl } },
+      null,
+    );
+    expect(missing).toMatchObject({
+      status: 'failed',
+      error: { code: 'E_CONNECTION_INVALID', message: expect.stringMatching(/secret\.webhookUrl/) },
+    });
   });
 
   it('Stripe: form-encoded bodies with the secret key and an idempotency key', async () => {

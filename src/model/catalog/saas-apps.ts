@@ -122,8 +122,9 @@ export const slackApp: BuiltinApp = {
 };
 
 /**
- * Incoming webhooks: the URL Slack gives for one channel. It is kept in the connection's
- * config (templates can read only config), so members who see the connection see it.
+ * Incoming webhooks: the URL Slack gives for one channel is the credential (anyone who has it
+ * can post there), so it is a secret field of the connection: never shown again once set, and
+ * the request goes to it through `urlFromSecret` (runner/actions/http.ts).
  */
 export const slackWebhookApp: BuiltinApp = {
   key: 'slack-webhook',
@@ -138,6 +139,7 @@ export const slackWebhookApp: BuiltinApp = {
       webhookUrl: {
         type: 'string',
         title: 'Webhook URL',
+        writeOnly: true,
         pattern: '^https://hooks\\.slack\\.com/',
         description:
           'https://hooks.slack.com/services/…, from the Slack app’s Incoming Webhooks page.',
@@ -159,7 +161,7 @@ export const slackWebhookApp: BuiltinApp = {
       outputSchema: { const: 'ok' },
       implementation: {
         method: 'POST',
-        url: '{{ connection.webhookUrl }}',
+        urlFromSecret: 'webhookUrl',
         body: '{{ input }}',
         bodyType: 'json',
       },

@@ -29,6 +29,12 @@ export type HttpImplementation = {
   output?: 'body' | 'response';
   /** Sign the body for the receiver (outgoing webhooks). */
   signing?: 'standard-webhooks';
+  /**
+   * The connection's secret field holding the whole request URL, for URLs that are themselves
+   * credentials (Slack's and Teams' incoming webhooks): never in config, where every member
+   * reads it, and scrubbed from what the step stores. Instead of `url` and `path`.
+   */
+  urlFromSecret?: string;
 };
 
 export type HttpDeps = {
@@ -91,7 +97,9 @@ export async function executeHttpAction(
       'E_ACTION_INVALID',
       `Unsupported HTTP method ${JSON.stringify(r.method)}`,
     );
-  const url = buildUrl(p.action.baseUrl, r.url, r.path);
+  const url = impl.urlFromSecret
+    ? secretUrl(p.connection, impl.urlFromSecret, deps)
+    : buildUrl(p.action.baseUrl, r.url, r.path);
   const authDeps = {
     tenantId: p.context.tenantId,
     outbound: deps.outbound,
@@ -216,6 +224,23 @@ function buildUrl(baseUrl: string | null, url: unknown, path: unknown): URL {
       `Cannot build the request URL: ${(err as Error).message}`,
     );
   }
+}
+
+/** The URL kept in the connection's secret `field`; errors never echo it. */
+function secretUrl(conn: DecryptedConnection | null, field: string, deps: HttpDeps): URL {
+  const value = conn?.secret[field];
+  if (typeof value !== 'string' || value === '')
+    throw new SwitchyardError(
+      'E_CONNECTION_INVALID',
+      `The step's connection has no secret.${field} (the request URL); set it on the connection.`,
+    );
+  deps.reveal?.(value);
+  if (!URL.canParse(value))
+    throw new SwitchyardError(
+      'E_CONNECTION_INVALID',
+      `The connection's secret.${field} is not an absolute URL; set it again on the connection.`,
+    );
+  return new URL(value);
 }
 
 function stringMap(v: unknown, what: string): Record<string, string> {
