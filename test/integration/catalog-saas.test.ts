@@ -256,10 +256,8 @@ describe('the built-in SaaS catalogue', () => {
       { authKind: 'none', config: { webhookUrl: hookUrl } },
       null,
     );
-    expect(missing).toMatchObject({
-      status: 'failed',
-      error: { code: 'E_CONNECTION_INVALID', message: expect.stringMatching(/secret\.webhookUrl/) },
-    });
+    expect(missing).toMatchObject({ status: 'failed', error: { code: 'E_CONNECTION_INVALID' } });
+    expect(JSON.stringify(missing)).toMatch(/secret\.webhookUrl/);
   });
 
   it('Stripe: form-encoded bodies with the secret key and an idempotency key', async () => {
