@@ -17,6 +17,8 @@ import { recordAudit } from '../../../observability/audit.ts';
 import { sealNewWebhookSecret, setWebhookSecret } from '../../../security/secrets/webhooks.ts';
 import { builder } from '../builder.ts';
 import { auditActor, inTenant, type GraphQLContext } from '../context.ts';
+import { pageRef } from '../page-type.ts';
+import { decodeCursor, pageSize, toPage } from '../pagination.ts';
 
 const TriggerKindEnum = builder.enumType('TriggerKind', {
   values: ['webhook', 'cron', 'manual'] as const,
@@ -159,17 +161,40 @@ function validateKeepHeaders(raw: unknown): string[] | null {
   });
 }
 
+const TriggerPageRef = pageRef('TriggerPage', TriggerRef, 'triggers');
+
 builder.queryField('triggers', (t) =>
   t.field({
-    type: [TriggerRef],
+    type: TriggerPageRef,
     authScopes: { viewer: true },
-    args: { workflowId: t.arg.id({ required: false }) },
-    resolve: (_r, args, ctx) =>
-      inTenant(ctx, (db) =>
-        selectTriggers(db, {
-          workflowId: args.workflowId ? (String(args.workflowId) as WorkflowId) : null,
-        }),
-      ),
+    description:
+      'Oldest first, of one workflow or all, with cursor pagination (`after` = a previous `endCursor`).',
+    args: {
+      workflowId: t.arg.id({ required: false }),
+      first: t.arg.int({ required: false }),
+      after: t.arg.string({ required: false }),
+    },
+    resolve: (_r, args, ctx) => {
+      const limit = pageSize(args.first);
+      const key = decodeCursor(args.after);
+      const after = key ? { createdAt: new Date(String(key[0])), id: String(key[1]) } : null;
+      if (after && Number.isNaN(after.createdAt.getTime()))
+        throw new SwitchyardError('E_VALIDATION', 'The cursor is not one this API returned.', {
+          field: 'after',
+        });
+      return inTenant(ctx, async (db, tenantId) =>
+        toPage(
+          await selectTriggers(db, {
+            tenantId,
+            workflowId: args.workflowId ? (String(args.workflowId) as WorkflowId) : null,
+            after,
+            limit: limit + 1,
+          }),
+          limit,
+          (tr) => [tr.createdAt.toISOString(), tr.id],
+        ),
+      );
+    },
   }),
 );
 
