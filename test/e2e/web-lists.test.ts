@@ -58,7 +58,7 @@ it('shows the first page of 2,000 workflows quickly, pages, and search finds one
   await page.getByLabel('Email').fill('lists@acme.test');
   await page.getByLabel('Password').fill('correct horse battery');
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL('**/workflows');
+  await page.waitForURL('**/workflows', { timeout: 30_000 });
 
   // A fresh load of the page: the first 50 rows, timed from navigation to the rows shown.
   const started = Date.now();

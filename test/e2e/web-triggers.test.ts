@@ -1,8 +1,9 @@
 /**
- * Triggers in a real browser: a cron trigger reads as a sentence with its time zone and next
+ * The workflow page beyond the editor, in a real browser. Triggers: a cron trigger reads as a sentence with its time zone and next
  * five fire times; a webhook's secret is rotated with an overlap and the new one shown once;
  * Run now starts a run with an input typed in the form generated from the manual trigger's
  * input schema, and bad JSON in the editor (no schema) is refused before anything is sent.
+ * Versions: the history, and the changes between two versions as a unified diff.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { TenantId } from '../../src/model/ids.ts';
@@ -22,6 +23,7 @@ let api: TestApi;
 let browser: TestBrowser;
 let cookie: string;
 let workflowId: string;
+let actionId: string;
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -33,6 +35,7 @@ beforeAll(async () => {
   cookie = cookieOf(setup.setCookie);
   const tenant = await db.ownerPool.query<{ id: TenantId }>(`select id from tenants`);
   const action = await makeAction(db.pool, tenant.rows[0]!.id);
+  actionId = action;
   workflowId = (await makeWorkflow(db.pool, tenant.rows[0]!.id, [{ id: 'one', actionId: action }]))
     .workflowId;
   browser = await openBrowser();
@@ -55,7 +58,7 @@ it('describes a cron schedule, rotates a webhook secret with an overlap, and run
   await page.getByLabel('Email').fill('clock@acme.test');
   await page.getByLabel('Password').fill('correct horse battery');
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL('**/workflows');
+  await page.waitForURL('**/workflows', { timeout: 30_000 });
   await page.goto(`${api.url}/workflows/${workflowId}?tab=triggers`);
   await page.getByRole('heading', { name: 'No triggers yet' }).waitFor();
 
@@ -147,3 +150,40 @@ it('describes a cron schedule, rotates a webhook secret with an overlap, and run
   expect(run.rows[0]!.input).toEqual({ orderId: 'A-1', cents: 250 });
   expect(browser.problems).toEqual([]);
 }, 120_000);
+
+it('lists the versions and shows what changed between two of them', async () => {
+  const { page } = browser;
+  const save = await api.gql(
+    `mutation($w: ID!, $d: JSON!) { saveWorkflowVersion(workflowId: $w, definition: $d) { version } }`,
+    {
+      w: workflowId,
+      d: {
+        steps: [
+          { id: 'one', actionId, input: { note: 'first' } },
+          { id: 'second_step', actionId, input: { total: '{{ steps.one.output }}' } },
+        ],
+      },
+    },
+    { cookie },
+  );
+  expect(save.errors).toBeUndefined();
+  await page.goto(`${api.url}/workflows/${workflowId}?tab=versions`);
+  const table = page.getByRole('table', { name: 'Versions' });
+  await table.getByRole('row').filter({ hasText: 'v2' }).waitFor();
+  expect(await table.getByRole('row').filter({ hasText: 'published' }).textContent()).toContain(
+    'v1',
+  );
+  const diff = page.getByRole('region', { name: 'Changes from v1 to v2' });
+  await diff.waitFor();
+  await page.getByText(/lines added, \d+ removed, from v1 to v2/).waitFor();
+  const text = await diff.innerText();
+  expect(text).toMatch(/^\+ +"id": "second_step",$/m);
+  expect(text).toMatch(/^\+ +"note": "first"$/m);
+  expect(text).not.toContain('<');
+  // The same version on both sides: nothing changed.
+  await page.getByRole('button', { name: 'Changes in v2' }).click();
+  await tourShot(page, 'workflow-versions-diff');
+  await accessible('versions');
+  await page.keyboard.press('Tab');
+  expect(browser.problems).toEqual([]);
+}, 60_000);
