@@ -1,7 +1,8 @@
 /**
  * Lists that grow, in a real browser: a tenant with 2,000 workflows sees the first page of its
  * workflows list quickly (one page asked for, not 2,000 rows), pages with "Load more", and the
- * search box asks the server and finds the one workflow wanted.
+ * search box asks the server and finds the one workflow wanted. The editor's action picker
+ * pages and searches the tenant's actions the same way.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Request } from 'playwright-core';
@@ -36,6 +37,17 @@ beforeAll(async () => {
   );
   await db.ownerPool.query(
     `insert into workflows (tenant_id, name) values ($1, 'Quarterly invoice sync')`,
+    [tenant.rows[0]!.id],
+  );
+  // 60 actions of one app: more than a page of the step panel's picker.
+  await db.ownerPool.query(
+    `with app as (
+       insert into apps (tenant_id, key, name) values ($1, 'big', 'Big API') returning id
+     )
+     insert into actions (tenant_id, app_id, key, name, kind, implementation)
+     select $1, app.id, 'op-' || i, 'Operation ' || lpad(i::text, 2, '0'), 'http',
+            '{"method": "GET", "url": "https://example.test/"}'
+       from app, generate_series(1, 60) i`,
     [tenant.rows[0]!.id],
   );
   browser = await openBrowser();
@@ -95,3 +107,35 @@ it('shows the first page of 2,000 workflows quickly, pages, and search finds one
   // Each page asked for at most 50 rows.
   for (const body of asked) expect(body).toContain('first: 50');
 }, 90_000);
+
+it('pages and searches the actions in the step panel’s picker', async () => {
+  const { page } = browser;
+  await page.goto(`${api.url}/workflows`);
+  await page.getByRole('link', { name: 'Flow 0001' }).click();
+  await page.getByRole('button', { name: 'Add step' }).click();
+  // What the picker asks: pages of 20 (the menu renders only the rows in view, so the
+  // requests, not the DOM, show how much was loaded).
+  const asked: Array<{ after: string | null; search: string | null; got: number }> = [];
+  page.on('response', async (res) => {
+    const body = res.request().postData() ?? '';
+    if (!res.url().endsWith('/graphql') || !body.includes('query ActionPicker')) return;
+    const { variables } = JSON.parse(body) as {
+      variables: { after: string | null; search: string | null };
+    };
+    const data = (await res.json()) as { data: { actions: { nodes: unknown[] } } };
+    asked.push({ ...variables, got: data.data.actions.nodes.length });
+  });
+  const combobox = page.getByRole('combobox', { name: 'Action' });
+  await combobox.click();
+  const options = page.getByRole('option');
+  await page.getByRole('option', { name: 'Big API · Operation 01' }).waitFor();
+  await page.getByRole('option', { name: 'Load more actions' }).click();
+  await expect.poll(() => asked.filter((a) => a.after !== null).length).toBe(1);
+  expect(asked.every((a) => a.got <= 20)).toBe(true);
+  await combobox.fill('operation 57');
+  await expect.poll(() => options.allTextContents()).toEqual(['Big API · Operation 57']);
+  await page.getByRole('option', { name: 'Big API · Operation 57' }).click();
+  await page.locator('.v-autocomplete__selection', { hasText: 'Operation 57' }).waitFor();
+  expect(await seriousAxeViolations(page)).toEqual([]);
+  expect(browser.problems).toEqual([]);
+}, 60_000);

@@ -165,6 +165,24 @@ describe('the other lists', () => {
     expect(found.connections.nodes.map((c) => c.name)).toEqual(['alpha Mail prod']);
     expect(found.members.nodes).toHaveLength(1);
 
+    const byIds = await gql<{ actions: Page<{ name: string; app: { name: string } }> }>(
+      `query($ids: [ID!]) { actions(ids: $ids) { nodes { name app { name } } hasNextPage } }`,
+      { ids: [] },
+    );
+    expect(byIds.actions.nodes).toEqual([]);
+    const found2 = await gql<{ actions: Page<{ id: string }> }>(
+      `{ actions(search: "get") { nodes { id } } }`,
+    );
+    const named = await gql<{ actions: Page<{ name: string; app: { name: string } }> }>(
+      `query($ids: [ID!]) { actions(ids: $ids) { nodes { name app { name } } } }`,
+      { ids: found2.actions.nodes.map((a) => a.id) },
+    );
+    expect(named.actions.nodes).toEqual([
+      { name: 'Get alpha Mail', app: { name: 'alpha Mail' } },
+      { name: 'Get Beta Pay', app: { name: 'Beta Pay' } },
+      { name: 'Get Zeta CRM', app: { name: 'Zeta CRM' } },
+    ]);
+
     const ofApp = await gql<{ actions: Page<{ name: string }> }>(
       `query($a: ID!) { actions(appId: $a, first: 1) { nodes { name } endCursor hasNextPage } }`,
       { a: appIds[0] },

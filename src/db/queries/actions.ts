@@ -141,6 +141,19 @@ export async function selectAppActions(db: Queryable, p: { appId: AppId }): Prom
   return res.rows.map(map);
 }
 
+/** The actions of these ids, by name (the editor's steps name theirs with it). */
+export async function selectActionsByIdsSorted(
+  db: Queryable,
+  p: { ids: string[] },
+): Promise<Array<ActionRow & { sortKey: string }>> {
+  const res = await db.query<Raw & { sort_key: string }>(
+    `select ${columns}, name_key as sort_key from actions where id = any($1::uuid[])
+      order by name_key, id`,
+    [p.ids],
+  );
+  return res.rows.map((r) => ({ ...map(r), sortKey: r.sort_key }));
+}
+
 export async function selectActionsByIds(
   db: Queryable,
   p: { ids: ActionId[] },

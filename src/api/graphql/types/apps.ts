@@ -6,7 +6,12 @@ import {
   removeAction,
   removeApp,
 } from '../../../catalog/apps.ts';
-import { selectActions, selectAppActions, type ActionRow } from '../../../db/queries/actions.ts';
+import {
+  selectActions,
+  selectActionsByIdsSorted,
+  selectAppActions,
+  type ActionRow,
+} from '../../../db/queries/actions.ts';
 import { selectApp, selectApps, type AppRow } from '../../../db/queries/apps.ts';
 import { SwitchyardError } from '../../../model/errors.ts';
 import type { ActionId, AppId } from '../../../model/ids.ts';
@@ -72,6 +77,15 @@ ActionRef.implement({
   fields: (t) => ({
     id: t.exposeID('id'),
     appId: t.exposeID('appId'),
+    app: t.field({
+      type: AppRef,
+      description: 'The app the action belongs to.',
+      resolve: async (a, _args, ctx) => {
+        const app = await inTenant(ctx, (db) => selectApp(db, { id: a.appId }));
+        if (!app) throw new SwitchyardError('E_NOT_FOUND', 'The action’s app vanished.');
+        return app;
+      },
+    }),
     key: t.exposeString('key'),
     name: t.exposeString('name'),
     kind: t.exposeString('kind'),
@@ -242,6 +256,10 @@ builder.queryField('actions', (t) =>
       'By name (case-insensitive), of one app or all, with cursor pagination (`after` = a previous `endCursor`); `search` keeps the names containing it.',
     args: {
       appId: t.arg.id({ required: false }),
+      ids: t.arg.idList({
+        required: false,
+        description: 'Only these actions (at most `first`): those a workflow’s steps use.',
+      }),
       search: t.arg.string({ required: false }),
       first: t.arg.int({ required: false }),
       after: t.arg.string({ required: false }),
@@ -250,15 +268,22 @@ builder.queryField('actions', (t) =>
       const limit = pageSize(args.first);
       const after = nameCursor(args.after);
       const search = searchTerm(args.search);
+      const ids = args.ids?.map(String);
+      if (ids && ids.length > limit)
+        throw new SwitchyardError('E_VALIDATION', `ids must be at most first (${limit}) ids.`, {
+          field: 'ids',
+        });
       return inTenant(ctx, async (db, tenantId) =>
         toPage(
-          await selectActions(db, {
-            tenantId,
-            appId: args.appId ? (String(args.appId) as AppId) : null,
-            search,
-            after,
-            limit: limit + 1,
-          }),
+          ids
+            ? await selectActionsByIdsSorted(db, { ids })
+            : await selectActions(db, {
+                tenantId,
+                appId: args.appId ? (String(args.appId) as AppId) : null,
+                search,
+                after,
+                limit: limit + 1,
+              }),
           limit,
           (a) => [a.sortKey, a.id],
         ),
