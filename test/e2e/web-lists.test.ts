@@ -4,8 +4,8 @@
  * search box asks the server and finds the one workflow wanted. The editor's action picker
  * pages and searches the tenant's actions the same way.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { Request } from 'playwright-core';
+import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest';
+import type { Request, Response } from 'playwright-core';
 import { cookieOf, startTestApi, type TestApi } from '../support/api.ts';
 import {
   openBrowser,
@@ -116,7 +116,7 @@ it('pages and searches the actions in the step panel’s picker', async () => {
   // What the picker asks: pages of 20 (the menu renders only the rows in view, so the
   // requests, not the DOM, show how much was loaded).
   const asked: Array<{ after: string | null; search: string | null; got: number }> = [];
-  page.on('response', async (res) => {
+  const onResponse = async (res: Response) => {
     const body = res.request().postData() ?? '';
     if (!res.url().endsWith('/graphql') || !body.includes('query ActionPicker')) return;
     const { variables } = JSON.parse(body) as {
@@ -124,7 +124,10 @@ it('pages and searches the actions in the step panel’s picker', async () => {
     };
     const data = (await res.json()) as { data: { actions: { nodes: unknown[] } } };
     asked.push({ ...variables, got: data.data.actions.nodes.length });
-  });
+  };
+  const listener = (res: Response) => void onResponse(res).catch(() => undefined);
+  page.on('response', listener);
+  onTestFinished(() => void page.off('response', listener));
   const combobox = page.getByRole('combobox', { name: 'Action' });
   await combobox.click();
   const options = page.getByRole('option');

@@ -101,10 +101,12 @@ it('describes a cron schedule, rotates a webhook secret with an overlap, and run
   expect(second).toMatch(/^whsec_/);
   expect(second).not.toBe(first);
   await page.getByText('Previous secret valid until').waitFor();
-  await tourShot(page, 'triggers-cron-rotation');
+  await page.getByRole('dialog', { name: 'Rotate signing secret' }).waitFor({ state: 'hidden' });
   await accessible('triggers');
   await page.getByRole('button', { name: 'I have copied the secret' }).click();
   expect(await page.getByText(second).count()).toBe(0);
+  await page.getByRole('heading', { name: 'New signing secret' }).waitFor({ state: 'hidden' });
+  await tourShot(page, 'triggers-cron-rotation');
 
   // Run now, no input schema: a JSON editor; bad JSON is refused before anything is sent.
   await page.getByRole('button', { name: 'Run now' }).click();

@@ -36,5 +36,6 @@ export function inputFields(schema: unknown): InputField[] {
       ...(Array.isArray(p.enum) ? { choices: p.enum } : {}),
     });
   }
-  return fields;
+  // Required fields first (the stored schema does not keep its keys' order).
+  return [...fields].sort((a, b) => Number(required.has(b.name)) - Number(required.has(a.name)));
 }

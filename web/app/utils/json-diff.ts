@@ -1,7 +1,8 @@
 /**
- * A unified, line-based diff of two JSON values (pretty-printed), for comparing workflow
- * versions: each line marked added, removed or unchanged, long unchanged runs folded to a
- * few lines of context around the changes.
+ * A unified, line-based diff of two JSON values (pretty-printed with their keys sorted, so
+ * that the same definition saved with its keys in another order shows no change), for
+ * comparing workflow versions: each line marked added, removed or unchanged, long unchanged
+ * runs folded to a few lines of context around the changes.
  */
 import { diffLines } from 'diff';
 
@@ -18,8 +19,8 @@ export function jsonDiff(
   added: number;
   removed: number;
 } {
-  const a = JSON.stringify(before ?? null, null, 2);
-  const b = JSON.stringify(after ?? null, null, 2);
+  const a = JSON.stringify(canonical(before ?? null), null, 2);
+  const b = JSON.stringify(canonical(after ?? null), null, 2);
   const lines: DiffLine[] = [];
   for (const part of diffLines(a, b)) {
     const kind = part.added ? 'added' : part.removed ? 'removed' : 'same';
@@ -49,4 +50,16 @@ function fold(lines: DiffLine[]): DiffRow[] {
   });
   if (skipped) rows.push({ kind: 'fold', count: skipped });
   return rows;
+}
+
+/** The value with every object's keys in order (arrays keep theirs: step order matters). */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === 'object')
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+    );
+  return value;
 }
