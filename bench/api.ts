@@ -141,9 +141,9 @@ async function main(): Promise<void> {
     };
     const token = tenant.apiToken;
     const apps = await gql<{
-      apps: Array<{ key: string; actions: Array<{ id: string; key: string }> }>;
-    }>(url, token, '{ apps { key actions { id key } } }');
-    const js = apps.apps.find((a) => a.key === 'javascript')!.actions[0]!;
+      apps: { nodes: Array<{ key: string; actions: Array<{ id: string; key: string }> }> };
+    }>(url, token, '{ apps(first: 100) { nodes { key actions { id key } } } }');
+    const js = apps.apps.nodes.find((a) => a.key === 'javascript')!.actions[0]!;
     const wf = await gql<{ createWorkflow: { id: string } }>(
       url,
       token,

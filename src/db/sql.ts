@@ -31,3 +31,16 @@ export async function run<R>(db: Queryable, query: Compilable<R>): Promise<R[]> 
 export async function runOne<R>(db: Queryable, query: Compilable<R>): Promise<R | undefined> {
   return (await run(db, query))[0];
 }
+
+/** A LIKE pattern matching `search` anywhere, lower-cased, its `%`, `_` and `\` taken literally. */
+export function containsPattern(search: string): string {
+  return `%${search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/** Keyset page of a list ordered by (lower(name), id). */
+export type NamePage = {
+  tenantId: string;
+  search: string | null;
+  after: { name: string; id: string } | null;
+  limit: number;
+};

@@ -375,10 +375,10 @@ it('lists members, explains the last-owner rule, invites with a link shown once,
     await choose(carl.getByRole('combobox', { name: 'Role of carl@acme.test' }), 'editor');
     await expect
       .poll(async () => {
-        const m = await gql<{ members: { email: string; role: string }[] }>(
-          `{ members { email role } }`,
+        const m = await gql<{ members: { nodes: { email: string; role: string }[] } }>(
+          `{ members(first: 100) { nodes { email role } } }`,
         );
-        return m.members.find((x) => x.email === 'carl@acme.test')?.role;
+        return m.members.nodes.find((x) => x.email === 'carl@acme.test')?.role;
       })
       .toBe('editor');
     await carl.getByRole('button', { name: 'Remove carl@acme.test' }).click();
@@ -534,10 +534,10 @@ it('accepts an invitation from its link: a new user chooses a password and is si
     await page.getByLabel('Password').fill('erin password 123');
     await page.getByRole('button', { name: 'Accept and create my account' }).click();
     await page.waitForURL('**/workflows');
-    const members = await gql<{ members: { email: string; role: string }[] }>(
-      `{ members { email role } }`,
+    const members = await gql<{ members: { nodes: { email: string; role: string }[] } }>(
+      `{ members(first: 100) { nodes { email role } } }`,
     );
-    expect(members.members).toContainEqual({ email: 'erin@acme.test', role: 'editor' });
+    expect(members.members.nodes).toContainEqual({ email: 'erin@acme.test', role: 'editor' });
 
     // The link works once.
     await page.context().clearCookies();

@@ -62,7 +62,7 @@ describe('access history while the database refuses writes', () => {
         const requestId = `keep-${randomUUID()}`;
         requestIds.push(requestId);
         const r = await api.gql(
-          '{ workflows { id } }',
+          '{ workflows(first: 100) { nodes { id } } }',
           {},
           {
             token,

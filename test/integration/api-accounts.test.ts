@@ -189,9 +189,9 @@ describe('accounts over GraphQL', () => {
 
   it('keeps the last owner and lets only owners touch the owner role', async () => {
     const members = await api.gql<{
-      members: Array<{ userId: string; email: string; role: string }>;
-    }>('{ members { userId email role } }', {}, { cookie: ownerCookie });
-    const owner = members.data!.members.find((m) => m.role === 'owner')!;
+      members: { nodes: Array<{ userId: string; email: string; role: string }> };
+    }>('{ members(first: 100) { nodes { userId email role } } }', {}, { cookie: ownerCookie });
+    const owner = members.data!.members.nodes.find((m) => m.role === 'owner')!;
     const demote = await api.gql(
       `mutation($u: ID!) { changeMemberRole(userId: $u, role: admin) }`,
       { u: owner.userId },
@@ -203,10 +203,14 @@ describe('accounts over GraphQL', () => {
   it('shows another tenant nothing of this one', async () => {
     const other = await makeTenant(db.pool, 'Other');
     const seen = await api.gql<{
-      members: Array<{ email: string }>;
+      members: { nodes: Array<{ email: string }> };
       apiTokens: Array<{ name: string }>;
-    }>('{ members { email } apiTokens { name } }', {}, { token: other.apiToken });
-    expect(seen.data?.members.map((m) => m.email)).toEqual([other.ownerEmail]);
+    }>(
+      '{ members(first: 100) { nodes { email } } apiTokens { name } }',
+      {},
+      { token: other.apiToken },
+    );
+    expect(seen.data?.members.nodes.map((m) => m.email)).toEqual([other.ownerEmail]);
     expect(seen.data?.apiTokens.map((t) => t.name)).toEqual(['First owner token']);
   });
 

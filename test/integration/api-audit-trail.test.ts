@@ -224,10 +224,10 @@ describe('audit trail over the API', () => {
       `mutation { createWorkflow(name: "to archive", description: "keeps this") { id } }`,
     );
     const id = wf.data.createWorkflow.id;
-    const apps = await call<{ apps: Array<{ key: string; actions: Array<{ id: string }> }> }>(
-      `{ apps { key actions { id } } }`,
-    );
-    const js = apps.data.apps.find((a) => a.key === 'javascript')!.actions[0]!.id;
+    const apps = await call<{
+      apps: { nodes: Array<{ key: string; actions: Array<{ id: string }> }> };
+    }>(`{ apps(first: 100) { nodes { key actions { id } } } }`);
+    const js = apps.data.apps.nodes.find((a) => a.key === 'javascript')!.actions[0]!.id;
     await call(
       `mutation($w: ID!, $d: JSON!) { saveWorkflowVersion(workflowId: $w, definition: $d, publish: true) { id } }`,
       { w: id, d: { steps: [{ id: 'noop', actionId: js, input: { code: 'return 1;' } }] } },
@@ -262,8 +262,10 @@ describe('audit trail over the API', () => {
       archivedAt: expect.any(String) as unknown,
     });
     expect((await start()).errors?.[0]?.extensions?.code).toBe('E_WORKFLOW_NOT_PUBLISHED');
-    const listed = await call<{ workflows: Array<{ id: string }> }>(`{ workflows { id } }`);
-    expect(listed.data.workflows.map((w) => w.id)).not.toContain(id);
+    const listed = await call<{ workflows: { nodes: Array<{ id: string }> } }>(
+      `{ workflows(first: 100) { nodes { id } } }`,
+    );
+    expect(listed.data.workflows.nodes.map((w) => w.id)).not.toContain(id);
 
     await call(
       `mutation($id: ID!) { updateWorkflow(id: $id, name: "renamed", archived: false) { id } }`,

@@ -153,7 +153,7 @@ describe('secrets through the product API (canary)', () => {
     );
 
     await gql(
-      '{ connections { id name config hasSecret } deadLetters { error context } auditEvents(first: 100) { metadata } }',
+      '{ connections(first: 100) { nodes { id name config hasSecret } } deadLetters { error context } auditEvents(first: 100) { metadata } }',
     );
     await api.flush();
     await gql('{ accessLog(first: 100) { operationName outcome } }');

@@ -193,8 +193,10 @@ describe('checks at save', () => {
   });
 
   it('refuses a connection without the secret field its app’s auth kind needs', async () => {
-    const apps = await gql<{ apps: Array<{ id: string; key: string }> }>('{ apps { id key } }');
-    const keyedAppId = apps.data!.apps.find((a) => a.key === 'keyed')!.id;
+    const apps = await gql<{ apps: { nodes: Array<{ id: string; key: string }> } }>(
+      '{ apps(first: 100) { nodes { id key } } }',
+    );
+    const keyedAppId = apps.data!.apps.nodes.find((a) => a.key === 'keyed')!.id;
     const CREATE = `mutation($a: ID!, $s: JSON) { createConnection(appId: $a, name: "x", secret: $s) { id } }`;
     for (const s of [null, { token: 'k' }, { apiKey: '' }]) {
       const r = await gql(CREATE, { a: keyedAppId, s });

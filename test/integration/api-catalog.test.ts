@@ -66,13 +66,13 @@ describe('apps, actions and workflows over GraphQL', () => {
     expect(denied.errors?.[0]?.extensions?.code).toBe('E_FORBIDDEN');
     const made = await createApp(tokens.editor);
     expect(made.errors).toBeUndefined();
-    const listed = await api.gql<{ apps: Array<{ key: string }> }>(
-      '{ apps { key } }',
+    const listed = await api.gql<{ apps: { nodes: Array<{ key: string }> } }>(
+      '{ apps(first: 100) { nodes { key } } }',
       {},
       { token: tokens.viewer },
     );
-    expect(listed.data?.apps.map((a) => a.key)).toContain('crm');
-    const anonymous = await api.gql('{ apps { key } }');
+    expect(listed.data?.apps.nodes.map((a) => a.key)).toContain('crm');
+    const anonymous = await api.gql('{ apps(first: 100) { nodes { key } } }');
     expect(anonymous.errors?.[0]?.extensions?.code).toBe('E_UNAUTHENTICATED');
   });
 
@@ -223,21 +223,21 @@ describe('apps, actions and workflows over GraphQL', () => {
       { token: otherOwner },
     );
     expect(del.errors?.[0]?.extensions?.code).toBe('E_NOT_FOUND');
-    const seen = await api.gql<{ apps: Array<{ key: string }> }>(
-      '{ apps { key } }',
+    const seen = await api.gql<{ apps: { nodes: Array<{ key: string }> } }>(
+      '{ apps(first: 100) { nodes { key } } }',
       {},
       { token: otherOwner },
     );
-    expect(seen.data?.apps.map((a) => a.key)).not.toContain('private');
+    expect(seen.data?.apps.nodes.map((a) => a.key)).not.toContain('private');
   });
 
   it('allows each role exactly its mutation classes', async () => {
     // A published workflow (built-in JavaScript app) and the built-in HTTP app to act on.
     const apps = await api.gql<{
-      apps: Array<{ id: string; key: string; actions: Array<{ id: string }> }>;
-    }>('{ apps { id key actions { id } } }', {}, { token: tokens.owner });
-    const js = apps.data!.apps.find((a) => a.key === 'javascript')!;
-    const httpApp = apps.data!.apps.find((a) => a.key === 'http')!;
+      apps: { nodes: Array<{ id: string; key: string; actions: Array<{ id: string }> }> };
+    }>('{ apps(first: 100) { nodes { id key actions { id } } } }', {}, { token: tokens.owner });
+    const js = apps.data!.apps.nodes.find((a) => a.key === 'javascript')!;
+    const httpApp = apps.data!.apps.nodes.find((a) => a.key === 'http')!;
     const wf = await api.gql<{ createWorkflow: { id: string } }>(
       `mutation { createWorkflow(name: "roles") { id } }`,
       {},
@@ -287,17 +287,25 @@ describe('apps, actions and workflows over GraphQL', () => {
   });
 
   it('refuses queries over the depth or cost limit before running them', async () => {
-    const strict = await startTestApi(db, { GRAPHQL_MAX_DEPTH: '2', GRAPHQL_MAX_COST: '50' });
+    const strict = await startTestApi(db, { GRAPHQL_MAX_DEPTH: '3', GRAPHQL_MAX_COST: '50' });
     try {
-      const ok = await strict.gql('{ apps { key } }', {}, { token: tokens.viewer });
+      const ok = await strict.gql(
+        '{ apps(first: 10) { nodes { key } } }',
+        {},
+        { token: tokens.viewer },
+      );
       expect(ok.errors).toBeUndefined();
-      const deep = await strict.gql('{ apps { actions { id } } }', {}, { token: tokens.viewer });
+      const deep = await strict.gql(
+        '{ apps(first: 10) { nodes { actions { id } } } }',
+        {},
+        { token: tokens.viewer },
+      );
       expect(deep.errors?.[0]).toMatchObject({
-        message: 'The query is 3 levels deep; the limit is 2.',
+        message: 'The query is 4 levels deep; the limit is 3.',
         extensions: { code: 'E_QUERY_TOO_COMPLEX' },
       });
       const viaFragment = await strict.gql(
-        'fragment F on App { actions { id } } { apps { ...F } }',
+        'fragment F on App { actions { id } } { apps(first: 10) { nodes { ...F } } }',
         {},
         { token: tokens.viewer },
       );

@@ -31,7 +31,7 @@ async function count(table: string): Promise<number> {
 
 describe('one request cannot batch past the limits', () => {
   it('refuses 5,000 aliases quickly, and more than 20 aliases at all', async () => {
-    const huge = `{ ${Array.from({ length: 5000 }, (_, i) => `a${i}: connections { id }`).join(' ')} }`;
+    const huge = `{ ${Array.from({ length: 5000 }, (_, i) => `a${i}: connections { nodes { id } }`).join(' ')} }`;
     const started = performance.now();
     const r = await api.gql(huge, {}, { token: tenant.apiToken });
     const ms = performance.now() - started;
@@ -40,7 +40,7 @@ describe('one request cannot batch past the limits', () => {
     expect(ms).toBeLessThan(500);
 
     const aliased = (n: number) =>
-      `{ ${Array.from({ length: n }, (_, i) => `a${i}: connections { id }`).join(' ')} }`;
+      `{ ${Array.from({ length: n }, (_, i) => `a${i}: connections { nodes { id } }`).join(' ')} }`;
     const over = await api.gql(aliased(21), {}, { token: tenant.apiToken });
     expect(over.errors?.[0]).toMatchObject({
       message: 'The document has 21 aliases; the limit is 20.',

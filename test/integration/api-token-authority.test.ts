@@ -127,7 +127,11 @@ describe('API tokens act for their creator', () => {
     }
     const session = await api.gql(AUDIT, {}, { cookie: admin.cookie });
     expect(session.errors?.[0]?.extensions?.code).toBe('E_FORBIDDEN');
-    const members = await api.gql('{ members { email } }', {}, { cookie: admin.cookie });
+    const members = await api.gql(
+      '{ members(first: 100) { nodes { email } } }',
+      {},
+      { cookie: admin.cookie },
+    );
     expect(members.data).toBeNull();
     expect(members.errors?.[0]?.extensions?.code).toBe('E_FORBIDDEN');
   });

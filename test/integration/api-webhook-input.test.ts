@@ -62,12 +62,10 @@ beforeAll(async () => {
   db = await createTestDatabase();
   api = await startTestApi(db, { WEBHOOK_TRIGGER_CACHE_MS: '0' });
   owner = (await makeTenant(db.pool, 'Ingress')).apiToken;
-  const apps = await api.gql<{ apps: Array<{ key: string; actions: Array<{ id: string }> }> }>(
-    '{ apps { key actions { id } } }',
-    {},
-    { token: owner },
-  );
-  const js = apps.data!.apps.find((a) => a.key === 'javascript')!.actions[0]!;
+  const apps = await api.gql<{
+    apps: { nodes: Array<{ key: string; actions: Array<{ id: string }> }> };
+  }>('{ apps(first: 100) { nodes { key actions { id } } } }', {}, { token: owner });
+  const js = apps.data!.apps.nodes.find((a) => a.key === 'javascript')!.actions[0]!;
   const wf = await api.gql<{ createWorkflow: { id: string } }>(
     `mutation { createWorkflow(name: "Ingress") { id } }`,
     {},

@@ -69,10 +69,10 @@ beforeAll(async () => {
   otherOwner = (await makeTenant(db.pool, 'Other')).apiToken;
 
   const actions = await api.gql<{
-    apps: Array<{ key: string; actions: Array<{ id: string; key: string }> }>;
-  }>('{ apps { key actions { id key } } }', {}, { token: owner });
+    apps: { nodes: Array<{ key: string; actions: Array<{ id: string; key: string }> }> };
+  }>('{ apps(first: 100) { nodes { key actions { id key } } } }', {}, { token: owner });
   const js = actions
-    .data!.apps.find((a) => a.key === 'javascript')!
+    .data!.apps.nodes.find((a) => a.key === 'javascript')!
     .actions.find((a) => a.key === 'run')!;
   const wf = await api.gql<{ createWorkflow: { id: string } }>(
     `mutation { createWorkflow(name: "Double") { id } }`,
@@ -254,12 +254,12 @@ describe('webhook ingress', () => {
   });
 
   it('keeps tenants apart: another tenant cannot see or change this trigger or its runs', async () => {
-    const seen = await api.gql<{ triggers: unknown[]; runs: { nodes: unknown[] } }>(
-      '{ triggers { id } runs { nodes { id } } }',
+    const seen = await api.gql<{ triggers: { nodes: unknown[] }; runs: { nodes: unknown[] } }>(
+      '{ triggers { nodes { id } } runs { nodes { id } } }',
       {},
       { token: otherOwner },
     );
-    expect(seen.data).toEqual({ triggers: [], runs: { nodes: [] } });
+    expect(seen.data).toEqual({ triggers: { nodes: [] }, runs: { nodes: [] } });
     const rotate = await api.gql(
       `mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }`,
       { id: triggerId },

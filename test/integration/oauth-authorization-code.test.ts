@@ -207,9 +207,9 @@ function step(connectionId: ConnectionId) {
 
 async function status(connectionId: string) {
   const r = await api.gql<{
-    connections: Array<{ id: string; status: string; statusReason: string | null }>;
-  }>('{ connections { id status statusReason } }', {}, editor);
-  return r.data!.connections.find((c) => c.id === connectionId)!;
+    connections: { nodes: Array<{ id: string; status: string; statusReason: string | null }> };
+  }>('{ connections(first: 100) { nodes { id status statusReason } } }', {}, editor);
+  return r.data!.connections.nodes.find((c) => c.id === connectionId)!;
 }
 
 const refreshes = () => grants.filter((g) => g === 'refresh_token').length;

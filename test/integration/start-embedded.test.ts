@@ -78,10 +78,10 @@ describe('switchyard start (embedded PostgreSQL)', () => {
         expect(body.errors).toBeUndefined();
         return body.data;
       };
-      const apps = await gql<{ apps: Array<{ key: string; actions: Array<{ id: string }> }> }>(
-        '{ apps { key actions { id } } }',
-      );
-      const actionId = apps.apps.find((a) => a.key === 'javascript')!.actions[0]!.id;
+      const apps = await gql<{
+        apps: { nodes: Array<{ key: string; actions: Array<{ id: string }> }> };
+      }>('{ apps(first: 100) { nodes { key actions { id } } } }');
+      const actionId = apps.apps.nodes.find((a) => a.key === 'javascript')!.actions[0]!.id;
       const wf = await gql<{ createWorkflow: { id: string } }>(
         'mutation { createWorkflow(name: "w") { id } }',
       );

@@ -115,9 +115,9 @@ beforeAll(async () => {
   worker.start();
   token = (await makeTenant(db.pool, 'Traced')).apiToken;
   const apps = await api.gql<{
-    apps: Array<{ key: string; actions: Array<{ id: string; key: string }> }>;
-  }>('{ apps { key actions { id key } } }', {}, { token });
-  const js = apps.data!.apps.find((a) => a.key === 'javascript')!.actions[0]!;
+    apps: { nodes: Array<{ key: string; actions: Array<{ id: string; key: string }> }> };
+  }>('{ apps(first: 100) { nodes { key actions { id key } } } }', {}, { token });
+  const js = apps.data!.apps.nodes.find((a) => a.key === 'javascript')!.actions[0]!;
   const wf = await api.gql<{ createWorkflow: { id: string } }>(
     'mutation { createWorkflow(name: "Traced") { id } }',
     {},

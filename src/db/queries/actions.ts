@@ -1,5 +1,6 @@
 /** Statements on `actions` (the engine reads actions with their app in workflow-runs.ts). */
 import type { Queryable } from '../pool.ts';
+import { containsPattern, type NamePage } from '../sql.ts';
 import type { ActionId, AppId } from '../../model/ids.ts';
 
 export type ActionRow = {
@@ -112,15 +113,49 @@ export async function updateAction(
   return res.rows[0] && map(res.rows[0]);
 }
 
+/** One page by (lower(name), id), of one app or all; optionally only names containing `search`. */
 export async function selectActions(
   db: Queryable,
-  p: { appId: AppId | null },
-): Promise<ActionRow[]> {
+  p: NamePage & { appId: AppId | null },
+): Promise<Array<ActionRow & { sortKey: string }>> {
+  const res = await db.query<Raw & { sort_key: string }>(
+    `select ${columns}, name_key as sort_key from actions
+      where tenant_id = $1 and ($2::uuid is null or app_id = $2)
+        and ($3::text is null or name_key like $3)
+        and ($4::text is null or (name_key, id) > ($4, $5::uuid))
+      order by name_key, id limit $6`,
+    [
+      p.tenantId,
+      p.appId,
+      p.search === null ? null : containsPattern(p.search),
+      p.after?.name ?? null,
+      p.after?.id ?? null,
+      p.limit,
+    ],
+  );
+  return res.rows.map((r) => ({ ...map(r), sortKey: r.sort_key }));
+}
+
+/** All actions of one app, by name (the nested `App.actions`: an app's own, bounded list). */
+export async function selectAppActions(db: Queryable, p: { appId: AppId }): Promise<ActionRow[]> {
   const res = await db.query<Raw>(
-    `select ${columns} from actions where ($1::uuid is null or app_id = $1) order by name`,
+    `select ${columns} from actions where app_id = $1 order by name_key, id`,
     [p.appId],
   );
   return res.rows.map(map);
+}
+
+/** The actions of these ids, by name (the editor's steps name theirs with it). */
+export async function selectActionsByIdsSorted(
+  db: Queryable,
+  p: { ids: string[] },
+): Promise<Array<ActionRow & { sortKey: string }>> {
+  const res = await db.query<Raw & { sort_key: string }>(
+    `select ${columns}, name_key as sort_key from actions where id = any($1::uuid[])
+      order by name_key, id`,
+    [p.ids],
+  );
+  return res.rows.map((r) => ({ ...map(r), sortKey: r.sort_key }));
 }
 
 export async function selectActionsByIds(

@@ -1,4 +1,5 @@
 import type { Queryable } from '../pool.ts';
+import { containsPattern, type NamePage } from '../sql.ts';
 import type { AppId } from '../../model/ids.ts';
 
 export type AppRow = {
@@ -70,9 +71,30 @@ export async function insertApp(
   return map(res.rows[0]!);
 }
 
-export async function selectApps(db: Queryable): Promise<AppRow[]> {
-  const res = await db.query<Raw>(`select ${columns} from apps order by is_builtin desc, name`);
-  return res.rows.map(map);
+/**
+ * One page: built-in apps first, then by (lower(name), id); `after.builtin` is the last row's
+ * is_builtin. Optionally only the names containing `search`.
+ */
+export async function selectApps(
+  db: Queryable,
+  p: Omit<NamePage, 'after'> & { after: { builtin: boolean; name: string; id: string } | null },
+): Promise<Array<AppRow & { sortKey: string }>> {
+  const res = await db.query<Raw & { sort_key: string }>(
+    `select ${columns}, name_key as sort_key from apps
+      where tenant_id = $1
+        and ($2::text is null or name_key like $2)
+        and ($3::boolean is null or (not is_builtin, name_key, id) > (not $3, $4, $5::uuid))
+      order by not is_builtin, name_key, id limit $6`,
+    [
+      p.tenantId,
+      p.search === null ? null : containsPattern(p.search),
+      p.after?.builtin ?? null,
+      p.after?.name ?? null,
+      p.after?.id ?? null,
+      p.limit,
+    ],
+  );
+  return res.rows.map((r) => ({ ...map(r), sortKey: r.sort_key }));
 }
 
 export async function selectApp(db: Queryable, p: { id: AppId }): Promise<AppRow | undefined> {

@@ -1,5 +1,6 @@
 import type { AuthKind } from '../../model/step.ts';
 import type { Queryable } from '../pool.ts';
+import { containsPattern, type NamePage } from '../sql.ts';
 import { dataKeyFromRow, dataKeySelectList, joinDataKeyOf, type DataKeyRow } from './data-keys.ts';
 import type { AppId, ConnectionId, TenantId } from '../../model/ids.ts';
 
@@ -163,15 +164,27 @@ export async function insertConnection(
   return map(res.rows[0]!);
 }
 
+/** One page by (lower(name), id), of one app or all; optionally only names containing `search`. */
 export async function selectConnections(
   db: Queryable,
-  p: { appId: AppId | null },
-): Promise<ConnectionRow[]> {
-  const res = await db.query<Raw>(
-    `select ${columns} from connections where ($1::uuid is null or app_id = $1) order by name`,
-    [p.appId],
+  p: NamePage & { appId: AppId | null },
+): Promise<Array<ConnectionRow & { sortKey: string }>> {
+  const res = await db.query<Raw & { sort_key: string }>(
+    `select ${columns}, name_key as sort_key from connections
+      where tenant_id = $1 and ($2::uuid is null or app_id = $2)
+        and ($3::text is null or name_key like $3)
+        and ($4::text is null or (name_key, id) > ($4, $5::uuid))
+      order by name_key, id limit $6`,
+    [
+      p.tenantId,
+      p.appId,
+      p.search === null ? null : containsPattern(p.search),
+      p.after?.name ?? null,
+      p.after?.id ?? null,
+      p.limit,
+    ],
   );
-  return res.rows.map(map);
+  return res.rows.map((r) => ({ ...map(r), sortKey: r.sort_key }));
 }
 
 export async function selectConnection(

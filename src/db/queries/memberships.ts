@@ -1,4 +1,5 @@
 import type { Queryable } from '../pool.ts';
+import { containsPattern } from '../sql.ts';
 import type { TenantId, UserId } from '../../model/ids.ts';
 import type { Role } from '../../model/roles.ts';
 
@@ -30,10 +31,30 @@ export async function insertMembership(
   ]);
 }
 
-export async function selectMembers(db: Queryable): Promise<MemberRow[]> {
+/** One page by (email, user id); optionally only the emails containing `search`. */
+export async function selectMembers(
+  db: Queryable,
+  p: {
+    tenantId: TenantId;
+    search: string | null;
+    after: { email: string; userId: string } | null;
+    limit: number;
+  },
+): Promise<MemberRow[]> {
   const res = await db.query<Raw>(
     `select m.tenant_id, m.user_id, u.email, m.role, m.created_at
-       from memberships m join users u on u.id = m.user_id order by u.email`,
+       from memberships m join users u on u.id = m.user_id
+      where m.tenant_id = $1
+        and ($2::text is null or u.email like $2)
+        and ($3::text is null or (u.email, m.user_id) > ($3, $4::uuid))
+      order by u.email, m.user_id limit $5`,
+    [
+      p.tenantId,
+      p.search === null ? null : containsPattern(p.search),
+      p.after?.email ?? null,
+      p.after?.userId ?? null,
+      p.limit,
+    ],
   );
   return res.rows.map(map);
 }

@@ -149,13 +149,22 @@ export async function insertTrigger(
   return map(res.rows[0]!);
 }
 
+/** One page, oldest first by (created_at, id), of one workflow or all. */
 export async function selectTriggers(
   db: Queryable,
-  p: { workflowId: WorkflowId | null },
+  p: {
+    tenantId: string;
+    workflowId: WorkflowId | null;
+    after: { createdAt: Date; id: string } | null;
+    limit: number;
+  },
 ): Promise<TriggerRow[]> {
   const res = await db.query<Raw>(
-    `select ${columns} from triggers where ($1::uuid is null or workflow_id = $1) order by created_at`,
-    [p.workflowId],
+    `select ${columns} from triggers
+      where tenant_id = $1 and ($2::uuid is null or workflow_id = $2)
+        and ($3::timestamptz is null or (created_at, id) > ($3, $4::uuid))
+      order by created_at, id limit $5`,
+    [p.tenantId, p.workflowId, p.after?.createdAt ?? null, p.after?.id ?? null, p.limit],
   );
   return res.rows.map(map);
 }

@@ -1,4 +1,5 @@
 import type { Queryable } from '../pool.ts';
+import { containsPattern, type NamePage } from '../sql.ts';
 import type { TenantId, WorkflowId, WorkflowVersionId } from '../../model/ids.ts';
 
 /** Why a workflow cannot start: does it exist, is it published, is it archived? */
@@ -54,15 +55,40 @@ export async function insertWorkflow(
   return map(res.rows[0]!);
 }
 
+/** One page by (lower(name), id), optionally only the names containing `search`. */
 export async function selectWorkflows(
   db: Queryable,
-  p: { includeArchived: boolean },
-): Promise<WorkflowRow[]> {
-  const res = await db.query<Raw>(
-    `select ${columns} from workflows where $1 or archived_at is null order by name`,
-    [p.includeArchived],
+  p: NamePage & { includeArchived: boolean },
+): Promise<Array<WorkflowRow & { sortKey: string }>> {
+  const res = await db.query<Raw & { sort_key: string }>(
+    `select ${columns}, name_key as sort_key from workflows
+      where tenant_id = $1 and ($2 or archived_at is null)
+        and ($3::text is null or name_key like $3)
+        and ($4::text is null or (name_key, id) > ($4, $5::uuid))
+      order by name_key, id limit $6`,
+    [
+      p.tenantId,
+      p.includeArchived,
+      p.search === null ? null : containsPattern(p.search),
+      p.after?.name ?? null,
+      p.after?.id ?? null,
+      p.limit,
+    ],
   );
-  return res.rows.map(map);
+  return res.rows.map((r) => ({ ...map(r), sortKey: r.sort_key }));
+}
+
+/** The workflows of these ids (a page of runs names its workflows with it). */
+export async function selectWorkflowsByIds(
+  db: Queryable,
+  p: { ids: string[] },
+): Promise<Array<WorkflowRow & { sortKey: string }>> {
+  const res = await db.query<Raw & { sort_key: string }>(
+    `select ${columns}, name_key as sort_key from workflows where id = any($1::uuid[])
+      order by name_key, id`,
+    [p.ids],
+  );
+  return res.rows.map((r) => ({ ...map(r), sortKey: r.sort_key }));
 }
 
 export async function selectWorkflow(

@@ -15,12 +15,14 @@ export const DeadLettersQuery = graphql(`
       replayedAt
       createdAt
     }
-    workflows(includeArchived: true) {
-      id
-      name
-      versions {
+    workflows(includeArchived: true, first: 100) {
+      nodes {
         id
-        version
+        name
+        versions {
+          id
+          version
+        }
       }
     }
   }
@@ -54,7 +56,7 @@ export const ReplayRunsMutation = graphql(`
 `);
 
 export type DeadLetter = ResultOf<typeof DeadLettersQuery>['deadLetters'][number];
-export type Workflows = ResultOf<typeof DeadLettersQuery>['workflows'];
+export type Workflows = ResultOf<typeof DeadLettersQuery>['workflows']['nodes'];
 export type Replayed = ResultOf<typeof ReplayRunsMutation>['replayRuns'][number];
 
 /** The error a dead letter recorded: `{code, message, retryable}` from the step. */

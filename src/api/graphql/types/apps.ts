@@ -6,12 +6,20 @@ import {
   removeAction,
   removeApp,
 } from '../../../catalog/apps.ts';
-import { selectActions, type ActionRow } from '../../../db/queries/actions.ts';
-import { selectApps, type AppRow } from '../../../db/queries/apps.ts';
+import {
+  selectActions,
+  selectActionsByIdsSorted,
+  selectAppActions,
+  type ActionRow,
+} from '../../../db/queries/actions.ts';
+import { selectApp, selectApps, type AppRow } from '../../../db/queries/apps.ts';
+import { SwitchyardError } from '../../../model/errors.ts';
 import type { ActionId, AppId } from '../../../model/ids.ts';
 import { recordAudit } from '../../../observability/audit.ts';
 import { builder } from '../builder.ts';
 import { auditActor, inTenant } from '../context.ts';
+import { pageRef } from '../page-type.ts';
+import { decodeCursor, nameCursor, pageSize, searchTerm, toPage } from '../pagination.ts';
 
 const AuthKindEnum = builder.enumType('AuthKind', {
   values: [
@@ -57,7 +65,9 @@ AppRef.implement({
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
     actions: t.field({
       type: [ActionRef],
-      resolve: (app, _a, ctx) => inTenant(ctx, (db) => selectActions(db, { appId: app.id })),
+      description:
+        'All of the app’s actions, by name (the top-level `actions(appId:)` pages and searches them).',
+      resolve: (app, _a, ctx) => inTenant(ctx, (db) => selectAppActions(db, { appId: app.id })),
     }),
   }),
 });
@@ -67,6 +77,15 @@ ActionRef.implement({
   fields: (t) => ({
     id: t.exposeID('id'),
     appId: t.exposeID('appId'),
+    app: t.field({
+      type: AppRef,
+      description: 'The app the action belongs to.',
+      resolve: async (a, _args, ctx) => {
+        const app = await inTenant(ctx, (db) => selectApp(db, { id: a.appId }));
+        if (!app) throw new SwitchyardError('E_NOT_FOUND', 'The action’s app vanished.');
+        return app;
+      },
+    }),
     key: t.exposeString('key'),
     name: t.exposeString('name'),
     kind: t.exposeString('kind'),
@@ -184,23 +203,98 @@ const toAction = (i: ActionInputShape) => ({
   rateLimitPerSeconds: i.rateLimitPerSeconds ?? null,
 });
 
+const AppPageRef = pageRef('AppPage', AppRef, 'apps');
+const ActionPageRef = pageRef('ActionPage', ActionRef, 'actions');
+
+/** An apps cursor: [is_builtin, lower(name), id] of the last app of the previous page. */
+function appCursor(after: string | null | undefined) {
+  const key = decodeCursor(after);
+  if (!key) return null;
+  if (typeof key[0] !== 'boolean' || typeof key[1] !== 'string' || typeof key[2] !== 'string')
+    throw new SwitchyardError('E_VALIDATION', 'The cursor is not one this API returned.', {
+      field: 'after',
+    });
+  return { builtin: key[0], name: key[1], id: key[2] };
+}
+
 builder.queryField('apps', (t) =>
   t.field({
-    type: [AppRef],
+    type: AppPageRef,
     authScopes: { viewer: true },
-    resolve: (_r, _a, ctx) => inTenant(ctx, (db) => selectApps(db)),
+    description:
+      'Built-in apps first, then by name (case-insensitive), with cursor pagination (`after` = a previous `endCursor`); `search` keeps the names containing it.',
+    args: {
+      search: t.arg.string({ required: false }),
+      first: t.arg.int({ required: false }),
+      after: t.arg.string({ required: false }),
+    },
+    resolve: (_r, args, ctx) => {
+      const limit = pageSize(args.first);
+      const after = appCursor(args.after);
+      const search = searchTerm(args.search);
+      return inTenant(ctx, async (db, tenantId) =>
+        toPage(await selectApps(db, { tenantId, search, after, limit: limit + 1 }), limit, (a) => [
+          a.isBuiltin,
+          a.sortKey,
+          a.id,
+        ]),
+      );
+    },
+  }),
+);
+
+builder.queryField('app', (t) =>
+  t.field({
+    type: AppRef,
+    nullable: true,
+    authScopes: { viewer: true },
+    args: { id: t.arg.id() },
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, async (db) => (await selectApp(db, { id: String(args.id) as AppId })) ?? null),
   }),
 );
 
 builder.queryField('actions', (t) =>
   t.field({
-    type: [ActionRef],
+    type: ActionPageRef,
     authScopes: { viewer: true },
-    args: { appId: t.arg.id({ required: false }) },
-    resolve: (_r, args, ctx) =>
-      inTenant(ctx, (db) =>
-        selectActions(db, { appId: args.appId ? (String(args.appId) as AppId) : null }),
-      ),
+    description:
+      'By name (case-insensitive), of one app or all, with cursor pagination (`after` = a previous `endCursor`); `search` keeps the names containing it.',
+    args: {
+      appId: t.arg.id({ required: false }),
+      ids: t.arg.idList({
+        required: false,
+        description: 'Only these actions (at most `first`): those a workflow’s steps use.',
+      }),
+      search: t.arg.string({ required: false }),
+      first: t.arg.int({ required: false }),
+      after: t.arg.string({ required: false }),
+    },
+    resolve: (_r, args, ctx) => {
+      const limit = pageSize(args.first);
+      const after = nameCursor(args.after);
+      const search = searchTerm(args.search);
+      const ids = args.ids?.map(String);
+      if (ids && ids.length > limit)
+        throw new SwitchyardError('E_VALIDATION', `ids must be at most first (${limit}) ids.`, {
+          field: 'ids',
+        });
+      return inTenant(ctx, async (db, tenantId) =>
+        toPage(
+          ids
+            ? await selectActionsByIdsSorted(db, { ids })
+            : await selectActions(db, {
+                tenantId,
+                appId: args.appId ? (String(args.appId) as AppId) : null,
+                search,
+                after,
+                limit: limit + 1,
+              }),
+          limit,
+          (a) => [a.sortKey, a.id],
+        ),
+      );
+    },
   }),
 );
 

@@ -17,6 +17,8 @@ import { recordAudit } from '../../../observability/audit.ts';
 import { storeConnectionSecret } from '../../../security/secrets/connections.ts';
 import { builder } from '../builder.ts';
 import { auditActor, inTenant, type GraphQLContext } from '../context.ts';
+import { pageRef } from '../page-type.ts';
+import { nameCursor, pageSize, searchTerm, toPage } from '../pagination.ts';
 
 const ConnectionRef = builder.objectRef<ConnectionRow>('Connection').implement({
   description:
@@ -109,15 +111,38 @@ async function saveSecret(
   await storeConnectionSecret(db, ctx.services.secrets, { tenantId, connectionId, secret });
 }
 
+const ConnectionPageRef = pageRef('ConnectionPage', ConnectionRef, 'connections');
+
 builder.queryField('connections', (t) =>
   t.field({
-    type: [ConnectionRef],
+    type: ConnectionPageRef,
     authScopes: { viewer: true },
-    args: { appId: t.arg.id({ required: false }) },
-    resolve: (_r, args, ctx) =>
-      inTenant(ctx, (db) =>
-        selectConnections(db, { appId: args.appId ? (String(args.appId) as AppId) : null }),
-      ),
+    description:
+      'By name (case-insensitive), with cursor pagination (`after` = a previous `endCursor`); `search` keeps the names containing it.',
+    args: {
+      appId: t.arg.id({ required: false }),
+      search: t.arg.string({ required: false }),
+      first: t.arg.int({ required: false }),
+      after: t.arg.string({ required: false }),
+    },
+    resolve: (_r, args, ctx) => {
+      const limit = pageSize(args.first);
+      const after = nameCursor(args.after);
+      const search = searchTerm(args.search);
+      return inTenant(ctx, async (db, tenantId) =>
+        toPage(
+          await selectConnections(db, {
+            tenantId,
+            appId: args.appId ? (String(args.appId) as AppId) : null,
+            search,
+            after,
+            limit: limit + 1,
+          }),
+          limit,
+          (c) => [c.sortKey, c.id],
+        ),
+      );
+    },
   }),
 );
 

@@ -5,11 +5,17 @@ import {
 } from '../../../accounts/invitations.ts';
 import { changeMemberRole, removeMember } from '../../../accounts/members.ts';
 import { selectInvitations, type InvitationRow } from '../../../db/queries/invitations.ts';
-import { selectMembers, type MemberRow } from '../../../db/queries/memberships.ts';
+import {
+  selectMembers,
+  selectMembership,
+  type MemberRow,
+} from '../../../db/queries/memberships.ts';
 import type { UserId } from '../../../model/ids.ts';
 import { recordAudit } from '../../../observability/audit.ts';
 import { builder, RoleEnum } from '../builder.ts';
 import { auditActor, inTenant, tenantOf } from '../context.ts';
+import { pageRef } from '../page-type.ts';
+import { nameCursor, pageSize, searchTerm, toPage } from '../pagination.ts';
 
 const MemberRef = builder.objectRef<MemberRow>('Member').implement({
   fields: (t) => ({
@@ -59,11 +65,36 @@ const CreatedInvitationRef = builder
     }),
   });
 
+const MemberPageRef = pageRef('MemberPage', MemberRef, 'members');
+
 builder.queryField('members', (t) =>
   t.field({
-    type: [MemberRef],
+    type: MemberPageRef,
     authScopes: { viewer: true },
-    resolve: (_r, _a, ctx) => inTenant(ctx, (db) => selectMembers(db)),
+    description:
+      'By email, with cursor pagination (`after` = a previous `endCursor`); `search` keeps the emails containing it.',
+    args: {
+      search: t.arg.string({ required: false }),
+      first: t.arg.int({ required: false }),
+      after: t.arg.string({ required: false }),
+    },
+    resolve: (_r, args, ctx) => {
+      const limit = pageSize(args.first);
+      const key = nameCursor(args.after);
+      const search = searchTerm(args.search);
+      return inTenant(ctx, async (db, tenantId) =>
+        toPage(
+          await selectMembers(db, {
+            tenantId,
+            search,
+            after: key && { email: key.name, userId: key.id },
+            limit: limit + 1,
+          }),
+          limit,
+          (m) => [m.email, m.userId],
+        ),
+      );
+    },
   }),
 );
 
@@ -150,10 +181,9 @@ builder.mutationField('acceptInvitation', (t) =>
         ...ctx.meta,
       });
       const { withTenant } = await import('../../../db/tenant.ts');
-      const members = await withTenant(ctx.services.pool, accepted.tenantId, (db) =>
-        selectMembers(db),
+      const me = await withTenant(ctx.services.pool, accepted.tenantId, (db) =>
+        selectMembership(db, { userId: accepted.userId }),
       );
-      const me = members.find((m) => m.userId === accepted.userId);
       if (!me) throw new Error('membership vanished after acceptance');
       return me;
     },

@@ -4,6 +4,7 @@ import { selectStepRuns, type StepRunRow } from '../../../db/queries/step-runs.t
 import { selectRun, selectRuns, type RunRow } from '../../../db/queries/workflow-runs.ts';
 import type { DeadLetterRow } from '../../../db/queries/dead-letters.ts';
 import { recordManualSampleIn } from '../../../engine/trigger-sample.ts';
+import { selectWorkflow } from '../../../db/queries/workflows.ts';
 import { SwitchyardError } from '../../../model/errors.ts';
 import type { RunId, TriggerId, WorkflowId } from '../../../model/ids.ts';
 import { recordAudit } from '../../../observability/audit.ts';
@@ -11,6 +12,7 @@ import { builder } from '../builder.ts';
 import { auditActor, inTenant, tenantOf, type GraphQLContext } from '../context.ts';
 import { decodeCursor, encodeCursor, pageSize } from '../pagination.ts';
 import { requestTraceparent } from '../../routes/tracing.ts';
+import { WorkflowRef } from './workflows.ts';
 
 const RunStatusEnum = builder.enumType('RunStatus', {
   values: ['queued', 'running', 'succeeded', 'failed', 'canceled', 'dead'] as const,
@@ -79,6 +81,14 @@ export const RunRef = builder.objectRef<RunRow>('WorkflowRun').implement({
   fields: (t) => ({
     id: t.exposeID('id'),
     workflowId: t.exposeID('workflowId'),
+    workflow: t.field({
+      type: WorkflowRef,
+      nullable: true,
+      description:
+        'The workflow (for its name); a list of runs names its workflows with `workflows(ids:)`.',
+      resolve: (r, _a, ctx) =>
+        inTenant(ctx, async (db) => (await selectWorkflow(db, { id: r.workflowId })) ?? null),
+    }),
     workflowVersionId: t.exposeID('workflowVersionId'),
     triggerId: t.exposeID('triggerId', { nullable: true }),
     idempotencyKey: t.exposeString('idempotencyKey', { nullable: true }),

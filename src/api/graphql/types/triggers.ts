@@ -12,12 +12,15 @@ import {
 import { selectWorkflow } from '../../../db/queries/workflows.ts';
 import { firstCronFireAt } from '../../../engine/cron.ts';
 import { SwitchyardError } from '../../../model/errors.ts';
+import { assertJsonSchema } from '../../../model/json-schema.ts';
 import type { TriggerId, WorkflowId } from '../../../model/ids.ts';
 import { recordAudit } from '../../../observability/audit.ts';
 import { sealNewWebhookSecret, setWebhookSecret } from '../../../security/secrets/webhooks.ts';
 import { validateEventFilter } from '../../webhooks/event-filter.ts';
 import { builder } from '../builder.ts';
 import { auditActor, inTenant, type GraphQLContext } from '../context.ts';
+import { pageRef } from '../page-type.ts';
+import { decodeCursor, pageSize, toPage } from '../pagination.ts';
 
 const TriggerKindEnum = builder.enumType('TriggerKind', {
   values: ['webhook', 'cron', 'manual'] as const,
@@ -40,7 +43,7 @@ export const TriggerRef = builder.objectRef<TriggerRow>('Trigger').implement({
     config: t.expose('config', {
       type: 'JSON',
       description:
-        'Webhook: `{signatureScheme, keepHeaders, events}`; cron: `{expression, timezone}`; manual: `{}` (docs/workflows.md, "Triggers").',
+        'Webhook: `{signatureScheme, keepHeaders, events}`; cron: `{expression, timezone}`; manual: `{inputSchema}` (optional: the JSON Schema the web app’s Run now form is generated from) (docs/workflows.md, "Triggers").',
     }),
     webhookUrl: t.string({ nullable: true, resolve: (tr, _a, ctx) => webhookUrl(ctx, tr) }),
     previousSecretExpiresAt: t.expose('previousSecretExpiresAt', {
@@ -49,6 +52,32 @@ export const TriggerRef = builder.objectRef<TriggerRow>('Trigger').implement({
     }),
     cronNextFireAt: t.expose('cronNextFireAt', { type: 'DateTime', nullable: true }),
     cronLastFiredAt: t.expose('cronLastFiredAt', { type: 'DateTime', nullable: true }),
+    nextFireTimes: t.field({
+      type: ['DateTime'],
+      nullable: true,
+      description:
+        'A cron trigger: its next `count` (1 to 20) fire times from now, in its time zone’s calendar (null for other kinds).',
+      args: { count: t.arg.int({ required: false, defaultValue: 5 }) },
+      resolve: (tr, args, ctx) => {
+        if (tr.kind !== 'cron') return null;
+        const count = args.count ?? 5;
+        if (!Number.isInteger(count) || count < 1 || count > 20)
+          throw new SwitchyardError('E_VALIDATION', 'count must be 1 to 20.', { field: 'count' });
+        const c = tr.config as { expression?: string; timezone?: string };
+        try {
+          const cron = new Cron(String(c.expression), {
+            timezone: c.timezone ?? 'UTC',
+            paused: true,
+          });
+          const times = cron.nextRuns(count, ctx.services.clock.now());
+          cron.stop();
+          return times;
+        } catch {
+          // An expression stored before a stricter parser: nothing to show, the scheduler parks it.
+          return [];
+        }
+      },
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
   }),
 });
@@ -126,6 +155,11 @@ function validateConfig(kind: TriggerRow['kind'], raw: unknown): Record<string, 
     }
     return { expression: config.expression, timezone };
   }
+  if (config.inputSchema !== undefined) {
+    // The web app's "Run now" form is generated from it (docs/workflows.md, "Triggers").
+    assertJsonSchema(config.inputSchema, 'config.inputSchema');
+    return { inputSchema: config.inputSchema };
+  }
   return {};
 }
 
@@ -133,7 +167,7 @@ function validateConfig(kind: TriggerRow['kind'], raw: unknown): Record<string, 
 const webhookKeys = ['signatureScheme', 'keepHeaders', 'events'];
 
 function assertKnownKeys(kind: TriggerRow['kind'], config: Record<string, unknown>): void {
-  const known = kind === 'webhook' ? webhookKeys : kind === 'manual' ? [] : null;
+  const known = kind === 'webhook' ? webhookKeys : kind === 'manual' ? ['inputSchema'] : null;
   const unknown = known && Object.keys(config).find((k) => !known.includes(k));
   if (unknown)
     throw new SwitchyardError(
@@ -165,17 +199,40 @@ function validateKeepHeaders(raw: unknown): string[] | null {
   });
 }
 
+const TriggerPageRef = pageRef('TriggerPage', TriggerRef, 'triggers');
+
 builder.queryField('triggers', (t) =>
   t.field({
-    type: [TriggerRef],
+    type: TriggerPageRef,
     authScopes: { viewer: true },
-    args: { workflowId: t.arg.id({ required: false }) },
-    resolve: (_r, args, ctx) =>
-      inTenant(ctx, (db) =>
-        selectTriggers(db, {
-          workflowId: args.workflowId ? (String(args.workflowId) as WorkflowId) : null,
-        }),
-      ),
+    description:
+      'Oldest first, of one workflow or all, with cursor pagination (`after` = a previous `endCursor`).',
+    args: {
+      workflowId: t.arg.id({ required: false }),
+      first: t.arg.int({ required: false }),
+      after: t.arg.string({ required: false }),
+    },
+    resolve: (_r, args, ctx) => {
+      const limit = pageSize(args.first);
+      const key = decodeCursor(args.after);
+      const after = key ? { createdAt: new Date(String(key[0])), id: String(key[1]) } : null;
+      if (after && Number.isNaN(after.createdAt.getTime()))
+        throw new SwitchyardError('E_VALIDATION', 'The cursor is not one this API returned.', {
+          field: 'after',
+        });
+      return inTenant(ctx, async (db, tenantId) =>
+        toPage(
+          await selectTriggers(db, {
+            tenantId,
+            workflowId: args.workflowId ? (String(args.workflowId) as WorkflowId) : null,
+            after,
+            limit: limit + 1,
+          }),
+          limit,
+          (tr) => [tr.createdAt.toISOString(), tr.id],
+        ),
+      );
+    },
   }),
 );
 

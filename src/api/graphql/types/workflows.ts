@@ -12,13 +12,16 @@ import {
 import {
   selectWorkflow,
   selectWorkflows,
+  selectWorkflowsByIds,
   type WorkflowRow,
 } from '../../../db/queries/workflows.ts';
 import { SwitchyardError } from '../../../model/errors.ts';
-import type { WorkflowId, WorkflowVersionId } from '../../../model/ids.ts';
+import { isUuid, type WorkflowId, type WorkflowVersionId } from '../../../model/ids.ts';
 import { recordAudit } from '../../../observability/audit.ts';
 import { builder } from '../builder.ts';
 import { auditActor, inTenant, tenantOf } from '../context.ts';
+import { pageRef } from '../page-type.ts';
+import { nameCursor, pageSize, searchTerm, toPage } from '../pagination.ts';
 
 export const WorkflowVersionRef = builder
   .objectRef<WorkflowVersionRow>('WorkflowVersion')
@@ -66,15 +69,54 @@ export const WorkflowRef = builder.objectRef<WorkflowRow>('Workflow').implement(
   }),
 });
 
+const WorkflowPageRef = pageRef('WorkflowPage', WorkflowRef, 'workflows');
+
 builder.queryField('workflows', (t) =>
   t.field({
-    type: [WorkflowRef],
+    type: WorkflowPageRef,
     authScopes: { viewer: true },
-    args: { includeArchived: t.arg.boolean({ required: false }) },
-    resolve: (_r, args, ctx) =>
-      inTenant(ctx, (db) =>
-        selectWorkflows(db, { includeArchived: args.includeArchived ?? false }),
-      ),
+    description:
+      'By name (case-insensitive), with cursor pagination (`after` = a previous `endCursor`); `search` keeps the names containing it, in any case.',
+    args: {
+      includeArchived: t.arg.boolean({ required: false }),
+      ids: t.arg.idList({
+        required: false,
+        description:
+          'Only these workflows (at most `first`), archived or not: to name the workflows of a page of runs.',
+      }),
+      search: t.arg.string({ required: false }),
+      first: t.arg.int({ required: false }),
+      after: t.arg.string({ required: false }),
+    },
+    resolve: (_r, args, ctx) => {
+      const limit = pageSize(args.first);
+      const after = nameCursor(args.after);
+      const search = searchTerm(args.search);
+      const ids = args.ids?.map(String);
+      if (ids && (ids.length > limit || !ids.every(isUuid)))
+        throw new SwitchyardError(
+          'E_VALIDATION',
+          `ids must be at most first (${limit}) workflow ids.`,
+          {
+            field: 'ids',
+          },
+        );
+      return inTenant(ctx, async (db, tenantId) =>
+        toPage(
+          ids
+            ? await selectWorkflowsByIds(db, { ids })
+            : await selectWorkflows(db, {
+                tenantId,
+                includeArchived: args.includeArchived ?? false,
+                search,
+                after,
+                limit: limit + 1,
+              }),
+          limit,
+          (w) => [w.sortKey, w.id],
+        ),
+      );
+    },
   }),
 );
 
