@@ -199,11 +199,15 @@ async function doneWhen(): Promise<void> {
 
   // 3. A workflow calling the imported action with that connection, run; its page shows it.
   const ids = await api.gql<{
-    actions: Array<{ id: string; key: string }>;
-    connections: Array<{ id: string; name: string }>;
-  }>('{ actions { id key } connections { id name } }', {}, auth);
-  const action = ids.data!.actions.find((a) => a.key === 'create_note')!;
-  const connection = ids.data!.connections.find((c) => c.name === 'Notes prod')!;
+    actions: { nodes: Array<{ id: string; key: string }> };
+    connections: { nodes: Array<{ id: string; name: string }> };
+  }>(
+    '{ actions(search: "note", first: 100) { nodes { id key } } connections(first: 100) { nodes { id name } } }',
+    {},
+    auth,
+  );
+  const action = ids.data!.actions.nodes.find((a) => a.key === 'create_note')!;
+  const connection = ids.data!.connections.nodes.find((c) => c.name === 'Notes prod')!;
   const wf = await api.gql<{ createWorkflow: { id: string } }>(
     `mutation { createWorkflow(name: "Note it") { id } }`,
     {},

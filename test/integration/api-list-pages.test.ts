@@ -127,7 +127,7 @@ describe('the other lists', () => {
         i: {
           appId: r.createApp.id,
           key: 'get',
-          name: `Get ${name}`,
+          name: `Lookup ${name}`,
           kind: 'http',
           implementation: { method: 'GET', url: 'https://example.test/' },
         },
@@ -161,7 +161,7 @@ describe('the other lists', () => {
       members(search: "OWNER-") { nodes { email } hasNextPage }
     }`);
     expect(found.apps.nodes.map((a) => a.name)).toEqual(['Beta Pay']);
-    expect(found.actions.nodes.map((a) => a.name)).toEqual(['Get Zeta CRM']);
+    expect(found.actions.nodes.map((a) => a.name)).toEqual(['Lookup Zeta CRM']);
     expect(found.connections.nodes.map((c) => c.name)).toEqual(['alpha Mail prod']);
     expect(found.members.nodes).toHaveLength(1);
 
@@ -171,23 +171,23 @@ describe('the other lists', () => {
     );
     expect(byIds.actions.nodes).toEqual([]);
     const found2 = await gql<{ actions: Page<{ id: string }> }>(
-      `{ actions(search: "get") { nodes { id } } }`,
+      `{ actions(search: "lookup") { nodes { id } } }`,
     );
     const named = await gql<{ actions: Page<{ name: string; app: { name: string } }> }>(
       `query($ids: [ID!]) { actions(ids: $ids) { nodes { name app { name } } } }`,
       { ids: found2.actions.nodes.map((a) => a.id) },
     );
     expect(named.actions.nodes).toEqual([
-      { name: 'Get alpha Mail', app: { name: 'alpha Mail' } },
-      { name: 'Get Beta Pay', app: { name: 'Beta Pay' } },
-      { name: 'Get Zeta CRM', app: { name: 'Zeta CRM' } },
+      { name: 'Lookup alpha Mail', app: { name: 'alpha Mail' } },
+      { name: 'Lookup Beta Pay', app: { name: 'Beta Pay' } },
+      { name: 'Lookup Zeta CRM', app: { name: 'Zeta CRM' } },
     ]);
 
     const ofApp = await gql<{ actions: Page<{ name: string }> }>(
       `query($a: ID!) { actions(appId: $a, first: 1) { nodes { name } endCursor hasNextPage } }`,
       { a: appIds[0] },
     );
-    expect(ofApp.actions).toMatchObject({ nodes: [{ name: 'Get Zeta CRM' }], hasNextPage: false });
+    expect(ofApp.actions).toMatchObject({ nodes: [{ name: 'Lookup Zeta CRM' }], hasNextPage: false });
 
     const conns = await gql<{ connections: Page<{ name: string }> }>(
       `{ connections(first: 2) { nodes { name } endCursor hasNextPage } }`,

@@ -81,12 +81,14 @@ async function importDoc(vars: Record<string, unknown>, token = owner) {
 }
 
 async function actionsOf(appId: string) {
-  const r = await api.gql<{ actions: Array<{ key: string; deprecatedAt: string | null }> }>(
-    `query($a: ID) { actions(appId: $a) { key deprecatedAt } }`,
+  const r = await api.gql<{
+    app: { actions: Array<{ key: string; deprecatedAt: string | null }> };
+  }>(
+    `query($a: ID!) { app(id: $a) { actions { key deprecatedAt } } }`,
     { a: appId },
     { token: owner },
   );
-  return r.data!.actions;
+  return r.data!.app.actions;
 }
 
 describe('importOpenApi', () => {
@@ -117,12 +119,12 @@ describe('importOpenApi', () => {
     expect(keys(first.data!.importOpenApi.unchanged)).toHaveLength(4);
 
     // A workflow calls delete_tree.
-    const actions = await api.gql<{ actions: Array<{ id: string; key: string }> }>(
-      `query($a: ID) { actions(appId: $a) { id key } }`,
+    const actions = await api.gql<{ app: { actions: Array<{ id: string; key: string }> } }>(
+      `query($a: ID!) { app(id: $a) { actions { id key } } }`,
       { a: appId },
       { token: owner },
     );
-    const del = actions.data!.actions.find((a) => a.key === 'delete_tree')!;
+    const del = actions.data!.app.actions.find((a) => a.key === 'delete_tree')!;
     const wf = await api.gql<{ createWorkflow: { id: string } }>(
       `mutation { createWorkflow(name: "Prune") { id } }`,
       {},
@@ -166,12 +168,12 @@ describe('importOpenApi', () => {
     const after = await actionsOf(appId);
     expect(after.find((a) => a.key === 'delete_tree')?.deprecatedAt).not.toBeNull();
     expect(after.find((a) => a.key === 'list_trees')?.deprecatedAt).toBeNull();
-    const renamed = await api.gql<{ actions: Array<{ key: string; name: string }> }>(
-      `query($a: ID) { actions(appId: $a) { key name } }`,
+    const renamed = await api.gql<{ app: { actions: Array<{ key: string; name: string }> } }>(
+      `query($a: ID!) { app(id: $a) { actions { key name } } }`,
       { a: appId },
       { token: owner },
     );
-    expect(renamed.data!.actions.find((a) => a.key === 'list_trees')?.name).toBe('All trees');
+    expect(renamed.data!.app.actions.find((a) => a.key === 'list_trees')?.name).toBe('All trees');
 
     // Importing again deprecates nothing new, but still lists the workflow.
     const again = await importDoc({ d: v2 });

@@ -45,16 +45,18 @@ async function runCount(triggerId: string): Promise<number> {
 
 async function filteredEvents(triggerId: string) {
   const r = await api.gql<{
-    triggers: Array<{
-      id: string;
-      filteredEvents: Array<{ event: string; deliveries: number; lastDeliveryId: string | null }>;
-    }>;
+    triggers: {
+      nodes: Array<{
+        id: string;
+        filteredEvents: Array<{ event: string; deliveries: number; lastDeliveryId: string | null }>;
+      }>;
+    };
   }>(
-    `query($w: ID) { triggers(workflowId: $w) { id filteredEvents { event deliveries lastDeliveryId } } }`,
+    `query($w: ID) { triggers(workflowId: $w, first: 100) { nodes { id filteredEvents { event deliveries lastDeliveryId } } } }`,
     { w: workflowId },
     { token: owner },
   );
-  return r.data!.triggers.find((t) => t.id === triggerId)!.filteredEvents;
+  return r.data!.triggers.nodes.find((t) => t.id === triggerId)!.filteredEvents;
 }
 
 const github = (secret: string, body: string, event: string, delivery: string) => ({
@@ -71,12 +73,10 @@ beforeAll(async () => {
   db = await createTestDatabase();
   api = await startTestApi(db, { WEBHOOK_TRIGGER_CACHE_MS: '0' });
   owner = (await makeTenant(db.pool, 'Presets')).apiToken;
-  const apps = await api.gql<{ apps: Array<{ key: string; actions: Array<{ id: string }> }> }>(
-    '{ apps { key actions { id } } }',
-    {},
-    { token: owner },
-  );
-  const js = apps.data!.apps.find((a) => a.key === 'javascript')!.actions[0]!;
+  const apps = await api.gql<{
+    apps: { nodes: Array<{ key: string; actions: Array<{ id: string }> }> };
+  }>('{ apps(first: 100) { nodes { key actions { id } } } }', {}, { token: owner });
+  const js = apps.data!.apps.nodes.find((a) => a.key === 'javascript')!.actions[0]!;
   const wf = await api.gql<{ createWorkflow: { id: string } }>(
     `mutation { createWorkflow(name: "presets") { id } }`,
     {},

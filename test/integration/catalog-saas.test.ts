@@ -107,9 +107,15 @@ describe('the built-in SaaS catalogue', () => {
   it('comes with every new tenant', async () => {
     const owner = (await makeTenant(db.pool, 'Catalogue')).apiToken;
     const r = await api.gql<{
-      apps: Array<{ key: string; isBuiltin: boolean; authKind: string; actions: unknown[] }>;
-    }>('{ apps { key isBuiltin authKind actions { id } } }', {}, { token: owner });
-    const byKey = new Map(r.data!.apps.map((a) => [a.key, a]));
+      apps: {
+        nodes: Array<{ key: string; isBuiltin: boolean; authKind: string; actions: unknown[] }>;
+      };
+    }>(
+      '{ apps(first: 100) { nodes { key isBuiltin authKind actions { id } } } }',
+      {},
+      { token: owner },
+    );
+    const byKey = new Map(r.data!.apps.nodes.map((a) => [a.key, a]));
     for (const [key, authKind, count] of [
       ['github', 'bearer', 22],
       ['github-oauth', 'oauth2_authorization_code', 22],

@@ -117,19 +117,21 @@ describe("GitHub's REST description", () => {
     expect(performance.now() - started).toBeLessThan(60_000);
 
     const action = await api.gql<{
-      actions: Array<{
-        id: string;
-        key: string;
-        inputSchema: unknown;
-        outputSchema: unknown;
-        implementation: unknown;
-      }>;
+      app: {
+        actions: Array<{
+          id: string;
+          key: string;
+          inputSchema: unknown;
+          outputSchema: unknown;
+          implementation: unknown;
+        }>;
+      };
     }>(
-      `query($a: ID) { actions(appId: $a) { id key inputSchema outputSchema implementation } }`,
+      `query($a: ID!) { app(id: $a) { actions { id key inputSchema outputSchema implementation } } }`,
       { a: res.app.id },
       { token: owner },
     );
-    const issue = action.data!.actions.find((a) => a.key === 'issues.create')!;
+    const issue = action.data!.app.actions.find((a) => a.key === 'issues.create')!;
     expect(issue.implementation).toEqual({
       method: 'POST',
       path: '/repos/{{ input.path.owner }}/{{ input.path.repo }}/issues',

@@ -110,10 +110,10 @@ beforeAll(async () => {
   const t = await makeTenant(db.pool, 'Tester');
   owner = t.apiToken;
   tenantId = t.tenantId;
-  const apps = await gqlOk<{ apps: Array<{ key: string; actions: Array<{ id: string }> }> }>(
-    '{ apps { key actions { id } } }',
-  );
-  jsActionId = apps.apps.find((a) => a.key === 'javascript')!.actions[0]!.id;
+  const apps = await gqlOk<{
+    apps: { nodes: Array<{ key: string; actions: Array<{ id: string }> }> };
+  }>('{ apps(first: 100) { nodes { key actions { id } } } }');
+  jsActionId = apps.apps.nodes.find((a) => a.key === 'javascript')!.actions[0]!.id;
   const appId: AppId = await insertApp(db.pool, tenantId, { key: 'fake', baseUrl: fakeApi.url });
   httpActionId = await insertAction(db.pool, tenantId, appId, {
     kind: 'http',

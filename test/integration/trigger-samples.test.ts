@@ -38,8 +38,8 @@ async function gqlOk<T>(query: string, variables: Record<string, unknown> = {}, 
 type Sample = { payload: unknown; sizeBytes: number; receivedAt: string } | null;
 
 async function lastSample(triggerId: string, token = owner) {
-  return api.gql<{ triggers: Array<{ id: string; lastSample: Sample }> }>(
-    `query($w: ID!) { triggers(workflowId: $w) { id lastSample { payload sizeBytes receivedAt } } }`,
+  return api.gql<{ triggers: { nodes: Array<{ id: string; lastSample: Sample }> } }>(
+    `query($w: ID!) { triggers(workflowId: $w, first: 100) { nodes { id lastSample { payload sizeBytes receivedAt } } } }`,
     { w: workflowId },
     { token },
   );
@@ -48,7 +48,7 @@ async function lastSample(triggerId: string, token = owner) {
 async function sampleOf(triggerId: string): Promise<Sample> {
   const r = await lastSample(triggerId);
   expect(r.errors).toBeUndefined();
-  return r.data!.triggers.find((t) => t.id === triggerId)!.lastSample;
+  return r.data!.triggers.nodes.find((t) => t.id === triggerId)!.lastSample;
 }
 
 async function until<T>(fn: () => Promise<T | null>): Promise<T> {
@@ -68,10 +68,10 @@ beforeAll(async () => {
       `mutation { createApiToken(name: "look", role: viewer) { secret } }`,
     )
   ).createApiToken.secret;
-  const apps = await gqlOk<{ apps: Array<{ key: string; actions: Array<{ id: string }> }> }>(
-    '{ apps { key actions { id } } }',
-  );
-  jsActionId = apps.apps.find((a) => a.key === 'javascript')!.actions[0]!.id;
+  const apps = await gqlOk<{
+    apps: { nodes: Array<{ key: string; actions: Array<{ id: string }> }> };
+  }>('{ apps(first: 100) { nodes { key actions { id } } } }');
+  jsActionId = apps.apps.nodes.find((a) => a.key === 'javascript')!.actions[0]!.id;
   workflowId = (
     await gqlOk<{ createWorkflow: { id: string } }>(
       `mutation { createWorkflow(name: "Draft with samples") { id } }`,
@@ -156,8 +156,8 @@ describe('webhook samples', () => {
   it('is for editors and above: a viewer is refused', async () => {
     const r = await lastSample(trigger.id, viewer);
     expect(r.errors?.[0]?.extensions?.code).toBe('E_FORBIDDEN');
-    const plain = await api.gql<{ triggers: Array<{ id: string }> }>(
-      `query($w: ID!) { triggers(workflowId: $w) { id } }`,
+    const plain = await api.gql<{ triggers: { nodes: Array<{ id: string }> } }>(
+      `query($w: ID!) { triggers(workflowId: $w, first: 100) { nodes { id } } }`,
       { w: workflowId },
       { token: viewer },
     );
@@ -197,11 +197,13 @@ describe('manual and cron samples', () => {
       `mutation($w: ID!, $i: JSON) { triggerWorkflow(workflowId: $w, input: $i) { run { id } } }`,
       { w: published, i: { n: 7 } },
     );
-    const r = await gqlOk<{ triggers: Array<{ id: string; lastSample: Sample }> }>(
-      `query($w: ID!) { triggers(workflowId: $w) { id lastSample { payload } } }`,
+    const r = await gqlOk<{ triggers: { nodes: Array<{ id: string; lastSample: Sample }> } }>(
+      `query($w: ID!) { triggers(workflowId: $w, first: 100) { nodes { id lastSample { payload } } } }`,
       { w: published },
     );
-    expect(r.triggers.find((t) => t.id === manual.createTrigger.trigger.id)!.lastSample).toEqual({
+    expect(
+      r.triggers.nodes.find((t) => t.id === manual.createTrigger.trigger.id)!.lastSample,
+    ).toEqual({
       payload: { n: 7 },
     });
   });
