@@ -14,6 +14,7 @@ import './types/triggers.ts';
 import './types/runs.ts';
 import './types/run-changes.ts';
 import './types/breakers.ts';
+import './types/health.ts';
 import './types/settings.ts';
 import './types/setup-status.ts';
 
