@@ -40,6 +40,8 @@ describe('docs/schema.graphql', () => {
         'App.key',
         'CircuitBreaker.connectionKey',
         'Action.key',
+        'HealthActionDuration.appKey',
+        'HealthActionDuration.actionKey',
       ].sort(),
     );
   });
