@@ -249,6 +249,25 @@ describe('systemHealth', () => {
     expect(again.errors?.[0]?.extensions?.code).toBe('E_NOT_FOUND');
   });
 
+  it('recomputes runs waiting and in flight per minute from the runs’ timestamps', async () => {
+    // Every run of the tenant: created 30 min ago, started 10 min later, finished 10 min after.
+    await db.ownerPool.query(
+      `update workflow_runs set created_at = now() - interval '30 minutes',
+              started_at = now() - interval '20 minutes', finished_at = now() - interval '10 minutes'
+        where tenant_id = $1`,
+      [tenantA],
+    );
+    const h = await health(tokens.admin);
+    // Each spans exactly ten minute boundaries waiting and twenty in flight.
+    expect(h.backlog.reduce((n, p) => n + p.waiting, 0)).toBe(5 * 10);
+    expect(h.backlog.reduce((n, p) => n + p.inFlight, 0)).toBe(5 * 20);
+    expect(Math.max(...h.backlog.map((p) => p.waiting))).toBe(5);
+    const oldest = Math.max(...h.backlog.map((p) => p.oldestWaitingSeconds));
+    expect(oldest).toBeGreaterThanOrEqual(540);
+    expect(oldest).toBeLessThan(600);
+    expect(sum(h, 'succeeded')).toBe(3);
+  });
+
   it('refuses members below admin', async () => {
     const r = await api.gql(`{ systemHealth { since } }`, {}, { token: tokens.editor });
     expect(r.errors?.[0]?.extensions?.code).toBe('E_FORBIDDEN');

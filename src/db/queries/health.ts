@@ -55,7 +55,12 @@ export type BacklogPoint = {
   oldestWaitingSeconds: number;
 };
 
-/** One point per minute boundary from `since` to `now`, recomputed from the runs' timestamps. */
+/**
+ * One point per minute boundary from `since` to `now`, recomputed from the runs' timestamps. A
+ * run counts at the boundaries it spans (generated per run, so the cost follows the run-minutes
+ * that exist, not runs times sixty): in flight from created_at until finished_at, waiting until
+ * started_at. Runs that start and end within one minute touch no boundary and cost one row each.
+ */
 export async function selectRunBacklogByMinute(
   db: Queryable,
   p: { tenantId: TenantId; since: Date; now: Date },
@@ -67,14 +72,23 @@ export async function selectRunBacklogByMinute(
      r as (
        select created_at, started_at, finished_at from workflow_runs
         where tenant_id = $1 and created_at <= $3
-          and (status in ('queued', 'running') or finished_at > $2))
+          and (status in ('queued', 'running') or finished_at > $2)),
+     spans as (
+       select g.at, r.created_at, (r.started_at is null or r.started_at > g.at) as waiting
+         from r, generate_series(
+           greatest(date_trunc('minute', $2::timestamptz) + interval '1 minute',
+                    date_trunc('minute', r.created_at)
+                      + case when r.created_at > date_trunc('minute', r.created_at)
+                             then interval '1 minute' else interval '0' end),
+           least(coalesce(r.finished_at - interval '1 microsecond', $3::timestamptz),
+                 $3::timestamptz),
+           interval '1 minute') g(at))
      select m.at,
-            count(r.created_at) filter (where r.started_at is null or r.started_at > m.at)::int
-              as waiting,
-            count(r.created_at)::int as in_flight,
-            coalesce(extract(epoch from m.at - min(r.created_at)
-              filter (where r.started_at is null or r.started_at > m.at)), 0)::float8 as oldest
-       from m left join r on r.created_at <= m.at and (r.finished_at is null or r.finished_at > m.at)
+            count(s.created_at) filter (where s.waiting)::int as waiting,
+            count(s.created_at)::int as in_flight,
+            coalesce(extract(epoch from m.at - min(s.created_at) filter (where s.waiting)), 0)::float8
+              as oldest
+       from m left join spans s on s.at = m.at
       group by m.at order by m.at`,
     [p.tenantId, p.since, p.now],
   );
