@@ -9,10 +9,12 @@ import { startTestApi, type TestApi } from '../support/api.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { makeTenant } from '../support/factories.ts';
 import { startTestWorker } from '../support/test-worker.ts';
+import { startServer, type LocalServer } from '../support/runner-servers.ts';
 
 let db: TestDatabase;
 let api: TestApi;
 let worker: Worker | undefined;
+let upstream: LocalServer;
 let tenantA: string;
 let tenantB: string;
 const tokens = { owner: '', admin: '', editor: '', otherAdmin: '' };
@@ -33,8 +35,8 @@ type Health = {
   runsPerMinute: Record<'succeeded' | 'failed' | 'canceled' | 'dead', number>[];
   stepDurations: { actionId: string; actionKey: string; attempts: number; p95Ms: number }[];
   circuitBreakers: { host: string; state: string; openUntil: string | null }[];
-  workers: { id: string }[];
-  waitingRuns: unknown[];
+  workers: { id: string; running: unknown[] }[];
+  waitingRuns: { runId: string; until: string; reason: string }[];
   lastRetentionPass: unknown;
 };
 
@@ -48,7 +50,11 @@ async function health(token: string): Promise<Health> {
   return (await gql<{ systemHealth: Health }>(HEALTH, {}, token)).systemHealth;
 }
 
-async function makeAction(key: string, code: string): Promise<string> {
+async function makeAction(
+  key: string,
+  code: string,
+  over: Record<string, unknown> = {},
+): Promise<string> {
   const app = await gql<{ createApp: { id: string } }>(
     `mutation($k: String!) { createApp(input: { key: $k, name: $k, authKind: none }) { id } }`,
     { k: `app-${key}` },
@@ -64,6 +70,7 @@ async function makeAction(key: string, code: string): Promise<string> {
         kind: 'javascript',
         maxAttempts: 1,
         implementation: { code },
+        ...over,
       },
     },
     tokens.owner,
@@ -126,6 +133,9 @@ let badRuns: string[] = [];
 beforeAll(async () => {
   db = await createTestDatabase();
   api = await startTestApi(db);
+  upstream = await startServer((_req, res) => {
+    res.writeHead(503).end();
+  });
   const a = await makeTenant(db.pool);
   tenantA = a.tenantId;
   tokens.owner = a.apiToken;
@@ -156,6 +166,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await worker?.stop();
+  await upstream?.close();
   await api?.close();
   await db?.drop();
 });
@@ -172,7 +183,7 @@ describe('systemHealth', () => {
   });
 
   it('counts runs per minute by outcome and the p95 per action once a worker ran them', async () => {
-    worker = startTestWorker(db);
+    worker = startTestWorker(db, { allowHttpHosts: [upstream.hostPort] });
     const all = [...okRuns, ...badRuns];
     await expect
       .poll(async () => (await Promise.all(all.map(run))).every((r) => r.steps[0]?.finishedAt), {
@@ -254,8 +265,8 @@ describe('systemHealth', () => {
     await db.ownerPool.query(
       `update workflow_runs set created_at = now() - interval '30 minutes',
               started_at = now() - interval '20 minutes', finished_at = now() - interval '10 minutes'
-        where tenant_id = $1`,
-      [tenantA],
+        where tenant_id = $1 and id = any($2::uuid[])`,
+      [tenantA, [...okRuns, ...badRuns]],
     );
     const h = await health(tokens.admin);
     // Each spans exactly ten minute boundaries waiting and twenty in flight.
@@ -267,6 +278,41 @@ describe('systemHealth', () => {
     expect(oldest).toBeLessThan(600);
     expect(sum(h, 'succeeded')).toBe(3);
   });
+
+  it('lists the worker running a step, and a run waiting out its retry', async () => {
+    const slow = await makeWorkflow(
+      'Slow',
+      await makeAction(
+        'slow',
+        'const end = Date.now() + 2500; while (Date.now() < end) {} return {};',
+      ),
+    );
+    const flaky = await makeWorkflow(
+      'Flaky',
+      await makeAction('flaky', '', {
+        kind: 'http',
+        implementation: { method: 'GET', url: `${upstream.url}/status` },
+        maxAttempts: 3,
+        retryStrategy: 'fixed',
+        initialDelayMs: 60_000,
+        maxDelayMs: 60_000,
+      }),
+    );
+    const slowRun = await trigger(slow);
+    const flakyRun = await trigger(flaky);
+    await expect
+      .poll(async () => (await health(tokens.admin)).workers, { timeout: 10_000, interval: 100 })
+      .toEqual([
+        expect.objectContaining({
+          running: [{ runId: slowRun, stepId: 'only', workflowName: 'Slow' }],
+        }),
+      ]);
+    await expect
+      .poll(async () => (await health(tokens.admin)).waitingRuns, { timeout: 15_000 })
+      .toEqual([expect.objectContaining({ runId: flakyRun, reason: 'retry' })]);
+    const h = await health(tokens.admin);
+    expect(h.queue.delayed).toBe(1);
+  }, 30_000);
 
   it('refuses members below admin', async () => {
     const r = await api.gql(`{ systemHealth { since } }`, {}, { token: tokens.editor });
