@@ -187,6 +187,16 @@ it('shows the last hour of runs in figures and charts, and resets an open breake
     const dialog = page.getByRole('dialog', { name: 'Reset circuit breaker' });
     await dialog.getByText('The reset is recorded in the audit trail.').waitFor();
     await expectNoAxeViolations();
+    // Closed meanwhile (a probe succeeded): the dialog says so, with the code.
+    await db.ownerPool.query(
+      `update circuit_breakers set state = 'closed' where host = 'api.flaky.test'`,
+    );
+    await dialog.getByRole('button', { name: 'Reset' }).click();
+    await dialog.getByText('No open circuit breaker for this host. (E_NOT_FOUND)').waitFor();
+    await expectNoAxeViolations();
+    await db.ownerPool.query(
+      `update circuit_breakers set state = 'open' where host = 'api.flaky.test'`,
+    );
     await dialog.getByRole('button', { name: 'Reset' }).click();
     await page.getByText('The breaker of api.flaky.test is closed').waitFor();
     await page.getByText('None: every external host answers.').waitFor();
