@@ -201,6 +201,12 @@ it('shows the last hour of runs in figures and charts, and resets an open breake
     await page.getByText('The breaker of api.flaky.test is closed').waitFor();
     await page.getByText('None: every external host answers.').waitFor();
     await expectNoAxeViolations();
+
+    // Live: a run that ends while the page is open is counted without reloading it.
+    await gql(`mutation($w: ID!) { triggerWorkflow(workflowId: $w) { run { id } } }`, { w: ok });
+    await page
+      .getByText('In the last hour: 4 succeeded, 1 failed, 0 dead, 0 canceled.')
+      .waitFor({ timeout: 20_000 });
   });
   const audit = await db.ownerPool.query(
     `select actor_kind, target_id from audit_events where action = 'circuit_breaker.reset'`,
