@@ -42,6 +42,8 @@ describe('docs/schema.graphql', () => {
         'Action.key',
         'ImportedOperation.key',
         'OpenApiImportResult.appKey',
+        'HealthActionDuration.appKey',
+        'HealthActionDuration.actionKey',
       ].sort(),
     );
   });

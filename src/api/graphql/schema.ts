@@ -18,6 +18,7 @@ import './types/runs.ts';
 import './types/test-runs.ts';
 import './types/run-changes.ts';
 import './types/breakers.ts';
+import './types/health.ts';
 import './types/settings.ts';
 import './types/setup-status.ts';
 

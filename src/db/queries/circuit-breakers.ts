@@ -184,3 +184,21 @@ export async function countCircuitBreakersByState(
   for (const r of res.rows) out[r.state] = r.n;
   return out;
 }
+
+/** Closes an open or half-open breaker by hand; null when there is none not closed. */
+export async function resetCircuitBreaker(
+  db: Queryable,
+  p: { tenantId: TenantId; host: string; connectionKey: string },
+): Promise<{ state: string; failures: number } | null> {
+  const res = await db.query<{ state: string; failures: number }>(
+    `update circuit_breakers b
+        set state = 'closed', failures = 0, open_until = null, probes = 0, updated_at = now()
+       from (select state, failures from circuit_breakers
+              where tenant_id = $1 and host = $2 and connection_key = $3 and state <> 'closed'
+              for update) o
+      where b.tenant_id = $1 and b.host = $2 and b.connection_key = $3
+      returning o.state, o.failures`,
+    [p.tenantId, p.host, p.connectionKey],
+  );
+  return res.rows[0] ?? null;
+}

@@ -4,7 +4,7 @@ import { inTenant } from '../context.ts';
 
 type BreakerShape = Awaited<ReturnType<typeof listCircuitBreakers>>[number];
 
-const CircuitBreakerRef = builder.objectRef<BreakerShape>('CircuitBreaker').implement({
+export const CircuitBreakerRef = builder.objectRef<BreakerShape>('CircuitBreaker').implement({
   description:
     'An external host (per connection) whose calls currently fail fast, or are being probed.',
   fields: (t) => ({
