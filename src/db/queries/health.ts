@@ -71,7 +71,7 @@ export async function selectRunBacklogByMinute(
                               $3::timestamptz, interval '1 minute') as at),
      r as (
        select created_at, started_at, finished_at from workflow_runs
-        where tenant_id = $1 and created_at <= $3
+        where tenant_id = $1 and created_at <= $3 and not is_test
           and (status in ('queued', 'running') or finished_at > $2)),
      spans as (
        select g.at, r.created_at, (r.started_at is null or r.started_at > g.at) as waiting
@@ -110,7 +110,7 @@ export async function countFinishedRunsByMinute(
   const res = await db.query<{ minute: Date; status: string; n: number }>(
     `select date_trunc('minute', finished_at) as minute, status, count(*)::int as n
        from workflow_runs
-      where tenant_id = $1 and finished_at > $2 and finished_at <= $3
+      where tenant_id = $1 and finished_at > $2 and finished_at <= $3 and not is_test
       group by 1, 2 order by 1, 2`,
     [p.tenantId, p.since, p.now],
   );
@@ -155,7 +155,7 @@ export async function selectStepDurationP95ByAction(
        join actions a on a.tenant_id = s.tenant_id and a.id::text = d.action_id
        join apps ap on ap.tenant_id = a.tenant_id and ap.id = a.app_id
       where s.tenant_id = $1 and s.finished_at > $2 and s.finished_at <= $3
-        and s.status in ('succeeded', 'failed')
+        and s.status in ('succeeded', 'failed') and not r.is_test
       group by a.id, ap.key, a.key, a.name
       order by p95 desc, ap.key, a.key limit $4`,
     [p.tenantId, p.since, p.now, p.limit],
