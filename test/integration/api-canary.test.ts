@@ -153,10 +153,10 @@ describe('secrets through the product API (canary)', () => {
     );
 
     await gql(
-      '{ connections { id name config hasSecret } deadLetters { error context } auditEvents(first: 100) { metadata } }',
+      '{ connections { id name config hasSecret } deadLetters { error context } auditEvents(first: 100) { nodes { metadata } } }',
     );
     await api.flush();
-    await gql('{ accessLog(first: 100) { operationName outcome } }');
+    await gql('{ accessLog(first: 100) { nodes { operationName outcome } } }');
 
     expect(answers.flatMap(leaks)).toEqual([]);
     expect(logLines.length).toBeGreaterThan(0);

@@ -256,7 +256,7 @@ describe('apps, actions and workflows over GraphQL', () => {
       runs: `mutation { triggerWorkflow(workflowId: "${w}") { run { id } } }`,
       members: `mutation { inviteMember(email: "someone@x.test", role: viewer) { token } }`,
       tokens: `mutation { createApiToken(name: "n", role: viewer) { secret } }`,
-      audit: `{ auditEvents(first: 1) { seq } }`,
+      audit: `{ auditEvents(first: 1) { nodes { seq } } }`,
       tenant: `mutation { renameTenant(name: "Renamed") { name } }`,
     };
     const editorClasses: Array<keyof typeof classes> = [
@@ -287,29 +287,33 @@ describe('apps, actions and workflows over GraphQL', () => {
   });
 
   it('refuses queries over the depth or cost limit before running them', async () => {
-    const strict = await startTestApi(db, { GRAPHQL_MAX_DEPTH: '2', GRAPHQL_MAX_COST: '50' });
+    const strict = await startTestApi(db, { GRAPHQL_MAX_DEPTH: '3', GRAPHQL_MAX_COST: '50' });
     try {
       const ok = await strict.gql('{ apps { key } }', {}, { token: tokens.viewer });
       expect(ok.errors).toBeUndefined();
-      const deep = await strict.gql('{ apps { actions { id } } }', {}, { token: tokens.viewer });
+      const deep = await strict.gql(
+        '{ runs(first: 1) { nodes { steps { id } } } }',
+        {},
+        { token: tokens.viewer },
+      );
       expect(deep.errors?.[0]).toMatchObject({
-        message: 'The query is 3 levels deep; the limit is 2.',
+        message: 'The query is 4 levels deep; the limit is 3.',
         extensions: { code: 'E_QUERY_TOO_COMPLEX' },
       });
       const viaFragment = await strict.gql(
-        'fragment F on App { actions { id } } { apps { ...F } }',
+        'fragment F on WorkflowRunPage { nodes { steps { id } } } { runs(first: 1) { ...F } }',
         {},
         { token: tokens.viewer },
       );
       expect(viaFragment.errors?.[0]?.extensions?.code).toBe('E_QUERY_TOO_COMPLEX');
       const costly = await strict.gql(
-        '{ auditEvents(first: 100) { seq action } }',
+        '{ auditEvents(first: 100) { nodes { seq action } } }',
         {},
         { token: tokens.owner },
       );
-      expect(costly.errors?.[0]?.message).toMatch(/costs 201; the limit is 50/);
+      expect(costly.errors?.[0]?.message).toMatch(/costs 301; the limit is 50/);
       const withinCost = await strict.gql(
-        '{ auditEvents(first: 10) { seq action } }',
+        '{ auditEvents(first: 10) { nodes { seq action } } }',
         {},
         { token: tokens.owner },
       );

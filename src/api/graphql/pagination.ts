@@ -29,3 +29,19 @@ export function pageSize(first: number | null | undefined): number {
   }
   return n;
 }
+
+export type Page<T> = { nodes: T[]; endCursor: string | null; hasNextPage: boolean };
+
+/**
+ * A connection page from rows fetched with `limit + 1`: the extra row only says there is a
+ * next page; the cursor is the key of the last node kept.
+ */
+export function toPage<T>(rows: T[], limit: number, keyOf: (row: T) => unknown[]): Page<T> {
+  const nodes = rows.slice(0, limit);
+  const last = nodes[nodes.length - 1];
+  return {
+    nodes,
+    hasNextPage: rows.length > limit,
+    endCursor: last ? encodeCursor(keyOf(last)) : null,
+  };
+}
