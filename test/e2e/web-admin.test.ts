@@ -80,7 +80,11 @@ async function expectNoAxeViolations(): Promise<void> {
   expect(await seriousAxeViolations(browser.page)).toEqual([]);
 }
 
-type DeadLetterList = { deadLetters: { id: string; runId: string; replayRunId: string | null }[] };
+type DeadLetterList = {
+  deadLetters: { nodes: { id: string; runId: string; replayRunId: string | null }[] };
+};
+
+const DEAD_LETTERS = `{ deadLetters(first: 100) { nodes { id runId replayRunId } } }`;
 
 /** A workflow whose only step throws, with one attempt: each run ends as a dead letter. */
 async function makeFailures(n: number): Promise<void> {
@@ -124,11 +128,10 @@ async function makeFailures(n: number): Promise<void> {
     );
   }
   await expect
-    .poll(
-      async () =>
-        (await gql<DeadLetterList>(`{ deadLetters { id runId replayRunId } }`)).deadLetters.length,
-      { timeout: 30_000, interval: 250 },
-    )
+    .poll(async () => (await gql<DeadLetterList>(DEAD_LETTERS)).deadLetters.nodes.length, {
+      timeout: 30_000,
+      interval: 250,
+    })
     .toBe(n);
 }
 
@@ -191,8 +194,8 @@ it('lists failures, filters them, shows one and replays one and then several', a
     await expectNoAxeViolations();
     await replay.getByRole('button', { name: 'Replay 1 run' }).click();
     await page.getByText('1 new run started.').waitFor();
-    const afterOne = await gql<DeadLetterList>(`{ deadLetters { id runId replayRunId } }`);
-    const replayedOne = afterOne.deadLetters.find((d) => d.replayRunId)!;
+    const afterOne = await gql<DeadLetterList>(DEAD_LETTERS);
+    const replayedOne = afterOne.deadLetters.nodes.find((d) => d.replayRunId)!;
     expect(replayedOne).toBeDefined();
     await page.getByRole('status').getByRole('link', { name: replayedOne.replayRunId! }).waitFor();
     await first
@@ -202,12 +205,10 @@ it('lists failures, filters them, shows one and replays one and then several', a
     // The replay fails too (the step still throws) and becomes a dead letter of its own: wait
     // for it, so that the list is the same on a fast and on a loaded machine, then reload.
     await expect
-      .poll(
-        async () =>
-          (await gql<DeadLetterList>(`{ deadLetters { id runId replayRunId } }`)).deadLetters
-            .length,
-        { timeout: 30_000, interval: 250 },
-      )
+      .poll(async () => (await gql<DeadLetterList>(DEAD_LETTERS)).deadLetters.nodes.length, {
+        timeout: 30_000,
+        interval: 250,
+      })
       .toBe(3);
     await page.getByRole('button', { name: 'Apply filters' }).click();
     await expect.poll(() => rows.count()).toBe(3);
@@ -223,11 +224,43 @@ it('lists failures, filters them, shows one and replays one and then several', a
     await page.getByText('2 new runs started; 1 had been replayed before.').waitFor();
     await page.getByText('(replayed before: this is the existing replay)').waitFor();
     const afterAll2 = await gql<DeadLetterList>(
-      `{ deadLetters(filter: { pending: true }) { id runId replayRunId } }`,
+      `{ deadLetters(filter: { pending: true }) { nodes { id runId replayRunId } } }`,
     );
     // The replays fail too (the step still throws) and become dead letters of their own.
-    expect(afterAll2.deadLetters.every((d) => d.runId !== replayedOne.runId)).toBe(true);
+    expect(afterAll2.deadLetters.nodes.every((d) => d.runId !== replayedOne.runId)).toBe(true);
     await expectNoAxeViolations();
+
+    // Every match of a filter, on every page: wait for those two replays to die, then replay
+    // what failed at "reserve" and was not replayed yet, from the failed step.
+    await expect
+      .poll(async () => (await gql<DeadLetterList>(DEAD_LETTERS)).deadLetters.nodes.length, {
+        timeout: 30_000,
+        interval: 250,
+      })
+      .toBe(5);
+    const pendingBefore = (
+      await gql<DeadLetterList>(
+        `{ deadLetters(filter: { pending: true }) { nodes { id runId replayRunId } } }`,
+      )
+    ).deadLetters.nodes;
+    expect(pendingBefore).toHaveLength(2);
+    await page.getByRole('textbox', { name: 'Failed step' }).fill('reserve');
+    await page.getByText('Not replayed yet').click();
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await expect.poll(() => rows.count()).toBe(2);
+    await page.getByRole('button', { name: 'Replay every match…' }).click();
+    await replay.getByText('2 failed runs match these filters, on every page.').waitFor();
+    await replay.getByText('Reserve stock v1: 2').waitFor();
+    await expectNoAxeViolations();
+    await replay.getByRole('button', { name: 'Replay 2 runs' }).click();
+    await page.getByText('2 new runs started.').waitFor();
+    const now = await gql<DeadLetterList>(DEAD_LETTERS);
+    for (const d of pendingBefore)
+      expect(now.deadLetters.nodes.find((n) => n.id === d.id)?.replayRunId).toBeTruthy();
+    // A step that never failed: nothing listed, nothing to replay.
+    await page.getByRole('textbox', { name: 'Failed step' }).fill('no-such-step');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    expect(await page.getByRole('button', { name: 'Replay every match…' }).count()).toBe(0);
   });
   expect(browser.problems).toEqual([]);
 }, 120_000);

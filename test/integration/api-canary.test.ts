@@ -153,7 +153,7 @@ describe('secrets through the product API (canary)', () => {
     );
 
     await gql(
-      '{ connections { id name config hasSecret } deadLetters { error context } auditEvents(first: 100) { nodes { metadata } } }',
+      '{ connections { id name config hasSecret } deadLetters { nodes { error context } } auditEvents(first: 100) { nodes { metadata } } }',
     );
     await api.flush();
     await gql('{ accessLog(first: 100) { nodes { operationName outcome } } }');
