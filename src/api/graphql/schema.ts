@@ -12,6 +12,7 @@ import './types/oauth.ts';
 import './types/connection-test.ts';
 import './types/triggers.ts';
 import './types/runs.ts';
+import './types/execution-logs.ts';
 import './types/run-changes.ts';
 import './types/breakers.ts';
 import './types/settings.ts';

@@ -1,0 +1,200 @@
+/**
+ * Operators' pages in a real browser: the execution-log search across runs (text, level,
+ * workflow, time; a result links to its run and step; a backwards range refused on the field;
+ * nothing found says what to do). Each page is checked with axe; actions are keyboard reachable.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Worker } from '../../src/engine/worker.ts';
+import { cookieOf, startTestApi, type TestApi } from '../support/api.ts';
+import { openBrowser, seriousAxeViolations, type TestBrowser } from '../support/browser.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { startTestWorker } from '../support/test-worker.ts';
+
+let db: TestDatabase;
+let api: TestApi;
+let browser: TestBrowser;
+let worker: Worker;
+let cookie: string;
+
+const OWNER = { email: 'ops@acme.test', password: 'correct horse battery' };
+
+async function gql<T = Record<string, unknown>>(
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<T> {
+  const res = await api.gql<T>(query, variables, { cookie });
+  expect(res.errors).toBeUndefined();
+  return res.data!;
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  api = await startTestApi(db, {}, undefined, { webApp: true });
+  worker = startTestWorker(db);
+  browser = await openBrowser();
+  browser.page.setDefaultTimeout(10_000);
+  const setup = await api.gql(
+    `mutation($e: String!, $p: String!) { setup(tenantName: "Acme", email: $e, password: $p) { kind } }`,
+    { e: OWNER.email, p: OWNER.password },
+  );
+  expect(setup.errors).toBeUndefined();
+  cookie = cookieOf(setup.setCookie);
+}, 60_000);
+afterAll(async () => {
+  await browser?.close();
+  await worker?.stop();
+  await api?.close();
+  await db?.drop();
+});
+
+async function scenario(name: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    await browser.page.screenshot({ path: `test-results/web-ops-${name}-failure.png` });
+    throw err;
+  }
+}
+
+async function expectNoAxeViolations(): Promise<void> {
+  await expect
+    .poll(() =>
+      browser.page.evaluate(
+        () =>
+          document
+            .getAnimations()
+            .filter(
+              (a) =>
+                a.playState === 'running' && a.effect?.getComputedTiming().iterations !== Infinity,
+            ).length,
+      ),
+    )
+    .toBe(0);
+  expect(await seriousAxeViolations(browser.page)).toEqual([]);
+}
+
+async function signIn(): Promise<void> {
+  const { page } = browser;
+  await page.context().clearCookies();
+  await page.goto(`${api.url}/sign-in`);
+  await expect
+    .poll(() => page.evaluate(() => document.activeElement?.getAttribute('type')))
+    .toBe('email');
+  await page.getByLabel('Email').fill(OWNER.email);
+  await page.getByLabel('Password').fill(OWNER.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL('**/workflows');
+}
+
+async function openFromNav(title: string): Promise<void> {
+  await browser.page
+    .getByRole('navigation', { name: 'Main' })
+    .getByRole('link', { name: title })
+    .click();
+  await browser.page.getByRole('heading', { name: title, level: 1 }).waitFor();
+}
+
+/** A workflow whose code step logs an info and a warning line per run; `n` runs of it. */
+async function makeLoggingRuns(n: number): Promise<string[]> {
+  const app = await gql<{ createApp: { id: string } }>(
+    `mutation { createApp(input: { key: "billing", name: "Billing", authKind: none }) { id } }`,
+  );
+  const action = await gql<{ createAction: { id: string } }>(
+    `mutation($input: ActionInput!) { createAction(input: $input) { id } }`,
+    {
+      input: {
+        appId: app.createApp.id,
+        key: 'charge',
+        name: 'Charge',
+        kind: 'javascript',
+        maxAttempts: 1,
+        implementation: {
+          code: "console.log('checked card of ' + input.sku); console.warn('payment declined for ' + input.sku); return {};",
+        },
+      },
+    },
+  );
+  const wf = await gql<{ createWorkflow: { id: string } }>(
+    `mutation { createWorkflow(name: "Charge orders") { id } }`,
+  );
+  await gql(
+    `mutation($w: ID!, $d: JSON!) { saveWorkflowVersion(workflowId: $w, definition: $d, publish: true) { id } }`,
+    {
+      w: wf.createWorkflow.id,
+      d: {
+        steps: [
+          { id: 'charge', actionId: action.createAction.id, input: { sku: '{{ trigger.sku }}' } },
+        ],
+      },
+    },
+  );
+  const runs: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = await gql<{ triggerWorkflow: { run: { id: string } } }>(
+      `mutation($w: ID!, $i: JSON) { triggerWorkflow(workflowId: $w, input: $i) { run { id } } }`,
+      { w: wf.createWorkflow.id, i: { sku: `SKU-${i + 1}` } },
+    );
+    runs.push(r.triggerWorkflow.run.id);
+  }
+  await expect
+    .poll(
+      async () =>
+        (
+          await gql<{ executionLogs: { nodes: unknown[] } }>(
+            `{ executionLogs(filter: { text: "declined" }) { nodes { id } } }`,
+          )
+        ).executionLogs.nodes.length,
+      { timeout: 30_000, interval: 250 },
+    )
+    .toBe(n);
+  return runs;
+}
+
+it('searches the execution logs across runs and opens a line’s run at its step', async () => {
+  const runs = await makeLoggingRuns(3);
+  await scenario('logs', async () => {
+    const { page } = browser;
+    await signIn();
+    await openFromNav('Execution logs');
+    const rows = page.locator('tbody tr');
+    // Each run logs its two lines (and the runner's own).
+    await expect.poll(() => rows.count()).toBeGreaterThanOrEqual(6);
+    await expectNoAxeViolations();
+
+    // Text, by keyboard: the three warnings, newest first, each naming its run and step.
+    await page.getByRole('textbox', { name: 'Text' }).fill('DECLINED for sku-2');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => rows.count()).toBe(1);
+    await page.getByText('payment declined for SKU-2').waitFor();
+    await page.getByRole('textbox', { name: 'Text' }).fill('declined');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect.poll(() => rows.count()).toBe(3);
+    await expect.poll(() => rows.first().textContent()).toContain('payment declined for SKU-3');
+    await expectNoAxeViolations();
+
+    // Nothing found says what to try.
+    await page.getByRole('textbox', { name: 'Text' }).fill('no such words here');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('heading', { name: 'No log line matches' }).waitFor();
+
+    // A range that ends before it starts is refused on the field.
+    await page.getByLabel('From', { exact: true }).fill('2026-05-02T00:00');
+    await page.getByLabel('To', { exact: true }).fill('2026-05-01T00:00');
+    await page.getByText('“To” must be after “From”.').waitFor();
+    await expectNoAxeViolations();
+    await page.getByLabel('From', { exact: true }).fill('');
+    await page.getByLabel('To', { exact: true }).fill('');
+
+    // A line links to its run, at the step that logged it.
+    await page.getByRole('textbox', { name: 'Text' }).fill('declined for SKU-1');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect.poll(() => rows.count()).toBe(1);
+    await page.getByRole('link', { name: `run ${runs[0]!.slice(0, 8)} · charge` }).click();
+    await page.waitForURL(`**/runs/${runs[0]}#step-*`);
+    await page.getByRole('heading', { name: `Run ${runs[0]!.slice(0, 8)}` }).waitFor();
+    const stepAnchor = new URL(page.url()).hash.slice(1);
+    await page.locator(`[id="${stepAnchor}"]`).waitFor();
+    await expectNoAxeViolations();
+  });
+  expect(browser.problems).toEqual([]);
+}, 90_000);
