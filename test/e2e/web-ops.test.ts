@@ -198,3 +198,81 @@ it('searches the execution logs across runs and opens a line’s run at its step
   });
   expect(browser.problems).toEqual([]);
 }, 90_000);
+
+it('shows the retention per kind of data with its allowed range, saves it, and refuses a value out of range on its field', async () => {
+  await scenario('tenant-settings', async () => {
+    const { page } = browser;
+    await signIn();
+    await openFromNav('Tenant settings');
+    const runs = page.getByRole('row', { name: /^Runs/ });
+    await runs.getByText('1 to 3650 days').waitFor();
+    await page
+      .getByRole('row', { name: /^Audit trail/ })
+      .getByText('30 to 3650 days')
+      .waitFor();
+    await page.getByText('Set by the operator (RETENTION_ACCESS_LOG_DAYS)').waitFor();
+    await expectNoAxeViolations();
+
+    const audit = page.getByRole('spinbutton', { name: 'Audit trail: days' });
+    await audit.fill('7');
+    await page.getByRole('button', { name: 'Save retention' }).click();
+    await page.getByText(/can be kept 30 to 3650 days/).waitFor();
+    await expectNoAxeViolations();
+    await audit.fill('400');
+    await page.getByRole('spinbutton', { name: 'Runs: days' }).fill('30');
+    await page.getByRole('button', { name: 'Save retention' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByText('Retention saved.').waitFor();
+    await runs.getByRole('cell', { name: '30 days', exact: true }).waitFor();
+    const saved = await gql<{
+      tenantSettings: { retention: { runs: { days: number }; auditEvents: { days: number } } };
+    }>(`{ tenantSettings { retention { runs { days } auditEvents { days } } } }`);
+    expect(saved.tenantSettings.retention).toEqual({
+      runs: { days: 30 },
+      auditEvents: { days: 400 },
+    });
+  });
+  expect(browser.problems).toEqual([]);
+}, 60_000);
+
+it('changes the password (the current one checked on its field), lists the sessions and signs out the others', async () => {
+  await scenario('account', async () => {
+    const { page } = browser;
+    await signIn();
+    await page.getByRole('button', { name: 'Account' }).click();
+    await page.getByRole('link', { name: 'Your account' }).click();
+    await page.getByRole('heading', { name: 'Your account', level: 1 }).waitFor();
+    await page.getByText('this browser').waitFor();
+    await expectNoAxeViolations();
+
+    await page.getByLabel('Current password').fill('not the password');
+    await page.getByLabel('New password').fill('a brand new password');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByText('The current password is wrong.').waitFor();
+    await expectNoAxeViolations();
+    await page.getByLabel('Current password').fill(OWNER.password);
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByText(/Password changed\. \d+ other sessions? signed out\./).waitFor();
+    // The API session of this test was one of them.
+    const old = await api.gql('{ mySessions { id } }', {}, { cookie });
+    expect(old.errors?.[0]?.extensions?.code).toBe('E_UNAUTHENTICATED');
+    OWNER.password = 'a brand new password';
+
+    // Another browser signs in; this one signs it out.
+    const other = await api.gql(
+      `mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { email } }`,
+      { e: OWNER.email, p: OWNER.password },
+    );
+    cookie = cookieOf(other.setCookie);
+    await page.reload();
+    await page.getByRole('button', { name: 'Sign out other sessions' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByText('1 other session signed out.').waitFor();
+    expect(
+      (await api.gql('{ mySessions { id } }', {}, { cookie })).errors?.[0]?.extensions?.code,
+    ).toBe('E_UNAUTHENTICATED');
+    expect(await page.getByRole('button', { name: 'Sign out other sessions' }).count()).toBe(0);
+    await expectNoAxeViolations();
+  });
+  expect(browser.problems).toEqual([]);
+}, 60_000);

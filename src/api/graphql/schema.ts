@@ -1,6 +1,7 @@
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { builder } from './builder.ts';
 import './types/account.ts';
+import './types/own-account.ts';
 import './types/members.ts';
 import './types/tokens.ts';
 import './types/audit.ts';
