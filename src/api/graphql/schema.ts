@@ -16,6 +16,7 @@ import './types/runs.ts';
 import './types/execution-logs.ts';
 import './types/run-changes.ts';
 import './types/breakers.ts';
+import './types/health.ts';
 import './types/settings.ts';
 import './types/setup-status.ts';
 

@@ -184,3 +184,18 @@ export async function countCircuitBreakersByState(
   for (const r of res.rows) out[r.state] = r.n;
   return out;
 }
+
+/**
+ * Closes a breaker by hand (an operator knows the host is back): the next call goes through.
+ * True when there was a breaker that was not closed.
+ */
+export async function resetCircuitBreaker(db: Queryable, k: CircuitBreakerKey): Promise<boolean> {
+  const res = await db.query(
+    `update circuit_breakers
+        set state = 'closed', failures = 0, open_until = null, opened_at = null, probes = 0,
+            updated_at = now()
+      where tenant_id = $1 and host = $2 and connection_key = $3 and state <> 'closed'`,
+    [k.tenantId, k.host, k.connectionKey],
+  );
+  return (res.rowCount ?? 0) > 0;
+}

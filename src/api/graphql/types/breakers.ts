@@ -1,6 +1,8 @@
-import { listCircuitBreakers } from '../../../db/queries/circuit-breakers.ts';
+import { listCircuitBreakers, resetCircuitBreaker } from '../../../db/queries/circuit-breakers.ts';
+import { SwitchyardError } from '../../../model/errors.ts';
+import { recordAudit } from '../../../observability/audit.ts';
 import { builder } from '../builder.ts';
-import { inTenant } from '../context.ts';
+import { auditActor, inTenant } from '../context.ts';
 
 type BreakerShape = Awaited<ReturnType<typeof listCircuitBreakers>>[number];
 
@@ -28,5 +30,36 @@ builder.queryField('circuitBreakers', (t) =>
     description: 'The tenant’s breakers that are not closed (closed ones are not listed).',
     resolve: (_r, _a, ctx) =>
       inTenant(ctx, (db, tenantId) => listCircuitBreakers(db, { tenantId })),
+  }),
+);
+
+builder.mutationField('resetCircuitBreaker', (t) =>
+  t.boolean({
+    authScopes: { admin: true },
+    description:
+      'Closes an open or half-open breaker by hand (the host is known to be back): the next call goes through. Audited.',
+    args: {
+      host: t.arg.string(),
+      connectionKey: t.arg.string({ required: false, description: 'Empty or absent: none.' }),
+    },
+    resolve: (_r, args, ctx) =>
+      inTenant(ctx, async (db, tenantId) => {
+        const key = { tenantId, host: args.host, connectionKey: args.connectionKey ?? '' };
+        if (!(await resetCircuitBreaker(db, key)))
+          throw new SwitchyardError(
+            'E_NOT_FOUND',
+            `No open circuit breaker for ${args.host}: it may have closed on its own.`,
+            { field: 'host' },
+          );
+        await recordAudit(db, {
+          tenantId,
+          ...auditActor(ctx),
+          action: 'circuit_breaker.reset',
+          targetKind: 'circuit_breaker',
+          targetId: key.connectionKey ? `${key.host} ${key.connectionKey}` : key.host,
+          metadata: { host: key.host, connectionKey: key.connectionKey },
+        });
+        return true;
+      }),
   }),
 );
