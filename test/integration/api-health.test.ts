@@ -5,7 +5,7 @@
  * an editor.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TenantId } from '../../src/model/ids.ts';
+import type { ActionId, TenantId } from '../../src/model/ids.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { makeAction, makeWorkflow } from '../support/engine-factories.ts';
@@ -16,7 +16,7 @@ let api: TestApi;
 let tenantId: TenantId;
 let owner: string;
 let editor: string;
-let actionId: string;
+let actionId: ActionId;
 
 type Minute = {
   at: string;
