@@ -17,6 +17,7 @@ import './types/execution-logs.ts';
 import './types/run-changes.ts';
 import './types/breakers.ts';
 import './types/health.ts';
+import './types/notifications.ts';
 import './types/settings.ts';
 import './types/setup-status.ts';
 
