@@ -260,7 +260,7 @@ it('shows the health of the last hour and resets an open circuit breaker, or say
     await page.getByRole('button', { name: 'Reset api.down.test' }).focus();
     await page.keyboard.press('Enter');
     await page.getByText('The breaker of api.down.test is closed').waitFor();
-    expect(await page.getByRole('cell', { name: 'api.down.test' }).count()).toBe(0);
+    await expect.poll(() => page.getByRole('cell', { name: 'api.down.test' }).count()).toBe(0);
     const audit = await db.ownerPool.query(
       `select 1 from audit_events where action = 'circuit_breaker.reset' and target_id = 'api.down.test'`,
     );
@@ -274,6 +274,60 @@ it('shows the health of the last hour and resets an open circuit breaker, or say
     await page.getByText(/No open circuit breaker for api\.flaky\.test/).waitFor();
     await page.getByText(/None: every host answers/).waitFor();
     await expectNoAxeViolations();
+  });
+  expect(browser.problems).toEqual([]);
+}, 60_000);
+
+it('configures failure notifications: an address refused on its field, an email, a webhook with its secret shown once, a deletion', async () => {
+  await scenario('notifications', async () => {
+    const { page } = browser;
+    await signIn();
+    await page
+      .getByRole('navigation', { name: 'Main' })
+      .getByRole('link', { name: 'Notifications' })
+      .click();
+    await page.getByRole('heading', { name: 'Nobody is told about failures yet' }).waitFor();
+    await expectNoAxeViolations();
+
+    await page.getByRole('button', { name: 'New notification' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New failure notification' });
+    await dialog.getByRole('textbox', { name: 'Email address' }).fill('not an address');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await dialog.getByText('Enter an email address.').waitFor();
+    await expectNoAxeViolations();
+    await dialog.getByRole('textbox', { name: 'Email address' }).fill('oncall@acme.test');
+    await page.keyboard.press('Enter');
+    await page.getByRole('cell', { name: 'Email: oncall@acme.test' }).waitFor();
+
+    await page.getByRole('button', { name: 'New notification' }).click();
+    await dialog.getByLabel('A webhook (Slack, Teams, …)').check();
+    await dialog
+      .getByRole('textbox', { name: 'Webhook URL' })
+      .fill('https://hooks.example.test/services/T1');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await page.getByText('Webhook notification created').waitFor();
+    const secret = await page
+      .getByRole('textbox', { name: 'Signing secret (shown once)' })
+      .inputValue();
+    expect(secret).toMatch(/^whsec_/);
+    await expectNoAxeViolations();
+    await page.getByRole('button', { name: 'I have copied the secret' }).click();
+    expect(await page.getByText('Webhook notification created').count()).toBe(0);
+
+    await page.getByRole('button', { name: 'Delete the notification to oncall@acme.test' }).click();
+    await page
+      .getByRole('dialog', { name: 'Delete notification' })
+      .getByRole('button', { name: 'Delete' })
+      .click();
+    await expect.poll(() => page.locator('tbody tr').count()).toBe(1);
+    const audit = await db.ownerPool.query<{ action: string }>(
+      `select action from audit_events where action like 'failure_notification.%' order by seq`,
+    );
+    expect(audit.rows.map((r) => r.action)).toEqual([
+      'failure_notification.created',
+      'failure_notification.created',
+      'failure_notification.deleted',
+    ]);
   });
   expect(browser.problems).toEqual([]);
 }, 60_000);
