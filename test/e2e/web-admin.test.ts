@@ -260,6 +260,7 @@ it('lists failures, filters them, shows one and replays one and then several', a
     // A step that never failed: nothing listed, nothing to replay.
     await page.getByRole('textbox', { name: 'Failed step' }).fill('no-such-step');
     await page.getByRole('button', { name: 'Apply filters' }).click();
+    await page.getByRole('heading', { name: 'No failure matches these filters' }).waitFor();
     expect(await page.getByRole('button', { name: 'Replay every match…' }).count()).toBe(0);
   });
   expect(browser.problems).toEqual([]);
