@@ -18,6 +18,7 @@ import {
   lockDueFailureNotifications,
   selectNotificationSecretCipher,
 } from '../db/queries/failure-notifications.ts';
+import { countReauthEventsSince } from '../db/queries/audit-events.ts';
 import {
   insertNotice,
   leaseDueNotices,
@@ -125,20 +126,29 @@ async function queueNotices(deps: NotifierDeps, tenantId: TenantId): Promise<voi
         since: n.countedUntil,
         now,
       });
-      if (c.count === 0 || !c.until) continue;
+      // A tenant-wide notification also tells of OAuth connections that need connecting again
+      // (their refresh was refused): every run using one fails until someone does.
+      const reauth = n.workflowId
+        ? { count: 0, until: null, connectionIds: [] }
+        : await countReauthEventsSince(db, { tenantId, since: n.countedUntil, now });
+      const until = [c.until, reauth.until]
+        .filter((d): d is Date => d !== null)
+        .reduce<Date | null>((a, b) => (a && a > b ? a : b), null);
+      if (!until) continue;
       const payload: NoticePayload = {
         workflowId: n.workflowId,
         workflowName: c.workflowName,
         count: c.count,
         since: n.countedUntil.toISOString(),
-        until: c.until.toISOString(),
+        until: until.toISOString(),
         runIds: c.runIds,
+        connectionsNeedingReauth: reauth.connectionIds,
       };
       await insertNotice(db, { tenantId, notificationId: n.id, payload });
       await advanceFailureNotification(db, {
         tenantId,
         id: n.id,
-        countedUntil: c.until,
+        countedUntil: until,
         sentAt: now,
       });
       await recordAudit(db, {
@@ -148,7 +158,12 @@ async function queueNotices(deps: NotifierDeps, tenantId: TenantId): Promise<voi
         action: 'failure_notification.queued',
         targetKind: 'failure_notification',
         targetId: n.id,
-        metadata: { channel: n.channel, count: c.count, workflowId: n.workflowId },
+        metadata: {
+          channel: n.channel,
+          count: c.count,
+          workflowId: n.workflowId,
+          connectionsNeedingReauth: reauth.connectionIds.length,
+        },
       });
     }
   });
@@ -195,9 +210,19 @@ async function deliverNotices(deps: NotifierDeps, tenantId: TenantId): Promise<v
 
 /** The one sentence both channels carry. */
 export function noticeText(p: NoticePayload, publicUrl: string): string {
-  const runs = p.count === 1 ? '1 run' : `${p.count} runs`;
-  const of = p.workflowName ? ` of “${p.workflowName}”` : '';
-  return `Switchyard: ${runs}${of} failed since ${p.since}. See ${publicUrl.replace(/\/$/, '')}/failures`;
+  const base = publicUrl.replace(/\/$/, '');
+  const parts: string[] = [];
+  if (p.count > 0) {
+    const runs = p.count === 1 ? '1 run' : `${p.count} runs`;
+    const of = p.workflowName ? ` of “${p.workflowName}”` : '';
+    parts.push(`${runs}${of} failed since ${p.since}`);
+  }
+  const reauth = p.connectionsNeedingReauth?.length ?? 0;
+  if (reauth > 0)
+    parts.push(
+      `${reauth === 1 ? '1 connection needs' : `${reauth} connections need`} to be connected again (an OAuth refresh was refused)`,
+    );
+  return `Switchyard: ${parts.join('; ')}. See ${base}/${p.count > 0 ? 'failures' : 'connections'}`;
 }
 
 /** `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, as Standard Webhooks-style receivers check. */

@@ -3,7 +3,7 @@
  * GraphQL (audited, the webhook's signing secret shown once), failed and dead runs found in the
  * database by the notifier's pass, one notice per interval with the count since the last, an
  * email and a signed Slack-style `{ text }` POST through the gate, a failing receiver retried
- * with backoff, and an email notice without SMTP failing with its reason.
+ * with backoff; a tenant-wide notice also names the OAuth connections that need connecting again.
  */
 import { createHmac } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -199,6 +199,34 @@ describe('failure notices', () => {
       `{ failureNotifications { channel pending } }`,
     );
     expect(after.failureNotifications.every((n) => n.pending === 0)).toBe(true);
+  });
+
+  it('tells a tenant-wide notification of an OAuth connection that needs connecting again', async () => {
+    now += 11 * 60_000;
+    await db.ownerPool.query(
+      `insert into audit_events (tenant_id, actor_kind, actor_id, action, target_kind, target_id, occurred_at, prev_hash, hash)
+       values ($1::uuid, 'system', 'oauth', 'connection.needs_reauth', 'connection', 'conn-1', $2, '\\x', '\\x')`,
+      [tenantId, new Date(now - 1_000)],
+    );
+    const mailsBefore = mails.length;
+    const posts = receiver.requests.length;
+    await notifier.tick();
+    // The webhook is for every workflow: it hears of it; the email is for one workflow: not.
+    expect(mails).toHaveLength(mailsBefore);
+    expect(receiver.requests).toHaveLength(posts + 1);
+    const body = JSON.parse(receiver.requests[posts]!.body) as {
+      text: string;
+      count: number;
+      connectionsNeedingReauth: string[];
+    };
+    expect(body).toMatchObject({ count: 0, connectionsNeedingReauth: ['conn-1'] });
+    expect(body.text).toBe(
+      'Switchyard: 1 connection needs to be connected again (an OAuth refresh was refused). See https://switchyard.example.test/connections',
+    );
+    // Counted once.
+    now += 11 * 60_000;
+    await notifier.tick();
+    expect(receiver.requests).toHaveLength(posts + 1);
   });
 
   it('refuses a bad address, a URL with credentials and an interval out of range, on their fields', async () => {

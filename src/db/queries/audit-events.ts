@@ -188,3 +188,23 @@ export async function countPurgeableAuditEvents(
   );
   return res.rows[0]?.n ?? 0;
 }
+
+/**
+ * OAuth connections marked `needs_reauth` (their `connection.needs_reauth` events, on the
+ * time index) in (`since`, `now`]: how many events, the last one's time, the connection ids.
+ */
+export async function countReauthEventsSince(
+  db: Queryable,
+  p: { tenantId: TenantId; since: Date; now: Date },
+): Promise<{ count: number; until: Date | null; connectionIds: string[] }> {
+  const res = await db.query<{ n: number; until: Date | null; ids: string[] | null }>(
+    `select count(*)::int as n, max(occurred_at) as until,
+            array_agg(distinct target_id) filter (where target_id is not null) as ids
+       from audit_events
+      where tenant_id = $1 and action = 'connection.needs_reauth'
+        and occurred_at > $2 and occurred_at <= $3`,
+    [p.tenantId, p.since, p.now],
+  );
+  const r = res.rows[0]!;
+  return { count: r.n, until: r.until, connectionIds: r.ids ?? [] };
+}

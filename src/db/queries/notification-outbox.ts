@@ -9,6 +9,8 @@ export type NoticePayload = {
   since: string;
   until: string;
   runIds: string[];
+  /** Tenant-wide notices: OAuth connections marked needs_reauth in the window (ids). */
+  connectionsNeedingReauth?: string[];
 };
 
 export async function insertNotice(
