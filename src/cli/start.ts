@@ -5,6 +5,7 @@ import { startRetentionSchedule } from '../retention/schedule.ts';
 import { createContext, startProcessTracing } from './context.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { serveHttp } from './serve.ts';
+import { startNotifier } from './notifier.ts';
 import { startWorker } from './worker.ts';
 import { pythonReadinessCheck } from '../runner/code/python-sandbox.ts';
 import { startPythonSandbox } from './executor.ts';
@@ -30,6 +31,8 @@ export async function startCommand(args: string[]): Promise<void> {
   lifecycle.onStop('scheduler', () => scheduler.stop());
   const retention = { stop: () => Promise.resolve() };
   lifecycle.onStop('retention', () => retention.stop());
+  const notices = { stop: () => Promise.resolve() };
+  lifecycle.onStop('failure notifier', () => notices.stop());
   // Python steps' sandbox: its self-check runs now; /readyz shows its verdict.
   const python = startPythonSandbox(config.runner, logger);
   lifecycle.onStop('python sandbox', () => Promise.resolve(python.close()));
@@ -41,6 +44,8 @@ export async function startCommand(args: string[]): Promise<void> {
   lifecycle.onStop('partition maintenance', () => Promise.resolve(stopPartitionMaintenance()));
   const running = startWorker(db.pool, config, logger, served.secrets, served.metrics, python);
   worker.stop = () => running.stop();
+  const notifier = startNotifier(db.pool, config, logger, served.secrets);
+  notices.stop = () => notifier.stop();
   const cron = served.engine.createScheduler();
   cron.start();
   scheduler.stop = () => cron.stop();

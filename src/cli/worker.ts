@@ -13,6 +13,7 @@ import type { PythonSandbox } from '../runner/code/python-sandbox.ts';
 import { createStepExecutor, dbLogSink, startPythonSandbox } from './executor.ts';
 import { withPinnedOutputs } from './pinned-executor.ts';
 import { Lifecycle } from './lifecycle.ts';
+import { startNotifier } from './notifier.ts';
 import { metricsObserver } from './engine-metrics.ts';
 import { serveWorkerMetrics } from './worker-metrics.ts';
 
@@ -54,6 +55,8 @@ export async function workerCommand(args: string[]): Promise<void> {
   lifecycle.onStop('python sandbox', () => Promise.resolve(python.close()));
   const worker = startWorker(db.pool, config, logger, secrets, metrics, python);
   lifecycle.onStop('worker', () => worker.stop());
+  const notifier = startNotifier(db.pool, config, logger, secrets);
+  lifecycle.onStop('failure notifier', () => notifier.stop());
   if (served) lifecycle.onStop('metrics', () => served.close());
 }
 

@@ -80,7 +80,11 @@ async function expectNoAxeViolations(): Promise<void> {
   expect(await seriousAxeViolations(browser.page)).toEqual([]);
 }
 
-type DeadLetterList = { deadLetters: { id: string; runId: string; replayRunId: string | null }[] };
+type DeadLetterList = {
+  deadLetters: { nodes: { id: string; runId: string; replayRunId: string | null }[] };
+};
+
+const DEAD_LETTERS = `{ deadLetters(first: 100) { nodes { id runId replayRunId } } }`;
 
 /** A workflow whose only step throws, with one attempt: each run ends as a dead letter. */
 async function makeFailures(n: number): Promise<void> {
@@ -124,11 +128,10 @@ async function makeFailures(n: number): Promise<void> {
     );
   }
   await expect
-    .poll(
-      async () =>
-        (await gql<DeadLetterList>(`{ deadLetters { id runId replayRunId } }`)).deadLetters.length,
-      { timeout: 30_000, interval: 250 },
-    )
+    .poll(async () => (await gql<DeadLetterList>(DEAD_LETTERS)).deadLetters.nodes.length, {
+      timeout: 30_000,
+      interval: 250,
+    })
     .toBe(n);
 }
 
@@ -191,8 +194,8 @@ it('lists failures, filters them, shows one and replays one and then several', a
     await expectNoAxeViolations();
     await replay.getByRole('button', { name: 'Replay 1 run' }).click();
     await page.getByText('1 new run started.').waitFor();
-    const afterOne = await gql<DeadLetterList>(`{ deadLetters { id runId replayRunId } }`);
-    const replayedOne = afterOne.deadLetters.find((d) => d.replayRunId)!;
+    const afterOne = await gql<DeadLetterList>(DEAD_LETTERS);
+    const replayedOne = afterOne.deadLetters.nodes.find((d) => d.replayRunId)!;
     expect(replayedOne).toBeDefined();
     await page.getByRole('status').getByRole('link', { name: replayedOne.replayRunId! }).waitFor();
     await first
@@ -202,12 +205,10 @@ it('lists failures, filters them, shows one and replays one and then several', a
     // The replay fails too (the step still throws) and becomes a dead letter of its own: wait
     // for it, so that the list is the same on a fast and on a loaded machine, then reload.
     await expect
-      .poll(
-        async () =>
-          (await gql<DeadLetterList>(`{ deadLetters { id runId replayRunId } }`)).deadLetters
-            .length,
-        { timeout: 30_000, interval: 250 },
-      )
+      .poll(async () => (await gql<DeadLetterList>(DEAD_LETTERS)).deadLetters.nodes.length, {
+        timeout: 30_000,
+        interval: 250,
+      })
       .toBe(3);
     await page.getByRole('button', { name: 'Apply filters' }).click();
     await expect.poll(() => rows.count()).toBe(3);
@@ -223,11 +224,44 @@ it('lists failures, filters them, shows one and replays one and then several', a
     await page.getByText('2 new runs started; 1 had been replayed before.').waitFor();
     await page.getByText('(replayed before: this is the existing replay)').waitFor();
     const afterAll2 = await gql<DeadLetterList>(
-      `{ deadLetters(filter: { pending: true }) { id runId replayRunId } }`,
+      `{ deadLetters(filter: { pending: true }) { nodes { id runId replayRunId } } }`,
     );
     // The replays fail too (the step still throws) and become dead letters of their own.
-    expect(afterAll2.deadLetters.every((d) => d.runId !== replayedOne.runId)).toBe(true);
+    expect(afterAll2.deadLetters.nodes.every((d) => d.runId !== replayedOne.runId)).toBe(true);
     await expectNoAxeViolations();
+
+    // Every match of a filter, on every page: wait for those two replays to die, then replay
+    // what failed at "reserve" and was not replayed yet, from the failed step.
+    await expect
+      .poll(async () => (await gql<DeadLetterList>(DEAD_LETTERS)).deadLetters.nodes.length, {
+        timeout: 30_000,
+        interval: 250,
+      })
+      .toBe(5);
+    const pendingBefore = (
+      await gql<DeadLetterList>(
+        `{ deadLetters(filter: { pending: true }) { nodes { id runId replayRunId } } }`,
+      )
+    ).deadLetters.nodes;
+    expect(pendingBefore).toHaveLength(2);
+    await page.getByRole('textbox', { name: 'Failed step' }).fill('reserve');
+    await page.getByText('Not replayed yet').click();
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await expect.poll(() => rows.count()).toBe(2);
+    await page.getByRole('button', { name: 'Replay every match…' }).click();
+    await replay.getByText('2 failed runs match these filters, on every page.').waitFor();
+    await replay.getByText('Reserve stock v1: 2').waitFor();
+    await expectNoAxeViolations();
+    await replay.getByRole('button', { name: 'Replay 2 runs' }).click();
+    await page.getByText('2 new runs started.').waitFor();
+    const now = await gql<DeadLetterList>(DEAD_LETTERS);
+    for (const d of pendingBefore)
+      expect(now.deadLetters.nodes.find((n) => n.id === d.id)?.replayRunId).toBeTruthy();
+    // A step that never failed: nothing listed, nothing to replay.
+    await page.getByRole('textbox', { name: 'Failed step' }).fill('no-such-step');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await page.getByRole('heading', { name: 'No failure matches these filters' }).waitFor();
+    expect(await page.getByRole('button', { name: 'Replay every match…' }).count()).toBe(0);
   });
   expect(browser.problems).toEqual([]);
 }, 120_000);
@@ -453,12 +487,12 @@ it('shows the audit trail, filters it, verifies the chain, exports it, and names
     await page.getByRole('button', { name: 'Apply filters' }).click();
     await page.getByRole('cell', { name: 'tenant.created' }).waitFor();
 
-    // The server filters by action; the export holds what is shown.
+    // The server filters by action; the export holds every match, not only the page loaded.
     const action = page.getByRole('combobox', { name: 'Action' });
     await action.fill('api_token.created');
-    await page.keyboard.press('Enter');
     await page.keyboard.press('Escape');
-    await page.getByText('2 of 2 loaded events shown').waitFor();
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await page.getByText('2 events loaded.').waitFor();
     await expectNoAxeViolations();
     const jsonl = await downloadText(page.getByRole('button', { name: 'Export JSON Lines' }));
     expect(jsonl.name).toMatch(/^audit-.*\.jsonl$/);
@@ -479,6 +513,56 @@ it('shows the audit trail, filters it, verifies the chain, exports it, and names
     );
     expect(csvLines).toHaveLength(3);
     expect(csvLines[1]).toContain(',api_token.created,api_token,');
+
+    // 150 events of one action yesterday: a page loads 100; the export of the day has all 150.
+    const { rows: tenantRows } = await db.ownerPool.query<{ id: string }>(
+      `select id from tenants limit 1`,
+    );
+    const yesterday = new Date(Date.now() - 86_400_000);
+    yesterday.setHours(12, 0, 0, 0);
+    await db.ownerPool.query(
+      `insert into audit_events (tenant_id, actor_kind, actor_id, action, target_kind, target_id, occurred_at, prev_hash, hash)
+       select $1, 'system', 'import', 'test.imported', 'record', 'r-' || i, $2::timestamptz + i * interval '1 second', '\\x', '\\x'
+         from generate_series(1, 150) i`,
+      [tenantRows[0]!.id, yesterday],
+    );
+    const local = (d: Date) =>
+      new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+    await action.fill('test.imported');
+    await page.keyboard.press('Escape');
+    await page
+      .getByLabel('From', { exact: true })
+      .fill(local(new Date(yesterday.getTime() - 3_600_000)));
+    await page
+      .getByLabel('To', { exact: true })
+      .fill(local(new Date(yesterday.getTime() + 3_600_000)));
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await page.getByText('100 events loaded, more match.').waitFor();
+    const day = await downloadText(page.getByRole('button', { name: 'Export JSON Lines' }));
+    expect(day.text.trim().split('\n')).toHaveLength(150);
+    // The target filter narrows to one record.
+    await page.getByRole('textbox', { name: 'Target id' }).fill('r-42');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await page.getByText('1 event loaded.').waitFor();
+    await page.getByRole('cell', { name: 'record r-42' }).waitFor();
+
+    // A range that ends before it starts is refused on the field, before any request.
+    await page
+      .getByLabel('To', { exact: true })
+      .fill(local(new Date(yesterday.getTime() - 7_200_000)));
+    await page.getByText('“To” must be after “From”.').waitFor();
+    await expectNoAxeViolations();
+    await page.getByRole('textbox', { name: 'Target id' }).fill('');
+    await action.fill('');
+    await page.keyboard.press('Escape');
+    await page.getByLabel('From', { exact: true }).fill('');
+    await page.getByLabel('To', { exact: true }).fill('');
+
+    // The actor filter lists the members by email.
+    await choose(page.getByRole('combobox', { name: 'Actor' }), 'The system');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await page.getByRole('cell', { name: 'system import' }).first().waitFor();
+    expect(await page.getByRole('cell', { name: OWNER.email }).count()).toBe(0);
 
     // The access history: every GraphQL operation, exported the same way.
     await page.getByRole('tab', { name: 'Access history' }).click();

@@ -268,11 +268,17 @@ describe('accounts over GraphQL', () => {
   it('records every operation in the access history', async () => {
     await api.flush();
     const log = await api.gql<{
-      accessLog: Array<{ operationKind: string; actorKind: string; outcome: string }>;
-    }>('{ accessLog(first: 50) { operationKind actorKind outcome } }', {}, { cookie: ownerCookie });
+      accessLog: { nodes: Array<{ operationKind: string; actorKind: string; outcome: string }> };
+    }>(
+      '{ accessLog(first: 50) { nodes { operationKind actorKind outcome } } }',
+      {},
+      {
+        cookie: ownerCookie,
+      },
+    );
     expect(log.errors).toBeUndefined();
-    expect(log.data!.accessLog.length).toBeGreaterThan(5);
-    expect(log.data!.accessLog.map((e) => e.actorKind)).toEqual(
+    expect(log.data!.accessLog.nodes.length).toBeGreaterThan(5);
+    expect(log.data!.accessLog.nodes.map((e) => e.actorKind)).toEqual(
       expect.arrayContaining(['user', 'token']),
     );
   });

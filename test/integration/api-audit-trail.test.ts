@@ -175,21 +175,23 @@ describe('audit trail over the API', () => {
     note('app.deleted', spareId, appDel.requestId);
 
     const events = await call<{
-      auditEvents: Array<{
-        action: string;
-        actorKind: string;
-        actorId: string | null;
-        targetId: string | null;
-        ip: string | null;
-        requestId: string | null;
-        outcome: string;
-        metadata: unknown;
-      }>;
+      auditEvents: {
+        nodes: Array<{
+          action: string;
+          actorKind: string;
+          actorId: string | null;
+          targetId: string | null;
+          ip: string | null;
+          requestId: string | null;
+          outcome: string;
+          metadata: unknown;
+        }>;
+      };
     }>(
-      `{ auditEvents(first: 100) { action actorKind actorId targetId ip requestId outcome metadata } }`,
+      `{ auditEvents(first: 100) { nodes { action actorKind actorId targetId ip requestId outcome metadata } } }`,
     );
     for (const e of expected) {
-      const matching = events.data.auditEvents.filter((a) => a.requestId === e.requestId);
+      const matching = events.data.auditEvents.nodes.filter((a) => a.requestId === e.requestId);
       expect(matching, e.action).toEqual([
         expect.objectContaining({
           action: e.action,

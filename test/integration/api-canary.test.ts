@@ -153,10 +153,10 @@ describe('secrets through the product API (canary)', () => {
     );
 
     await gql(
-      '{ connections(first: 100) { nodes { id name config hasSecret } } deadLetters { error context } auditEvents(first: 100) { metadata } }',
+      '{ connections(first: 100) { nodes { id name config hasSecret } } deadLetters { nodes { error context } } auditEvents(first: 100) { nodes { metadata } } }',
     );
     await api.flush();
-    await gql('{ accessLog(first: 100) { operationName outcome } }');
+    await gql('{ accessLog(first: 100) { nodes { operationName outcome } } }');
 
     expect(answers.flatMap(leaks)).toEqual([]);
     expect(logLines.length).toBeGreaterThan(0);

@@ -256,7 +256,7 @@ describe('apps, actions and workflows over GraphQL', () => {
       runs: `mutation { triggerWorkflow(workflowId: "${w}") { run { id } } }`,
       members: `mutation { inviteMember(email: "someone@x.test", role: viewer) { token } }`,
       tokens: `mutation { createApiToken(name: "n", role: viewer) { secret } }`,
-      audit: `{ auditEvents(first: 1) { seq } }`,
+      audit: `{ auditEvents(first: 1) { nodes { seq } } }`,
       tenant: `mutation { renameTenant(name: "Renamed") { name } }`,
     };
     const editorClasses: Array<keyof typeof classes> = [
@@ -311,13 +311,13 @@ describe('apps, actions and workflows over GraphQL', () => {
       );
       expect(viaFragment.errors?.[0]?.extensions?.code).toBe('E_QUERY_TOO_COMPLEX');
       const costly = await strict.gql(
-        '{ auditEvents(first: 100) { seq action } }',
+        '{ auditEvents(first: 100) { nodes { seq action } } }',
         {},
         { token: tokens.owner },
       );
-      expect(costly.errors?.[0]?.message).toMatch(/costs 201; the limit is 50/);
+      expect(costly.errors?.[0]?.message).toMatch(/costs 301; the limit is 50/);
       const withinCost = await strict.gql(
-        '{ auditEvents(first: 10) { seq action } }',
+        '{ auditEvents(first: 10) { nodes { seq action } } }',
         {},
         { token: tokens.owner },
       );

@@ -17,7 +17,7 @@ let tenant: CreatedTenant;
 const ACCEPT = `mutation($t: String!, $p: String) { acceptInvitation(token: $t, password: $p) { userId role } }`;
 const SIGN_IN = `mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { email } }`;
 const CREATE_TOKEN = `mutation($r: Role!) { createApiToken(name: "t", role: $r) { secret token { id } } }`;
-const AUDIT = '{ auditEvents(first: 5) { action } }';
+const AUDIT = '{ auditEvents(first: 5) { nodes { action } } }';
 const PASSWORD = 'a good long password';
 
 /** A member with the role, signed in: their user id and session cookie. */

@@ -201,9 +201,15 @@ describe('webhook run input', () => {
     expect(JSON.stringify(res.body)).not.toContain(hook.secret);
     await api.flush();
     const log = await api.gql<{
-      accessLog: Array<{ operationKind: string; operationName: string; outcome: string }>;
-    }>('{ accessLog(first: 100) { operationKind operationName outcome } }', {}, { token: owner });
-    expect(log.data!.accessLog).toContainEqual({
+      accessLog: {
+        nodes: Array<{ operationKind: string; operationName: string; outcome: string }>;
+      };
+    }>(
+      '{ accessLog(first: 100) { nodes { operationKind operationName outcome } } }',
+      {},
+      { token: owner },
+    );
+    expect(log.data!.accessLog.nodes).toContainEqual({
       operationKind: 'webhook',
       operationName: hook.id,
       outcome: 'secret_unreadable',

@@ -109,10 +109,10 @@ const REPLAY = `mutation($ids: [ID!], $again: Boolean) {
 }`;
 
 async function deadLetterOf(runId: string): Promise<string> {
-  const r = await gql<{ deadLetters: { id: string; runId: string }[] }>(
-    '{ deadLetters(first: 100) { id runId } }',
+  const r = await gql<{ deadLetters: { nodes: { id: string; runId: string }[] } }>(
+    '{ deadLetters(first: 100) { nodes { id runId } } }',
   );
-  const dl = r.data!.deadLetters.find((d) => d.runId === runId);
+  const dl = r.data!.deadLetters.nodes.find((d) => d.runId === runId);
   if (!dl) throw new Error(`no dead letter for run ${runId}`);
   return dl.id;
 }

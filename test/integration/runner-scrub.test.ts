@@ -273,7 +273,11 @@ describe('secrets echoed by an upstream are scrubbed before anything is stored',
       expect(leaksIn(stored)).toEqual([]);
 
       const viewer = await viewerToken(t.apiToken);
-      const seen = await api.gql(`{ deadLetters { runId error context } }`, {}, { token: viewer });
+      const seen = await api.gql(
+        `{ deadLetters { nodes { runId error context } } }`,
+        {},
+        { token: viewer },
+      );
       expect(seen.errors).toBeUndefined();
       const text = JSON.stringify(seen.data);
       expect(text).toContain(runId);

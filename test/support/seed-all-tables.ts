@@ -119,5 +119,15 @@ export async function seedAllTables(pool: pg.Pool, tenantId: TenantId): Promise<
        values ($1, 'api.example.test', '', 'closed', 1) returning host as id`,
       [tenantId],
     );
+    const notificationId = await one(
+      `insert into failure_notifications (tenant_id, workflow_id, channel, target)
+       values ($1, $2, 'email', 'oncall@example.test') returning id`,
+      [tenantId, workflowId],
+    );
+    await one(
+      `insert into notification_outbox (tenant_id, notification_id, payload)
+       values ($1, $2, '{"count": 1}') returning id`,
+      [tenantId, notificationId],
+    );
   });
 }

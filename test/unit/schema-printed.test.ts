@@ -34,6 +34,7 @@ describe('docs/schema.graphql', () => {
     expect(secretLooking.sort()).toEqual(
       [
         'CreatedApiToken.secret',
+        'CreatedFailureNotification.signingSecret',
         'CreatedInvitation.token',
         'TriggerWithSecret.secret',
         'WorkflowRun.idempotencyKey',

@@ -1,6 +1,7 @@
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { builder } from './builder.ts';
 import './types/account.ts';
+import './types/own-account.ts';
 import './types/members.ts';
 import './types/tokens.ts';
 import './types/audit.ts';
@@ -16,9 +17,11 @@ import './types/trigger-samples.ts';
 import './types/trigger-events.ts';
 import './types/runs.ts';
 import './types/test-runs.ts';
+import './types/execution-logs.ts';
 import './types/run-changes.ts';
 import './types/breakers.ts';
 import './types/health.ts';
+import './types/notifications.ts';
 import './types/settings.ts';
 import './types/setup-status.ts';
 

@@ -45,10 +45,30 @@ export async function insertAccessLogEntries(
 
 export type AccessLogRow = AccessLogEntry & { id: number };
 
+export type AccessLogFilter = {
+  actorKind: string | null;
+  actorId: string | null;
+  tokenId: string | null;
+  operationName: string | null;
+  outcome: string | null;
+  from: Date | null;
+  to: Date | null;
+};
+
+/**
+ * Newest first by (occurred_at, id), the table's key, which is also the keyset cursor; the
+ * time bounds are half-open, [from, to), and prune the day partitions outside them.
+ */
 export async function selectAccessLog(
   db: Queryable,
-  p: { beforeId: number | null; limit: number },
+  p: {
+    tenantId: string;
+    after: { occurredAt: Date; id: number } | null;
+    limit: number;
+    filter: AccessLogFilter;
+  },
 ): Promise<AccessLogRow[]> {
+  const f = p.filter;
   const res = await db.query<{
     id: number;
     tenant_id: string | null;
@@ -64,11 +84,33 @@ export async function selectAccessLog(
     occurred_at: Date;
   }>(
     `select id, tenant_id, actor_kind, actor_id, token_id, operation_kind, operation_name, outcome, duration_ms, host(ip) as ip, request_id, occurred_at
-       from access_log where ($1::bigint is null or id < $1) order by id desc limit $2`,
-    [p.beforeId, p.limit],
+       from access_log
+      where tenant_id = $1
+        and ($2::timestamptz is null or (occurred_at, id) < ($2, $3::bigint))
+        and ($5::text is null or actor_kind = $5)
+        and ($6::text is null or actor_id = $6)
+        and ($7::uuid is null or token_id = $7)
+        and ($8::text is null or operation_name = $8)
+        and ($9::text is null or outcome = $9)
+        and ($10::timestamptz is null or occurred_at >= $10)
+        and ($11::timestamptz is null or occurred_at < $11)
+      order by occurred_at desc, id desc limit $4`,
+    [
+      p.tenantId,
+      p.after?.occurredAt ?? null,
+      p.after?.id ?? null,
+      p.limit,
+      f.actorKind,
+      f.actorId,
+      f.tokenId,
+      f.operationName,
+      f.outcome,
+      f.from,
+      f.to,
+    ],
   );
   return res.rows.map((r) => ({
-    id: r.id,
+    id: Number(r.id),
     tenantId: r.tenant_id,
     actorKind: r.actor_kind,
     actorId: r.actor_id,

@@ -81,11 +81,26 @@ export type AuditEventRow = {
   occurredAt: Date;
 };
 
-/** Newest first; `beforeSeq` pages backwards through the current tenant's trail. */
+export type AuditEventFilter = {
+  actorKind: string | null;
+  actorId: string | null;
+  /** Exact, or a prefix when it ends with "." (`api_token.` matches every token event). */
+  action: string | null;
+  targetKind: string | null;
+  targetId: string | null;
+  from: Date | null;
+  to: Date | null;
+};
+
+/**
+ * Newest first (by seq, the chain's order); `beforeSeq` is the keyset cursor. The time bounds
+ * are half-open, [from, to).
+ */
 export async function selectAuditEvents(
   db: Queryable,
-  p: { beforeSeq: number | null; limit: number; action: string | null },
+  p: { tenantId: TenantId; beforeSeq: number | null; limit: number; filter: AuditEventFilter },
 ): Promise<AuditEventRow[]> {
+  const f = p.filter;
   const res = await db.query<{
     seq: number;
     id: string;
@@ -102,12 +117,31 @@ export async function selectAuditEvents(
   }>(
     `select seq, id, actor_kind, actor_id, action, target_kind, target_id, outcome, metadata, host(ip) as ip, request_id, occurred_at
        from audit_events
-      where ($1::bigint is null or seq < $1) and ($3::text is null or action = $3)
-      order by seq desc limit $2`,
-    [p.beforeSeq, p.limit, p.action],
+      where tenant_id = $1
+        and ($2::bigint is null or seq < $2)
+        and ($4::text is null or action = $4 or (right($4, 1) = '.' and starts_with(action, $4)))
+        and ($5::text is null or actor_kind = $5)
+        and ($6::text is null or actor_id = $6)
+        and ($7::text is null or target_kind = $7)
+        and ($8::text is null or target_id = $8)
+        and ($9::timestamptz is null or occurred_at >= $9)
+        and ($10::timestamptz is null or occurred_at < $10)
+      order by seq desc limit $3`,
+    [
+      p.tenantId,
+      p.beforeSeq,
+      p.limit,
+      f.action,
+      f.actorKind,
+      f.actorId,
+      f.targetKind,
+      f.targetId,
+      f.from,
+      f.to,
+    ],
   );
   return res.rows.map((r) => ({
-    seq: r.seq,
+    seq: Number(r.seq),
     id: r.id,
     actorKind: r.actor_kind,
     actorId: r.actor_id,
@@ -153,4 +187,24 @@ export async function countPurgeableAuditEvents(
     [p.tenantId, p.keepDays],
   );
   return res.rows[0]?.n ?? 0;
+}
+
+/**
+ * OAuth connections marked `needs_reauth` (their `connection.needs_reauth` events, on the
+ * time index) in (`since`, `now`]: how many events, the last one's time, the connection ids.
+ */
+export async function countReauthEventsSince(
+  db: Queryable,
+  p: { tenantId: TenantId; since: Date; now: Date },
+): Promise<{ count: number; until: Date | null; connectionIds: string[] }> {
+  const res = await db.query<{ n: number; until: Date | null; ids: string[] | null }>(
+    `select count(*)::int as n, max(occurred_at) as until,
+            array_agg(distinct target_id) filter (where target_id is not null) as ids
+       from audit_events
+      where tenant_id = $1 and action = 'connection.needs_reauth'
+        and occurred_at > $2 and occurred_at <= $3`,
+    [p.tenantId, p.since, p.now],
+  );
+  const r = res.rows[0]!;
+  return { count: r.n, until: r.until, connectionIds: r.ids ?? [] };
 }

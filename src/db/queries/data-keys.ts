@@ -46,6 +46,7 @@ export const cipherColumns = [
   { table: 'triggers', column: 'webhook_secret_cipher' },
   { table: 'triggers', column: 'previous_webhook_secret_cipher' },
   { table: 'oauth_states', column: 'verifier_cipher' },
+  { table: 'failure_notifications', column: 'signing_secret_cipher' },
 ] as const;
 export type CipherColumn = (typeof cipherColumns)[number];
 

@@ -75,6 +75,56 @@ export async function revokeUserSessions(db: Queryable, p: { userId: UserId }): 
   return res.rowCount ?? 0;
 }
 
+export type LiveSessionRow = {
+  id: string;
+  ip: string | null;
+  userAgent: string | null;
+  createdAt: Date;
+  lastSeenAt: Date;
+  expiresAt: Date;
+};
+
+/** The user's live sessions (not revoked, not expired), most recently used first. Inside withUser(). */
+export async function selectLiveUserSessions(
+  db: Queryable,
+  p: { userId: UserId },
+): Promise<LiveSessionRow[]> {
+  const res = await db.query<{
+    id: string;
+    ip: string | null;
+    user_agent: string | null;
+    created_at: Date;
+    last_seen_at: Date;
+    expires_at: Date;
+  }>(
+    `select id, host(ip) as ip, user_agent, created_at, last_seen_at, expires_at from sessions
+      where user_id = $1 and revoked_at is null and expires_at > now()
+      order by last_seen_at desc, id limit 100`,
+    [p.userId],
+  );
+  return res.rows.map((r) => ({
+    id: r.id,
+    ip: r.ip,
+    userAgent: r.user_agent,
+    createdAt: r.created_at,
+    lastSeenAt: r.last_seen_at,
+    expiresAt: r.expires_at,
+  }));
+}
+
+/** Signs a user out everywhere but `keepId` (this browser): how many sessions ended. Inside withUser(). */
+export async function revokeOtherUserSessions(
+  db: Queryable,
+  p: { userId: UserId; keepId: string },
+): Promise<number> {
+  const res = await db.query(
+    `update sessions set revoked_at = now()
+      where user_id = $1 and id <> $2 and revoked_at is null and expires_at > now()`,
+    [p.userId, p.keepId],
+  );
+  return res.rowCount ?? 0;
+}
+
 /** Inside withUser() of the session's user. */
 export async function setSessionTenant(
   db: Queryable,

@@ -1,19 +1,23 @@
 /** The GraphQL documents of the failures page and its dialogs. */
-import { graphql, type ResultOf } from '~/graphql/client';
+import { graphql, type ResultOf, type VariablesOf } from '~/graphql/client';
 
 export const DeadLettersQuery = graphql(`
-  query DeadLetters($filter: DeadLetterFilter) {
-    deadLetters(filter: $filter, first: 100) {
-      id
-      runId
-      workflowId
-      failedStepId
-      error
-      context
-      retryCount
-      replayRunId
-      replayedAt
-      createdAt
+  query DeadLetters($filter: DeadLetterFilter, $after: String) {
+    deadLetters(filter: $filter, first: 50, after: $after) {
+      nodes {
+        id
+        runId
+        workflowId
+        failedStepId
+        error
+        context
+        retryCount
+        replayRunId
+        replayedAt
+        createdAt
+      }
+      endCursor
+      hasNextPage
     }
     workflows(includeArchived: true, first: 100) {
       nodes {
@@ -55,7 +59,24 @@ export const ReplayRunsMutation = graphql(`
   }
 `);
 
-export type DeadLetter = ResultOf<typeof DeadLettersQuery>['deadLetters'][number];
+export const ReplayPreviewQuery = graphql(`
+  query ReplayPreview($filter: DeadLetterFilter!) {
+    replayPreview(filter: $filter) {
+      asOf
+      total
+      pending
+      versions {
+        workflowId
+        version
+        total
+        pending
+      }
+    }
+  }
+`);
+
+export type DeadLetter = ResultOf<typeof DeadLettersQuery>['deadLetters']['nodes'][number];
+export type DeadLetterFilter = VariablesOf<typeof ReplayPreviewQuery>['filter'];
 export type Workflows = ResultOf<typeof DeadLettersQuery>['workflows']['nodes'];
 export type Replayed = ResultOf<typeof ReplayRunsMutation>['replayRuns'][number];
 

@@ -1,7 +1,7 @@
 /**
- * Exports of what a page has loaded (the audit trail, the access history) for an auditor:
+ * Exports for an auditor (the audit trail, the access history, every row of a filter):
  * JSON Lines (one object per line, every field kept) or CSV (RFC 4180 quoting, objects as JSON
- * text), saved by the browser from a Blob made here — no server round trip, nothing inline.
+ * text), built from the API's pages and saved by the browser from a Blob made here (nothing inline).
  */
 type Row = Record<string, unknown>;
 
@@ -40,14 +40,3 @@ export function rangeName(prefix: string, times: string[]): string {
     (t ?? 'none').replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
   return `${prefix}-${clean(sorted[0])}--${clean(sorted[sorted.length - 1])}`;
 }
-
-/** Whether an ISO time is within the datetime-local bounds given (empty: unbounded). */
-export function inRange(at: string, from: string, to: string): boolean {
-  const t = new Date(at).getTime();
-  if (from && t < new Date(from).getTime()) return false;
-  if (to && t > new Date(to).getTime()) return false;
-  return true;
-}
-
-/** Pages loaded at most to reach back to a time range's start (100 each). */
-export const MAX_PAGES_BACK = 50;

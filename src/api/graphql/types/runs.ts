@@ -2,15 +2,20 @@ import { selectExecutionLogs, type ExecutionLogRow } from '../../../db/queries/e
 import { selectRunWaiting } from '../../../db/queries/jobs.ts';
 import { selectStepRuns, type StepRunRow } from '../../../db/queries/step-runs.ts';
 import { selectRun, selectRuns, type RunRow } from '../../../db/queries/workflow-runs.ts';
-import type { DeadLetterRow } from '../../../db/queries/dead-letters.ts';
 import { recordManualSampleIn } from '../../../engine/trigger-sample.ts';
 import { selectWorkflow } from '../../../db/queries/workflows.ts';
+import {
+  selectDeadLetterPage,
+  selectDeadLetterReplayPreview,
+  type DeadLetterRow,
+  type ReplayPreviewVersion,
+} from '../../../db/queries/dead-letters.ts';
 import { SwitchyardError } from '../../../model/errors.ts';
 import type { RunId, TriggerId, WorkflowId } from '../../../model/ids.ts';
 import { recordAudit } from '../../../observability/audit.ts';
 import { builder } from '../builder.ts';
 import { auditActor, inTenant, tenantOf, type GraphQLContext } from '../context.ts';
-import { decodeCursor, encodeCursor, pageSize } from '../pagination.ts';
+import { decodeCursor, encodeCursor, pageSize, toPage, type Page } from '../pagination.ts';
 import { requestTraceparent } from '../../routes/tracing.ts';
 import { WorkflowRef } from './workflows.ts';
 
@@ -329,6 +334,7 @@ const DeadLetterFilterInput = builder.inputType('DeadLetterFilter', {
   fields: (t) => ({
     ids: t.idList({ required: false }),
     workflowId: t.id({ required: false }),
+    stepId: t.string({ required: false, description: 'The failed step’s id in the definition.' }),
     errorCode: t.string({ required: false }),
     since: t.field({ type: 'DateTime', required: false }),
     until: t.field({ type: 'DateTime', required: false }),
@@ -341,6 +347,7 @@ function toFilter(f: typeof DeadLetterFilterInput.$inferInput | null | undefined
     limit,
     ...(f?.ids ? { ids: f.ids.map(String) } : {}),
     ...(f?.workflowId ? { workflowId: String(f.workflowId) as WorkflowId } : {}),
+    ...(f?.stepId ? { stepId: f.stepId } : {}),
     ...(f?.errorCode ? { errorCode: f.errorCode } : {}),
     ...(f?.since ? { since: f.since } : {}),
     ...(f?.until ? { until: f.until } : {}),
@@ -348,18 +355,90 @@ function toFilter(f: typeof DeadLetterFilterInput.$inferInput | null | undefined
   };
 }
 
+const DeadLetterPageRef = builder.objectRef<Page<DeadLetterRow>>('DeadLetterPage').implement({
+  fields: (t) => ({
+    nodes: t.field({ type: [DeadLetterRef], resolve: (p) => p.nodes }),
+    endCursor: t.exposeString('endCursor', { nullable: true }),
+    hasNextPage: t.exposeBoolean('hasNextPage'),
+  }),
+});
+
 builder.queryField('deadLetters', (t) =>
   t.field({
-    type: [DeadLetterRef],
+    type: DeadLetterPageRef,
     authScopes: { viewer: true },
+    description: 'Newest first, with cursor pagination (`after` = a previous `endCursor`).',
     args: {
       filter: t.arg({ type: DeadLetterFilterInput, required: false }),
       first: t.arg.int({ required: false }),
+      after: t.arg.string({ required: false }),
     },
+    resolve: (_r, args, ctx) => {
+      const limit = pageSize(args.first);
+      const cursor = decodeCursor(args.after);
+      return inTenant(ctx, async (db, tenantId) =>
+        toPage(
+          await selectDeadLetterPage(db, {
+            tenantId,
+            filter: toFilter(args.filter, limit + 1),
+            after: cursor ? { createdKey: String(cursor[0]), id: String(cursor[1]) } : null,
+          }),
+          limit,
+          (d) => [d.createdKey, d.id],
+        ),
+      );
+    },
+  }),
+);
+
+const ReplayPreviewVersionRef = builder
+  .objectRef<ReplayPreviewVersion>('ReplayPreviewVersion')
+  .implement({
+    description: 'The failed runs of one workflow version matching a filter.',
+    fields: (t) => ({
+      workflowId: t.exposeID('workflowId'),
+      workflowVersionId: t.exposeID('workflowVersionId'),
+      version: t.exposeInt('version'),
+      total: t.exposeInt('total'),
+      pending: t.exposeInt('pending', { description: 'Those not replayed yet.' }),
+    }),
+  });
+
+const ReplayPreviewRef = builder
+  .objectRef<{ asOf: Date; versions: ReplayPreviewVersion[] }>('ReplayPreview')
+  .implement({
+    description:
+      'What replaying a whole filter would start: every page of it, by workflow version (a replay runs on its failed run’s version).',
+    fields: (t) => ({
+      asOf: t.expose('asOf', {
+        type: 'DateTime',
+        description:
+          'Pass as the filter’s `until` when replaying, so failures after the preview (a replay that fails again) are not replayed in the same pass.',
+      }),
+      total: t.int({ resolve: (p) => p.versions.reduce((n, v) => n + v.total, 0) }),
+      pending: t.int({
+        description: 'Those not replayed yet: a replay without `again` starts this many runs.',
+        resolve: (p) => p.versions.reduce((n, v) => n + v.pending, 0),
+      }),
+      versions: t.field({ type: [ReplayPreviewVersionRef], resolve: (p) => p.versions }),
+    }),
+  });
+
+builder.queryField('replayPreview', (t) =>
+  t.field({
+    type: ReplayPreviewRef,
+    authScopes: { viewer: true },
+    args: { filter: t.arg({ type: DeadLetterFilterInput }) },
     resolve: (_r, args, ctx) =>
-      ctx.services.engine.listDeadLetters({
-        tenantId: tenantOf(ctx).tenantId,
-        filter: toFilter(args.filter, pageSize(args.first)),
+      inTenant(ctx, async (db, tenantId) => {
+        const asOf = ctx.services.clock.now();
+        const { limit: _limit, ...filter } = toFilter(args.filter, 1);
+        const until = filter.until && filter.until < asOf ? filter.until : asOf;
+        const versions = await selectDeadLetterReplayPreview(db, {
+          tenantId,
+          filter: { ...filter, until },
+        });
+        return { asOf, versions };
       }),
   }),
 );
