@@ -186,7 +186,11 @@ async function startServer(
   );
   const procs: ChildProcess[] = [];
   const spawnCmd = (cmd: string) => {
-    const child = spawn(process.execPath, ['bin/switchyard.js', cmd], {
+    // BENCH_CPU_PROF=<dir>: a V8 CPU profile of each server process, written when it stops.
+    const prof = process.env.BENCH_CPU_PROF
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}/${target.label}-${cmd}`]
+      : [];
+    const child = spawn(process.execPath, [...prof, 'bin/switchyard.js', cmd], {
       cwd: target.root,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -398,7 +402,7 @@ async function loadLine(s: Server, kind: WorkflowKind, concurrency: number): Pro
   const tEnd = performance.now();
   clearInterval(rssTimer);
   const cpu1 = readCpu(nodePids, s.postmaster);
-  const top = await topStatements(s.owner);
+  const top = await topStatements(s.owner, Number(process.env.BENCH_STATEMENTS ?? 8));
   await sleep(STATS_SETTLE_MS);
   const c1 = await readDbCounters(s.owner);
   counter.queries += 2; // the reads of top statements and counters
@@ -560,10 +564,10 @@ function statementsOf(lines: Line[]): string {
     .map(
       (l) =>
         `- ${l.name}, ${l.target}:\n${l.top
-          .slice(0, 5)
+          .slice(0, Number(process.env.BENCH_STATEMENTS ?? 5))
           .map(
             (t) =>
-              `  - ${fmt(t.totalMs)} ms total, ${t.calls} calls, ${t.meanMs.toFixed(3)} ms mean: \`${t.query.replace(/`/g, "'")}\``,
+              `  - ${fmt(t.totalMs)} ms total, ${(t.calls / l.runs).toFixed(2)} calls per run, ${t.meanMs.toFixed(3)} ms mean: \`${t.query.replace(/`/g, "'")}\``,
           )
           .join('\n')}`,
     )
