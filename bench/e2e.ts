@@ -53,10 +53,10 @@ const BACKLOG_BIG = Number(process.env.BENCH_BACKLOG ?? 100_000);
 /** Idle backends flush their statistics at most every 10 s (PGSTAT_IDLE_INTERVAL). */
 const STATS_SETTLE_MS = 11_000;
 
-type Target = { label: string; root: string };
+export type Target = { label: string; root: string };
 type WorkflowKind = 'http' | 'js' | 'chain';
 type Hook = { path: string; key: Buffer; workflowId: string; versionId: string };
-type Server = {
+export type Server = {
   target: Target;
   layout: 'start' | 'split';
   url: string;
@@ -67,7 +67,7 @@ type Server = {
   tenantId: string;
   hooks: Record<WorkflowKind, Hook>;
 };
-type Line = {
+export type Line = {
   name: string;
   target: string;
   runs: number;
@@ -95,7 +95,7 @@ const percentile = (sorted: number[], p: number) =>
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The HTTP step's target: answers every request with a small JSON body. */
-async function startTarget(): Promise<{ port: number; close: () => Promise<void> }> {
+export async function startTarget(): Promise<{ port: number; close: () => Promise<void> }> {
   const server = http.createServer((req, res) => {
     req.resume();
     req.on('end', () => {
@@ -151,7 +151,7 @@ async function gql<T>(url: string, token: string, query: string, variables = {})
   return body.data;
 }
 
-async function startServer(
+export async function startServer(
   target: Target,
   layout: 'start' | 'split',
   targetPort: number,
@@ -231,7 +231,7 @@ async function startServer(
   }
 }
 
-async function stopServer(s: Server): Promise<void> {
+export async function stopServer(s: Server): Promise<void> {
   await s.owner.end();
   // The worker before the API (whose process owns the embedded server in the split layout).
   for (const p of [...s.procs].reverse()) await stop(p);
@@ -366,7 +366,7 @@ async function waitDrained(
   return false;
 }
 
-async function loadLine(s: Server, kind: WorkflowKind, concurrency: number): Promise<Line> {
+export async function loadLine(s: Server, kind: WorkflowKind, concurrency: number): Promise<Line> {
   const hook = s.hooks[kind];
   const nodePids = s.procs.map((p) => p.pid!);
   const before = await finished(s, hook.workflowId);
@@ -534,7 +534,8 @@ async function claimPlan(s: Server): Promise<string> {
   }
 }
 
-const fmt = (n: number) => (Number.isFinite(n) ? n.toFixed(Math.abs(n) >= 100 ? 0 : 1) : '–');
+export const fmt = (n: number) =>
+  Number.isFinite(n) ? n.toFixed(Math.abs(n) >= 100 ? 0 : 1) : '–';
 
 function tableOf(lines: Line[]): string {
   const head =
@@ -654,4 +655,4 @@ async function writeSection(section: string): Promise<void> {
   await writeFile(file, updated);
 }
 
-await main();
+if (import.meta.main) await main();
