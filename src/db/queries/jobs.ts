@@ -198,6 +198,15 @@ export function relaxCommitIf(param: string): string {
 }
 
 /**
+ * The run-change triggers stay silent for the rest of the transaction (migration 0016): its
+ * caller sends the changes itself once committed. Folded into the statement, like
+ * relaxCommitIf; it must return a row to take effect, before the statement's triggers fire.
+ */
+export function runChangesByCallerIf(param: string): string {
+  return `case when ${param}::bool then set_config('switchyard.run_changes', 'caller', true) end`;
+}
+
+/**
  * The tenant's jobs (pending and running), counted up to `cap`: an index-only scan of
  * `jobs_tenant_status_idx` that stops at the cap, so the cost is bounded by the limit it is
  * compared with, never by the size of the queue (system scope).
