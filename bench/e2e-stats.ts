@@ -100,7 +100,7 @@ export async function topStatements(owner: pg.Pool, limit = 8): Promise<Statemen
       [limit],
     );
     return r.rows.map((x) => ({
-      query: x.query.replace(/\s+/g, " ").slice(0, Number(process.env.BENCH_QUERY_CHARS ?? 140)),
+      query: x.query.replace(/\s+/g, ' ').slice(0, Number(process.env.BENCH_QUERY_CHARS ?? 140)),
       calls: Number(x.calls),
       totalMs: x.total,
       meanMs: x.mean,
