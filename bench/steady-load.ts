@@ -31,6 +31,8 @@ export async function steadyLoad(opts: {
    * opened and the server's first-use paths (query plans, compiled GraphQL documents) warmed.
    */
   warmupS?: number;
+  /** A body and headers per request (e.g. signed webhooks), instead of `body` and `headers`. */
+  sign?: () => { body: string; headers: Record<string, string> };
 }): Promise<SteadyResult> {
   const target = new URL(opts.url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: opts.maxConnections ?? 64 });
@@ -46,13 +48,18 @@ export async function steadyLoad(opts: {
 
   const send = (dueAt: number, counted: boolean): Promise<void> =>
     new Promise<void>((resolve) => {
+      const own = opts.sign?.();
+      const reqBody = own ? Buffer.from(own.body) : body;
+      const reqHeaders = own
+        ? { ...own.headers, 'content-length': String(reqBody.length) }
+        : headers;
       const req = http.request(
         {
           host: target.hostname,
           port: target.port,
           path: target.pathname,
           method: opts.method,
-          headers,
+          headers: reqHeaders,
           agent,
         },
         (res) => {
@@ -70,7 +77,7 @@ export async function steadyLoad(opts: {
         if (counted) errors++;
         resolve();
       });
-      req.end(body);
+      req.end(reqBody);
     });
 
   const start = performance.now();

@@ -15,7 +15,8 @@ import {
   recordCircuitBreakerSuccess,
   selectCircuitBreaker,
 } from '../db/queries/circuit-breakers.ts';
-import { insertExecutionLogs } from '../db/queries/execution-logs.ts';
+import { insertExecutionLogBatch } from '../db/queries/execution-logs.ts';
+import { createGroupCommit } from '../engine/group-commit.ts';
 import { takeRateLimitSlot } from '../db/queries/rate-limits.ts';
 import { withTenant } from '../db/tenant.ts';
 import { SwitchyardError } from '../model/errors.ts';
@@ -24,7 +25,14 @@ import { dbOAuthTokenStore } from './oauth-token-store.ts';
 import type { ConnectionId, TenantId } from '../model/ids.ts';
 import type { StepExecutor } from '../model/step.ts';
 import type { Logger } from '../observability/logger.ts';
-import { createCircuitBreaker, type BreakerKey, type BreakerStore } from '../runner/breaker.ts';
+import {
+  createCircuitBreaker,
+  type BreakerKey,
+  type BreakerSnapshot,
+  type BreakerStore,
+  type BreakerWrite,
+} from '../runner/breaker.ts';
+import { coalescing } from './coalesce.ts';
 import { createGate } from '../runner/gate/gate.ts';
 import { gcraTiming } from '../runner/rate-limit.ts';
 import { createRunner } from '../runner/runner.ts';
@@ -145,46 +153,81 @@ export function dbBreakerStore(pool: pg.Pool): BreakerStore {
     host: key.host,
     connectionKey: key.connectionId ?? '',
   });
+  const id = (key: BreakerKey) => `${key.tenantId}\u0000${key.host}\u0000${key.connectionId ?? ''}`;
   const inTenant = <T>(key: BreakerKey, fn: (c: pg.PoolClient) => Promise<T>) =>
     dbCall('the circuit breaker', () => withTenant(pool, key.tenantId, fn));
-  return {
-    read: (key) => inTenant(key, (c) => selectCircuitBreaker(c, k(key))),
-    claimProbe: (key, p) => inTenant(key, (c) => claimCircuitBreakerProbe(c, { ...k(key), ...p })),
-    recordSuccess: async (key, p) =>
-      (await inTenant(key, (c) => recordCircuitBreakerSuccess(c, { ...k(key), ...p }))) ?? {
+  // Every HTTP step reads its breaker before the call and records its success after: the steps
+  // calling one host together share one read and one write (coalesce.ts).
+  const read = coalescing<BreakerKey, BreakerSnapshot | null>(id, async (keys) => {
+    const s = await inTenant(keys[0]!, (c) => selectCircuitBreaker(c, k(keys[0]!)));
+    return keys.map(() => s);
+  });
+  const success = coalescing<{ key: BreakerKey; retry: boolean }, BreakerWrite>(
+    (i) => id(i.key),
+    async (items) => {
+      const key = items[0]!.key;
+      // A retry's success is remembered (breaker.ts): the write is a retry's if any was.
+      const retry = items.some((i) => i.retry);
+      const w = (await inTenant(key, (c) =>
+        recordCircuitBreakerSuccess(c, { ...k(key), retry }),
+      )) ?? {
         state: 'closed',
         previous: 'closed',
         failures: 0,
         openUntil: null,
         probes: 0,
         now: new Date(),
-      },
+      };
+      // The change is reported once (to the first caller); the others saw it made.
+      return items.map((_, n) => (n === 0 ? w : { ...w, previous: w.state }));
+    },
+  );
+  return {
+    read,
+    claimProbe: (key, p) => inTenant(key, (c) => claimCircuitBreakerProbe(c, { ...k(key), ...p })),
+    recordSuccess: (key, p) => success({ key, retry: p.retry }),
     recordFailure: (key, p) =>
       inTenant(key, (c) => recordCircuitBreakerFailure(c, { ...k(key), ...p })),
   };
 }
 
-/** Execution-log lines are linked to the attempt's step run, and carry step id and attempt in `data`. */
+/**
+ * Execution-log lines are linked to the attempt's step run, and carry step id and attempt in
+ * `data`. The lines of the steps (of one tenant) that end together are written by one
+ * statement in one transaction (group commit): one commit per batch, not one per step, and
+ * without waiting for the WAL flush (the step's transition, committed after, flushes them).
+ */
 export function dbLogSink(pool: pg.Pool, clock: Clock): LogSink {
+  type Line = Parameters<typeof insertExecutionLogBatch>[1]['lines'][number];
+  const batches = createGroupCommit<Line[], void>({
+    maxItems: 256,
+    commit: async (tenantId, items) => {
+      await withTenant(pool, tenantId, (c) =>
+        insertExecutionLogBatch(c, { tenantId, lines: items.flat(), relaxDurability: true }),
+      );
+      return items.map(() => ({ ok: true as const, value: undefined }));
+    },
+  });
   return {
     async write(ctx, lines) {
+      if (lines.length === 0) return;
       const loggedAt = clock.now();
-      await withTenant(pool, ctx.tenantId, (c) =>
-        insertExecutionLogs(c, {
-          tenantId: ctx.tenantId,
-          runId: ctx.runId,
-          stepRunId: ctx.stepRunId ?? null,
-          lines: lines.map((l) => ({
-            level: l.level,
-            message: l.message,
-            data: {
-              stepId: ctx.stepId,
-              attempt: ctx.attempt,
-              ...(l.data !== undefined ? { data: l.data } : {}),
-            },
-            loggedAt,
-          })),
-        }),
+      const rows = lines.map((l): Line => ({
+        runId: ctx.runId,
+        stepRunId: ctx.stepRunId ?? null,
+        level: l.level,
+        message: l.message,
+        data: {
+          stepId: ctx.stepId,
+          attempt: ctx.attempt,
+          ...(l.data !== undefined ? { data: l.data } : {}),
+        },
+        loggedAt,
+      }));
+      await batches.submit(
+        ctx.tenantId,
+        rows,
+        rows.reduce((n, r) => n + r.message.length, 0),
       );
     },
   };

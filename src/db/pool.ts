@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { coalesceWrites } from './pipeline.ts';
 import { SwitchyardError } from '../model/errors.ts';
 import type { Logger } from '../observability/logger.ts';
 
@@ -37,6 +38,7 @@ export function createPool(opts: PoolOptions): pg.Pool {
   // emits 'error' too, and the pool only listens while clients are idle: without this the
   // process would crash. The query in flight still fails and withTenant() discards the client.
   pool.on('connect', (client) => {
+    coalesceWrites(client);
     if (opts.preparedStatements === false) unnameStatements(client);
     client.on('error', (err) =>
       opts.logger.warn(

@@ -10,6 +10,7 @@
  * derived password (db/roles.ts), which is what ensureAppRole() creates.
  */
 import pg from 'pg';
+import { coalesceWrites } from './pipeline.ts';
 import { deriveSystemUrl } from './roles.ts';
 
 const systemOf = new WeakMap<pg.Pool, pg.Pool>();
@@ -49,7 +50,10 @@ function deriveSystemPool(runtime: pg.Pool): pg.Pool {
   // Same reasoning as createPool(): a lost idle connection is dropped, not a crash. The query
   // in flight (if any) still fails and withSystem() discards its client.
   system.on('error', () => undefined);
-  system.on('connect', (client) => client.on('error', () => undefined));
+  system.on('connect', (client) => {
+    coalesceWrites(client);
+    client.on('error', () => undefined);
+  });
   // Ending the runtime pool ends the system pool made for it.
   const endRuntime = runtime.end.bind(runtime);
   runtime.end = async () => {

@@ -226,7 +226,13 @@ export function nextClaim(plan: AttemptPlan, t: StepTransition): ClaimedJob | nu
 /** Writes transitions of one tenant's attempts in one transaction; a result per item. */
 export async function commitTransitions(
   deps: Pick<EngineDeps, 'pool' | 'clock' | 'config'>,
-  p: { tenantId: TenantId; workerId: string; items: StepTransition[] },
+  p: {
+    tenantId: TenantId;
+    workerId: string;
+    items: StepTransition[];
+    /** The caller sends the run changes after the commit (migration 0016). */
+    runChangesByCaller?: boolean;
+  },
 ): Promise<TransitionResult[]> {
   return withTenant(deps.pool, p.tenantId, (db) => {
     const now = deps.clock.now();

@@ -38,6 +38,7 @@ import type { EngineObserver } from './observer.ts';
 import { createGroupCommit, type GroupCommit } from './group-commit.ts';
 import type { AttemptPlan, NextStart } from './outcome.ts';
 import { INFRA_MAX_RETRIES, type AttemptFailure } from './retry.ts';
+import type { RunChangeRow, RunChangeSender } from './run-changes.ts';
 
 export type WorkerDeps = EngineDeps & {
   workerId: string;
@@ -45,6 +46,8 @@ export type WorkerDeps = EngineDeps & {
   observer?: EngineObserver;
   /** Wake the claim loop after this long: a job this worker put back becomes due then. */
   wakeAfter?: (delayMs: number) => void;
+  /** Sends the run changes of attempt starts and transitions after commit (run-changes.ts). */
+  runChanges?: RunChangeSender;
 };
 
 /** What a worker keeps about a run between its steps (read with the first one it prepares). */
@@ -84,11 +87,19 @@ const NO_RETRY: RetryPolicy = {
 export function createPreparer(deps: WorkerDeps): GroupCommit<ClaimedJob, Prepared> {
   return createGroupCommit<ClaimedJob, Prepared>({
     maxItems: deps.config.workerConcurrency,
-    commit: (tenantId, jobs) =>
-      withTenant(deps.pool, tenantId, async (db) => {
-        const prepared = await prepareClaimed(deps, db, tenantId, jobs);
-        return prepared.map((value) => ({ ok: true as const, value }));
-      }),
+    commit: async (tenantId, jobs) => {
+      const prepared = await withTenant(deps.pool, tenantId, (db) =>
+        prepareClaimed(deps, db, tenantId, jobs),
+      );
+      // Committed: the runs whose attempt started are running (migration 0016).
+      const started = prepared.flatMap((p): RunChangeRow[] =>
+        p.kind !== 'done' && p.plan.stepRunId !== null
+          ? [[p.plan.runId, p.plan.workflowId, 'running']]
+          : [],
+      );
+      if (started.length > 0) deps.runChanges?.send(tenantId, started);
+      return prepared.map((value) => ({ ok: true as const, value }));
+    },
   });
 }
 
@@ -179,6 +190,7 @@ export async function prepareClaimed(
     tenantId,
     workerId: deps.workerId,
     now,
+    runChangesByCaller: deps.runChanges !== undefined,
     items: toStart.map(({ index, run }) => ({
       jobId: jobs[index]!.jobId,
       runId: jobs[index]!.runId,

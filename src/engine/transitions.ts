@@ -16,6 +16,7 @@ import {
 } from '../db/queries/step-transitions.ts';
 import { createGroupCommit, type Answer } from './group-commit.ts';
 import { observeTransition } from './observer.ts';
+import type { RunChangeRow } from './run-changes.ts';
 import {
   commitTransitions,
   nextClaim,
@@ -59,6 +60,7 @@ export function createTransitions(deps: WorkerDeps): Transitions {
         tenantId,
         workerId: deps.workerId,
         items: items.map((i) => i.transition),
+        runChangesByCaller: deps.runChanges !== undefined,
       });
       // Committed: from here on an item can only fail alone (a retry would apply it twice).
       afterCommit(deps, items, results);
@@ -84,6 +86,11 @@ export function createTransitions(deps: WorkerDeps): Transitions {
 /** What a committed batch tells beyond its answers: observer, dead runs' log line, wake-ups. */
 function afterCommit(deps: WorkerDeps, items: Item[], results: TransitionResult[]): void {
   const now = deps.clock.now();
+  // Each recorded item changed its run (or its run's steps): the run's status after it.
+  const changed = items.flatMap(({ plan, transition: t }, n): RunChangeRow[] =>
+    results[n]?.ok ? [[plan.runId, plan.workflowId, t.finishRun?.status ?? 'running']] : [],
+  );
+  if (changed.length > 0) deps.runChanges?.send(items[0]!.plan.tenantId, changed);
   items.forEach(({ plan, transition: t }, n) => {
     if (!results[n]?.ok) return;
     if (deps.observer) observeTransition(deps.observer, plan, t, now);

@@ -25,6 +25,7 @@ import { runAttempts, type AbortReason, type AttemptDeps, type Slot } from './at
 import { addMs, type EngineDeps } from './deps.ts';
 import { createPreparer } from './prepare.ts';
 import { createTransitions } from './transitions.ts';
+import { createRunChangeSender } from './run-changes.ts';
 import type { EngineObserver } from './observer.ts';
 import { listenForWakeups, type Wakeups } from './wakeups.ts';
 
@@ -75,6 +76,7 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
     ...deps,
     workerId: id,
     wakeAfter,
+    runChanges: createRunChangeSender(deps.pool, logger),
     ...(opts.observer ? { observer: opts.observer } : {}),
   };
   // Claimed steps are prepared, and outcomes recorded, in transactions shared by the slots

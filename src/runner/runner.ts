@@ -22,6 +22,7 @@ import { executeHttpAction } from './actions/http.ts';
 import { childTraceparent } from './actions/trace.ts';
 import type { CircuitBreaker } from './breaker.ts';
 import { runJavaScript } from './code/javascript.ts';
+import { createIsolatePool } from './code/javascript-isolates.ts';
 import { createPythonSandbox, type PythonSandbox } from './code/python-sandbox.ts';
 import { MAX_LOG_LINES, MAX_LOG_MESSAGE_CHARS, type CodeHost } from './code/sandbox-api.ts';
 import type { Gate } from './gate/gate.ts';
@@ -62,6 +63,8 @@ export type RunnerDeps = {
 export function createRunner(deps: RunnerDeps): StepExecutor {
   const validator = deps.validator ?? createSchemaValidator();
   const tokens = createTokenCache();
+  // JavaScript steps: warm isolates per tenant, a fresh context per step (ADR 0009).
+  const isolates = createIsolatePool();
   const python =
     deps.python ??
     createPythonSandbox({
@@ -233,7 +236,9 @@ export function createRunner(deps: RunnerDeps): StepExecutor {
           };
           try {
             output =
-              kind === 'javascript' ? await runJavaScript(req, host) : await python.run(req, host);
+              kind === 'javascript'
+                ? await runJavaScript(req, host, { pool: isolates, tenantKey: context.tenantId })
+                : await python.run(req, host);
           } catch (err) {
             if (
               isSwitchyardError(err, 'E_CODE_ERROR') &&

@@ -32,6 +32,42 @@ export async function insertExecutionLogs(
   return res.rowCount ?? 0;
 }
 
+/**
+ * Appends the log lines of several steps (of one tenant) in one statement: the worker batches
+ * the lines of the steps that end together (cli/executor.ts). `relaxDurability`: the commit
+ * need not wait for its WAL flush — the lines precede their step's transition, whose durable
+ * commit flushes them too (WAL is written in order); a PostgreSQL crash before it loses the
+ * lines and the transition alike, and the step runs again and logs again.
+ */
+export async function insertExecutionLogBatch(
+  db: Queryable,
+  p: {
+    tenantId: TenantId;
+    lines: (ExecutionLogInsert & { runId: RunId; stepRunId: StepRunId | null })[];
+    relaxDurability: boolean;
+  },
+): Promise<number> {
+  if (p.lines.length === 0) return 0;
+  const res = await db.query(
+    `insert into execution_logs (tenant_id, run_id, step_run_id, level, message, data, logged_at)
+     select $1, l.run_id, l.step_run_id, l.level, l.message, l.data::jsonb, l.logged_at
+       from unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
+            as l(run_id, step_run_id, level, message, data, logged_at)
+      where $8::bool is not true or set_config('synchronous_commit', 'off', true) = 'off'`,
+    [
+      p.tenantId,
+      p.lines.map((l) => l.runId),
+      p.lines.map((l) => l.stepRunId),
+      p.lines.map((l) => l.level),
+      p.lines.map((l) => l.message),
+      p.lines.map((l) => (l.data === undefined ? null : JSON.stringify(l.data))),
+      p.lines.map((l) => l.loggedAt),
+      p.relaxDurability,
+    ],
+  );
+  return res.rowCount ?? 0;
+}
+
 export type ExecutionLogRow = {
   id: string;
   level: string;

@@ -82,11 +82,11 @@ export async function claimJobs(
          greatest(1, (select count(*) from eligible where free > 0))))::int as n
      ),
      picked as (
-       select c.tenant_id, c.id, c.run_at, e.free,
+       select c.tenant_id, c.id, c.ctid, c.run_at, e.free,
               row_number() over (partition by c.tenant_id order by c.run_at, c.id) as rank
        from eligible e cross join share s
        cross join lateral (
-         select j.tenant_id, j.id, j.run_at from jobs j
+         select j.tenant_id, j.id, j.ctid, j.run_at from jobs j
           where j.tenant_id = e.tenant_id and j.status = 'pending' and j.run_at <= $1
           order by j.run_at, j.id
           limit least(e.free, s.n)
@@ -94,12 +94,13 @@ export async function claimJobs(
        ) c
        where e.free > 0
      ),
-     chosen as (select tenant_id, id from picked order by rank, free desc, run_at, id limit $3)
+     chosen as (select ctid from picked order by rank, free desc, run_at, id limit $3)
+     -- The locked rows by their ctid (one TID scan): a join on the key let the generic plan,
+     -- made for a batch of unknown size, hash-join over a seq scan of a big queue.
      update jobs j
         set status = 'running', attempt = j.attempt + 1, locked_by = $2,
             lease_expires_at = $1::timestamptz + $4::int * interval '1 millisecond'
-       from chosen c
-      where j.tenant_id = c.tenant_id and j.id = c.id
+      where j.ctid = any (array(select ctid from chosen))
      returning j.tenant_id, j.id, j.run_id, j.step_index, j.attempt,
                ${relaxCommitIf('$6')} as relaxed`,
     values: [
@@ -195,6 +196,15 @@ export async function deleteClaimedJob(db: Queryable, p: Guard): Promise<boolean
  */
 export function relaxCommitIf(param: string): string {
   return `case when ${param}::bool then set_config('synchronous_commit', 'off', true) end`;
+}
+
+/**
+ * The run-change triggers stay silent for the rest of the transaction (migration 0016): its
+ * caller sends the changes itself once committed. Folded into the statement, like
+ * relaxCommitIf; it must return a row to take effect, before the statement's triggers fire.
+ */
+export function runChangesByCallerIf(param: string): string {
+  return `case when ${param}::bool then set_config('switchyard.run_changes', 'caller', true) end`;
 }
 
 /**

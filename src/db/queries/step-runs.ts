@@ -1,6 +1,6 @@
 import type { Queryable } from '../pool.ts';
 import type { RunId, StepRunId, TenantId } from '../../model/ids.ts';
-import type { JobId } from './jobs.ts';
+import { runChangesByCallerIf, type JobId } from './jobs.ts';
 
 export type StepRunStatus = 'running' | 'succeeded' | 'failed' | 'skipped' | 'canceled';
 
@@ -66,6 +66,8 @@ export async function startStepAttempts(
     workerId: string;
     now: Date;
     items: { jobId: JobId; runId: RunId; stepId: string; stepIndex: number; attempt: number }[];
+    /** The caller sends the run changes after the commit (runChangesByCallerIf, jobs.ts). */
+    runChangesByCaller?: boolean;
   },
 ): Promise<Map<RunId, StepRunId>> {
   const res = await db.query<{ run_id: RunId; id: StepRunId }>({
@@ -86,7 +88,7 @@ export async function startStepAttempts(
         where r.tenant_id = $1 and r.id = ins.run_id
           and (r.status = 'queued') is true
      )
-     select run_id, id from ins`,
+     select run_id, id, ${runChangesByCallerIf('$9')} as run_changes from ins`,
     values: [
       p.tenantId,
       p.workerId,
@@ -96,6 +98,7 @@ export async function startStepAttempts(
       p.items.map((i) => i.stepId),
       p.items.map((i) => i.stepIndex),
       p.items.map((i) => i.attempt),
+      p.runChangesByCaller ?? false,
     ],
   });
   return new Map(res.rows.map((r) => [r.run_id, r.id]));

@@ -6,7 +6,7 @@
  */
 import type { Queryable } from '../pool.ts';
 import type { RunId, StepRunId, TenantId } from '../../model/ids.ts';
-import { JOBS_CHANNEL, relaxCommitIf, type JobId } from './jobs.ts';
+import { JOBS_CHANNEL, relaxCommitIf, runChangesByCallerIf, type JobId } from './jobs.ts';
 import { ACTION_ROW_JSON } from './step-context.ts';
 import type { ActionRow } from './workflow-runs.ts';
 
@@ -104,7 +104,7 @@ const COLUMNS: [name: string, type: string, value: (t: StepTransition, now: Date
   ['next_action_id', 'uuid', (t) => t.start?.actionId ?? null],
   ['notify', 'bool', (t) => t.notify],
 ];
-const FIRST_COLUMN_PARAM = 6;
+const FIRST_COLUMN_PARAM = 7;
 
 /**
  * The first array is read through a scalar sub-select, whose value the planner cannot see: a
@@ -140,6 +140,11 @@ export async function recordStepTransitions(
     leaseUntil: Date;
     /** Commit without waiting for the WAL flush (relaxCommitIf in jobs.ts). */
     relaxDurability: boolean;
+    /**
+     * The caller sends the run changes after the commit (migration 0016): the triggers stay
+     * silent for this transaction.
+     */
+    runChangesByCaller?: boolean;
     items: StepTransition[];
   },
 ): Promise<TransitionResult[]> {
@@ -242,7 +247,8 @@ export async function recordStepTransitions(
             end as action,
             -- One notification per transaction: PostgreSQL folds identical ones.
             case when d.notify then pg_notify('${JOBS_CHANNEL}', '') end as notified,
-            ${relaxCommitIf('$5')} as relaxed
+            ${relaxCommitIf('$5')} as relaxed,
+            ${runChangesByCallerIf('$6')} as run_changes
        from item i
        left join done d on d.ord = i.ord
        left join finished f on f.id = i.step_run_id
@@ -254,6 +260,7 @@ export async function recordStepTransitions(
       p.now,
       p.leaseUntil,
       p.relaxDurability,
+      p.runChangesByCaller ?? false,
       ...COLUMNS.map(([, , value]) => p.items.map((t) => value(t, p.now))),
     ],
   });

@@ -1,12 +1,16 @@
 /**
- * JavaScript code steps in isolated-vm: a fresh V8 isolate per step with a heap limit, a
- * wall-clock limit (sync CPU is also bounded by isolated-vm's own timeout), no `require`,
- * no process, no file system, no environment. The only bridges are `console` (→ execution
- * log) and `http` (→ the gate). The user code is an async function body over `input`; what
- * it returns is the step output. The isolate is disposed after every step.
+ * JavaScript code steps in isolated-vm: a fresh V8 context per step in an isolate of the
+ * step's tenant (javascript-isolates.ts, ADR 0009) with a heap limit, a wall-clock limit (sync
+ * CPU is also bounded by isolated-vm's own timeout), no `require`, no process, no file system,
+ * no environment. The only bridges are `console` (→ execution log) and `http` (→ the gate).
+ * The user code is an async function body over `input`; what it returns is the step output.
+ * The context is released after every step; the isolate is disposed instead of reused when
+ * the step timed out, was aborted, hit the memory limit or left helper calls running. Without
+ * a pool, each step gets a fresh isolate, disposed after it.
  */
 import ivm from 'isolated-vm';
 import { SwitchyardError, isSwitchyardError } from '../../model/errors.ts';
+import type { IsolatePool } from './javascript-isolates.ts';
 import { logLine, runHelperRequest, type CodeHost, type CodeRequest } from './sandbox-api.ts';
 
 /** isolated-vm refuses smaller heaps. */
@@ -36,13 +40,23 @@ const BOOTSTRAP = `
 })();
 `;
 
-export async function runJavaScript(req: CodeRequest, host: CodeHost): Promise<unknown> {
-  const isolate = new ivm.Isolate({ memoryLimit: Math.max(MIN_ISOLATE_MB, req.memoryLimitMb) });
+export async function runJavaScript(
+  req: CodeRequest,
+  host: CodeHost,
+  /** The tenant's warm isolates; without it the step gets an isolate of its own. */
+  warm?: { pool: IsolatePool; tenantKey: string },
+): Promise<unknown> {
+  const memoryLimit = Math.max(MIN_ISOLATE_MB, req.memoryLimitMb);
+  const held = warm ? warm.pool.acquire(warm.tenantKey, memoryLimit) : null;
+  const isolate = held?.isolate ?? new ivm.Isolate({ memoryLimit });
   let timer: NodeJS.Timeout | undefined;
   let timedOut = false;
   let onAbort: (() => void) | undefined;
+  let context: ivm.Context | undefined;
+  // Helper calls still running when the step ends would resume in this isolate later.
+  let pendingHelpers = 0;
   try {
-    const context = await isolate.createContext();
+    context = await isolate.createContext();
     const jail = context.global;
     await jail.set(
       '__log',
@@ -53,11 +67,14 @@ export async function runJavaScript(req: CodeRequest, host: CodeHost): Promise<u
     await jail.set(
       '__http',
       new ivm.Reference(async (json: string) => {
+        pendingHelpers++;
         try {
           return JSON.stringify({ ok: await runHelperRequest(JSON.parse(json), host) });
         } catch (err) {
           const code = isSwitchyardError(err) ? err.code : 'E_NETWORK';
           return JSON.stringify({ error: { code, message: `${code}: ${(err as Error).message}` } });
+        } finally {
+          pendingHelpers--;
         }
       }),
     );
@@ -87,11 +104,21 @@ export async function runJavaScript(req: CodeRequest, host: CodeHost): Promise<u
     }) as Promise<unknown>;
     return await Promise.race([run, wall]);
   } catch (err) {
-    throw classify(err, isolate, timedOut, req);
+    const e = classify(err, isolate, timedOut, req);
+    // An isolate whose execution was cut short is not trusted with another step.
+    if (e.code === 'E_CODE_TIMEOUT' || e.code === 'E_CODE_MEMORY_LIMIT') {
+      if (!isolate.isDisposed) isolate.dispose();
+    }
+    throw e;
   } finally {
     clearTimeout(timer);
     if (onAbort) host.signal.removeEventListener('abort', onAbort);
-    if (!isolate.isDisposed) isolate.dispose();
+    if (!isolate.isDisposed) {
+      if (held && pendingHelpers === 0 && !host.signal.aborted) {
+        context?.release();
+        warm!.pool.release(held);
+      } else isolate.dispose();
+    }
   }
 }
 

@@ -1,0 +1,119 @@
+/**
+ * What bench/e2e.ts reads beside the load: PostgreSQL's counters (commits, row writes per
+ * table, pg_stat_statements) and the CPU time of the processes (/proc/<pid>/stat), so that a
+ * line reports the cost of a run in the database and the split of the CPU between Node and
+ * PostgreSQL.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import type pg from 'pg';
+
+/** Clock ticks per second of /proc/<pid>/stat (CLK_TCK, 100 on Linux). */
+const TICKS = 100;
+
+export type DbCounters = {
+  commits: number;
+  /** n_tup_ins + n_tup_upd + n_tup_del, per table. */
+  writes: Record<string, number>;
+};
+
+export async function readDbCounters(owner: pg.Pool): Promise<DbCounters> {
+  const db = await owner.query<{ c: string }>(
+    `select xact_commit::text as c from pg_stat_database where datname = current_database()`,
+  );
+  const t = await owner.query<{ relname: string; w: string }>(
+    `select relname, (n_tup_ins + n_tup_upd + n_tup_del)::text as w from pg_stat_user_tables`,
+  );
+  const writes: Record<string, number> = {};
+  for (const r of t.rows) {
+    // Day partitions count for their table (execution_logs_20261206 → execution_logs).
+    const name = r.relname.replace(/_\d{8}$|_default$/, '');
+    writes[name] = (writes[name] ?? 0) + Number(r.w);
+  }
+  return { commits: Number(db.rows[0]!.c), writes };
+}
+
+export function diffCounters(a: DbCounters, b: DbCounters, ownQueries: number) {
+  const writes: Record<string, number> = {};
+  for (const [k, v] of Object.entries(b.writes)) {
+    const d = v - (a.writes[k] ?? 0);
+    if (d > 0) writes[k] = d;
+  }
+  return { commits: b.commits - a.commits - ownQueries, writes };
+}
+
+function statOf(pid: number): { ppid: number; cpu: number; childCpu: number } | null {
+  try {
+    const raw = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (which may contain spaces), from field 3 on.
+    const f = raw.slice(raw.lastIndexOf(')') + 2).split(' ');
+    return {
+      ppid: Number(f[1]),
+      cpu: (Number(f[11]) + Number(f[12])) / TICKS,
+      childCpu: (Number(f[13]) + Number(f[14])) / TICKS,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** Seconds of CPU used so far by the Node processes and by the PostgreSQL server. */
+export function readCpu(nodePids: number[], postmasterPid: number): { node: number; pg: number } {
+  let node = 0;
+  for (const pid of nodePids) node += statOf(pid)?.cpu ?? 0;
+  // The postmaster, its live children (backends, walwriter…) and those it has reaped.
+  const pm = statOf(postmasterPid);
+  let pgCpu = pm ? pm.cpu + pm.childCpu : 0;
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    const s = statOf(pid);
+    if (s && s.ppid === postmasterPid) pgCpu += s.cpu;
+  }
+  return { node, pg: pgCpu };
+}
+
+/** Resident set of a process in MiB (VmRSS) and its peak (VmHWM). */
+export function readRss(pid: number): { rss: number; peak: number } {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+    return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+  } catch {
+    return { rss: 0, peak: 0 };
+  }
+}
+
+export function postmasterPidOf(dataDir: string): number {
+  return Number(readFileSync(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+}
+
+export type StatementCost = { query: string; calls: number; totalMs: number; meanMs: number };
+
+/** The statements that took the most time since the last reset (pg_stat_statements). */
+export async function topStatements(owner: pg.Pool, limit = 8): Promise<StatementCost[]> {
+  try {
+    const r = await owner.query<{ query: string; calls: string; total: number; mean: number }>(
+      `select query, calls::text, total_exec_time as total, mean_exec_time as mean
+         from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
+        order by total_exec_time desc limit $1`,
+      [limit],
+    );
+    return r.rows.map((x) => ({
+      query: x.query.replace(/\s+/g, ' ').slice(0, Number(process.env.BENCH_QUERY_CHARS ?? 140)),
+      calls: Number(x.calls),
+      totalMs: x.total,
+      meanMs: x.mean,
+    }));
+  } catch {
+    return [];
+  }
+}
+
+export async function resetStatements(owner: pg.Pool): Promise<void> {
+  try {
+    await owner.query('select pg_stat_statements_reset()');
+  } catch {
+    // not loaded: the line reports no statements
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * JavaScript step strategies (ADR 0009): the cost of one trivial code step (`return { n,
+ * doubled }`) in isolated-vm, four ways, measured back to back in one process:
+ *   fresh        — a new isolate per step, context + bootstrap + compile + run, disposed (before);
+ *   pool         — isolates created ahead (off the step's path, but the same CPU), used once;
+ *   warm-context — one warm isolate per tenant, a fresh context per step (the choice);
+ *   warm+cache   — the same with the compiled user code cached per isolate (compileScript once;
+ *                  a script is bound to its isolate, not to a context).
+ * Also the real code-step path (src/runner/code/javascript.ts), without and with the pool.
+ * `node bench/js-isolates.ts` (BENCH_STEPS, default 2,000 per line). Prints a table.
+ */
+import ivm from 'isolated-vm';
+import os from 'node:os';
+import { runJavaScript } from '../src/runner/code/javascript.ts';
+import type { CodeHost } from '../src/runner/code/sandbox-api.ts';
+import { createIsolatePool } from '../src/runner/code/javascript-isolates.ts';
+
+const STEPS = Number(process.env.BENCH_STEPS ?? 2000);
+const CODE = 'return { n: input.n, doubled: input.n * 2 };';
+const wrap = (code: string) => `(async () => { const input = globalThis.input;\n${code}\n})()`;
+
+async function runIn(isolate: ivm.Isolate, script: ivm.Script | null, n: number) {
+  const context = await isolate.createContext();
+  try {
+    await context.global.set('input', new ivm.ExternalCopy({ n }).copyInto());
+    const s = script ?? (await isolate.compileScript(wrap(CODE)));
+    return (await s.run(context, { timeout: 1000, promise: true, copy: true })) as unknown;
+  } finally {
+    context.release();
+  }
+}
+
+type Line = { name: string; perStepMs: number; stepsPerS: number; cpuMsPerStep: number };
+
+async function measure(name: string, step: (i: number) => Promise<unknown>): Promise<Line> {
+  for (let i = 0; i < 50; i++) await step(i); // warm-up
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  // 16 at a time, like a worker's slots.
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < STEPS) await step(next++);
+    }),
+  );
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    name,
+    perStepMs: ms / STEPS,
+    stepsPerS: (STEPS / ms) * 1000,
+    cpuMsPerStep: (cpu.user + cpu.system) / 1000 / STEPS,
+  };
+}
+
+const lines: Line[] = [];
+lines.push(
+  await measure('fresh isolate per step', async (i) => {
+    const isolate = new ivm.Isolate({ memoryLimit: 64 });
+    try {
+      return await runIn(isolate, null, i);
+    } finally {
+      isolate.dispose();
+    }
+  }),
+);
+{
+  const pool: ivm.Isolate[] = [];
+  const refill = () => {
+    while (pool.length < 16) pool.push(new ivm.Isolate({ memoryLimit: 64 }));
+  };
+  refill();
+  lines.push(
+    await measure('pool of pre-created isolates, one use each', async (i) => {
+      const isolate = pool.pop() ?? new ivm.Isolate({ memoryLimit: 64 });
+      setImmediate(refill);
+      try {
+        return await runIn(isolate, null, i);
+      } finally {
+        isolate.dispose();
+      }
+    }),
+  );
+  for (const iso of pool) iso.dispose();
+}
+{
+  const warm = new ivm.Isolate({ memoryLimit: 64 });
+  lines.push(
+    await measure('warm isolate per tenant, fresh context per step', (i) => runIn(warm, null, i)),
+  );
+  const cached = await warm.compileScript(wrap(CODE));
+  lines.push(
+    await measure('warm isolate, fresh context, compiled script cached', (i) =>
+      runIn(warm, cached, i),
+    ),
+  );
+  warm.dispose();
+}
+const host: CodeHost = {
+  outbound: () => Promise.reject(new Error('no network in this bench')),
+  log: () => {},
+  signal: new AbortController().signal,
+};
+const pool = createIsolatePool();
+const req = (i: number) => ({ code: CODE, input: { n: i }, timeoutMs: 5000, memoryLimitMb: 64 });
+lines.push(
+  await measure('runJavaScript without a pool (fresh isolate, as before ADR 0009)', (i) =>
+    runJavaScript(req(i), host),
+  ),
+);
+lines.push(
+  await measure('runJavaScript with the warm pool (ADR 0009)', (i) =>
+    runJavaScript(req(i), host, { pool, tenantKey: 'bench' }),
+  ),
+);
+pool.close();
+
+const fmt = (n: number) => n.toFixed(n >= 100 ? 0 : 2);
+process.stdout.write(
+  `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, Node ${process.version}, load average ${os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(
+      ' ',
+    )}; ${STEPS} steps per line, 16 at a time.\n\n| strategy | wall ms per step | steps/s | CPU ms per step |\n|---|---:|---:|---:|\n${lines
+    .map(
+      (l) => `| ${l.name} | ${fmt(l.perStepMs)} | ${fmt(l.stepsPerS)} | ${fmt(l.cpuMsPerStep)} |`,
+    )
+    .join('\n')}\n`,
+);

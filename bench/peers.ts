@@ -1,0 +1,276 @@
+/**
+ * Switchyard beside n8n, same machine, same run, same load: `npm run bench:peers`.
+ *
+ * n8n (pinned: N8N_VERSION) is installed once with `npm install --prefix` into a cache
+ * directory outside the project (BENCH_PEERS_CACHE, default ~/.cache/switchyard-bench/
+ * n8n-<version>; ~1.4 GB), never into the project's dependencies. It runs from a temporary
+ * user folder with its telemetry, version checks, templates and public API off, listening on
+ * 127.0.0.1 only. The workflow shape is the same on both sides: a webhook, then one step
+ * that returns two fields (n8n: Webhook → Edit Fields (Set), answering after the last node,
+ * so an answer is a finished execution; Switchyard: a signed webhook → a JavaScript step,
+ * runs counted until all ended, bench/e2e.ts). Load: autocannon at concurrency 1, 10 and 50
+ * for BENCH_DURATION_S per line (`--quick`: 4 s). Writes the "Peers" section of RESULTS.md.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import autocannon from 'autocannon';
+import { freePort } from '../test/support/free-port.ts';
+import { readRss } from './e2e-stats.ts';
+import { fmt, loadLine, startServer, startTarget, stopServer, type Line } from './e2e.ts';
+
+const N8N_VERSION = '2.41.1';
+const root = path.resolve(import.meta.dirname, '..');
+const QUICK = process.argv.includes('--quick');
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? (QUICK ? 4 : 20));
+const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,10,50').split(',').map(Number);
+const cacheDir =
+  process.env.BENCH_PEERS_CACHE ??
+  path.join(os.homedir(), '.cache', 'switchyard-bench', `n8n-${N8N_VERSION}`);
+const n8nBin = path.join(cacheDir, 'node_modules', 'n8n', 'bin', 'n8n');
+
+/** What keeps n8n to itself: no telemetry, no calls home, loopback only. */
+function n8nEnv(userFolder: string, port: number): Record<string, string> {
+  return {
+    N8N_USER_FOLDER: userFolder,
+    N8N_PORT: String(port),
+    N8N_LISTEN_ADDRESS: '127.0.0.1',
+    N8N_HOST: '127.0.0.1',
+    N8N_PROTOCOL: 'http',
+    WEBHOOK_URL: `http://127.0.0.1:${port}/`,
+    N8N_DIAGNOSTICS_ENABLED: 'false',
+    N8N_DIAGNOSTICS_CONFIG_FRONTEND: '',
+    N8N_DIAGNOSTICS_CONFIG_BACKEND: '',
+    N8N_VERSION_NOTIFICATIONS_ENABLED: 'false',
+    N8N_TEMPLATES_ENABLED: 'false',
+    N8N_PERSONALIZATION_ENABLED: 'false',
+    N8N_HIRING_BANNER_ENABLED: 'false',
+    N8N_PUBLIC_API_DISABLED: 'true',
+    N8N_SECURE_COOKIE: 'false',
+    N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS: 'false',
+    N8N_LOG_LEVEL: 'warn',
+    N8N_RUNNERS_ENABLED: 'false',
+    EXTERNAL_FRONTEND_HOOKS_URLS: '',
+    DB_TYPE: 'sqlite',
+    NODE_ENV: 'production',
+  };
+}
+
+async function installN8n(): Promise<void> {
+  if (existsSync(n8nBin)) return;
+  await mkdir(cacheDir, { recursive: true });
+  if (!existsSync(path.join(cacheDir, 'package.json')))
+    await writeFile(
+      path.join(cacheDir, 'package.json'),
+      '{"name":"n8n-bench-host","private":true}\n',
+    );
+  process.stdout.write(`installing n8n@${N8N_VERSION} into ${cacheDir} (once; ~1.4 GB)…\n`);
+  const npm = (args: string[]) =>
+    promisify(execFile)('npm', [...args, '--prefix', cacheDir, '--no-audit', '--no-fund'], {
+      env: { ...process.env, N8N_DIAGNOSTICS_ENABLED: 'false' },
+      maxBuffer: 64 * 2 ** 20,
+    });
+  // Without install scripts: some optional native modules (Kafka's librdkafka) download their
+  // sources from GitHub at install time. The one native module the benchmark needs, SQLite,
+  // is then built from its bundled sources (node-gyp; npm_config_nodedir for the headers).
+  await npm(['install', '--ignore-scripts', `n8n@${N8N_VERSION}`]);
+  await npm(['rebuild', 'sqlite3', '--build-from-source']);
+}
+
+function n8nWorkflow() {
+  return {
+    id: 'benchWebhookSet01',
+    name: 'bench webhook → set',
+    active: true,
+    settings: { executionOrder: 'v1' },
+    connections: { Webhook: { main: [[{ node: 'Edit Fields', type: 'main', index: 0 }]] } },
+    nodes: [
+      {
+        id: 'a0d5d7b0-0000-4000-8000-000000000001',
+        name: 'Webhook',
+        type: 'n8n-nodes-base.webhook',
+        typeVersion: 2,
+        position: [0, 0],
+        webhookId: 'a0d5d7b0-0000-4000-8000-0000000000aa',
+        parameters: { httpMethod: 'POST', path: 'bench', responseMode: 'lastNode', options: {} },
+      },
+      {
+        id: 'a0d5d7b0-0000-4000-8000-000000000002',
+        name: 'Edit Fields',
+        type: 'n8n-nodes-base.set',
+        typeVersion: 3.4,
+        position: [200, 0],
+        parameters: {
+          assignments: {
+            assignments: [
+              { id: 'f1', name: 'n', value: '={{ $json.body.n }}', type: 'number' },
+              { id: 'f2', name: 'doubled', value: '={{ $json.body.n * 2 }}', type: 'number' },
+            ],
+          },
+          options: {},
+        },
+      },
+    ],
+  };
+}
+
+function n8nCli(args: string[], env: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [n8nBin, ...args],
+      { env: { ...process.env, ...env }, maxBuffer: 16 * 2 ** 20 },
+      (err, stdout, stderr) =>
+        err
+          ? reject(new Error(`n8n ${args.join(' ')}: ${stderr || err.message}`))
+          : resolve(stdout),
+    );
+  });
+}
+
+async function startN8n(): Promise<{ child: ChildProcess; url: string; dir: string }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sy-bench-n8n-'));
+  const port = await freePort();
+  const env = n8nEnv(dir, port);
+  const file = path.join(dir, 'workflow.json');
+  await writeFile(file, JSON.stringify(n8nWorkflow()));
+  await n8nCli(['import:workflow', `--input=${file}`], env);
+  // n8n 2.x publishes (activates) a workflow with publish:workflow; 1.x with update:workflow.
+  await n8nCli(['publish:workflow', '--id=benchWebhookSet01'], env).catch(() =>
+    n8nCli(['update:workflow', '--id=benchWebhookSet01', '--active=true'], env),
+  );
+  const child = spawn(process.execPath, [n8nBin, 'start'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 1200; i++) {
+    try {
+      const r = await fetch(`${url}/webhook/bench`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"n":1}',
+      });
+      if (r.status === 200) return { child, url, dir };
+    } catch {
+      // not yet
+    }
+    if (child.exitCode !== null) throw new Error('n8n exited during start');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  child.kill('SIGKILL');
+  throw new Error('n8n did not answer its webhook');
+}
+
+type PeerLine = {
+  concurrency: number;
+  perS: number;
+  p50: number;
+  p99: number;
+  rss: number;
+  errors: number;
+};
+
+async function loadN8n(url: string, pid: number, concurrency: number): Promise<PeerLine> {
+  const latencies: number[] = [];
+  let ok = 0;
+  let rss = 0;
+  const timer = setInterval(() => (rss = Math.max(rss, readRss(pid).rss)), 500);
+  const t0 = performance.now();
+  let n = 0;
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const inst = autocannon(
+      {
+        url: `${url}/webhook/bench`,
+        method: 'POST',
+        connections: concurrency,
+        duration: DURATION_S,
+        timeout: 60,
+        headers: { 'content-type': 'application/json' },
+        requests: [{ setupRequest: (r) => ({ ...r, body: JSON.stringify({ n: ++n }) }) }],
+      },
+      (err, res) => (err ? reject(err as Error) : resolve(res)),
+    );
+    inst.on('response', (_c, status: number, _b, ms: number) => {
+      latencies.push(ms);
+      if (status === 200) ok++;
+    });
+  });
+  clearInterval(timer);
+  const s = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+  return {
+    concurrency,
+    perS: ok / s,
+    p50: pct(0.5),
+    p99: pct(0.99),
+    rss,
+    errors: result.errors + result.timeouts + result.non2xx,
+  };
+}
+
+async function main(): Promise<void> {
+  await installN8n();
+  const version = (await n8nCli(['--version'], {}).catch(() => N8N_VERSION)).trim();
+  const load0 = os.loadavg();
+  const target = await startTarget();
+  const ours: Line[] = [];
+  const theirs: PeerLine[] = [];
+  let n8n: Awaited<ReturnType<typeof startN8n>> | undefined;
+  const sy = await startServer({ label: 'this', root }, 'start', target.port);
+  try {
+    n8n = await startN8n();
+    for (const c of CONCURRENCY) {
+      ours.push(await loadLine(sy, 'js', c));
+      theirs.push(await loadN8n(n8n.url, n8n.child.pid!, c));
+      process.stdout.write(
+        `c${c}: switchyard ${fmt(ours.at(-1)!.completedPerS)} runs/s, n8n ${fmt(theirs.at(-1)!.perS)} executions/s\n`,
+      );
+    }
+  } finally {
+    await stopServer(sy);
+    if (n8n) {
+      const exited = new Promise((r) => n8n!.child.once('exit', r));
+      n8n.child.kill('SIGTERM');
+      const t = setTimeout(() => n8n!.child.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(t);
+      await rm(n8n.dir, { recursive: true, force: true });
+    }
+    await target.close();
+  }
+  const load1 = os.loadavg();
+  const rows = ours.map((o, i) => {
+    const t = theirs[i]!;
+    return `| ${t.concurrency} | ${fmt(o.completedPerS)} | ${fmt(o.p50)} / ${fmt(o.p99)} | ${fmt(o.rssMb)} | ${fmt(t.perS)} | ${fmt(t.p50)} / ${fmt(t.p99)}${t.errors ? ` (${t.errors} errors)` : ''} | ${fmt(t.rss)} | **${fmt(o.completedPerS / t.perS)}×** |`;
+  });
+  const section = [
+    '## Peers',
+    '',
+    `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${new Date().toISOString().slice(0, 16)} UTC, load average ${load0.map((x) => x.toFixed(2)).join(' ')} before / ${load1.map((x) => x.toFixed(2)).join(' ')} after. \`npm run bench:peers${QUICK ? ' -- --quick' : ''}\`, ${DURATION_S} s per line, both measured in this run, one after the other at each concurrency. Switchyard: \`switchyard start\` (embedded PostgreSQL), signed webhook → JavaScript step returning two fields, completed runs/s counted until every run ended, latency = the webhook's 202. n8n ${version} (installed in ${cacheDir}, SQLite, defaults otherwise; telemetry off, 127.0.0.1): Webhook → Edit Fields (Set), answering after the last node, so an answer is a finished execution and latency is the whole execution.`,
+    '',
+    '| concurrency | Switchyard runs/s | Switchyard p50 / p99 ms | Switchyard RSS MB | n8n executions/s | n8n p50 / p99 ms | n8n RSS MB | ratio |',
+    '|---:|---:|---|---:|---:|---|---:|---:|',
+    ...rows,
+    '',
+  ].join('\n');
+  process.stdout.write(`\n${section}\n`);
+  if (process.argv.includes('--no-write')) return;
+  const file = path.join(root, 'bench/RESULTS.md');
+  const current = await readFile(file, 'utf8');
+  const start = current.indexOf('## Peers\n');
+  const next = start === -1 ? -1 : current.indexOf('\n## ', start + 1);
+  await writeFile(
+    file,
+    start === -1
+      ? `${current.trimEnd()}\n\n${section}`
+      : `${current.slice(0, start)}${section}${next === -1 ? '' : current.slice(next + 1)}`,
+  );
+}
+
+await main();

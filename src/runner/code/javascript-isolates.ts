@@ -1,0 +1,103 @@
+/**
+ * Warm isolates for JavaScript steps (ADR 0009): each tenant has its own isolates, kept
+ * between steps; a step gets an isolate of its tenant to itself (one step at a time per
+ * isolate) and a fresh context in it, released after the step. Creating an isolate is most of
+ * a trivial step's cost (bench/js-isolates.ts: ~2 ms against ~0.6 ms for a context).
+ *
+ * The boundaries: an isolate never runs a step of another tenant (the pool is keyed by
+ * tenant), so a tenant's step cannot reach another tenant's objects, heap or timing; a step's
+ * context, globals and built-ins are its own (V8 gives each context its own global object and
+ * its own Object.prototype, Array.prototype…), so one step's globals do not reach the next
+ * step of the same tenant. What a tenant's steps share over time is their isolate's heap
+ * limit and its thread. An isolate that hit its memory limit or was disposed on a timeout is
+ * never reused; one is retired after MAX_USES steps or once its heap holds more than half of
+ * its limit after a step, so that garbage one step leaves cannot add up.
+ */
+import ivm from 'isolated-vm';
+
+/** Steps one isolate runs before it is replaced (bounds what any leftover could accumulate). */
+const MAX_USES = 1_000;
+/** Idle isolates kept per tenant, and for all tenants together (least recently used go). */
+const IDLE_PER_TENANT = 4;
+const IDLE_TOTAL = 64;
+
+export type WarmIsolate = {
+  readonly isolate: ivm.Isolate;
+  readonly tenantKey: string;
+  readonly memoryLimitMb: number;
+  uses: number;
+};
+
+export type IsolatePool = {
+  /** An isolate of this tenant for one step: reused when one is idle, else new. */
+  acquire(tenantKey: string, memoryLimitMb: number): WarmIsolate;
+  /** Back to the pool after the step (a disposed or spent isolate is dropped). */
+  release(w: WarmIsolate): void;
+  /** Disposes the idle isolates (a stopping process). */
+  close(): void;
+  idleCount(): number;
+};
+
+export function createIsolatePool(): IsolatePool {
+  // Insertion order is recency: the first entries are the least recently released.
+  const idle = new Map<string, WarmIsolate[]>();
+  let total = 0;
+  const dropOldest = () => {
+    for (const [key, list] of idle) {
+      const w = list.shift();
+      if (list.length === 0) idle.delete(key);
+      if (w) {
+        total--;
+        if (!w.isolate.isDisposed) w.isolate.dispose();
+        return;
+      }
+    }
+  };
+  return {
+    acquire(tenantKey, memoryLimitMb) {
+      const list = idle.get(tenantKey);
+      while (list && list.length > 0) {
+        const w = list.pop()!;
+        total--;
+        if (list.length === 0) idle.delete(tenantKey);
+        if (!w.isolate.isDisposed && w.memoryLimitMb === memoryLimitMb) {
+          w.uses++;
+          return w;
+        }
+        if (!w.isolate.isDisposed) w.isolate.dispose();
+      }
+      return {
+        isolate: new ivm.Isolate({ memoryLimit: memoryLimitMb }),
+        tenantKey,
+        memoryLimitMb,
+        uses: 1,
+      };
+    },
+    release(w) {
+      if (w.isolate.isDisposed) return;
+      let spent = w.uses >= MAX_USES;
+      if (!spent) {
+        const heap = w.isolate.getHeapStatisticsSync();
+        spent =
+          heap.used_heap_size + heap.externally_allocated_size > (w.memoryLimitMb * 2 ** 20) / 2;
+      }
+      const list = idle.get(w.tenantKey) ?? [];
+      if (spent || list.length >= IDLE_PER_TENANT) {
+        w.isolate.dispose();
+        return;
+      }
+      // Re-inserted last: this tenant is now the most recently used.
+      idle.delete(w.tenantKey);
+      idle.set(w.tenantKey, [...list, w]);
+      total++;
+      while (total > IDLE_TOTAL) dropOldest();
+    },
+    close() {
+      for (const list of idle.values())
+        for (const w of list) if (!w.isolate.isDisposed) w.isolate.dispose();
+      idle.clear();
+      total = 0;
+    },
+    idleCount: () => total,
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * ADR 0009: JavaScript steps run in warm isolates of their own tenant, a fresh context each.
+ * A step of one tenant never sees another tenant's objects, and a step's globals (and its
+ * changes to built-ins) do not reach the next step of the same tenant in the same isolate.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { runJavaScript } from '../../src/runner/code/javascript.ts';
+import { createIsolatePool, type IsolatePool } from '../../src/runner/code/javascript-isolates.ts';
+import type { CodeHost } from '../../src/runner/code/sandbox-api.ts';
+
+const host = (): CodeHost => ({
+  outbound: () => Promise.reject(new Error('no network here')),
+  log: () => {},
+  signal: new AbortController().signal,
+});
+const req = (code: string, input: unknown = null) => ({
+  code,
+  input,
+  timeoutMs: 1_000,
+  memoryLimitMb: 32,
+});
+
+/** Everything a step could leave behind for a later one: globals and changed built-ins. */
+const PLANT = `
+  globalThis.stash = { secret: input.secret };
+  var declared = input.secret;
+  Object.prototype.leaked = input.secret;
+  Array.prototype.extra = () => input.secret;
+  JSON.stringify = () => input.secret;
+  console.log = () => {};
+  return 'planted';
+`;
+const LOOK = `
+  return {
+    stash: typeof globalThis.stash,
+    declared: typeof declared,
+    leaked: ({}).leaked ?? null,
+    extra: typeof [].extra,
+    json: JSON.stringify({ a: 1 }),
+  };
+`;
+const CLEAN = {
+  stash: 'undefined',
+  declared: 'undefined',
+  leaked: null,
+  extra: 'undefined',
+  json: '{"a":1}',
+};
+
+describe('JavaScript steps in warm isolates (ADR 0009)', () => {
+  let pool: IsolatePool;
+  afterEach(() => pool.close());
+
+  it("a tenant's step never sees another tenant's objects, and gets an isolate of its own", async () => {
+    pool = createIsolatePool();
+    const a = pool.acquire('tenant-a', 32);
+    pool.release(a);
+    const b = pool.acquire('tenant-b', 32);
+    // Tenant A's idle isolate is not handed to tenant B.
+    expect(b.isolate).not.toBe(a.isolate);
+    pool.release(b);
+
+    const warmA = { pool, tenantKey: 'tenant-a' };
+    const warmB = { pool, tenantKey: 'tenant-b' };
+    expect(await runJavaScript(req(PLANT, { secret: 'A-secret' }), host(), warmA)).toBe('planted');
+    expect(await runJavaScript(req(LOOK), host(), warmB)).toEqual(CLEAN);
+  });
+
+  it("one step's globals and changes to built-ins do not reach the next step in the same isolate", async () => {
+    pool = createIsolatePool();
+    const warm = { pool, tenantKey: 'tenant-a' };
+    expect(await runJavaScript(req(PLANT, { secret: 'first' }), host(), warm)).toBe('planted');
+    // The same isolate runs the next step (it is warm), in a fresh context.
+    const reused = pool.acquire('tenant-a', 32);
+    expect(reused.uses).toBe(2);
+    pool.release(reused);
+    expect(await runJavaScript(req(LOOK), host(), warm)).toEqual(CLEAN);
+  });
+
+  it('an isolate whose step timed out or ran out of memory is not reused', async () => {
+    pool = createIsolatePool();
+    const warm = { pool, tenantKey: 'tenant-a' };
+    await expect(runJavaScript(req('while (true) {}'), host(), warm)).rejects.toMatchObject({
+      code: 'E_CODE_TIMEOUT',
+    });
+    expect(pool.idleCount()).toBe(0);
+    await expect(
+      runJavaScript(
+        req('const a = []; while (true) a.push(new Array(1e6).fill(1));'),
+        host(),
+        warm,
+      ),
+    ).rejects.toMatchObject({ code: 'E_CODE_MEMORY_LIMIT' });
+    expect(pool.idleCount()).toBe(0);
+    // The tenant's next step runs in a new isolate.
+    expect(await runJavaScript(req('return 1 + 1;'), host(), warm)).toBe(2);
+    expect(pool.idleCount()).toBe(1);
+  });
+});
