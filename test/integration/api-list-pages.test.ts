@@ -187,7 +187,10 @@ describe('the other lists', () => {
       `query($a: ID!) { actions(appId: $a, first: 1) { nodes { name } endCursor hasNextPage } }`,
       { a: appIds[0] },
     );
-    expect(ofApp.actions).toMatchObject({ nodes: [{ name: 'Lookup Zeta CRM' }], hasNextPage: false });
+    expect(ofApp.actions).toMatchObject({
+      nodes: [{ name: 'Lookup Zeta CRM' }],
+      hasNextPage: false,
+    });
 
     const conns = await gql<{ connections: Page<{ name: string }> }>(
       `{ connections(first: 2) { nodes { name } endCursor hasNextPage } }`,
