@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { addMissingBuiltinApps } from '../accounts/builtin-apps.ts';
 import { openDatabase } from '../db/connect.ts';
 import { createContext } from './context.ts';
 
@@ -10,6 +11,12 @@ export async function migrateCommand(args: string[]): Promise<void> {
     migrate: true,
     applicationName: 'switchyard-migrate',
   });
-  await db.close();
+  try {
+    const added = await addMissingBuiltinApps(db.pool);
+    if (added > 0)
+      logger.info({ added }, 'added the built-in apps new in this release to every tenant');
+  } finally {
+    await db.close();
+  }
   process.stdout.write('Migrations are up to date.\n');
 }

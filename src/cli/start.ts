@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { addMissingBuiltinApps } from '../accounts/builtin-apps.ts';
 import { openDatabase } from '../db/connect.ts';
 import { startPartitionMaintenance } from '../db/partitions.ts';
 import { startRetentionSchedule } from '../retention/schedule.ts';
@@ -36,6 +37,10 @@ export async function startCommand(args: string[]): Promise<void> {
   // Python steps' sandbox: its self-check runs now; /readyz shows its verdict.
   const python = startPythonSandbox(config.runner, logger);
   lifecycle.onStop('python sandbox', () => Promise.resolve(python.close()));
+  // Tenants made by an earlier release get the built-in apps added since (as `migrate` does).
+  const added = await addMissingBuiltinApps(db.pool);
+  if (added > 0)
+    logger.info({ added }, 'added the built-in apps new in this release to every tenant');
   const served = await serveHttp(config, db, logger, lifecycle, [pythonReadinessCheck(python)]);
   // Once serving: a start-up that fails before (port in use) must not leave a query in
   // flight on a pool it is closing. Partitions ahead of today exist from earlier runs, and

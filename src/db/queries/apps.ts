@@ -134,3 +134,19 @@ export async function selectAppByKey(
   const res = await db.query<Raw>(`select ${columns} from apps where key = $1`, [p.key]);
   return res.rows[0] && map(res.rows[0]);
 }
+
+/**
+ * Serialises the built-in catalogue's sync of one tenant (two processes starting at once would
+ * both add a missing app): a transaction-scoped advisory lock, released at commit.
+ */
+export async function lockBuiltinAppsOf(db: Queryable, p: { tenantId: string }): Promise<void> {
+  await db.query(`select pg_advisory_xact_lock(hashtext('switchyard.builtin-apps:' || $1))`, [
+    p.tenantId,
+  ]);
+}
+
+/** The keys of the current tenant's apps, built-in or its own (RLS). */
+export async function selectAppKeys(db: Queryable): Promise<string[]> {
+  const res = await db.query<{ key: string }>('select key from apps');
+  return res.rows.map((r) => r.key);
+}
