@@ -65,6 +65,8 @@ async function chooseAction(name: string): Promise<void> {
   const chosen = page.locator('.v-autocomplete__selection', { hasText: name });
   for (let attempt = 0; attempt < 3 && !(await chosen.isVisible()); attempt++) {
     await page.getByRole('combobox', { name: 'Action' }).click();
+    // Typed, as a person picks among the catalogue's many actions (the picker pages them).
+    await page.getByRole('combobox', { name: 'Action' }).fill(name);
     await page.getByRole('option', { name }).click();
     await chosen.waitFor({ timeout: 3_000 }).catch(() => undefined);
   }

@@ -162,6 +162,13 @@ describe('the other lists', () => {
     }`);
     expect(found.apps.nodes.map((a) => a.name)).toEqual(['Beta Pay']);
     expect(found.actions.nodes.map((a) => a.name)).toEqual(['Lookup Zeta CRM']);
+    // The editor's picker shows "App · Action": a person types either, or both.
+    const byTitle = await gql<{ byApp: Page<{ name: string }>; byTitle: Page<{ name: string }> }>(`{
+      byApp: actions(search: "beta pay") { nodes { name } }
+      byTitle: actions(search: "Zeta CRM · Lookup") { nodes { name } }
+    }`);
+    expect(byTitle.byApp.nodes.map((a) => a.name)).toEqual(['Lookup Beta Pay']);
+    expect(byTitle.byTitle.nodes.map((a) => a.name)).toEqual(['Lookup Zeta CRM']);
     expect(found.connections.nodes.map((c) => c.name)).toEqual(['alpha Mail prod']);
     expect(found.members.nodes).toHaveLength(1);
 

@@ -113,7 +113,10 @@ export async function updateAction(
   return res.rows[0] && map(res.rows[0]);
 }
 
-/** One page by (lower(name), id), of one app or all; optionally only names containing `search`. */
+/**
+ * One page by (lower(name), id), of one app or all; optionally only those whose name, app name
+ * or "app · action" title (as the editor's picker shows it) contains `search`.
+ */
 export async function selectActions(
   db: Queryable,
   p: NamePage & { appId: AppId | null },
@@ -121,7 +124,10 @@ export async function selectActions(
   const res = await db.query<Raw & { sort_key: string }>(
     `select ${columns}, name_key as sort_key from actions
       where tenant_id = $1 and ($2::uuid is null or app_id = $2)
-        and ($3::text is null or name_key like $3)
+        and ($3::text is null or name_key like $3 or exists (
+              select 1 from apps ap
+               where ap.tenant_id = actions.tenant_id and ap.id = actions.app_id
+                 and (ap.name_key like $3 or ap.name_key || ' · ' || actions.name_key like $3)))
         and ($4::text is null or (name_key, id) > ($4, $5::uuid))
       order by name_key, id limit $6`,
     [

@@ -259,7 +259,7 @@ builder.queryField('actions', (t) =>
     type: ActionPageRef,
     authScopes: { viewer: true },
     description:
-      'By name (case-insensitive), of one app or all, with cursor pagination (`after` = a previous `endCursor`); `search` keeps the names containing it.',
+      'By name (case-insensitive), of one app or all, with cursor pagination (`after` = a previous `endCursor`); `search` keeps the actions whose name, app name or "App · Action" title contains it.',
     args: {
       appId: t.arg.id({ required: false }),
       ids: t.arg.idList({
