@@ -69,18 +69,30 @@ export async function openDatabase(
         logger,
       });
       if (opts.migrate) {
-        const { applied } = await migrate(ownerUrl, { logger });
+        const owner = ownerUrl;
+        const password = appPassword;
+        // Like the role checks below: a restart between the wait and these is waited out
+        // (migrations are transactional and applied once, so a retry is safe).
+        const retry = { retryForMs: cfg.connectRetryMs, logger };
+        const { applied } = await retryWhileUnreachable(() => migrate(owner, { logger }), {
+          ...retry,
+          what: 'migrations',
+        });
         if (applied.length > 0) logger.info({ applied }, 'database migrated');
-        if (appPassword) {
+        if (password) {
           // With an explicit DATABASE_SYSTEM_URL the operator manages the system role.
-          await ensureAppRole(ownerUrl, {
-            role: cfg.appRole,
-            password: appPassword,
-            logger,
-            system: cfg.systemUrl
-              ? false
-              : { role: systemRoleFor(cfg.appRole), password: deriveSystemPassword(appPassword) },
-          });
+          await retryWhileUnreachable(
+            () =>
+              ensureAppRole(owner, {
+                role: cfg.appRole,
+                password,
+                logger,
+                system: cfg.systemUrl
+                  ? false
+                  : { role: systemRoleFor(cfg.appRole), password: deriveSystemPassword(password) },
+              }),
+            { ...retry, what: 'runtime role set-up' },
+          );
         }
       }
     }
