@@ -7,78 +7,29 @@
  */
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { Worker } from '../../src/engine/worker.ts';
-import { cookieOf, startTestApi, type TestApi } from '../support/api.ts';
+import { type TestApi } from '../support/api.ts';
 import type { Locator } from 'playwright-core';
-import { openBrowser, seriousAxeViolations, type TestBrowser } from '../support/browser.ts';
-import { startTestWorker } from '../support/test-worker.ts';
-import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { type TestBrowser } from '../support/browser.ts';
+import { OWNER, openWebSession, type WebSession } from '../support/web-session.ts';
+import type { TestDatabase } from '../support/db.ts';
 
+let session: WebSession;
 let db: TestDatabase;
 let api: TestApi;
 let browser: TestBrowser;
-let worker: Worker;
-let cookie: string;
-
-const OWNER = { email: 'ops@acme.test', password: 'correct horse battery' };
-
-async function gql<T = Record<string, unknown>>(
-  query: string,
-  variables: Record<string, unknown> = {},
-): Promise<T> {
-  const res = await api.gql<T>(query, variables, { cookie });
-  expect(res.errors).toBeUndefined();
-  return res.data!;
-}
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  api = await startTestApi(db, {}, undefined, { webApp: true });
-  worker = startTestWorker(db);
-  browser = await openBrowser();
-  browser.page.setDefaultTimeout(10_000);
-  const setup = await api.gql(
-    `mutation($e: String!, $p: String!) { setup(tenantName: "Acme", email: $e, password: $p) { kind } }`,
-    { e: OWNER.email, p: OWNER.password },
-  );
-  expect(setup.errors).toBeUndefined();
-  cookie = cookieOf(setup.setCookie);
+  session = await openWebSession('web-admin');
+  ({ db, api, browser } = session);
 }, 60_000);
 afterAll(async () => {
-  await browser?.close();
-  await worker?.stop();
-  await api?.close();
-  await db?.drop();
+  await session?.close();
 });
 
-/** Runs a browser scenario; on failure keeps a screenshot to look at. */
-async function scenario(name: string, fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn();
-  } catch (err) {
-    await browser.page.screenshot({ path: `test-results/web-admin-${name}-failure.png` });
-    throw err;
-  }
-}
-
-async function expectNoAxeViolations(): Promise<void> {
-  // Colours measured mid-transition (a message sliding in, a tab's window moving, a ripple) are
-  // not the ones people read: wait for the finite animations to end.
-  await expect
-    .poll(() =>
-      browser.page.evaluate(
-        () =>
-          document
-            .getAnimations()
-            .filter(
-              (a) =>
-                a.playState === 'running' && a.effect?.getComputedTiming().iterations !== Infinity,
-            ).length,
-      ),
-    )
-    .toBe(0);
-  expect(await seriousAxeViolations(browser.page)).toEqual([]);
-}
+const gql = <T = Record<string, unknown>>(query: string, variables: Record<string, unknown> = {}) =>
+  session.gql<T>(query, variables);
+const scenario = (name: string, fn: () => Promise<void>) => session.scenario(name, fn);
+const expectNoAxeViolations = () => session.expectNoAxeViolations();
 
 type DeadLetterList = {
   deadLetters: { nodes: { id: string; runId: string; replayRunId: string | null }[] };

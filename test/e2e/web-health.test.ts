@@ -5,80 +5,29 @@
  * who opens the page by its address is told that it is for admins.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { Worker } from '../../src/engine/worker.ts';
-import { cookieOf, startTestApi, type TestApi } from '../support/api.ts';
-import {
-  openBrowser,
-  seriousAxeViolations,
-  tourShot,
-  type TestBrowser,
-} from '../support/browser.ts';
-import { startTestWorker } from '../support/test-worker.ts';
-import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { type TestApi } from '../support/api.ts';
+import { tourShot, type TestBrowser } from '../support/browser.ts';
+import { OWNER, openWebSession, type WebSession } from '../support/web-session.ts';
+import type { TestDatabase } from '../support/db.ts';
 
+let session: WebSession;
 let db: TestDatabase;
 let api: TestApi;
 let browser: TestBrowser;
-let worker: Worker;
-let cookie: string;
-
-const OWNER = { email: 'ops@acme.test', password: 'correct horse battery' };
 const EDITOR = { email: 'bea@acme.test', password: 'bea password 123' };
 
-async function gql<T = Record<string, unknown>>(
-  query: string,
-  variables: Record<string, unknown> = {},
-): Promise<T> {
-  const res = await api.gql<T>(query, variables, { cookie });
-  expect(res.errors).toBeUndefined();
-  return res.data!;
-}
-
 beforeAll(async () => {
-  db = await createTestDatabase();
-  api = await startTestApi(db, {}, undefined, { webApp: true });
-  worker = startTestWorker(db);
-  browser = await openBrowser();
-  browser.page.setDefaultTimeout(10_000);
-  const setup = await api.gql(
-    `mutation($e: String!, $p: String!) { setup(tenantName: "Acme", email: $e, password: $p) { kind } }`,
-    { e: OWNER.email, p: OWNER.password },
-  );
-  expect(setup.errors).toBeUndefined();
-  cookie = cookieOf(setup.setCookie);
+  session = await openWebSession('web-health');
+  ({ db, api, browser } = session);
 }, 60_000);
 afterAll(async () => {
-  await browser?.close();
-  await worker?.stop();
-  await api?.close();
-  await db?.drop();
+  await session?.close();
 });
 
-async function scenario(name: string, fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn();
-  } catch (err) {
-    await browser.page.screenshot({ path: `test-results/web-health-${name}-failure.png` });
-    throw err;
-  }
-}
-
-async function expectNoAxeViolations(): Promise<void> {
-  await expect
-    .poll(() =>
-      browser.page.evaluate(
-        () =>
-          document
-            .getAnimations()
-            .filter(
-              (a) =>
-                a.playState === 'running' && a.effect?.getComputedTiming().iterations !== Infinity,
-            ).length,
-      ),
-    )
-    .toBe(0);
-  expect(await seriousAxeViolations(browser.page)).toEqual([]);
-}
+const gql = <T = Record<string, unknown>>(query: string, variables: Record<string, unknown> = {}) =>
+  session.gql<T>(query, variables);
+const scenario = (name: string, fn: () => Promise<void>) => session.scenario(name, fn);
+const expectNoAxeViolations = () => session.expectNoAxeViolations();
 
 /** A one-step workflow whose JavaScript action runs `code` once (no retries). */
 async function workflowRunning(key: string, code: string): Promise<string> {
