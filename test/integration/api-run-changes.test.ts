@@ -184,6 +184,31 @@ describe('runChanged over Server-Sent Events', () => {
     await waitFor(() => api.runChanges.size() === 0, { what: 'unsubscribed' });
   });
 
+  it('survives clients that go at once, before their stream is read', async () => {
+    // A tab closed or navigated away right after opening its stream: each request is aborted
+    // a few milliseconds after it is sent, some before and some after their answer starts (an
+    // uncaught error here would end the API process).
+    for (let i = 0; i < 40; i++) {
+      const abort = new AbortController();
+      const sent = fetch(`${api.url}/graphql`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'text/event-stream',
+          ...bearer(aliceViewer),
+        },
+        body: JSON.stringify({ query: SUBSCRIPTION, variables: {} }),
+        signal: abort.signal,
+      }).catch(() => undefined);
+      await sleep(i % 8);
+      abort.abort();
+      await sent;
+    }
+    await waitFor(() => api.runChanges.size() === 0, { what: 'every subscription to end' });
+    const alive = await api.gql('{ __typename }', {}, { token: aliceViewer });
+    expect(alive.data).toEqual({ __typename: 'Query' });
+  });
+
   it('refuses anonymous callers, and logs the subscription in the access history', async () => {
     const anon = await subscribeSse<Change>(api.url, SUBSCRIPTION, {}, {});
     await anon.ended;

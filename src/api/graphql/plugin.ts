@@ -123,6 +123,11 @@ export function registerGraphql(app: FastifyInstance, opts: GraphqlOptions): voi
         // Its connection is not kept for reuse: a closing server would otherwise wait for the
         // client to drop it (seconds) after the stream ended.
         void reply.header('connection', 'close');
+        // A client that goes before the first chunk is read cancels a stream whose source has
+        // not started, and yoga's SSE source then throws (graphql-yoga 5.24: `iterator` is
+        // unset in its cancel); the error surfaces on the body's Node stream, where nobody
+        // listens, and would end the process. The client is gone either way: ignore it.
+        (response.body as { readable?: NodeJS.ReadableStream }).readable?.on('error', () => {});
         return reply.send(Readable.from(response.body as AsyncIterable<Uint8Array>));
       }
       // Other answers are buffered, not streamed: they are small, and a client that

@@ -25,11 +25,19 @@ builder.subscriptionField('runChanged', (t) =>
       workflowId: t.arg.id({ required: false }),
       runId: t.arg.id({ required: false }),
     },
-    subscribe: (_r, args, ctx) =>
-      ctx.services.runChanges.subscribe(tenantOf(ctx).tenantId, {
+    subscribe: (_r, args, ctx) => {
+      const changes = ctx.services.runChanges.subscribe(tenantOf(ctx).tenantId, {
         workflowId: args.workflowId ? (String(args.workflowId) as WorkflowId) : null,
         runId: args.runId ? (String(args.runId) as RunId) : null,
-      }),
+      });
+      // Ends with its HTTP response: a client that goes before its stream is first read is
+      // not told to yoga's iterator (never started), and would hold its place for 10 minutes.
+      const res = ctx.reply.raw;
+      const end = () => void changes.return?.();
+      if (res.closed || res.socket?.destroyed !== false) end();
+      else res.once('close', end);
+      return changes;
+    },
     resolve: (change) => change,
   }),
 );
