@@ -100,11 +100,11 @@ it('filters runs by status, workflow and time, and keeps the filters in the URL'
 
   await choose('Created', 'Last 24 hours');
   await expect.poll(shown).toEqual(['billing-failed-recent']);
+  // The URL follows the filters (the list may show before the address bar is updated).
+  await expect
+    .poll(() => Object.fromEntries(new URL(page.url()).searchParams))
+    .toMatchObject({ status: 'failed', range: '24h' });
   const url = new URL(page.url());
-  expect(Object.fromEntries(url.searchParams)).toMatchObject({
-    status: 'failed',
-    range: '24h',
-  });
   expect(url.searchParams.get('workflow')).toBeTruthy();
   await tourShot(page, 'runs-filtered');
   expect(await seriousAxeViolations(page)).toEqual([]);

@@ -73,16 +73,6 @@ async function chooseAction(name: string): Promise<void> {
   await chosen.waitFor();
 }
 
-/** Axe judges colours as they end up: wait for finite animations (fades, transitions) to end. */
-async function axeSettled(): Promise<unknown[]> {
-  await browser.page.waitForFunction(() =>
-    document
-      .getAnimations()
-      .every((a) => a.playState !== 'running' || a.effect?.getTiming().iterations === Infinity),
-  );
-  return seriousAxeViolations(browser.page);
-}
-
 const inputLabel = 'Input (JSON; type {{ to insert a value from the trigger or an earlier step)';
 
 async function testDraft(): Promise<void> {
@@ -170,7 +160,7 @@ async function testDraft(): Promise<void> {
     .toContain('amount is 12.5');
   expect(crm.requests).toHaveLength(1);
   expect(JSON.parse(crm.requests[0]!.body)).toEqual({ cents: 1250 });
-  expect(await axeSettled()).toEqual([]);
+  expect(await seriousAxeViolations(browser.page)).toEqual([]);
 
   // Pin the HTTP step's output, test again: the fake API is not called.
   await crmResult.getByRole('button', { name: 'Pin this output' }).click();
@@ -198,12 +188,12 @@ async function testDraft(): Promise<void> {
     })
     .toBe(true);
   expect(crm.requests).toHaveLength(1);
-  expect(await axeSettled()).toEqual([]);
+  expect(await seriousAxeViolations(browser.page)).toEqual([]);
 
   // The test run's detail page says what it is.
   await page.getByRole('link', { name: 'Run detail' }).click();
   await page.getByText('Test run of a draft').waitFor();
-  expect(await axeSettled()).toEqual([]);
+  expect(await seriousAxeViolations(browser.page)).toEqual([]);
   await page.goBack();
   await page.getByRole('tab', { name: 'Runs' }).waitFor();
 
@@ -217,6 +207,6 @@ async function testDraft(): Promise<void> {
   await page.getByRole('tab', { name: 'Editor' }).click();
   await page.getByRole('button', { name: 'Save and publish' }).click();
   await page.getByText(/Saved and published as v2/).waitFor();
-  expect(await axeSettled()).toEqual([]);
+  expect(await seriousAxeViolations(browser.page)).toEqual([]);
   expect(browser.problems).toEqual([]);
 }

@@ -76,11 +76,32 @@ export type AxeViolation = {
   nodes: string[];
 };
 
+/** Waits (up to 5 s) until no finite animation runs: a fade or ripple half-way is not what people read. */
+async function animationsSettled(page: Page): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline) {
+    const running = await page.evaluate(
+      () =>
+        document
+          .getAnimations()
+          .filter(
+            (a) =>
+              a.playState === 'running' && a.effect?.getComputedTiming().iterations !== Infinity,
+          ).length,
+    );
+    if (running === 0) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /**
- * axe-core on the page as it is now. Evaluated through the DevTools protocol, so the page's
- * CSP (which refuses injected scripts, as it should) does not have to be relaxed for it.
+ * axe-core on the page once its finite animations have ended (colours measured mid-fade, e.g.
+ * a dialog's overlay coming in, are not the ones people read). Evaluated through the DevTools
+ * protocol, so the page's CSP (which refuses injected scripts, as it should) does not have to
+ * be relaxed for it.
  */
 export async function seriousAxeViolations(page: Page): Promise<AxeViolation[]> {
+  await animationsSettled(page);
   await page.evaluate(axeSource);
   const violations = await page.evaluate(async () => {
     type Node = { target: string[]; failureSummary?: string };

@@ -24,7 +24,7 @@ export type WebSession = {
   gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>): Promise<T>;
   /** Runs a browser scenario; on failure keeps `test-results/<prefix>-<name>-failure.png`. */
   scenario(name: string, fn: () => Promise<void>): Promise<void>;
-  /** Axe on the page as people read it: after its finite animations (fades, ripples) end. */
+  /** Axe on the page as people read it (seriousAxeViolations waits for animations to end). */
   expectNoAxeViolations(): Promise<void>;
   close(): Promise<void>;
 };
@@ -61,20 +61,6 @@ export async function openWebSession(prefix: string): Promise<WebSession> {
       }
     },
     async expectNoAxeViolations() {
-      await expect
-        .poll(() =>
-          browser.page.evaluate(
-            () =>
-              document
-                .getAnimations()
-                .filter(
-                  (a) =>
-                    a.playState === 'running' &&
-                    a.effect?.getComputedTiming().iterations !== Infinity,
-                ).length,
-          ),
-        )
-        .toBe(0);
       expect(await seriousAxeViolations(browser.page)).toEqual([]);
     },
     async close() {
