@@ -49,6 +49,17 @@ afterAll(async () => {
 });
 
 /** Picks an option of a select from the keyboard, as a keyboard user would. */
+
+/**
+ * A dialog's first field takes the focus once the dialog has opened (Vuetify's autofocus, after
+ * its enter transition); typing before that can be lost to it. Waits for it, as a person would.
+ */
+async function dialogSettled(firstField: string): Promise<void> {
+  const field = browser.page.getByLabel(firstField, { exact: true });
+  const id = await field.getAttribute('id');
+  await expect.poll(() => browser.page.evaluate(() => document.activeElement?.id)).toBe(id);
+}
+
 async function choose(label: string, option: string): Promise<void> {
   const { page } = browser;
   await page.getByRole('combobox', { name: label }).focus();
@@ -103,6 +114,7 @@ async function catalog(): Promise<void> {
   await page.getByRole('link', { name: 'HTTP request' }).waitFor();
   await noAxe();
   await page.getByRole('button', { name: 'New app' }).click();
+  await dialogSettled('Key');
   await page.getByLabel('Key', { exact: true }).fill('Fake CRM');
   await page.getByLabel('Name', { exact: true }).fill('Fake CRM');
   await page.getByLabel('Base URL').fill(crm.url);
@@ -125,6 +137,7 @@ async function catalog(): Promise<void> {
 
   // The action: an invalid schema is refused as it is typed, before any save.
   await page.getByRole('button', { name: 'New action' }).click();
+  await dialogSettled('Key');
   await page.getByLabel('Key', { exact: true }).fill('create_contact');
   await page.getByLabel('Name', { exact: true }).fill('Create contact');
   await choose('Method', 'POST');
