@@ -251,4 +251,31 @@ describe('failure notices', () => {
         ?.extensions,
     ).toMatchObject({ code: 'E_VALIDATION', field: 'minIntervalMinutes' });
   });
+
+  it('sends no notice to an address the gate refuses (cloud metadata), and says why', async () => {
+    await gql(
+      `mutation($i: FailureNotificationInput!) { createFailureNotification(input: $i) { notification { id } } }`,
+      {
+        i: {
+          workflowId: wf.workflowId,
+          channel: 'WEBHOOK',
+          target: 'http://169.254.169.254/latest/meta-data/',
+          minIntervalMinutes: 1,
+        },
+      },
+    );
+    await failures(1, 'failed');
+    now += 2 * 60_000;
+    await notifier.tick();
+    const listed = await gql<{
+      failureNotifications: {
+        target: string;
+        lastError: string | null;
+        lastDeliveredAt: string | null;
+      }[];
+    }>(`{ failureNotifications { target lastError lastDeliveredAt } }`);
+    const metadata = listed.failureNotifications.find((n) => n.target.includes('169.254'))!;
+    expect(metadata.lastDeliveredAt).toBeNull();
+    expect(metadata.lastError).toMatch(/gate|blocked|not allowed|refused/i);
+  });
 });

@@ -330,6 +330,32 @@ describe('testWorkflow', () => {
   });
 });
 
+describe('who may test a draft', () => {
+  it('refuses viewers, and another tenant even with the right workflow id and a trigger of it', async () => {
+    const viewer = await gqlOk<{ createApiToken: { secret: string } }>(
+      `mutation { createApiToken(name: "watcher", role: viewer) { secret } }`,
+    );
+    const asViewer = await api.gql(
+      testWorkflow,
+      { w: workflowId, d: draft(), i: { order: 1 } },
+      { token: viewer.createApiToken.secret },
+    );
+    expect(asViewer.errors?.[0]?.extensions?.code).toBe('E_FORBIDDEN');
+    const other = await makeTenant(db.pool, 'Other');
+    const crossing = await api.gql(
+      testWorkflow,
+      { w: workflowId, d: draft(), i: { order: 1 } },
+      { token: other.apiToken },
+    );
+    expect(crossing.errors?.[0]?.extensions?.code).toBe('E_NOT_FOUND');
+    const runs = await db.ownerPool.query<{ n: number }>(
+      'select count(*)::int as n from workflow_runs where tenant_id = $1',
+      [other.tenantId],
+    );
+    expect(runs.rows[0]!.n).toBe(0);
+  });
+});
+
 describe('testStep', () => {
   it('runs one step for real with the earlier outputs given, and nothing after it', async () => {
     const before = fakeApi.requests.length;
