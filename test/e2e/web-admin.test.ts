@@ -30,6 +30,7 @@ const gql = <T = Record<string, unknown>>(query: string, variables: Record<strin
   session.gql<T>(query, variables);
 const scenario = (name: string, fn: () => Promise<void>) => session.scenario(name, fn);
 const expectNoAxeViolations = () => session.expectNoAxeViolations();
+const signInAs = (email: string, password: string) => session.signInAs(email, password);
 
 type DeadLetterList = {
   deadLetters: { nodes: { id: string; runId: string; replayRunId: string | null }[] };
@@ -84,20 +85,6 @@ async function makeFailures(n: number): Promise<void> {
       interval: 250,
     })
     .toBe(n);
-}
-
-async function signInAs(email: string, password: string): Promise<void> {
-  const { page } = browser;
-  await page.context().clearCookies();
-  await page.goto(`${api.url}/sign-in`);
-  // The email field takes the focus once the page is ready: typing before that would land in it.
-  await expect
-    .poll(() => page.evaluate(() => document.activeElement?.getAttribute('type')))
-    .toBe('email');
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL('**/workflows');
 }
 
 it('lists failures, filters them, shows one and replays one and then several', async () => {

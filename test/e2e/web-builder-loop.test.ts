@@ -14,6 +14,7 @@ import {
   seriousAxeViolations,
   tourShot,
   type TestBrowser,
+  chooseAction,
 } from '../support/browser.ts';
 import { startTestWorker } from '../support/test-worker.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
@@ -55,23 +56,6 @@ it('builds, publishes and triggers a workflow, and watches its run succeed', asy
   }
 }, 120_000);
 
-/**
- * Picks a step's action as a person does, and waits until the field shows it: under load a
- * click can land while the menu is still opening, so an unanswered choice is made again.
- */
-async function chooseAction(name: string): Promise<void> {
-  const page = browser.page;
-  const chosen = page.locator('.v-autocomplete__selection', { hasText: name });
-  for (let attempt = 0; attempt < 3 && !(await chosen.isVisible()); attempt++) {
-    await page.getByRole('combobox', { name: 'Action' }).click();
-    // Typed, as a person picks among the catalogue's many actions (the list is virtual).
-    await page.getByRole('combobox', { name: 'Action' }).fill(name);
-    await page.getByRole('option', { name }).click();
-    await chosen.waitFor({ timeout: 3_000 }).catch(() => undefined);
-  }
-  await chosen.waitFor();
-}
-
 async function builderLoop(): Promise<void> {
   const { page } = browser;
   await page.goto(`${api.url}/sign-in`);
@@ -90,7 +74,7 @@ async function builderLoop(): Promise<void> {
   // Step 1: JavaScript that computes a total.
   await page.getByRole('button', { name: 'Add step' }).click();
   await page.getByLabel('Step id').fill('total');
-  await chooseAction('JavaScript code · Run JavaScript');
+  await chooseAction(browser.page, 'JavaScript code · Run JavaScript');
   await page.getByText('JavaScript code', { exact: true }).waitFor();
   await fillEditor(
     browser.page,
@@ -112,7 +96,7 @@ async function builderLoop(): Promise<void> {
   // Step 2: the HTTP request, its body mapped with a path chosen from completion.
   await page.getByRole('button', { name: 'Add step' }).click();
   await page.getByLabel('Step id').fill('notify');
-  await chooseAction('HTTP request · Send an HTTP request');
+  await chooseAction(browser.page, 'HTTP request · Send an HTTP request');
   await fillEditor(
     browser.page,
     'Input (JSON; type {{ to insert a value from the trigger or an earlier step)',

@@ -28,6 +28,7 @@ const gql = <T = Record<string, unknown>>(query: string, variables: Record<strin
   session.gql<T>(query, variables);
 const scenario = (name: string, fn: () => Promise<void>) => session.scenario(name, fn);
 const expectNoAxeViolations = () => session.expectNoAxeViolations();
+const signInAs = (email: string, password: string) => session.signInAs(email, password);
 
 /** A one-step workflow whose JavaScript action runs `code` once (no retries). */
 async function workflowRunning(key: string, code: string): Promise<string> {
@@ -60,19 +61,6 @@ async function workflowRunning(key: string, code: string): Promise<string> {
     },
   );
   return wf.createWorkflow.id;
-}
-
-async function signInAs(email: string, password: string): Promise<void> {
-  const { page } = browser;
-  await page.context().clearCookies();
-  await page.goto(`${api.url}/sign-in`);
-  await expect
-    .poll(() => page.evaluate(() => document.activeElement?.getAttribute('type')))
-    .toBe('email');
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL('**/workflows');
 }
 
 it('shows the last hour of runs in figures and charts, and resets an open breaker, audited', async () => {

@@ -27,19 +27,7 @@ const gql = <T = Record<string, unknown>>(query: string, variables: Record<strin
   session.gql<T>(query, variables);
 const scenario = (name: string, fn: () => Promise<void>) => session.scenario(name, fn);
 const expectNoAxeViolations = () => session.expectNoAxeViolations();
-
-async function signIn(): Promise<void> {
-  const { page } = browser;
-  await page.context().clearCookies();
-  await page.goto(`${api.url}/sign-in`);
-  await expect
-    .poll(() => page.evaluate(() => document.activeElement?.getAttribute('type')))
-    .toBe('email');
-  await page.getByLabel('Email').fill(OWNER.email);
-  await page.getByLabel('Password').fill(OWNER.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL('**/workflows');
-}
+const signIn = () => session.signInAs(OWNER.email, OWNER.password);
 
 async function openFromNav(title: string): Promise<void> {
   await browser.page

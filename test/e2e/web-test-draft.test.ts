@@ -14,6 +14,7 @@ import {
   seriousAxeViolations,
   tourShot,
   type TestBrowser,
+  chooseAction,
 } from '../support/browser.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { sendJson, startServer, type LocalServer } from '../support/runner-servers.ts';
@@ -60,19 +61,6 @@ it('tests a draft with the trigger’s sample, pins a step, tests again without 
   }
 }, 150_000);
 
-async function chooseAction(name: string): Promise<void> {
-  const page = browser.page;
-  const chosen = page.locator('.v-autocomplete__selection', { hasText: name });
-  for (let attempt = 0; attempt < 3 && !(await chosen.isVisible()); attempt++) {
-    await page.getByRole('combobox', { name: 'Action' }).click();
-    // Typed, as a person picks among the catalogue's many actions (the picker pages them).
-    await page.getByRole('combobox', { name: 'Action' }).fill(name);
-    await page.getByRole('option', { name }).click();
-    await chosen.waitFor({ timeout: 3_000 }).catch(() => undefined);
-  }
-  await chosen.waitFor();
-}
-
 const inputLabel = 'Input (JSON; type {{ to insert a value from the trigger or an earlier step)';
 
 async function testDraft(): Promise<void> {
@@ -91,7 +79,7 @@ async function testDraft(): Promise<void> {
 
   await page.getByRole('button', { name: 'Add step' }).click();
   await page.getByLabel('Step id').fill('total');
-  await chooseAction('JavaScript code · Run JavaScript');
+  await chooseAction(browser.page, 'JavaScript code · Run JavaScript');
   await page.getByText('JavaScript code', { exact: true }).waitFor();
   await fillEditor(
     page,
@@ -102,7 +90,7 @@ async function testDraft(): Promise<void> {
 
   await page.getByRole('button', { name: 'Add step' }).click();
   await page.getByLabel('Step id').fill('crm');
-  await chooseAction('HTTP request · Send an HTTP request');
+  await chooseAction(browser.page, 'HTTP request · Send an HTTP request');
   await fillEditor(
     page,
     inputLabel,

@@ -138,3 +138,19 @@ export async function fillEditor(page: Page, name: string | RegExp, text: string
   await page.keyboard.press('Delete');
   await page.keyboard.insertText(text);
 }
+
+/**
+ * Picks a step's action in the editor as a person does (typed: the picker pages the catalogue's
+ * many actions), and waits until the field shows it: under load a click can land while the
+ * menu is still opening, so an unanswered choice is made again.
+ */
+export async function chooseAction(page: Page, name: string): Promise<void> {
+  const chosen = page.locator('.v-autocomplete__selection', { hasText: name });
+  for (let attempt = 0; attempt < 3 && !(await chosen.isVisible()); attempt++) {
+    await page.getByRole('combobox', { name: 'Action' }).click();
+    await page.getByRole('combobox', { name: 'Action' }).fill(name);
+    await page.getByRole('option', { name }).click();
+    await chosen.waitFor({ timeout: 3_000 }).catch(() => undefined);
+  }
+  await chosen.waitFor();
+}

@@ -24,6 +24,8 @@ export type WebSession = {
   gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>): Promise<T>;
   /** Runs a browser scenario; on failure keeps `test-results/<prefix>-<name>-failure.png`. */
   scenario(name: string, fn: () => Promise<void>): Promise<void>;
+  /** Signs in through the sign-in page (cookies cleared first), typing once the page is ready. */
+  signInAs(email: string, password: string): Promise<void>;
   /** Axe on the page as people read it (seriousAxeViolations waits for animations to end). */
   expectNoAxeViolations(): Promise<void>;
   close(): Promise<void>;
@@ -59,6 +61,19 @@ export async function openWebSession(prefix: string): Promise<WebSession> {
         await browser.page.screenshot({ path: `test-results/${prefix}-${name}-failure.png` });
         throw err;
       }
+    },
+    async signInAs(email, password) {
+      const { page } = browser;
+      await page.context().clearCookies();
+      await page.goto(`${api.url}/sign-in`);
+      // The email field takes the focus once the page is ready: typing before that would land in it.
+      await expect
+        .poll(() => page.evaluate(() => document.activeElement?.getAttribute('type')))
+        .toBe('email');
+      await page.getByLabel('Email').fill(email);
+      await page.getByLabel('Password').fill(password);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.waitForURL('**/workflows');
     },
     async expectNoAxeViolations() {
       expect(await seriousAxeViolations(browser.page)).toEqual([]);
