@@ -75,8 +75,7 @@ export function createTransitions(deps: WorkerDeps): Transitions {
   });
   return {
     record(plan, outcome, run) {
-      const nextIndex = plan.stepIndex + 1;
-      const start = run && nextIndex < plan.stepCount ? nextStartOf(run, nextIndex) : null;
+      const start = run ? (pc: number) => nextStartOf(run, pc) : null;
       const transition = transitionOf(plan, outcome, deps.random, start);
       return lanes.submit(plan.tenantId, { plan, transition, run }, transitionBytes(transition));
     },
@@ -88,7 +87,15 @@ function afterCommit(deps: WorkerDeps, items: Item[], results: TransitionResult[
   const now = deps.clock.now();
   // Each recorded item changed its run (or its run's steps): the run's status after it.
   const changed = items.flatMap(({ plan, transition: t }, n): RunChangeRow[] =>
-    results[n]?.ok ? [[plan.runId, plan.workflowId, t.finishRun?.status ?? 'running']] : [],
+    results[n]?.ok
+      ? [
+          [
+            plan.runId,
+            plan.workflowId,
+            t.finishRun?.status ?? (t.job.op === 'wait' ? 'waiting' : 'running'),
+          ],
+        ]
+      : [],
   );
   if (changed.length > 0) deps.runChanges?.send(items[0]!.plan.tenantId, changed);
   items.forEach(({ plan, transition: t }, n) => {
@@ -136,6 +143,21 @@ function answerOf(
       : plan.outputs;
   return {
     ok: true,
-    value: { job, prepared: preparedFor(deps, job, run, outputs, r.stepRunId, r.action) },
+    value: {
+      job,
+      prepared: preparedFor(deps, job, runAfter(run, transition), outputs, r.stepRunId, r.action),
+    },
+  };
+}
+
+/** The run's facts after a transition that took over a failure (a goto, the failure path). */
+function runAfter(run: RunFacts, t: StepTransition): RunFacts {
+  if (!t.errorContext && !t.pendingEnd) return run;
+  return {
+    ...run,
+    ...(t.errorContext
+      ? { errorContext: JSON.parse(t.errorContext) as RunFacts['errorContext'] }
+      : {}),
+    ...(t.pendingEnd ? { pendingEnd: JSON.parse(t.pendingEnd) as RunFacts['pendingEnd'] } : {}),
   };
 }

@@ -2,7 +2,7 @@ import type { Queryable } from '../pool.ts';
 import type { RunId, StepRunId, TenantId } from '../../model/ids.ts';
 import { runChangesByCallerIf, type JobId } from './jobs.ts';
 
-export type StepRunStatus = 'running' | 'succeeded' | 'failed' | 'skipped' | 'canceled';
+export type StepRunStatus = 'running' | 'waiting' | 'succeeded' | 'failed' | 'skipped' | 'canceled';
 
 export type StepRunRow = {
   id: StepRunId;
@@ -86,7 +86,7 @@ export async function startStepAttempts(
        update workflow_runs r set status = 'running', started_at = coalesce(r.started_at, $3)
          from ins
         where r.tenant_id = $1 and r.id = ins.run_id
-          and (r.status = 'queued') is true
+          and (r.status in ('queued', 'waiting')) is true
      )
      select run_id, id, ${runChangesByCallerIf('$9')} as run_changes from ins`,
     values: [
