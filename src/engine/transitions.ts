@@ -35,6 +35,9 @@ import {
   type WorkerDeps,
 } from './prepare.ts';
 
+/** Waits shorter than this get a wake-up timer on the worker that recorded them. */
+const SHORT_WAIT_MS = 60_000;
+
 export type Transitions = {
   /**
    * Records the outcome. `run` given: a run that goes on has its next step started and
@@ -106,6 +109,12 @@ function afterCommit(deps: WorkerDeps, items: Item[], results: TransitionResult[
     // A retry due before the next poll would wait for it: wake the claim loop when it is due.
     if ((t.job.op === 'requeue' || t.job.op === 'unclaim') && t.job.delayMs > 0)
       deps.wakeAfter?.(t.job.delayMs);
+    // A short wait: this worker wakes at its deadline (one timer, for the earliest); a longer
+    // one is found by the poll (or by whichever worker is then awake).
+    if (t.job.op === 'wait') {
+      const ms = t.job.until.getTime() - now.getTime();
+      if (ms < SHORT_WAIT_MS) deps.wakeAfter?.(Math.max(0, ms));
+    }
   });
 }
 
