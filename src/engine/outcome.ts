@@ -60,6 +60,8 @@ export type AttemptPlan = {
   failurePc?: number | null;
   /** On the failure path: how the run ends once it is done (the original failure). */
   pendingEnd?: PendingEnd | null;
+  /** `{{ error }}` for this step (after a goto): kept in the dead letter for a replay. */
+  errorContext?: { code: string; message: string; stepId: string } | null;
 };
 
 /** The original end of a run whose failure path runs (workflow_runs.pending_end, 0033). */
@@ -259,6 +261,7 @@ function transitionOfAnyRun(
                 input: plan.runInput,
                 steps: plan.outputs,
                 failedStepIndex: plan.stepIndex,
+                ...(plan.errorContext ? { error: plan.errorContext } : {}),
               },
               retryCount: plan.countedAttempts,
             }),

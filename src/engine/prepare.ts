@@ -394,6 +394,7 @@ function planOf(
     errorRoute: route,
     failurePc: run.program.failurePc,
     pendingEnd: run.pendingEnd,
+    errorContext: run.errorContext ?? null,
   };
 }
 

@@ -244,6 +244,20 @@ export async function cancelRun(
   return (res.rows[0]?.canceled ?? 0) > 0;
 }
 
+/**
+ * A replay that resumes after an `onError: { goto }` took over a failure: `{{ error }}` as the
+ * replayed run had it (migration 0033).
+ */
+export async function setRunErrorContext(
+  db: Queryable,
+  p: { tenantId: TenantId; runId: RunId; errorContext: unknown },
+): Promise<void> {
+  await db.query(
+    `update workflow_runs set error_context = $3 where tenant_id = $1 and id = $2`,
+    [p.tenantId, p.runId, JSON.stringify(p.errorContext)],
+  );
+}
+
 export type RunFilter = {
   statuses: string[] | null;
   workflowId: WorkflowId | null;
