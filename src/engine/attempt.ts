@@ -12,6 +12,7 @@ import { StaleClaim } from './outcome.ts';
 import type { Prepared, WorkerDeps } from './prepare.ts';
 import { classifyFailure } from './retry.ts';
 import { decideControl } from './control/index.ts';
+import { recordWaitSpan } from './wait-span.ts';
 import { endStepSpan, startStepSpan } from './step-span.ts';
 import type { Transitions } from './transitions.ts';
 
@@ -81,6 +82,15 @@ export async function runAttempts(
           await giveBack(deps, slot.job);
         throw err;
       }
+      // Recorded: a wait that ended gets its span (wait-span.ts).
+      if (prepared.kind === 'control')
+        recordWaitSpan(
+          prepared.plan,
+          prepared.instruction,
+          prepared.run.traceContext,
+          prepared.latest,
+          outcome,
+        );
       if (!next) return null;
       slot.job = next.job;
       if (!next.prepared) return next.job;

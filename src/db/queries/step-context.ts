@@ -57,6 +57,7 @@ export type LatestStepRun = {
   error_code: string | null;
   error_message: string | null;
   wait_until: string | null;
+  started_at: string;
 };
 
 /**
@@ -98,7 +99,7 @@ export async function selectStepContexts(
             case when v.definition->>'version' = '2' then (
               select jsonb_build_object('id', s.id, 'status', s.status, 'output', s.output,
                        'error_code', s.error_code, 'error_message', s.error_message,
-                       'wait_until', s.wait_until)
+                       'wait_until', s.wait_until, 'started_at', s.started_at)
                 from step_runs s
                where s.tenant_id = r.tenant_id and s.run_id = r.id and s.step_index = i.step_index
                order by s.attempt desc limit 1) end as latest,
