@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { JobId } from '../../src/db/queries/jobs.ts';
 import { transitionOf, type AttemptPlan, type PendingEnd } from '../../src/engine/outcome.ts';
 import type { RunId, StepRunId, TenantId, WorkflowId } from '../../src/model/ids.ts';
 
