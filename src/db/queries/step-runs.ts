@@ -2,7 +2,7 @@ import type { Queryable } from '../pool.ts';
 import type { RunId, StepRunId, TenantId } from '../../model/ids.ts';
 import { runChangesByCallerIf, type JobId } from './jobs.ts';
 
-export type StepRunStatus = 'running' | 'succeeded' | 'failed' | 'skipped' | 'canceled';
+export type StepRunStatus = 'running' | 'waiting' | 'succeeded' | 'failed' | 'skipped' | 'canceled';
 
 export type StepRunRow = {
   id: StepRunId;
@@ -18,6 +18,14 @@ export type StepRunRow = {
   errorRetryable: boolean | null;
   startedAt: Date;
   finishedAt: Date | null;
+  /**
+   * Version 2 (migration 0030): the forEach item, a switch's branch, a wait's deadline, the
+   * child run a callWorkflow step started.
+   */
+  itemIndex: number | null;
+  branch: string | null;
+  waitUntil: Date | null;
+  childRunId: RunId | null;
 };
 
 /**
@@ -86,7 +94,7 @@ export async function startStepAttempts(
        update workflow_runs r set status = 'running', started_at = coalesce(r.started_at, $3)
          from ins
         where r.tenant_id = $1 and r.id = ins.run_id
-          and (r.status = 'queued') is true
+          and (r.status in ('queued', 'waiting')) is true
      )
      select run_id, id, ${runChangesByCallerIf('$9')} as run_changes from ins`,
     values: [
@@ -106,7 +114,8 @@ export async function startStepAttempts(
 
 /**
  * A replay from the failed step reuses the outputs of the steps before it: their last
- * successful attempts are copied into the new run.
+ * successful attempts are copied into the new run (with the path they record: a switch's
+ * branch, a wait's deadline), so a version-2 run resumes inside the branch it died in.
  */
 export async function copySucceededSteps(
   db: Queryable,
@@ -114,12 +123,13 @@ export async function copySucceededSteps(
 ): Promise<number> {
   const res = await db.query(
     `insert into step_runs (tenant_id, run_id, step_id, step_index, attempt, status, input,
-                            output, started_at, finished_at)
-     select distinct on (step_id) tenant_id, $3, step_id, step_index, attempt, status, input,
-            output, started_at, finished_at
+                            output, started_at, finished_at, item_index, branch, wait_until)
+     select distinct on (step_id, coalesce(item_index, -1)) tenant_id, $3, step_id, step_index,
+            attempt, status, input, output, started_at, finished_at, item_index, branch,
+            wait_until
        from step_runs
       where tenant_id = $1 and run_id = $2 and step_index < $4 and status = 'succeeded'
-      order by step_id, attempt desc`,
+      order by step_id, coalesce(item_index, -1), attempt desc`,
     [p.tenantId, p.fromRunId, p.toRunId, p.beforeStepIndex],
   );
   return res.rowCount ?? 0;
@@ -143,11 +153,16 @@ export async function selectStepRuns(
     error_retryable: boolean | null;
     started_at: Date;
     finished_at: Date | null;
+    item_index: number | null;
+    branch: string | null;
+    wait_until: Date | null;
+    child_run_id: RunId | null;
   }>(
     `select id, run_id, step_id, step_index, attempt, status, input, output, error_code,
-            error_message, error_retryable, started_at, finished_at
+            error_message, error_retryable, started_at, finished_at, item_index, branch,
+            wait_until, child_run_id
        from step_runs where tenant_id = $1 and run_id = $2
-      order by step_index, attempt`,
+      order by step_index, item_index nulls first, attempt`,
     [p.tenantId, p.runId],
   );
   return res.rows.map((r) => ({
@@ -164,5 +179,9 @@ export async function selectStepRuns(
     errorRetryable: r.error_retryable,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
+    itemIndex: r.item_index,
+    branch: r.branch,
+    waitUntil: r.wait_until,
+    childRunId: r.child_run_id,
   }));
 }
