@@ -118,9 +118,16 @@ export async function selectPinnedStepIds(
   db: Queryable,
   p: { id: WorkflowVersionId },
 ): Promise<string[]> {
+  // Steps at any depth (definition version 2 nests them in branches, loop bodies and
+  // onFailure); lax `.**` may reach one step twice, hence the grouping. Top-level steps come
+  // in definition order; nested ones in the order jsonb walks them.
   const res = await db.query<{ id: string }>(
-    `select s->>'id' as id from workflow_versions v, jsonb_array_elements(v.definition->'steps') s
-      where v.id = $1 and v.is_test and s ? 'pinnedOutput'`,
+    `select s.step->>'id' as id
+       from workflow_versions v,
+            jsonb_path_query(v.definition, 'lax $.**.steps[*] ? (exists(@.pinnedOutput))')
+              with ordinality as s(step, ord)
+      where v.id = $1 and v.is_test
+      group by s.step->>'id' order by min(s.ord)`,
     [p.id],
   );
   return res.rows.map((r) => r.id);
