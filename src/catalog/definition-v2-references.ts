@@ -182,8 +182,8 @@ function checkReference(
       const wait = typeof third === 'string' ? shape.byId.get(third) : undefined;
       if (!wait || wait.kind !== 'waitForEvent')
         throw fail('run.waits.<id> names a waitForEvent step of this definition.');
-      if (fourth !== undefined && fourth !== 'token' && fourth !== 'url')
-        throw fail(`run.waits.${third} offers token and url.`);
+      if (ref.segments.length !== 4 || (fourth !== 'token' && fourth !== 'url'))
+        throw fail(`run.waits.${third} offers token and url: {{ run.waits.${third}.url }}.`);
     }
   }
   if (root === 'steps') checkStepReference(gotos, node, ref, second, third, fail, shape);
