@@ -133,7 +133,7 @@ export async function selectPinnedStepIds(
   return res.rows.map((r) => r.id);
 }
 
-/** Live workflows whose current version has a step calling one of these actions. */
+/** Live workflows whose current version has a step (at any depth) calling one of these actions. */
 export async function selectWorkflowsUsingActions(
   db: Queryable,
   p: { actionIds: string[] },
@@ -143,7 +143,8 @@ export async function selectWorkflowsUsingActions(
     `select w.id, w.name, array_agg(distinct s.step ->> 'actionId' order by s.step ->> 'actionId') as action_ids
        from workflows w
        join workflow_versions v on v.tenant_id = w.tenant_id and v.id = w.current_version_id
-       cross join lateral jsonb_array_elements(v.definition -> 'steps') as s(step)
+       -- Steps at any depth: definition version 2 nests them in branches and loop bodies.
+       cross join lateral jsonb_path_query(v.definition, 'lax $.**.steps[*]') as s(step)
       where w.archived_at is null and s.step ->> 'actionId' = any($1::text[])
       group by w.id, w.name
       order by w.name`,
