@@ -234,7 +234,12 @@ describe('saveWorkflowVersion, definition version 2', () => {
   it('saves version 1 as before (no version field stored)', async () => {
     const r = await gql<{ saveWorkflowVersion: { definition: Stored } }>(SAVE, {
       w: workflowId,
-      d: { steps: [js('a'), js('b', { v: '{{ steps.a.output ?? "none" }}' })] },
+      d: {
+        steps: [
+          js('a', {}, { if: 'trigger.body.paid ?? false' }),
+          js('b', { v: '{{ steps.a.output ?? "none" }}' }),
+        ],
+      },
     });
     expect(r.errors).toBeUndefined();
     expect(r.data!.saveWorkflowVersion.definition).toEqual({
