@@ -3,27 +3,23 @@
  * as written: saved and published through GraphQL, started by triggerWorkflow, run by a real
  * worker — one run takes the `bulk` branch, one the default, and each answer is what the page
  * says.
- *
- * NEEDS THE ENGINE (s22/engine: compileProgram and the switch): until model/compile-program.ts
- * is merged the engine runs every definition as version 1, so the run half is skipped; the
- * save half runs now.
+
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStepExecutor, dbLogSink } from '../../src/cli/executor.ts';
 import { withPinnedOutputs } from '../../src/cli/pinned-executor.ts';
 import { createWorker, type Worker } from '../../src/engine/worker.ts';
+import { runnerMapping } from '../../src/runner/mapping-evaluator.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from '../support/db.ts';
 import { engineDeps } from '../support/engine-factories.ts';
 import { makeTenant } from '../support/factories.ts';
 import { codeConfig, gateConfig } from '../support/runner-harness.ts';
 
-const engineRunsV2 = existsSync(new URL('../../src/model/compile-program.ts', import.meta.url));
-
 let db: TestDatabase;
 let api: TestApi;
-let worker: Worker | undefined;
+let worker: Worker;
 let token: string;
 let workflowId: string;
 
@@ -85,7 +81,6 @@ beforeAll(async () => {
     `mutation($w: ID!, $d: JSON!) { saveWorkflowVersion(workflowId: $w, definition: $d, publish: true) { id } }`,
     { w: workflowId, d: example(jsActionId) },
   );
-  if (!engineRunsV2) return;
   const executor = createStepExecutor({
     logger: testLogger,
     pool: db.pool,
@@ -98,6 +93,7 @@ beforeAll(async () => {
   worker = createWorker(engineDeps(db.pool), {
     executor: withPinnedOutputs(executor, dbLogSink(db.pool, { now: () => new Date() })),
     listenUrl: db.appUrl,
+    mapping: runnerMapping,
   });
   worker.start();
 });
@@ -109,11 +105,11 @@ afterAll(async () => {
 });
 
 async function runWith(body: unknown): Promise<Run> {
-  const { triggerWorkflow } = await gqlOk<{ triggerWorkflow: { id: string } }>(
-    `mutation($w: ID!, $i: JSON) { triggerWorkflow(workflowId: $w, input: $i) { id } }`,
+  const { triggerWorkflow } = await gqlOk<{ triggerWorkflow: { run: { id: string } } }>(
+    `mutation($w: ID!, $i: JSON) { triggerWorkflow(workflowId: $w, input: $i) { run { id } } }`,
     { w: workflowId, i: { body } },
   );
-  return finished(triggerWorkflow.id);
+  return finished(triggerWorkflow.run.id);
 }
 
 const statusOf = (run: Run, id: string) => run.steps.find((s) => s.stepId === id)?.status;
@@ -129,7 +125,7 @@ describe('docs/workflows.md, the ?? example', () => {
     expect(w.workflow.currentVersion.definition.version).toBe(2);
   });
 
-  it.skipIf(!engineRunsV2)('takes the bulk branch and answers as the page says', async () => {
+  it('takes the bulk branch and answers as the page says', async () => {
     const run = await runWith({ bulk: true, qty: 3, customer: { name: 'Ada' } });
     expect(run.status).toBe('succeeded');
     expect(outputOf(run, 'size')).toEqual({ branch: 'bulk' });
@@ -137,7 +133,7 @@ describe('docs/workflows.md, the ?? example', () => {
     expect(outputOf(run, 'answer')).toEqual({ customer: 'Ada', cents: 600, note: 'Quote for Ada' });
   });
 
-  it.skipIf(!engineRunsV2)('takes the default branch and answers as the page says', async () => {
+  it('takes the default branch and answers as the page says', async () => {
     const run = await runWith({ email: 'a@b.test' });
     expect(run.status).toBe('succeeded');
     expect(outputOf(run, 'size')).toEqual({ branch: 'default' });
