@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { checkDefinitionV2 } from '../../src/catalog/definition-v2.ts';
+import { compileProgram } from '../../src/model/compile-program.ts';
 import { stepKindsV2 } from '../../src/model/workflow-v2.ts';
 
 const doc = readFileSync(new URL('../../docs/workflows.md', import.meta.url), 'utf8');
@@ -36,6 +37,18 @@ describe('docs/workflows.md, Definition version 2', () => {
   it.each(examples.map((e, i) => [i + 1, e] as const))('example %i validates', (_n, text) => {
     expect(() => checkDefinitionV2(filled(text))).not.toThrow();
   });
+
+  it.each(examples.map((e, i) => [i + 1, e] as const))(
+    "example %i, as saved, compiles step for step in the validator's order",
+    (_n, text) => {
+      const { definition, steps } = checkDefinitionV2(filled(text));
+      const program = compileProgram(definition);
+      expect(program.instructions.filter((i) => (i.kind as string) === 'invalid')).toEqual([]);
+      expect(program.instructions.map((i) => [i.stepId, i.path])).toEqual(
+        steps.map((s) => [s.step.id, s.where]),
+      );
+    },
+  );
 
   it('shows every construct', () => {
     const all = examples.join('\n');
