@@ -203,7 +203,7 @@ async function stepTestDefinitionV2(
   const action = target;
   const pinned = earlier.map((s): ActionStepV2 & { pinnedOutput: unknown } =>
     s.type === 'action'
-      ? { ...(s), onError: 'fail', pinnedOutput: outputs.get(s.id) ?? null }
+      ? { ...s, onError: 'fail', pinnedOutput: outputs.get(s.id) ?? null }
       : {
           id: s.id,
           type: 'action',
