@@ -35,7 +35,7 @@ export const WorkflowVersionRef = builder
       definition: t.expose('definition', {
         type: 'JSON',
         description:
-          '`{"steps": [{id, actionId, connectionId, input, if, onError}]}`: the steps and the mapping language are in docs/workflows.md.',
+          'As saved, defaults filled in. Version 1: `{"steps": [{id, actionId, connectionId, input, if, onError}]}`; version 2: `{"version": 2, "steps": [...], "onFailure": {"steps": [...]}}`, whose steps have a `type` (action, switch, forEach, delay, waitUntil, waitForEvent, callWorkflow) and may nest. The steps and the mapping language are in docs/workflows.md.',
       }),
       createdBy: t.exposeID('createdBy', { nullable: true }),
       createdAt: t.expose('createdAt', { type: 'DateTime' }),
