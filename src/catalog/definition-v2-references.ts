@@ -36,7 +36,7 @@ export function checkPathsV2(shape: ShapeResult): void {
 }
 
 /** The blocks around a node, innermost first. */
-function blocksAround(node: StepNode): Block[] {
+export function blocksAround(node: StepNode): Block[] {
   const out: Block[] = [];
   for (let b: Block | null = node.block; b; b = b.owner?.block ?? null) out.push(b);
   return out;

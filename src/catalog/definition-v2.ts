@@ -41,8 +41,8 @@ export async function validateDefinitionV2(
   db: Queryable,
   definition: unknown,
   p: { workflowId: WorkflowId | null },
-): Promise<CheckedDefinitionV2> {
-  const { definition: normalised, steps } = checkDefinitionV2(definition);
+): Promise<CheckedDefinitionV2 & { shape: ShapeResult }> {
+  const { definition: normalised, steps, shape } = checkDefinitionV2(definition);
   const actions = steps.flatMap(({ where, step }) =>
     step.type === 'action' ? [{ where, step: step as ActionStepV2 & StepDefinition }] : [],
   );
@@ -67,5 +67,5 @@ export async function validateDefinitionV2(
         throw invalid('no such workflow in this tenant.', `${where}.workflowId`);
     }
   }
-  return { definition: normalised, steps };
+  return { definition: normalised, steps, shape };
 }

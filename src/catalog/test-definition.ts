@@ -21,6 +21,7 @@ import {
   type DefinitionV2,
   type StepV2,
 } from '../model/workflow-v2.ts';
+import { blocksAround } from './definition-v2-references.ts';
 import { validateDefinitionV2 } from './definition-v2.ts';
 import { validateDefinition } from './workflows.ts';
 
@@ -149,7 +150,8 @@ export async function testDefinitionOf(
  * steps after it are left out.
  *
  * Version 2: `stepId` is an action step at any depth. The test runs it alone after the steps
- * before it in program order (the main path's, its branch's, its loop body's), each pinned: an
+ * before it on its way (the earlier steps of its block and of the blocks around it, and any
+ * other earlier step given an output), each pinned: an
  * action step with its own action, a block, wait or call as a pinned step of the tested step's
  * action (never called), so that `steps.<id>.output` reads the given output whatever its kind.
  * The blocks around the step are not run: `{{ loop.… }}` and `{{ error.… }}` have no value
@@ -182,23 +184,29 @@ async function stepTestDefinitionV2(
   db: Queryable,
   p: { definition: unknown; stepId: string; stepOutputs: unknown; workflowId?: WorkflowId | null },
 ): Promise<TestDefinition> {
-  const { steps } = await validateDefinitionV2(db, p.definition, {
+  const { steps, shape } = await validateDefinitionV2(db, p.definition, {
     workflowId: p.workflowId ?? null,
   });
   const index = steps.findIndex(({ step }) => step.id === p.stepId);
   if (index < 0) throw invalid(`stepId: the draft has no step "${p.stepId}".`, 'stepId');
   const target = steps[index]!.step;
+  const around = blocksAround(shape.byId.get(p.stepId)!);
   if (target.type !== 'action')
     throw invalid(
       `stepId: "${p.stepId}" is a ${target.type} step; testStep runs one action step (test blocks, waits and calls with testWorkflow).`,
       'stepId',
     );
-  const earlier = steps.slice(0, index).map(({ step }) => step);
+  const before = steps.slice(0, index).map(({ step }) => step);
   const outputs = checkPins(
     p.stepOutputs,
-    earlier.map((s) => ({ id: s.id, kind: s.type ?? 'action' })),
+    before.map((s) => ({ id: s.id, kind: s.type ?? 'action' })),
     'stepOutputs',
     () => true,
+  );
+  // The steps on the way to it (their block encloses it), and any other one given an output
+  // (a step of another branch, read as `steps.<id>.output ?? …`).
+  const earlier = before.filter(
+    (s) => outputs.has(s.id) || around.includes(shape.byId.get(s.id)!.block),
   );
   const action = target;
   const pinned = earlier.map((s): ActionStepV2 & { pinnedOutput: unknown } =>

@@ -294,6 +294,23 @@ describe('testWorkflow and testStep, definition version 2', () => {
     });
     expect(r.errors).toBeUndefined();
     expect(r.data!.testStep.pinnedStepIds).toEqual(['fetch', 'mail', 'approval', 'route']);
+    // After the join: the main path's steps, and a branch's step only when given an output.
+    const after = await gql<{ testStep: Run }>(STEP, {
+      w: workflowId,
+      d: everything(),
+      s: 'notify',
+      o: { me: { id: 'u1' } },
+    });
+    expect(after.errors).toBeUndefined();
+    expect(after.data!.testStep.pinnedStepIds).toEqual([
+      'fetch',
+      'mail',
+      'approval',
+      'route',
+      'me',
+      'lines',
+      'child',
+    ]);
     const notAction = await gql(STEP, { w: workflowId, d: everything(), s: 'lines' });
     expect(failure(notAction)).toEqual({ code: 'E_VALIDATION', field: 'stepId' });
   });
