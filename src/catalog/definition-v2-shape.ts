@@ -144,7 +144,7 @@ function walkStep(ctx: Ctx, value: unknown, where: string, block: Block, depth: 
       `${where}.pinnedOutput`,
     );
   const kind = (s.type ?? 'action') as StepKindV2;
-  if (typeof kind !== 'string' || !(kind in fieldsOf))
+  if (typeof kind !== 'string' || !Object.hasOwn(fieldsOf, kind))
     throw invalid(
       `unknown step type ${JSON.stringify(s.type)}: use action, switch, forEach, delay, waitUntil, waitForEvent or callWorkflow.`,
       `${where}.type`,

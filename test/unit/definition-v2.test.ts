@@ -183,6 +183,8 @@ describe('definition version 2: each rule refuses with the path of what to fix',
 
   it('unknown type, unknown field, bad id, pinnedOutput', () => {
     expectRefused(v2([{ id: 'a', type: 'parallel' }]), 'definition.steps[0].type', /unknown/);
+    expectRefused(v2([{ id: 'a', type: 'toString' }]), 'definition.steps[0].type', /unknown/);
+    expectRefused(v2([{ id: 'a', type: 5 }]), 'definition.steps[0].type', /unknown/);
     expectRefused(v2([act('a', {}, { timeout: '1s' })]), 'definition.steps[0].timeout');
     expectRefused(
       v2([{ id: 'd', type: 'delay', duration: '1s', input: {} }]),
