@@ -21,6 +21,7 @@ let otherConnectionId: string;
 let otherWorkflowId: string;
 let workflowId: string;
 let childId: string;
+let archivedId: string;
 
 /** The stored definition, as much of it as the assertions read. */
 type Stored = {
@@ -104,6 +105,10 @@ beforeAll(async () => {
   otherWorkflowId = await newWorkflow('Theirs', otherToken);
   workflowId = await newWorkflow('Orders');
   childId = await newWorkflow('Child');
+  archivedId = await newWorkflow('Old');
+  await gql(`mutation($id: ID!) { updateWorkflow(id: $id, name: "Old", archived: true) { id } }`, {
+    id: archivedId,
+  });
 });
 
 afterAll(async () => {
@@ -202,6 +207,7 @@ describe('saveWorkflowVersion, definition version 2', () => {
       ],
       [nested({ id: 'x', type: 'callWorkflow', workflowId }), `${at}.workflowId`],
       [nested({ id: 'x', type: 'callWorkflow', workflowId: otherWorkflowId }), `${at}.workflowId`],
+      [nested({ id: 'x', type: 'callWorkflow', workflowId: archivedId }), `${at}.workflowId`],
       [
         nested({
           id: 'x',
