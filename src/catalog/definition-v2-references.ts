@@ -98,7 +98,7 @@ function constantOf(condition: string): boolean | null {
 function checkReachable(shape: ShapeResult): void {
   for (const node of shape.nodes) {
     if (node.step.type !== 'switch') continue;
-    const { branches } = node.step;
+    const { branches, default: otherwise } = node.step;
     branches.forEach((b, i) => {
       const at = `${node.path}.branches[${i}]`;
       const constant = constantOf(b.when);
@@ -107,10 +107,7 @@ function checkReachable(shape: ShapeResult): void {
           'is always false: the steps of this branch never run; remove it.',
           `${at}.when`,
         );
-      if (
-        constant === true &&
-        (i < branches.length - 1 || (node.step.type === 'switch' && node.step.default))
-      )
+      if (constant === true && (i < branches.length - 1 || otherwise !== undefined))
         throw invalid(
           `is always true: ${i < branches.length - 1 ? `branches[${i + 1}]` : 'default'} and what follows can never be taken; remove them or make this branch the default.`,
           `${at}.when`,
