@@ -78,7 +78,8 @@ async function makeAction(
   return action.createAction.id;
 }
 
-async function makeWorkflow(name: string, actionId: string): Promise<string> {
+/** Version 1 (one step), or version 2 with the step inside a switch's default branch. */
+async function makeWorkflow(name: string, actionId: string, nested = false): Promise<string> {
   const wf = await gql<{ createWorkflow: { id: string } }>(
     `mutation($n: String!) { createWorkflow(name: $n) { id } }`,
     { n: name },
@@ -86,7 +87,22 @@ async function makeWorkflow(name: string, actionId: string): Promise<string> {
   );
   await gql(
     `mutation($w: ID!, $d: JSON!) { saveWorkflowVersion(workflowId: $w, definition: $d, publish: true) { id } }`,
-    { w: wf.createWorkflow.id, d: { steps: [{ id: 'only', actionId, input: {} }] } },
+    {
+      w: wf.createWorkflow.id,
+      d: nested
+        ? {
+            version: 2,
+            steps: [
+              {
+                id: 'route',
+                type: 'switch',
+                branches: [{ name: 'never', when: '{{ trigger.never ?? false }}', steps: [] }],
+                default: { steps: [{ id: 'only', actionId, input: {} }] },
+              },
+            ],
+          }
+        : { steps: [{ id: 'only', actionId, input: {} }] },
+    },
     tokens.owner,
   );
   return wf.createWorkflow.id;
@@ -159,7 +175,8 @@ beforeAll(async () => {
   okAction = await makeAction('fast', 'return { ok: true };');
   const badAction = await makeAction('broken', "throw new Error('no');");
   const ok = await makeWorkflow('Fast', okAction);
-  const bad = await makeWorkflow('Broken', badAction);
+  // Its step is nested in a version-2 block: the p95 per action still finds its action.
+  const bad = await makeWorkflow('Broken', badAction, true);
   // No worker yet: these wait in the queue.
   okRuns = [await trigger(ok), await trigger(ok), await trigger(ok)];
   badRuns = [await trigger(bad), await trigger(bad)];

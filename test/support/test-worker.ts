@@ -5,6 +5,7 @@
 import { createStepExecutor, dbLogSink } from '../../src/cli/executor.ts';
 import { withPinnedOutputs } from '../../src/cli/pinned-executor.ts';
 import { createWorker, type Worker } from '../../src/engine/worker.ts';
+import { runnerMapping } from '../../src/runner/mapping-evaluator.ts';
 import type { SecretBox } from '../../src/security/crypto/secret-box.ts';
 import { testLogger, type TestDatabase } from './db.ts';
 import { engineDeps } from './engine-factories.ts';
@@ -27,6 +28,8 @@ export function startTestWorker(
   const worker = createWorker(engineDeps(db.pool), {
     executor: withPinnedOutputs(executor, dbLogSink(db.pool, { now: () => new Date() })),
     listenUrl: db.appUrl,
+    // As `switchyard worker` wires it: version-2 control steps evaluate their mappings.
+    mapping: runnerMapping,
   });
   worker.start();
   return worker;

@@ -149,9 +149,10 @@ export async function selectStepDurationP95ByAction(
        from step_runs s
        join workflow_runs r on r.tenant_id = s.tenant_id and r.id = s.run_id
        join workflow_versions v on v.tenant_id = r.tenant_id and v.id = r.workflow_version_id
-       join lateral (select e ->> 'actionId' as action_id
-                       from jsonb_array_elements(v.definition -> 'steps') e
-                      where e ->> 'id' = s.step_id limit 1) d on true
+       -- The step at any depth of the definition (version 2 nests steps in blocks).
+       cross join lateral (select jsonb_path_query_first(
+                                    v.definition, '$.** ? (@.id == $sid).actionId',
+                                    jsonb_build_object('sid', s.step_id)) #>> '{}' as action_id) d
        join actions a on a.tenant_id = s.tenant_id and a.id::text = d.action_id
        join apps ap on ap.tenant_id = a.tenant_id and ap.id = a.app_id
       where s.tenant_id = $1 and s.finished_at > $2 and s.finished_at <= $3
@@ -197,7 +198,13 @@ export async function selectHeldJobs(
     step_id: string | null;
   }>(
     `select j.locked_by, j.lease_expires_at, j.run_id, r.workflow_id, w.name as workflow_name,
-            v.definition -> 'steps' -> j.step_index ->> 'id' as step_id
+            -- step_index is the pc of the run's program: its StepRun names the step (at any
+            -- depth of a version-2 definition); the definition's list for one not yet started.
+            coalesce((select s.step_id from step_runs s
+                       where s.tenant_id = j.tenant_id and s.run_id = j.run_id
+                         and s.step_index = j.step_index
+                       order by s.started_at desc limit 1),
+                     v.definition -> 'steps' -> j.step_index ->> 'id') as step_id
        from jobs j
        join workflow_runs r on r.tenant_id = j.tenant_id and r.id = j.run_id
        join workflows w on w.tenant_id = r.tenant_id and w.id = r.workflow_id
