@@ -11,6 +11,7 @@
  * for exactly that. A loop body's steps are refused outside the loop even then: they ran once
  * per item, so "their output" names nothing; the forEach's own output lists them.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { isSwitchyardError } from '../model/errors.ts';
 import {
   checkTemplate,
@@ -101,6 +102,18 @@ function checkReachable(shape: ShapeResult): void {
     const { branches, default: otherwise } = node.step;
     branches.forEach((b, i) => {
       const at = `${node.path}.branches[${i}]`;
+      if (b.when === undefined) {
+        // Compared with the switch's value: an earlier branch with the same `equals` wins.
+        const same = branches.findIndex(
+          (o, j) => j < i && o.when === undefined && isDeepStrictEqual(o.equals, b.equals),
+        );
+        if (same >= 0)
+          throw invalid(
+            `equals what branches[${same}] equals: this branch can never be taken; remove it or change the value.`,
+            `${at}.equals`,
+          );
+        return;
+      }
       const constant = constantOf(b.when);
       if (constant === false)
         throw invalid(
@@ -123,10 +136,14 @@ function referencesOf(node: StepNode): TemplateReference[] {
   try {
     if (s.input !== undefined) out.push(...checkTemplate(s.input, `${node.path}.input`, rootsV2));
     if (typeof s.if === 'string') out.push(...conditionReferences(s.if, `${node.path}.if`));
-    if (node.step.type === 'switch')
-      node.step.branches.forEach((b, i) =>
-        out.push(...conditionReferences(b.when, `${node.path}.branches[${i}].when`)),
-      );
+    if (node.step.type === 'switch') {
+      if (node.step.value !== undefined)
+        out.push(...checkTemplate(node.step.value, `${node.path}.value`, rootsV2));
+      node.step.branches.forEach((b, i) => {
+        if (b.when !== undefined)
+          out.push(...conditionReferences(b.when, `${node.path}.branches[${i}].when`));
+      });
+    }
     if (node.step.type === 'forEach')
       out.push(...checkTemplate(node.step.items, `${node.path}.items`, rootsV2));
     if (node.step.type === 'waitUntil')

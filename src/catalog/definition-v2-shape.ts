@@ -40,7 +40,7 @@ export function parseDurationStrict(text: string): number | null {
 
 const fieldsOf: Record<StepKindV2, readonly string[]> = {
   action: ['id', 'type', 'actionId', 'connectionId', 'input', 'if', 'onError'],
-  switch: ['id', 'type', 'if', 'branches', 'default'],
+  switch: ['id', 'type', 'if', 'value', 'branches', 'default'],
   forEach: ['id', 'type', 'if', 'items', 'concurrency', 'onItemError', 'steps', 'onError'],
   delay: ['id', 'type', 'if', 'duration'],
   waitUntil: ['id', 'type', 'if', 'until'],
@@ -221,11 +221,17 @@ function normalisedStep(
       const d = nested();
       if (!Array.isArray(s.branches) || s.branches.length === 0 || s.branches.length > MAX_BRANCHES)
         throw invalid(`must be a list of 1 to ${MAX_BRANCHES} branches.`, `${where}.branches`);
+      const value = s.value;
+      if (value !== undefined && (typeof value !== 'string' || !value.includes('{{')))
+        throw invalid(
+          'must be a mapping template whose value the branches\' "equals" are compared with, e.g. "{{ trigger.body.status }}".',
+          `${where}.value`,
+        );
       const names = new Set<string>();
       const branches = s.branches.map((b: unknown, i) => {
         const at = `${where}.branches[${i}]`;
         if (!isObject(b)) throw invalid('must be an object {"name", "when", "steps"}.', at);
-        refuseUnknown(b, ['name', 'when', 'steps'], at, 'a branch');
+        refuseUnknown(b, ['name', 'when', 'equals', 'steps'], at, 'a branch');
         if (typeof b.name !== 'string' || !stepIdPattern.test(b.name) || b.name === 'default')
           throw invalid(
             'a branch name is lower-case letters, digits or _, starting with a letter, and not "default".',
@@ -234,19 +240,35 @@ function normalisedStep(
         if (names.has(b.name))
           throw invalid(`"${b.name}" names two branches of this switch.`, `${at}.name`);
         names.add(b.name);
-        if (typeof b.when !== 'string' || b.when.trim() === '')
-          throw invalid('must be a condition (a mapping expression, as for "if").', `${at}.when`);
+        const byValue = 'equals' in b;
+        if (byValue && b.when !== undefined)
+          throw invalid('give either "when" or "equals", not both.', `${at}.when`);
+        if (byValue && value === undefined)
+          throw invalid(
+            'compares with the switch\'s "value": give the switch a "value" (e.g. "{{ trigger.body.status }}"), or use "when".',
+            `${at}.equals`,
+          );
+        if (!byValue && (typeof b.when !== 'string' || b.when.trim() === ''))
+          throw invalid(
+            'must be a condition (a mapping expression, as for "if"), or give "equals" to compare with the switch\'s "value".',
+            `${at}.when`,
+          );
         if (!Array.isArray(b.steps))
           throw invalid('must be a list of steps (it may be empty).', `${at}.steps`);
         const block: Block = { kind: 'branch', owner: node, name: b.name, nodes: [] };
         node.children.push(block);
         return {
           name: b.name,
-          when: b.when,
+          ...(byValue ? { equals: b.equals } : { when: b.when as string }),
           steps: walkSteps(ctx, b.steps, `${at}.steps`, block, d),
         };
       });
-      const out: StepV2 = { ...base, type: 'switch', branches };
+      const out: StepV2 = {
+        ...base,
+        type: 'switch',
+        ...(value === undefined ? {} : { value }),
+        branches,
+      };
       if (s.default != null) {
         const at = `${where}.default`;
         if (!isObject(s.default)) throw invalid('must be an object {"steps": [...]}.', at);

@@ -201,7 +201,8 @@ class Compiler {
       }
       case 'switch': {
         const lists = childListsOf(raw, path);
-        const branches: { name: string; when: string; pc: Next }[] = [];
+        const branches: { name: string; when: string | null; equals?: unknown; pc: Next }[] = [];
+        const value = typeof s.value === 'string' ? s.value : null;
         const bodyPcs: { branch: string; pcs: number[] }[] = [];
         let at = pc + 1;
         let defaultPc: Next = next;
@@ -213,14 +214,17 @@ class Compiler {
           if (i < rawBranches.length) {
             const b = rawBranches[i];
             const when = isRaw(b) && typeof b.when === 'string' ? b.when : null;
-            branches.push({ name: l.name, when: when ?? 'false', pc: first });
-            if (when === null) invalid(`branches[${i}] has no "when".`);
+            const equals = isRaw(b) && 'equals' in b ? { equals: b.equals } : null;
+            if (when !== null) branches.push({ name: l.name, when, pc: first });
+            else if (equals && value !== null)
+              branches.push({ name: l.name, when: null, ...equals, pc: first });
+            else invalid(`branches[${i}] has no "when" (nor "equals" with the switch's "value").`);
           } else defaultPc = first;
           at = end;
         });
         if (this.out[pc]) return; // a branch made it invalid
         if (rawBranches.length === 0) return invalid('a switch needs at least one branch.');
-        this.out[pc] = { ...base, kind: 'switch', branches, defaultPc, bodyPcs };
+        this.out[pc] = { ...base, kind: 'switch', value, branches, defaultPc, bodyPcs };
         return;
       }
       case 'forEach': {

@@ -47,7 +47,10 @@ export type Instruction = InstructionBase &
     | {
         kind: 'switch';
         /** A branch's first pc; an empty branch's is the join (`next`). */
-        branches: { name: string; when: string; pc: Next }[];
+        /** The switch's `value` (a mapping expression), or null when its branches use `when`. */
+        value: string | null;
+        /** A branch matches when `when` is truthy, or when the value equals `equals`. */
+        branches: { name: string; when: string | null; equals?: unknown; pc: Next }[];
         /** The default branch's first pc, or the join (`next`) when there is none. */
         defaultPc: number | Next;
         /** Every pc inside the switch's branches: the ones not taken are recorded `skipped`. */

@@ -108,7 +108,8 @@ export type StepContext = {
  */
 export interface MappingEvaluator {
   resolve(template: unknown, context: StepContext): unknown;
-  condition(expression: string, context: StepContext): boolean;
+  /** `where` names the field in errors (default `if`). */
+  condition(expression: string, context: StepContext, where?: string): boolean;
 }
 
 /**

@@ -33,15 +33,21 @@ export type ActionStepV2 = StepBase & {
 };
 
 /**
- * Routes to the first branch whose `when` resolves truthy, else to `default`; the branches
- * rejoin after the block. Its StepRun's output is `{ "branch": "<name>" }` (`"default"`); the
- * steps of the branches not taken are recorded as `skipped`.
+ * Routes to the first branch that matches, else to `default`; the branches rejoin after the
+ * block. A branch matches when its `when` resolves truthy, or — with the switch's `value` (a
+ * mapping expression, resolved once) — when that value equals the branch's `equals` (JSON,
+ * compared by value and type). Its StepRun's output is `{ "branch": "<name>" }` (`"default"`);
+ * the steps of the branches not taken are recorded as `skipped`.
  */
 export type SwitchStepV2 = StepBase & {
   type: 'switch';
-  branches: { name: string; when: string; steps: StepV2[] }[];
+  value?: string;
+  branches: SwitchBranchV2[];
   default?: { steps: StepV2[] };
 };
+
+/** Exactly one of `when` and `equals` (which needs the switch's `value`). */
+export type SwitchBranchV2 = { name: string; when?: string; equals?: unknown; steps: StepV2[] };
 
 /**
  * Runs `steps` once per item of `items` (a mapping expression resolving to a list), at most

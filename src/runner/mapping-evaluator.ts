@@ -8,5 +8,6 @@ import { evaluateCondition, resolveMapping, stepScope } from './mapping.ts';
 
 export const runnerMapping: MappingEvaluator = {
   resolve: (template, context) => resolveMapping(template, stepScope(context), context.stepId),
-  condition: (expression, context) => evaluateCondition(expression, stepScope(context)),
+  condition: (expression, context, where) =>
+    evaluateCondition(expression, stepScope(context), where),
 };

@@ -54,12 +54,12 @@ export function resolveMapping(template: unknown, scope: MappingScope, where = '
 }
 
 /** An `if` condition: a template (or a bare path); the step runs when it is truthy. */
-export function evaluateCondition(condition: string, scope: MappingScope): boolean {
+export function evaluateCondition(condition: string, scope: MappingScope, where = 'if'): boolean {
   const literal = condition.trim();
   if (literal === 'true' || literal === 'false') return literal === 'true';
   const value = condition.includes('{{')
-    ? resolveString(condition, scope, 'if')
-    : evaluateExpression(condition.trim(), scope, 'if');
+    ? resolveString(condition, scope, where)
+    : evaluateExpression(condition.trim(), scope, where);
   if (typeof value === 'string') return !['', 'false', '0', 'null'].includes(value.trim());
   return Boolean(value);
 }

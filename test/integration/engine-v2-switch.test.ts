@@ -189,4 +189,61 @@ describe('switch', () => {
       ['broken', 'failed'],
     ]);
   });
+
+  it('routes by value: the branch whose equals matches the value (by type too), else the default', async () => {
+    startWorker();
+    const { workflowId } = await makeWorkflowV2(db.pool, tenantId, {
+      version: 2,
+      steps: [
+        {
+          id: 'route',
+          type: 'switch',
+          value: '{{ trigger.status }}',
+          branches: [
+            { name: 'paid', equals: 'paid', steps: [step('ship')] },
+            { name: 'one', equals: 1, steps: [step('count')] },
+            { name: 'object', equals: { a: [1] }, steps: [step('deep')] },
+          ],
+          default: { steps: [step('hold')] },
+        },
+      ],
+    });
+    const ran = async (status: unknown) => {
+      const { runId } = await startRun(engineDeps(db.pool), {
+        tenantId,
+        workflowId,
+        input: { status },
+      });
+      expect((await finalRun(db, runId)).status).toBe('succeeded');
+      const rows = await stepRunsOf(db, runId);
+      return [rows[0]!.branch, rows.filter((r) => r.status === 'succeeded').map((r) => r.step_id)];
+    };
+    expect(await ran('paid')).toEqual(['paid', ['route', 'ship']]);
+    expect(await ran(1)).toEqual(['one', ['route', 'count']]);
+    // "1" is not 1: JSON values compare by type.
+    expect(await ran('1')).toEqual(['default', ['route', 'hold']]);
+    expect(await ran({ a: [1] })).toEqual(['object', ['route', 'deep']]);
+    expect(await ran('refunded')).toEqual(['default', ['route', 'hold']]);
+  });
+
+  it('a when whose path is missing fails the run naming the branch field', async () => {
+    startWorker();
+    const { workflowId } = await makeWorkflowV2(db.pool, tenantId, {
+      version: 2,
+      steps: [
+        {
+          id: 'route',
+          type: 'switch',
+          branches: [{ name: 'b', when: '{{ trigger.missing }}', steps: [step('b1')] }],
+        },
+      ],
+    });
+    const { runId } = await startRun(engineDeps(db.pool), { tenantId, workflowId, input: {} });
+    const run = await finalRun(db, runId);
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatchObject({ code: 'E_MAPPING_PATH_MISSING', stepId: 'route' });
+    expect((run.error as { message: string }).message).toContain(
+      'definition.steps[0].branches[0].when',
+    );
+  });
 });

@@ -279,6 +279,40 @@ describe('definition version 2: each rule refuses with the path of what to fix',
     );
   });
 
+  it('switch by value: value is a template, equals needs it, not with when, no duplicate', () => {
+    const eq = (name: string, equals: unknown) => ({ name, equals, steps: [act(`${name}_a`)] });
+    const ok = v2([sw('s', [eq('paid', 'paid'), eq('one', 1)], { value: '{{ trigger.body.s }}' })]);
+    expect(checkDefinitionV2(ok).definition.steps[0]).toMatchObject({
+      value: '{{ trigger.body.s }}',
+      branches: [
+        { name: 'paid', equals: 'paid' },
+        { name: 'one', equals: 1 },
+      ],
+    });
+    expectRefused(
+      v2([sw('s', [eq('paid', 'paid')], { value: 'trigger.body.s' })]),
+      'definition.steps[0].value',
+    );
+    expectRefused(v2([sw('s', [eq('paid', 'paid')])]), 'definition.steps[0].branches[0].equals');
+    expectRefused(
+      v2([
+        sw('s', [{ ...eq('paid', 'paid'), when: '{{ trigger.x }}' }], {
+          value: '{{ trigger.body.s }}',
+        }),
+      ]),
+      'definition.steps[0].branches[0].when',
+    );
+    expectRefused(
+      v2([sw('s', [eq('a', { x: 1 }), eq('b', { x: 1 })], { value: '{{ trigger.body.s }}' })]),
+      'definition.steps[0].branches[1].equals',
+      /never be taken/,
+    );
+    expectRefused(
+      v2([sw('s', [eq('a', 1)], { value: '{{ steps.later.output }}' }), act('later')]),
+      'definition.steps[0].value',
+    );
+  });
+
   it('forEach: items, concurrency, onItemError, body', () => {
     expectRefused(
       v2([loop('l', [act('a')], { items: 'trigger.body.items' })]),
