@@ -94,6 +94,11 @@ export type StepContext = {
   /** Outputs of the steps that ran before this one, by step id. */
   steps: Record<string, { output: unknown }>;
   runStartedAt: Date;
+  /**
+   * `{{ run.waits.<stepId>.token|url }}`: the resume links of the waitForEvent steps this step
+   * references (cli/wait-links-executor.ts fills it; absent: none referenced).
+   */
+  waits?: Record<string, { token: string; url: string }>;
 };
 
 /**

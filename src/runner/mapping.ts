@@ -28,6 +28,8 @@ export function stepScope(ctx: StepContext): MappingScope {
       attempt: ctx.attempt,
       time: ctx.runStartedAt.toISOString(),
       workflowId: ctx.workflowId,
+      // Resume links of waitForEvent steps, derived for the steps that name them.
+      waits: ctx.waits ?? {},
     },
   };
 }
