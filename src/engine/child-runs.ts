@@ -12,9 +12,16 @@
 import { linkChildRun, selectChildRun, type ChildRunRow } from '../db/queries/child-runs.ts';
 import type { Queryable } from '../db/pool.ts';
 import { SwitchyardError } from '../model/errors.ts';
-import type { RunId, StepRunId, TenantId, WorkflowId } from '../model/ids.ts';
+import {
+  isUuid,
+  type RunId,
+  type StepRunId,
+  type TenantId,
+  type WorkflowId,
+} from '../model/ids.ts';
 import type { EngineDeps } from './deps.ts';
-import { startRunInTransaction } from './start-run.ts';
+import { startRunInTransaction, whyNotStartable } from './start-run.ts';
+import { selectWorkflowState } from '../db/queries/workflows.ts';
 
 export type ChildStart = {
   tenantId: TenantId;
@@ -43,6 +50,15 @@ export async function startChildRun(
   deps: Pick<EngineDeps, 'clock' | 'config'>,
   p: ChildStart,
 ): Promise<{ childRunId: RunId; duplicate: boolean; ended: ChildRunRow | null }> {
+  // Checked first: the start's idempotency key names the workflow, and another tenant's (or a
+  // missing) one would fail its foreign key, aborting the transaction, instead of saying why.
+  const state = isUuid(p.workflowId)
+    ? await selectWorkflowState(db, { tenantId: p.tenantId, workflowId: p.workflowId })
+    : undefined;
+  if (!state || !state.published || state.archived)
+    throw isUuid(p.workflowId)
+      ? await whyNotStartable(db, p)
+      : new SwitchyardError('E_NOT_FOUND', `Workflow ${p.workflowId} does not exist.`);
   const started = await startRunInTransaction(db, deps, {
     tenantId: p.tenantId,
     workflowId: p.workflowId,
