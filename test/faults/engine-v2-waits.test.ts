@@ -1,35 +1,23 @@
 /**
- * Waits and child runs against worker processes:
- * - a worker SIGKILLed while its run waits at a waitForEvent step holds nothing: the resume
- *   (no worker alive) is taken, and the next worker goes on from it, each step once;
- * - canceling a parent whose child is in the middle of a step cancels the child too: the
- *   worker holding the child's step is told to abort, nothing runs after, no job is left.
+ * Version-2 runs against process faults, with real worker processes: a worker SIGKILLed while
+ * its runs wait at a delay and while it is taking them on after the deadline (every run still
+ * finishes once, no step completes twice), and the replay of a run that died inside a switch
+ * branch (it resumes in that branch). PostgreSQL restarts: engine-v2-pg-restart.test.ts.
  */
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { cancelRun } from '../../src/engine/cancel.ts';
-import { resumeWait } from '../../src/engine/resume.ts';
+import { replayDeadLetter } from '../../src/engine/dead-letter.ts';
 import { startRun } from '../../src/engine/start-run.ts';
-import { withTenant } from '../../src/db/tenant.ts';
-import { loadConfig } from '../../src/config/index.ts';
-import type { TenantId } from '../../src/model/ids.ts';
-import { openSecretBox } from '../../src/security/open-secrets.ts';
-import { createWaitTokens, type WaitTokens } from '../../src/security/wait-tokens.ts';
-import { createTestDatabase, testLogger, type TestDatabase } from '../support/db.ts';
+import type { RunId } from '../../src/model/ids.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { engineDeps, makeAction, waitFor } from '../support/engine-factories.ts';
 import { spawnEngineProcess, type EngineProcess } from '../support/engine-spawn.ts';
+import { makeWorkflowV2, stepRunsOf } from '../support/engine-v2.ts';
 import { makeTenant } from '../support/factories.ts';
-import { makeWorkflowV2, runRow, stepRows } from '../support/waits.ts';
 
 let db: TestDatabase;
-let waitTokens: WaitTokens;
 const procs: EngineProcess[] = [];
 beforeAll(async () => {
   db = await createTestDatabase();
-  const secretBox = await openSecretBox(
-    loadConfig({ SWITCHYARD_MASTER_KEY: Buffer.alloc(32, 5).toString('base64') }).security,
-    { dataDir: '/nonexistent', embeddedDatabase: false, logger: testLogger, pool: db.pool },
-  );
-  waitTokens = createWaitTokens({ secretBox, publicUrl: 'http://127.0.0.1' });
 });
 afterEach(async () => {
   await Promise.all(procs.splice(0).map((p) => p.kill()));
@@ -47,110 +35,170 @@ const env = () => ({
   WORKER_CONCURRENCY: '4',
 });
 
-const statusOf = async (runId: string) => (await runRow(db, runId)).status;
+function spawn(): EngineProcess {
+  const p = spawnEngineProcess(env());
+  procs.push(p);
+  return p;
+}
 
-it('a worker killed while its run waits for an event: the resume is kept and the next worker goes on', async () => {
-  const tenantId: TenantId = (await makeTenant(db.pool)).tenantId;
-  const actionId = await makeAction(db.pool, tenantId);
-  const workflowId = await makeWorkflowV2(db.pool, tenantId, {
+const statuses = async (runIds: RunId[]) =>
+  (
+    await db.ownerPool.query<{ status: string; n: number }>(
+      'select status, count(*)::int n from workflow_runs where id = any($1) group by status',
+      [runIds],
+    )
+  ).rows;
+
+it('a worker SIGKILLed around a delay: every run finishes once, no step completes twice', async () => {
+  const tenantId = (await makeTenant(db.pool)).tenantId;
+  const act = await makeAction(db.pool, tenantId, { retryStrategy: 'fixed', maxAttempts: 3 });
+  const { workflowId } = await makeWorkflowV2(db.pool, tenantId, {
+    version: 2,
     steps: [
-      { id: 'before', actionId, input: { sleepMs: 0 } },
-      { id: 'approve', type: 'waitForEvent', timeout: '1h' },
-      { id: 'after', actionId, input: { sleepMs: 0 } },
+      { id: 'a', actionId: act, input: {} },
+      { id: 'pause', type: 'delay', duration: '2s' },
+      { id: 'b', actionId: act, input: { sleepMs: 600 } },
     ],
   });
-  const victim = spawnEngineProcess(env());
-  procs.push(victim);
-  await victim.ready;
-  const { runId } = await startRun(engineDeps(db.pool), { tenantId, workflowId, input: {} });
-  await waitFor(async () => (await statusOf(runId)) === 'waiting', { what: 'the run to wait' });
-  await victim.kill('SIGKILL');
-  const links = await withTenant(db.pool, tenantId, (c) =>
-    waitTokens.linksFor(c, { tenantId, runId: runId }, ['approve']),
+  const first = spawn();
+  await first.ready;
+  const deps = engineDeps(db.pool);
+  const runIds = await Promise.all(
+    Array.from(
+      { length: 8 },
+      async (_, i) => (await startRun(deps, { tenantId, workflowId, input: { i } })).runId,
+    ),
   );
-  await resumeWait(
-    { pool: db.pool, clock: { now: () => new Date() }, waitTokens, maxPayloadBytes: 10_000 },
+  // All eight wait, holding nothing: killing their worker now costs them nothing.
+  await waitFor(
+    async () => (await statuses(runIds)).some((s) => s.status === 'waiting' && s.n === 8),
     {
-      tenantId,
-      runId,
-      token: links.approve!.token,
-      payload: { yes: 1 },
-      actor: { kind: 'system', id: 'test' },
+      what: 'eight waiting runs',
     },
   );
-  const rescuer = spawnEngineProcess(env());
-  procs.push(rescuer);
-  await waitFor(async () => (await statusOf(runId)) === 'succeeded', {
+  await first.kill('SIGKILL');
+  // A second worker takes them on at the deadline; it is killed in the middle of that.
+  const second = spawn();
+  await waitFor(() => second.events.some((e) => e.event === 'step-start' && e.stepId === 'b'), {
     timeoutMs: 20_000,
-    what: 'the run to go on at the rescuer',
+    what: 'the second worker to go on after the delay',
   });
-  expect((await stepRows(db, runId)).map((s) => [s.step_id, s.status])).toEqual([
-    ['before', 'succeeded'],
-    ['approve', 'succeeded'],
-    ['after', 'succeeded'],
-  ]);
-  expect((await stepRows(db, runId))[1]!.output).toEqual({ yes: 1 });
-  // The victim ran `before` only; `after` ran once, at the rescuer.
-  expect(victim.events.filter((e) => e.event === 'step-start').map((e) => e.stepId)).toEqual([
-    'before',
-  ]);
-  expect(rescuer.events.filter((e) => e.event === 'step-start').map((e) => e.stepId)).toEqual([
-    'after',
-  ]);
-}, 60_000);
+  await second.kill('SIGKILL');
+  spawn();
+  await waitFor(
+    async () => (await statuses(runIds)).some((s) => s.status === 'succeeded' && s.n === 8),
+    {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      what: 'all eight runs to succeed',
+    },
+  );
+  for (const runId of runIds) {
+    const rows = await stepRunsOf(db, runId);
+    const done = rows.filter((r) => r.status === 'succeeded').map((r) => r.step_id);
+    expect(done).toEqual(['a', 'pause', 'b']);
+    // The wait's StepRun is one row, finished once; a lost attempt of `b` is recorded as such.
+    expect(rows.filter((r) => r.step_id === 'pause').map((r) => [r.attempt, r.status])).toEqual([
+      [1, 'succeeded'],
+    ]);
+    expect(
+      rows.filter((r) => r.status !== 'succeeded').every((r) => r.error_code === 'E_WORKER_LOST'),
+    ).toBe(true);
+  }
+  expect(
+    (await db.ownerPool.query('select 1 from jobs where run_id = any($1)', [runIds])).rowCount,
+  ).toBe(0);
+}, 90_000);
 
-it('canceling a parent cancels its child in the middle of a step, and the child’s worker aborts it', async () => {
-  const tenantId: TenantId = (await makeTenant(db.pool)).tenantId;
-  const actionId = await makeAction(db.pool, tenantId);
-  const child = await makeWorkflowV2(db.pool, tenantId, {
+it('a run that died inside a switch branch is replayed from there: it resumes in that branch', async () => {
+  const tenantId = (await makeTenant(db.pool)).tenantId;
+  const act = await makeAction(db.pool, tenantId);
+  const { workflowId } = await makeWorkflowV2(db.pool, tenantId, {
+    version: 2,
     steps: [
-      { id: 'slow', actionId, input: { sleepMs: 20_000 } },
-      { id: 'never', actionId, input: { sleepMs: 0 } },
+      { id: 'fetch', actionId: act, input: {} },
+      {
+        id: 'route',
+        type: 'switch',
+        branches: [
+          { name: 'a', when: '{{ trigger.a }}', steps: [{ id: 'a1', actionId: act, input: {} }] },
+          {
+            name: 'b',
+            when: 'true',
+            steps: [
+              { id: 'b1', actionId: act, input: {} },
+              { id: 'killer', actionId: act, input: { sleepMs: 2_500 } },
+              { id: 'b3', actionId: act, input: {} },
+            ],
+          },
+        ],
+      },
+      { id: 'join', actionId: act, input: {} },
     ],
   });
-  const parent = await makeWorkflowV2(db.pool, tenantId, {
-    steps: [
-      { id: 'call', type: 'callWorkflow', workflowId: child, input: {} },
-      { id: 'after', actionId, input: { sleepMs: 0 } },
-    ],
-  });
-  const worker = spawnEngineProcess(env());
-  procs.push(worker);
-  await worker.ready;
   const { runId } = await startRun(engineDeps(db.pool), {
     tenantId,
-    workflowId: parent,
-    input: {},
+    workflowId,
+    input: { a: false },
   });
-  const started = await waitFor(
-    () => worker.events.find((e) => e.event === 'step-start' && e.stepId === 'slow'),
-    { timeoutMs: 20_000, what: "the child's slow step to start" },
-  );
-  const childRunId = started.runId as string;
-  expect((await runRow(db, childRunId)).parent_run_id).toBe(runId);
-  const t0 = Date.now();
-  await cancelRun(engineDeps(db.pool), {
-    tenantId,
-    runId: runId,
-    actor: { kind: 'system', id: 'test' },
-  });
-  expect(await statusOf(runId)).toBe('canceled');
-  expect(await statusOf(childRunId)).toBe('canceled');
-  // The child's step was aborted by the cancel notification, long before its 20 s.
+  // The first attempt of `killer` and its three infrastructure retries: each worker is killed.
+  for (let i = 0; i < 4; i++) {
+    const p = spawn();
+    await waitFor(
+      () =>
+        p.events.some(
+          (e) => e.event === 'step-start' && e.runId === runId && e.stepId === 'killer',
+        ),
+      { timeoutMs: 20_000, what: `a worker to start killer (${i + 1})` },
+    );
+    await p.kill('SIGKILL');
+  }
+  const last = spawn();
   await waitFor(
-    async () => {
-      const s = await stepRows(db, childRunId);
-      return s.length === 1 && s[0]!.status === 'canceled';
-    },
-    { what: "the child's step to be canceled" },
+    async () =>
+      (
+        await db.ownerPool.query<{ status: string }>(
+          'select status from workflow_runs where id = $1',
+          [runId],
+        )
+      ).rows[0]!.status === 'dead',
+    { timeoutMs: 20_000, what: 'the run to go dead' },
   );
-  await new Promise((r) => setTimeout(r, 500));
-  expect(Date.now() - t0).toBeLessThan(10_000);
-  expect(worker.events.filter((e) => e.event === 'step-start').map((e) => e.stepId)).toEqual([
-    'slow',
+  const dl = await db.ownerPool.query<{ id: string; context: { failedStepIndex: number } }>(
+    'select id, context from dead_letters where run_id = $1',
+    [runId],
+  );
+  expect(dl.rows[0]!.context.failedStepIndex).toBe(4);
+  const replayed = await replayDeadLetter(engineDeps(db.pool), {
+    tenantId,
+    deadLetterId: dl.rows[0]!.id,
+    from: 'failed-step',
+    actor: { kind: 'system', id: null },
+  });
+  await waitFor(
+    async () =>
+      (
+        await db.ownerPool.query<{ status: string }>(
+          'select status from workflow_runs where id = $1',
+          [replayed.newRunId],
+        )
+      ).rows[0]!.status === 'succeeded',
+    { timeoutMs: 20_000, what: 'the replay to succeed' },
+  );
+  // In the branch: only the failed step and what follows it ran again.
+  expect(
+    last.events
+      .filter((e) => e.event === 'step-start' && e.runId === replayed.newRunId)
+      .map((e) => e.stepId),
+  ).toEqual(['killer', 'b3', 'join']);
+  expect(
+    (await stepRunsOf(db, replayed.newRunId)).map((r) => [r.step_id, r.status, r.branch]),
+  ).toEqual([
+    ['fetch', 'succeeded', null],
+    ['route', 'succeeded', 'b'],
+    ['b1', 'succeeded', null],
+    ['killer', 'succeeded', null],
+    ['b3', 'succeeded', null],
+    ['join', 'succeeded', null],
   ]);
-  const jobs = await db.ownerPool.query('select 1 from jobs where run_id = any($1::uuid[])', [
-    [runId, childRunId],
-  ]);
-  expect(jobs.rowCount).toBe(0);
-}, 60_000);
+}, 120_000);
