@@ -174,9 +174,7 @@ describe('child runs', () => {
       [tenantId, childRunId],
     );
     const grand = await start({ runId: childRunId, stepRunId: cs.rows[0]!.id });
-    await db.ownerPool.query(`update workflow_runs set status = 'running' where id = $1`, [
-      parent.runId,
-    ]);
+    // The parent is `waiting` (recordWait): its cancel reaches the running child and grandchild.
     await engine.cancelRun({
       tenantId,
       runId: parent.runId,
@@ -195,6 +193,9 @@ describe('child runs', () => {
       [childRunId, grand.childRunId],
     ]);
     expect(jobs.rowCount).toBe(0);
+    expect(await row(`select status from step_runs where id = $1`, parent.stepRunId)).toEqual({
+      status: 'canceled',
+    });
     expect(await row(`select status from step_runs where id = $1`, cs.rows[0]!.id)).toEqual({
       status: 'canceled',
     });
