@@ -11,7 +11,8 @@ import { JOBS_CHANNEL } from './jobs.ts';
 export type ResolvedWait = { stepRunId: StepRunId; stepIndex: number; woken: number };
 
 /**
- * The latest waiting StepRun of `stepId` in the run becomes `status` with `output` (or the
+ * The latest waiting StepRun of `stepId` in the run (in a loop body: of the first item still
+ * waiting) becomes `status` with `output` (or the
  * error), and the run's pending job at that step becomes due at `now` (never later than it
  * was), with a NOTIFY on the jobs channel at commit. Null when no StepRun of that step was
  * waiting (a concurrent resume, locked first, wins: the second finds it resolved).
@@ -33,7 +34,8 @@ export async function resolveWaitingStep(
     text: `with target as (
        select s.id from step_runs s
         where s.tenant_id = $1 and s.run_id = $2 and s.step_id = $3 and s.status = 'waiting'
-        order by s.attempt desc limit 1
+        -- Inside a loop body each resume takes the first item still waiting, in item order.
+        order by s.item_index nulls first, s.attempt desc limit 1
         for update
      ),
      resolved as (

@@ -8,8 +8,9 @@
  * The first wait is short (FIRST_CHECK_MS): a child fast enough to end between its start's
  * commit and the commit of this step's wait finds the StepRun still `running`; the trigger
  * resolves it then, but the wait's own write would leave the job asleep until the deadline.
- * The early claim takes the child's outcome; a child still running is waited for until
- * CHILD_WAIT_MS after its start, then the step fails (E_WAIT_TIMEOUT; the child goes on).
+ * The early claim takes the child's outcome; a child still running is waited for (looked at
+ * every RECHECK_MS) until CHILD_WAIT_MS after its start, then the step fails (E_WAIT_TIMEOUT;
+ * the child goes on).
  */
 import { selectChildOfStep, type ChildRunRow } from '../../db/queries/child-runs.ts';
 import { withTenant } from '../../db/tenant.ts';
@@ -23,6 +24,13 @@ import { mappingOf } from './support.ts';
 export const CHILD_WAIT_MS = 30 * 24 * 3_600_000;
 /** When a waiting parent looks once at its child, in case the child's end came before the wait. */
 export const FIRST_CHECK_MS = 5_000;
+/**
+ * Then it looks again at most this often until the deadline: a child that ends while the
+ * parent's job is claimed for such a look finds no pending job to wake, and the look's own
+ * wait (which does not re-check the StepRun) would otherwise put the parent to sleep until the
+ * deadline. One claim an hour per waiting call bounds that (rare) lateness to an hour.
+ */
+export const RECHECK_MS = 3_600_000;
 
 export const callWorkflowHandler: ControlHandler<'callWorkflow'> = {
   async start({ instruction, context, now }, deps) {
@@ -65,7 +73,11 @@ export const callWorkflowHandler: ControlHandler<'callWorkflow'> = {
       };
     if (FINAL_RUN_STATUSES.has(child.status)) return childOutcome(child);
     const deadline = new Date(child.created_at.getTime() + CHILD_WAIT_MS);
-    if (deadline > now) return { kind: 'wait', until: deadline };
+    if (deadline > now)
+      return {
+        kind: 'wait',
+        until: new Date(Math.min(deadline.getTime(), now.getTime() + RECHECK_MS)),
+      };
     return {
       kind: 'fail',
       error: {
