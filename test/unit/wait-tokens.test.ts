@@ -1,12 +1,11 @@
 /**
  * Wait tokens (security/wait-tokens.ts) and the checks around them: a token is bound to its
  * tenant, run and step under its key; a changed character, another key, run, step or tenant
- * fails; the parser refuses malformed tokens; the validator's helper names the waits a
- * definition has; the executor wrapper finds the waits a step references.
+ * fails; the parser refuses malformed tokens; the executor wrapper finds the waits a step
+ * references.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { waitForEventIds, waitReferenceProblem } from '../../src/catalog/wait-references.ts';
 import { waitReferencesIn } from '../../src/cli/wait-links-executor.ts';
 import type { RunId, TenantId } from '../../src/model/ids.ts';
 import {
@@ -54,34 +53,6 @@ describe('wait tokens', () => {
 });
 
 describe('run.waits references', () => {
-  const definition = {
-    version: 2,
-    steps: [
-      { id: 'mail', actionId: 'a', input: { link: '{{ run.waits.approve.url }}' } },
-      {
-        type: 'switch',
-        id: 'route',
-        branches: [{ name: 'b', when: 'true', steps: [{ id: 'inner', type: 'waitForEvent' }] }],
-      },
-      { id: 'approve', type: 'waitForEvent', timeout: '2d' },
-    ],
-    onFailure: { steps: [{ id: 'late', type: 'waitForEvent' }] },
-  };
-
-  it('lists every waitForEvent step and checks a reference', () => {
-    const ids = waitForEventIds(definition);
-    expect([...ids].sort()).toEqual(['approve', 'inner', 'late']);
-    expect(waitReferenceProblem(['run', 'waits', 'approve', 'url'], ids)).toBeNull();
-    expect(waitReferenceProblem(['run', 'id'], ids)).toBeNull();
-    expect(waitReferenceProblem(['run', 'waits', 'mail', 'token'], ids)).toContain(
-      'names no waitForEvent step',
-    );
-    expect(waitReferenceProblem(['run', 'waits', 'approve'], ids)).toContain('two fields');
-    expect(waitReferenceProblem(['run', 'waits', 'approve', 'secret'], ids)).toContain(
-      'two fields',
-    );
-  });
-
   it('finds the waits a step references, also in a ?? chain and by index', () => {
     expect([
       ...waitReferencesIn({
