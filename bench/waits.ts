@@ -359,7 +359,7 @@ async function insertWaitingRuns(
   );
   await owner.query(
     `insert into jobs (tenant_id, run_id, step_index, attempt, status, run_at, created_at)
-     select $1, id, 0, 0, 'pending', until, now() from bench_waiting`,
+     select $1, id, 0, 0, 'waiting', until, now() from bench_waiting`,
     [tenantId],
   );
   await owner.query('drop table bench_waiting');
@@ -435,7 +435,7 @@ async function waitUntil(
 const READING = `How it is measured: the waiting runs are inserted in bulk by SQL (bench/waits.ts,
 \`insertWaitingRuns\`: one INSERT … SELECT from generate_series per table) with the rows the engine
 writes when a run reaches a delay — the run \`waiting\`, its StepRun \`waiting\` with \`wait_until\`,
-its job \`pending\` at \`run_at = wait_until\` with the attempt uncounted — so that 100,000 runs wait
+its job \`waiting\` until \`run_at = wait_until\` with the attempt uncounted — so that 100,000 runs wait
 within seconds; the engine then treats them as its own (the burst is claimed, decided and
 continued by the real worker). A waiting run costs rows only: the worker's poll and PostgreSQL
 do no work per waiting run, which (b) shows. Lateness (c) is that of a burst: the 10,000 come due

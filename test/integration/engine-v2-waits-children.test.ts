@@ -56,7 +56,7 @@ async function recordWait(runId: RunId) {
     [runId],
   );
   await db.ownerPool.query(
-    `update jobs set status = 'pending', locked_by = null, run_at = now() + interval '30 days' where run_id = $1`,
+    `update jobs set status = 'waiting', locked_by = null, run_at = now() + interval '30 days' where run_id = $1`,
     [runId],
   );
   await db.ownerPool.query(`update workflow_runs set status = 'waiting' where id = $1`, [runId]);
@@ -117,7 +117,7 @@ describe('child runs', () => {
       error_code: null,
     });
     const job = await row(
-      `select (run_at <= now()) as due from jobs where run_id = $1`,
+      `select (status = 'pending' and run_at <= now()) as due from jobs where run_id = $1`,
       parent.runId,
     );
     expect(job.due).toBe(true);

@@ -58,7 +58,7 @@ describe('waitForEvent', () => {
       `select status, locked_by, extract(epoch from run_at - now())::float8 as due_in_s from jobs where run_id = $1`,
       [runId],
     );
-    expect(job.rows[0]).toMatchObject({ status: 'pending', locked_by: null });
+    expect(job.rows[0]).toMatchObject({ status: 'waiting', locked_by: null });
     expect(job.rows[0]!.due_in_s).toBeGreaterThan(3_500);
     const mail = (await stepRows(db, runId)).find((s) => s.step_id === 'mail')!;
     const { url, token } = mail.output as { url: string; token: string };

@@ -54,7 +54,7 @@ afterAll(async () => {
 async function waitingRun(opts: { reached?: boolean } = {}): Promise<RunId> {
   const { runId } = await api.engine.startRun({ tenantId, workflowId, input: {} });
   await db.ownerPool.query(
-    `update jobs set step_index = 1, run_at = now() + interval '1 hour' where run_id = $1`,
+    `update jobs set step_index = 1, status = 'waiting', run_at = now() + interval '1 hour' where run_id = $1`,
     [runId],
   );
   await db.ownerPool.query(`update workflow_runs set status = 'waiting' where id = $1`, [runId]);
@@ -88,7 +88,8 @@ async function stepOf(runId: RunId) {
 
 async function jobDueIn(runId: RunId): Promise<number> {
   const r = await db.ownerPool.query<{ s: number }>(
-    `select extract(epoch from run_at - now())::float8 as s from jobs where run_id = $1`,
+    `select case when status = 'pending' then extract(epoch from run_at - now())::float8 else 1e9 end as s
+       from jobs where run_id = $1`,
     [runId],
   );
   return r.rows[0]!.s;

@@ -27,9 +27,10 @@ begin
      and s.child_run_id = new.id and s.status in ('waiting', 'running')
   returning s.step_index into v_step_index;
   if found then
-    update jobs j set run_at = least(j.run_at, now())
+    -- The job of a waiting run is `waiting` until its deadline (0033): pending now, claimable.
+    update jobs j set status = 'pending', run_at = least(j.run_at, now())
      where j.tenant_id = new.tenant_id and j.run_id = new.parent_run_id
-       and j.step_index = v_step_index and j.status = 'pending';
+       and j.step_index = v_step_index and j.status in ('waiting', 'pending');
     perform pg_notify('switchyard_jobs', '');
   end if;
   return null;

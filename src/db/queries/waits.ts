@@ -12,9 +12,9 @@ export type ResolvedWait = { stepRunId: StepRunId; stepIndex: number; woken: num
 
 /**
  * The latest waiting StepRun of `stepId` in the run (in a loop body: of the first item still
- * waiting) becomes `status` with `output` (or the
- * error), and the run's pending job at that step becomes due at `now` (never later than it
- * was), with a NOTIFY on the jobs channel at commit. Null when no StepRun of that step was
+ * waiting) becomes `status` with `output` (or the error), and the run's job at that step,
+ * `waiting` until its deadline (migration 0033), becomes `pending` and due at `now` (never
+ * later than it was), with a NOTIFY on the jobs channel at commit. Null when no StepRun of that step was
  * waiting (a concurrent resume, locked first, wins: the second finds it resolved).
  */
 export async function resolveWaitingStep(
@@ -47,10 +47,10 @@ export async function resolveWaitingStep(
        returning s.id, s.step_index
      ),
      woken as (
-       update jobs j set run_at = least(j.run_at, $8)
+       update jobs j set status = 'pending', run_at = least(j.run_at, $8)
          from resolved r
         where j.tenant_id = $1 and j.run_id = $2 and j.step_index = r.step_index
-          and j.status = 'pending'
+          and j.status in ('waiting', 'pending')
        returning j.id
      )
      select r.id, r.step_index, (select count(*) from woken)::int as woken,
