@@ -439,9 +439,11 @@ its job \`waiting\` until \`run_at = wait_until\` with the attempt uncounted —
 within seconds; the engine then treats them as its own (the burst is claimed, decided and
 continued by the real worker). A waiting run costs rows only: the worker's poll and PostgreSQL
 do no work per waiting run, which (b) shows. Lateness (c) is that of a burst: the 10,000 come due
-together and one worker (32 slots) drains them, two transitions each (the wait's end, then the
-next step), so the median waits for half the burst; the first ones wait for the worker's poll
-(WORKER_POLL_MS, as a job due later that no worker set a timer for). (d) counts from the call of
+together and one worker (32 slots) drains them — its upkeep statement makes due waiting jobs
+pending 1,000 at a time, then two transitions each (the wait's end, then the next step) — so the
+median waits for half the burst; the first ones wait for the worker's poll (WORKER_POLL_MS, as a
+job due later that no worker set a timer for). All figures move with the machine's load (the
+baseline (e) shows how much: compare runs by their ratio to it). (d) counts from the call of
 resumeWait (the function behind resumeRun and the resume webhook) to the next step's start on
 the worker: the resume's own durable transaction, the NOTIFY, the claim, the recorded outcome
 and the next step's start; beside it (e), a start's own path (one durable transaction, the
