@@ -7,6 +7,7 @@
 import type pg from 'pg';
 import { withWaitLinks } from '../../src/cli/wait-links-executor.ts';
 import { withTenant } from '../../src/db/tenant.ts';
+import type { Clock } from '../../src/engine/deps.ts';
 import { createWorker, type Worker } from '../../src/engine/worker.ts';
 import type { TenantId, WorkflowId } from '../../src/model/ids.ts';
 import type { StepRequest, StepResult } from '../../src/model/step.ts';
@@ -47,7 +48,12 @@ export async function makeWorkflowV2(
 export function startEchoWorker(
   db: TestDatabase,
   secretBox: SecretBox,
-  opts: { publicUrl?: string; onStep?: (req: StepRequest) => void | Promise<void> } = {},
+  opts: {
+    publicUrl?: string;
+    onStep?: (req: StepRequest) => void | Promise<void>;
+    /** The engine's clock (a fake one moves waits' deadlines by hand). */
+    clock?: Clock;
+  } = {},
 ): Worker & { calls: StepRequest[] } {
   const inner = scriptedExecutor(async (req): Promise<StepResult> => {
     await opts.onStep?.(req);
@@ -64,7 +70,7 @@ export function startEchoWorker(
     pool: db.pool,
     waitTokens: createWaitTokens({ secretBox, publicUrl: opts.publicUrl ?? 'http://127.0.0.1' }),
   });
-  const worker = createWorker(engineDeps(db.pool), {
+  const worker = createWorker(engineDeps(db.pool, opts.clock ? { clock: opts.clock } : {}), {
     executor,
     listenUrl: db.appUrl,
     mapping: runnerMapping,
