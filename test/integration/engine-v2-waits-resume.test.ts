@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../src/db/tenant.ts';
+import { createLogger } from '../../src/observability/logger.ts';
 import type { RunId, TenantId, WorkflowId } from '../../src/model/ids.ts';
 import { createWaitTokens } from '../../src/security/wait-tokens.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
@@ -218,5 +219,34 @@ describe('resume webhook', () => {
     );
     expect(t.status).toBe(200);
     expect((await stepOf(text))?.output).toBe('plain words');
+  });
+});
+
+describe('logs', () => {
+  it('never carry a wait token, whether the resume succeeds or not', async () => {
+    const lines: string[] = [];
+    const logger = createLogger(
+      { level: 'debug', name: 'capture' },
+      {
+        write: (line: string) => void lines.push(line),
+      },
+    );
+    const logged = await startTestApi(db, {}, logger);
+    try {
+      const runId = await waitingRun();
+      const { token } = await linkOf(runId);
+      const url = `${logged.url}/v1/runs/${runId}/waits/approve/resume`;
+      const wrong = token.slice(0, -4) + 'AAAA';
+      for (const t of [wrong, token, token])
+        await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${t}` } });
+      await logged.gql(RESUME, { runId, token, payload: { token } }, { token: ownerToken });
+      await logged.flush();
+      expect(lines.length).toBeGreaterThan(0);
+      const text = lines.join('');
+      expect(text).not.toContain(token.slice(12));
+      expect(text).not.toContain(wrong.slice(12));
+    } finally {
+      await logged.close();
+    }
   });
 });
