@@ -23,7 +23,7 @@ import { mappingOf } from './support.ts';
 /** The longest a parent waits for its child (design: no infinite waits; the 30 d default). */
 export const CHILD_WAIT_MS = 30 * 24 * 3_600_000;
 /** When a waiting parent looks once at its child, in case the child's end came before the wait. */
-export const FIRST_CHECK_MS = 5_000;
+export const FIRST_CHECK_MS = 1_000;
 /**
  * Then it looks again at most this often until the deadline: a child that ends while the
  * parent's job is claimed for such a look finds no pending job to wake, and the look's own
