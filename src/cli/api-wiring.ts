@@ -10,7 +10,9 @@ import { createGate } from '../runner/gate/gate.ts';
 import { createTriggerLookup } from '../api/webhooks/trigger-lookup.ts';
 import type { Config } from '../config/index.ts';
 import type { Engine } from '../engine/engine.ts';
+import { resumeWait, type ResumeInput } from '../engine/resume.ts';
 import { createSampleRecorder } from '../engine/trigger-sample.ts';
+import { createWaitTokens } from '../security/wait-tokens.ts';
 import { createAccessLog } from '../observability/access-log.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -57,6 +59,17 @@ export function wireApi(
     config.api.publicUrl ??
     `${https ? 'https' : 'http'}://${config.server.host}:${config.server.port}`
   ).replace(/\/$/, '');
+  // Wait tokens are derived from the tenant's data key: the API verifies what workers hand out.
+  const resume = (p: ResumeInput) =>
+    resumeWait(
+      {
+        pool,
+        clock,
+        waitTokens: createWaitTokens({ secretBox: deps.secrets, publicUrl }),
+        maxPayloadBytes: config.api.webhooks.maxBodyBytes,
+      },
+      p,
+    );
   return {
     graphql: {
       services: {
@@ -73,6 +86,7 @@ export function wireApi(
           gate: config.runner.gate,
         }),
         fetchDocument: createDocumentFetcher(config.runner.gate),
+        resume,
         settings: {
           signIn: { sessionTtlMs: config.api.sessionTtlMs, ...config.api.signIn },
           invitationTtlMs: config.api.invitationTtlMs,
@@ -118,6 +132,13 @@ export function wireApi(
       },
       now: clock.now,
       samples,
+      resume: {
+        resume,
+        accessLog,
+        rateLimiter,
+        perIpPerMinute: config.api.webhooks.perIpPerMinute,
+        now: clock.now,
+      },
     },
     async stop() {
       await runChanges.close();

@@ -13,6 +13,8 @@ import { createContext, startProcessTracing } from './context.ts';
 import type { PythonSandbox } from '../runner/code/python-sandbox.ts';
 import { createStepExecutor, dbLogSink, startPythonSandbox } from './executor.ts';
 import { withPinnedOutputs } from './pinned-executor.ts';
+import { withWaitLinks } from './wait-links-executor.ts';
+import { createWaitTokens } from '../security/wait-tokens.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { startNotifier } from './notifier.ts';
 import { metricsObserver } from './engine-metrics.ts';
@@ -77,15 +79,27 @@ export function startWorker(
   const engine = createEngine({ pool, logger, config: config.engine });
   const listenUrl = config.database.listenUrl ?? pool.options.connectionString;
   const worker = engine.createWorker({
-    executor: withPinnedOutputs(
-      createStepExecutor({
-        logger,
+    executor: withWaitLinks(
+      withPinnedOutputs(
+        createStepExecutor({
+          logger,
+          pool,
+          config: config.runner,
+          secretBox,
+          ...(python ? { python } : {}),
+        }),
+        dbLogSink(pool, { now: () => new Date() }),
+      ),
+      {
         pool,
-        config: config.runner,
-        secretBox,
-        ...(python ? { python } : {}),
-      }),
-      dbLogSink(pool, { now: () => new Date() }),
+        waitTokens: createWaitTokens({
+          secretBox,
+          // As the API computes it (api-wiring.ts): the links point at the API.
+          publicUrl:
+            config.api.publicUrl ??
+            `${config.security.tls || config.security.requireHttps ? 'https' : 'http'}://${config.server.host}:${config.server.port}`,
+        }),
+      },
     ),
     ...(listenUrl ? { listenUrl } : {}),
     observer: metricsObserver(metrics),

@@ -332,6 +332,32 @@ export const errorCodes = {
     retryable: false,
     message: 'The OpenAPI document could not be fetched from its URL',
   },
+  // Waits and child runs of definition version 2 (engine/resume.ts, engine/control/).
+  E_WAIT_TOKEN_INVALID: {
+    httpStatus: 401,
+    retryable: false,
+    message: 'The wait token does not open this run and step',
+  },
+  E_WAIT_NOT_STARTED: {
+    httpStatus: 409,
+    retryable: true,
+    message: 'The run has not reached this wait yet',
+  },
+  E_WAIT_NOT_WAITING: {
+    httpStatus: 409,
+    retryable: false,
+    message: 'The step is no longer waiting (resumed already, timed out, or the run ended)',
+  },
+  E_WAIT_TIMEOUT: {
+    httpStatus: 504,
+    retryable: false,
+    message: 'The wait for an event timed out',
+  },
+  E_CHILD_RUN_FAILED: {
+    httpStatus: 502,
+    retryable: false,
+    message: 'The child run of a callWorkflow step did not succeed',
+  },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {

@@ -94,6 +94,11 @@ export type StepContext = {
   /** Outputs of the steps that ran before this one, by step id. */
   steps: Record<string, { output: unknown }>;
   runStartedAt: Date;
+  /**
+   * `{{ run.waits.<stepId>.token|url }}`: the resume links of the waitForEvent steps this step
+   * references (cli/wait-links-executor.ts fills it; absent: none referenced).
+   */
+  waits?: Record<string, { token: string; url: string }>;
   /** Inside a forEach body: the current item and its index (`{{ loop.item }}`). */
   loop?: { item: unknown; index: number } | null;
   /** After an `onError: { goto }` and on the onFailure path: the failure (`{{ error }}`). */

@@ -33,6 +33,8 @@ export function stepScope(ctx: StepContext): MappingScope {
       attempt: ctx.attempt,
       time: ctx.runStartedAt.toISOString(),
       workflowId: ctx.workflowId,
+      // Resume links of waitForEvent steps, derived for the steps that name them.
+      waits: ctx.waits ?? {},
     },
     ...(ctx.loop === undefined ? {} : { loop: ctx.loop }),
     ...(ctx.error === undefined ? {} : { error: ctx.error }),

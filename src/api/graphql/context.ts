@@ -4,6 +4,7 @@ import type { LastUsedTracker } from '../../accounts/last-used.ts';
 import type { SignInPolicy } from '../../accounts/sign-in.ts';
 import type { Queryable } from '../../db/pool.ts';
 import type { Engine } from '../../engine/engine.ts';
+import type { ResumeInput, ResumeResult } from '../../engine/resume.ts';
 import type { RunChangeHub } from '../run-changes.ts';
 import type { Mailer } from '../../accounts/mailer.ts';
 import type { SecretBox } from '../../security/crypto/secret-box.ts';
@@ -54,6 +55,8 @@ export type ApiServices = {
   connectionTester?: ConnectionTester;
   /** Fetches an OpenAPI document through the outgoing gate (importOpenApi with a url). */
   fetchDocument?: (url: string) => Promise<string>;
+  /** Resumes a waitForEvent step (resumeRun, engine/resume.ts); absent: not wired. */
+  resume?: (p: ResumeInput) => Promise<ResumeResult>;
 };
 
 export type GraphQLContext = {

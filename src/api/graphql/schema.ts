@@ -17,6 +17,7 @@ import './types/trigger-samples.ts';
 import './types/trigger-events.ts';
 import './types/runs.ts';
 import './types/test-runs.ts';
+import './types/waits.ts';
 import './types/execution-logs.ts';
 import './types/run-changes.ts';
 import './types/breakers.ts';

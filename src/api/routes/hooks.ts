@@ -16,6 +16,7 @@ import { checkEventFilter } from '../webhooks/event-filter.ts';
 import { parseRunBody, runInputHeaders } from '../webhooks/run-input.ts';
 import { verifySignature, type SignatureScheme } from '../webhooks/signatures.ts';
 import type { TriggerLookup } from '../webhooks/trigger-lookup.ts';
+import { registerResumeRoute, type ResumeRouteOptions } from './resume-hooks.ts';
 import { requestTraceparent } from './tracing.ts';
 
 export type HooksOptions = {
@@ -29,6 +30,8 @@ export type HooksOptions = {
   now: () => Date;
   /** Keeps each verified delivery as its trigger's sample (testing drafts); absent: not kept. */
   samples?: SampleRecorder;
+  /** The resume webhook of waitForEvent steps (routes/resume-hooks.ts); absent: not served. */
+  resume?: ResumeRouteOptions;
   /** Counts a verified delivery the trigger's event filter turned away (no run). */
   recordFiltered: (p: {
     tenantId: string;
@@ -52,6 +55,7 @@ export function registerHooks(app: FastifyInstance, opts: HooksOptions): void {
       { bodyLimit: opts.maxBodyBytes },
       (req, reply) => ingest(opts, req, reply),
     );
+    if (opts.resume) registerResumeRoute(scope, opts.resume);
     scope.setErrorHandler((err, req, reply) => {
       if ((err as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
         opts.metrics.webhookRequests.inc({ outcome: 'too_large' });

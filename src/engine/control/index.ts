@@ -45,6 +45,8 @@ import type { Prepared, RunFacts, WorkerDeps } from '../prepare.ts';
 import { delayHandler } from './delay.ts';
 import { switchHandler } from './switch.ts';
 import { waitUntilHandler } from './wait-until.ts';
+import { waitForEventHandler } from './wait-for-event.ts';
+import { callWorkflowHandler } from './call-workflow.ts';
 import { mappingOf, stepOf } from './support.ts';
 
 export type ControlInput<K extends InstructionKind = InstructionKind> = {
@@ -80,6 +82,8 @@ export const handlers: { [K in InstructionKind]?: ControlHandler<K> } = {
   switch: switchHandler,
   delay: delayHandler,
   waitUntil: waitUntilHandler,
+  waitForEvent: waitForEventHandler,
+  callWorkflow: callWorkflowHandler,
 };
 
 type ControlPrepared = Extract<Prepared, { kind: 'control' }>;

@@ -4,7 +4,7 @@
  * field (aead.ts). Every call runs inside the caller's withTenant() transaction, so RLS also
  * keeps one tenant's data keys out of another tenant's reach.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { hkdfSync, randomBytes, randomUUID } from 'node:crypto';
 import {
   insertActiveDataKey,
   selectActiveDataKeyForShare,
@@ -42,6 +42,17 @@ export type SecretBox = {
   activeDataKey(db: Queryable, tenantId: TenantId): Promise<{ id: string; version: number }>;
   /** Drops cached unwrapped keys (after a data key is destroyed). */
   forgetTenant(tenantId: TenantId): void;
+  /**
+   * A 32-byte key for `purpose` derived (HKDF-SHA256) from the tenant's data key `keyId`, or
+   * from its active one when absent; null when that key is gone (destroyed, or another
+   * tenant's: RLS). The data key itself never leaves the box (wait tokens, wait-tokens.ts).
+   */
+  deriveKey(
+    db: Queryable,
+    tenantId: TenantId,
+    purpose: string,
+    keyId?: string,
+  ): Promise<{ keyId: string; key: Buffer } | null>;
 };
 
 export type SecretBoxOptions = {
@@ -145,5 +156,20 @@ export function createSecretBox(opts: SecretBoxOptions): SecretBox {
       return { id: row.id, version: row.version };
     },
     forgetTenant: (tenantId) => cache.forgetTenant(tenantId),
+    async deriveKey(db, tenantId, purpose, keyId) {
+      let id = keyId;
+      let key = id === undefined ? undefined : cache.get(tenantId, id);
+      if (!key) {
+        const row =
+          id === undefined
+            ? await activeRow(db, tenantId)
+            : await selectDataKey(db, { tenantId, id });
+        if (!row) return null;
+        id = row.id;
+        key = await unwrap(row);
+      }
+      const derived = hkdfSync('sha256', key, Buffer.alloc(0), `switchyard:${purpose}`, 32);
+      return { keyId: id!, key: Buffer.from(derived) };
+    },
   };
 }

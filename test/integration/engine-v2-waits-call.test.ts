@@ -1,0 +1,160 @@
+/**
+ * callWorkflow through the real engine: the child runs with the mapped input, under the
+ * parent's trace, and its output becomes the calling step's; a failed child fails the step
+ * (E_CHILD_RUN_FAILED, the child's code in the message) and `onError: continue` goes on;
+ * `wait: false` answers `{ runId }` at once; a workflow of another tenant is not found.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRun } from '../../src/engine/start-run.ts';
+import type { Worker } from '../../src/engine/worker.ts';
+import type { ActionId, TenantId, WorkflowId } from '../../src/model/ids.ts';
+import { openSecretBox } from '../../src/security/open-secrets.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { createTestDatabase, testLogger, type TestDatabase } from '../support/db.ts';
+import { engineDeps, makeAction, waitFor } from '../support/engine-factories.ts';
+import { makeTenant } from '../support/factories.ts';
+import { makeWorkflowV2, runRow, startEchoWorker, stepRows } from '../support/waits.ts';
+
+let db: TestDatabase;
+let worker: Worker;
+let tenantId: TenantId;
+let actionId: ActionId;
+let child: WorkflowId;
+
+const TRACE = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  const secrets = await openSecretBox(
+    loadConfig({ SWITCHYARD_MASTER_KEY: Buffer.alloc(32, 3).toString('base64') }).security,
+    { dataDir: '/nonexistent', embeddedDatabase: false, logger: testLogger, pool: db.pool },
+  );
+  worker = startEchoWorker(db, secrets);
+  tenantId = (await makeTenant(db.pool)).tenantId;
+  actionId = await makeAction(db.pool, tenantId);
+  child = await makeWorkflowV2(db.pool, tenantId, {
+    steps: [
+      { id: 'work', actionId, input: { doubled: '{{ trigger.n }}', fail: '{{ trigger.fail }}' } },
+    ],
+  });
+});
+afterAll(async () => {
+  await worker.stop();
+  await db.drop();
+});
+
+const ended = (runId: string) =>
+  waitFor(
+    async () => {
+      const r = await runRow(db, runId);
+      return ['succeeded', 'failed', 'dead', 'canceled'].includes(r.status) && r;
+    },
+    { what: `run ${runId} to end` },
+  );
+
+const childOf = async (runId: string) =>
+  (await stepRows(db, runId)).find((s) => s.step_id === 'call')!;
+
+describe('callWorkflow', () => {
+  it('waits for the child and takes its output; the child continues the parent’s trace', async () => {
+    const parent = await makeWorkflowV2(db.pool, tenantId, {
+      steps: [
+        {
+          id: 'call',
+          type: 'callWorkflow',
+          workflowId: child,
+          input: { n: '{{ trigger.n }}', fail: false },
+        },
+        { id: 'after', actionId, input: { got: '{{ steps.call.output.work.doubled }}' } },
+      ],
+    });
+    const { runId } = await startRun(engineDeps(db.pool), {
+      tenantId,
+      workflowId: parent,
+      input: { n: 21 },
+      traceparent: TRACE,
+    });
+    expect((await ended(runId)).status).toBe('succeeded');
+    const call = await childOf(runId);
+    expect(call).toMatchObject({
+      status: 'succeeded',
+      output: { work: { doubled: 21, fail: false } },
+    });
+    expect((await stepRows(db, runId)).find((s) => s.step_id === 'after')?.output).toEqual({
+      got: 21,
+    });
+    const c = await runRow(db, call.child_run_id!);
+    expect(c).toMatchObject({ status: 'succeeded', parent_run_id: runId });
+    expect(c.trace_context?.split('-')[1]).toBe(TRACE.split('-')[1]);
+  });
+
+  it('a failed child fails the step with E_CHILD_RUN_FAILED; onError continue goes on', async () => {
+    const failing = await makeWorkflowV2(db.pool, tenantId, {
+      steps: [{ id: 'call', type: 'callWorkflow', workflowId: child, input: { n: 1, fail: true } }],
+    });
+    const continuing = await makeWorkflowV2(db.pool, tenantId, {
+      steps: [
+        {
+          id: 'call',
+          type: 'callWorkflow',
+          workflowId: child,
+          input: { n: 1, fail: true },
+          onError: 'continue',
+        },
+        { id: 'after', actionId, input: { ok: true } },
+      ],
+    });
+    const deps = engineDeps(db.pool);
+    const a = await startRun(deps, { tenantId, workflowId: failing, input: {} });
+    const b = await startRun(deps, { tenantId, workflowId: continuing, input: {} });
+    const ra = await ended(a.runId);
+    expect(ra.status).toBe('failed');
+    expect(ra.error).toMatchObject({ code: 'E_CHILD_RUN_FAILED', stepId: 'call' });
+    expect(ra.error?.message).toContain('E_HTTP_STATUS');
+    expect((await ended(b.runId)).status).toBe('succeeded');
+    expect((await stepRows(db, b.runId)).map((s) => [s.step_id, s.status, s.error_code])).toEqual([
+      ['call', 'failed', 'E_CHILD_RUN_FAILED'],
+      ['after', 'succeeded', null],
+    ]);
+  });
+
+  it('wait: false answers { runId } at once; another tenant’s workflow is not found', async () => {
+    const fireAndForget = await makeWorkflowV2(db.pool, tenantId, {
+      steps: [
+        {
+          id: 'call',
+          type: 'callWorkflow',
+          workflowId: child,
+          input: { n: 2, fail: false },
+          wait: false,
+        },
+      ],
+    });
+    const { runId } = await startRun(engineDeps(db.pool), {
+      tenantId,
+      workflowId: fireAndForget,
+      input: {},
+    });
+    const r = await ended(runId);
+    expect(r.status).toBe('succeeded');
+    const out = (await childOf(runId)).output as { runId: string };
+    expect((await ended(out.runId)).parent_run_id).toBe(runId);
+
+    const other = (await makeTenant(db.pool)).tenantId;
+    const stranger = await makeWorkflowV2(db.pool, other, {
+      steps: [{ id: 'x', actionId, input: {} }],
+    });
+    const crossing = await makeWorkflowV2(db.pool, tenantId, {
+      steps: [{ id: 'call', type: 'callWorkflow', workflowId: stranger, input: {} }],
+    });
+    const c = await startRun(engineDeps(db.pool), { tenantId, workflowId: crossing, input: {} });
+    const rc = await ended(c.runId);
+    expect(rc.status).toBe('failed');
+    expect(rc.error).toMatchObject({ code: 'E_NOT_FOUND' });
+    const runsOfOther = await db.ownerPool.query(
+      'select 1 from workflow_runs where tenant_id = $1',
+      [other],
+    );
+    expect(runsOfOther.rowCount).toBe(0);
+  });
+});
