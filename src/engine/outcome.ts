@@ -196,7 +196,7 @@ function transitionOfAnyRun(
         ...base,
         job: { op: 'wait', until: outcome.until },
         stepRun:
-          outcome.again || plan.stepRunId === null
+          plan.stepRunId === null
             ? null
             : {
                 op: 'finish',
@@ -206,6 +206,11 @@ function transitionOfAnyRun(
                 output: null,
                 error: null,
                 waitUntil: outcome.until,
+                // Waiting on: guarded like any decision on a waiting StepRun, so a resume or a
+                // child's end that came while this claim looked loses nothing — the claim goes
+                // stale (its lease runs out, the next claim takes the resolved outcome)
+                // instead of putting the run back to sleep until the deadline.
+                ...(outcome.again ? { expect: 'waiting' as const } : {}),
               },
       };
     case 'failed': {

@@ -293,6 +293,8 @@ describe('a wait resolved by a resumer', () => {
     ).rows[0]!.id;
     // The resumer commits first.
     expect(await resume(runId, 'pause', { output: { by: 'resumer' } })).toBe(1);
+    // As resolveWaitingStep does, a claimed job is left to its claim (this helper wakes any).
+    await db.ownerPool.query(`update jobs set status = 'running' where run_id = $1`, [runId]);
     const plan = {
       tenantId,
       runId,
@@ -327,6 +329,18 @@ describe('a wait resolved by a resumer', () => {
         fromWaiting: true,
       }),
     ).rejects.toBeInstanceOf(StaleClaim);
+    // Nor does a look that would wait on (a claim before the deadline, a child still running):
+    // it would put the resumed run back to sleep until the deadline.
+    await expect(
+      recordOutcome(engineDeps(db.pool), plan, {
+        kind: 'wait',
+        until: new Date(Date.now() + 3_600_000),
+        again: true,
+      }),
+    ).rejects.toBeInstanceOf(StaleClaim);
+    expect(
+      (await db.ownerPool.query('select status from jobs where run_id = $1', [runId])).rows,
+    ).toEqual([{ status: 'running' }]);
     const [row] = await stepRunsOf(db, runId);
     expect([row!.status, row!.output]).toEqual(['succeeded', { by: 'resumer' }]);
     expect((await runOf(db, runId)).status).toBe('waiting');

@@ -25,10 +25,11 @@ export const CHILD_WAIT_MS = 30 * 24 * 3_600_000;
 /** When a waiting parent looks once at its child, in case the child's end came before the wait. */
 export const FIRST_CHECK_MS = 1_000;
 /**
- * Then it looks again at most this often until the deadline: a child that ends while the
- * parent's job is claimed for such a look finds no pending job to wake, and the look's own
- * wait (which does not re-check the StepRun) would otherwise put the parent to sleep until the
- * deadline. One claim an hour per waiting call bounds that (rare) lateness to an hour.
+ * Then it looks again at most this often until the deadline. A child that ends while the
+ * parent's job is claimed for such a look resolves the StepRun; the look's own re-wait is
+ * guarded on the StepRun still `waiting` (outcome.ts), so the claim goes stale and the next
+ * claim (after the lease) takes the child's outcome. The hourly look only bounds what no
+ * guard foresaw.
  */
 export const RECHECK_MS = 3_600_000;
 
