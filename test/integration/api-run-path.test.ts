@@ -10,7 +10,6 @@ import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { makeAction, makeWorkflow } from '../support/engine-factories.ts';
 import { makeTenant } from '../support/factories.ts';
 import { insertPathRun, insertPathSteps } from '../support/run-path.ts';
-import type { TenantId } from '../../src/model/ids.ts';
 
 let db: TestDatabase;
 let api: TestApi;
