@@ -1,7 +1,5 @@
 /** Workflow definitions are validated on save, so a run never meets a malformed definition. */
 import type { Queryable } from '../db/pool.ts';
-import { selectActionsByIds } from '../db/queries/actions.ts';
-import { selectConnectionApps } from '../db/queries/connections.ts';
 import {
   insertNextVersion,
   selectVersion,
@@ -15,7 +13,6 @@ import {
   updateWorkflow,
   type WorkflowRow,
 } from '../db/queries/workflows.ts';
-import { selectApp } from '../db/queries/apps.ts';
 import { isSwitchyardError, SwitchyardError } from '../model/errors.ts';
 import {
   isUuid,
@@ -27,7 +24,10 @@ import {
 } from '../model/ids.ts';
 import { checkTemplate, parsePath, type PathSegment } from '../model/mapping-syntax.ts';
 import type { StepDefinition } from '../model/step.ts';
+import { definitionVersionOf, type DefinitionV2 } from '../model/workflow-v2.ts';
 import { conflictAsError } from './conflicts.ts';
+import { validateDefinitionV2 } from './definition-v2.ts';
+import { assertSameTenantReferences } from './step-references.ts';
 
 const stepIdPattern = /^[a-z][a-z0-9_]{0,62}$/;
 const MAX_STEPS = 100;
@@ -106,8 +106,37 @@ export async function validateDefinition(
       onError,
     });
   }
-  await assertSameTenantReferences(db, steps);
+  await assertSameTenantReferences(
+    db,
+    steps.map((step, i) => ({ where: `definition.steps[${i}]`, step })),
+  );
   return { steps };
+}
+
+/**
+ * The definition checked and normalised, by its version (model/workflow-v2.ts
+ * `definitionVersionOf`): version 2 when it says `"version": 2`, else version 1 exactly as
+ * before. Any other `version` is refused rather than read as version 1.
+ */
+export async function validateAnyDefinition(
+  db: Queryable,
+  definition: unknown,
+  p: { workflowId: WorkflowId | null },
+): Promise<{ steps: StepDefinition[] } | DefinitionV2> {
+  if (definitionVersionOf(definition) === 2)
+    return (await validateDefinitionV2(db, definition, p)).definition;
+  const version = (definition as { version?: unknown } | null)?.version;
+  if (
+    typeof definition === 'object' &&
+    definition !== null &&
+    version !== undefined &&
+    version !== 1
+  )
+    throw invalid(
+      `definition.version must be 2 (blocks, waits, calls: docs/workflows.md, "Definition version 2") or left out (version 1).`,
+      'definition.version',
+    );
+  return validateDefinition(db, definition);
 }
 
 /** What `run.` offers (runner/mapping.ts stepScope); anything else is missing on every run. */
@@ -159,56 +188,6 @@ function stepReferences(
   }
 }
 
-async function assertSameTenantReferences(db: Queryable, steps: StepDefinition[]): Promise<void> {
-  const actions = new Map(
-    (await selectActionsByIds(db, { ids: [...new Set(steps.map((s) => s.actionId))] })).map((a) => [
-      a.id,
-      a,
-    ]),
-  );
-  const connectionIds = [
-    ...new Set(steps.flatMap((s) => (s.connectionId ? [s.connectionId] : []))),
-  ];
-  const connectionApps = await selectConnectionApps(db, { ids: connectionIds });
-  const apps = new Map<string, Awaited<ReturnType<typeof selectApp>>>();
-  for (const appId of new Set([...actions.values()].map((a) => a.appId)))
-    apps.set(appId, await selectApp(db, { id: appId }));
-  steps.forEach((s, i) => {
-    const action = actions.get(s.actionId);
-    if (!action)
-      throw invalid(
-        `definition.steps[${i}].actionId: no such action in this tenant.`,
-        `definition.steps[${i}].actionId`,
-      );
-    const app = apps.get(action.appId);
-    if (!s.connectionId && app && needsConnection(app)) {
-      throw invalid(
-        `definition.steps[${i}].connectionId is required: the app "${app.key}" ${app.authKind === 'none' ? 'needs connection fields' : `authenticates with ${app.authKind}`}; create a connection (createConnection) and give its id.`,
-        `definition.steps[${i}].connectionId`,
-      );
-    }
-    if (s.connectionId) {
-      const appId = connectionApps.get(s.connectionId);
-      if (!appId)
-        throw invalid(
-          `definition.steps[${i}].connectionId: no such connection in this tenant.`,
-          `definition.steps[${i}].connectionId`,
-        );
-      if (appId !== action.appId)
-        throw invalid(
-          `definition.steps[${i}].connectionId belongs to another app than the action.`,
-          `definition.steps[${i}].connectionId`,
-        );
-    }
-  });
-}
-
-/** An app whose actions cannot run without a connection: it authenticates, or requires fields. */
-function needsConnection(app: { authKind: string; connectionSchema: unknown }): boolean {
-  const required = (app.connectionSchema as { required?: unknown } | null)?.required;
-  return app.authKind !== 'none' || (Array.isArray(required) && required.length > 0);
-}
-
 export async function createWorkflow(
   db: Queryable,
   tenantId: TenantId,
@@ -242,7 +221,9 @@ export async function saveVersion(
 ): Promise<WorkflowVersionRow> {
   if (!(await selectWorkflow(db, { id: p.workflowId })))
     throw new SwitchyardError('E_NOT_FOUND', 'No such workflow.');
-  const definition = await validateDefinition(db, p.definition);
+  const definition = await validateAnyDefinition(db, p.definition, {
+    workflowId: p.workflowId,
+  });
   const version = await conflictAsError('workflow', () =>
     insertNextVersion(db, {
       tenantId,

@@ -4,10 +4,11 @@
  * references are interpolated as text. Paths are dot segments with `[0]` / `["key"]`
  * indexes; nothing is evaluated, and only own properties of plain data are reachable.
  */
-import { SwitchyardError } from '../model/errors.ts';
+import { isSwitchyardError, SwitchyardError } from '../model/errors.ts';
 import {
   ANY_REFERENCE,
   WHOLE_REFERENCE,
+  parseExpression,
   parsePath,
   templateReferences,
 } from '../model/mapping-syntax.ts';
@@ -18,9 +19,13 @@ import type { StepContext } from '../model/step.ts';
 
 export type MappingScope = Record<string, unknown>;
 
-/** The scope step inputs and `if` conditions see. */
+/**
+ * The scope step inputs and `if` conditions see. `loop` and `error` (definition version 2)
+ * are roots only when the engine set them (null outside a loop / without a failure), so a
+ * version-1 step's scope is what it always was.
+ */
 export function stepScope(ctx: StepContext): MappingScope {
-  return {
+  const scope: MappingScope = {
     trigger: ctx.trigger,
     steps: ctx.steps,
     run: {
@@ -30,6 +35,9 @@ export function stepScope(ctx: StepContext): MappingScope {
       workflowId: ctx.workflowId,
     },
   };
+  if (ctx.loop !== undefined) scope.loop = ctx.loop;
+  if (ctx.error !== undefined) scope.error = ctx.error;
+  return scope;
 }
 
 /** Resolves every reference in `template` (any JSON) against `scope`. */
@@ -52,16 +60,43 @@ export function evaluateCondition(condition: string, scope: MappingScope): boole
   if (literal === 'true' || literal === 'false') return literal === 'true';
   const value = condition.includes('{{')
     ? resolveString(condition, scope, 'if')
-    : lookupPath(condition.trim(), scope, 'if');
+    : evaluateExpression(condition.trim(), scope, 'if');
   if (typeof value === 'string') return !['', 'false', '0', 'null'].includes(value.trim());
   return Boolean(value);
 }
 
 function resolveString(s: string, scope: MappingScope, where: string): unknown {
   const whole = WHOLE_REFERENCE.exec(s);
-  if (whole) return lookupPath(whole[1]!, scope, where);
+  if (whole) return evaluateExpression(whole[1]!, scope, where);
   if (templateReferences(s, where).length === 0) return s;
-  return s.replace(ANY_REFERENCE, (_m, path: string) => toText(lookupPath(path, scope, where)));
+  return s.replace(ANY_REFERENCE, (_m, text: string) =>
+    toText(evaluateExpression(text, scope, where)),
+  );
+}
+
+/**
+ * What is between `{{` and `}}`: one path, or `a ?? b ?? "literal"`, whose first alternative
+ * that exists and is not null wins (a root the scope lacks counts as missing). The last
+ * alternative decides alone: its path missing fails as a lone path would.
+ */
+export function evaluateExpression(text: string, scope: MappingScope, where: string): unknown {
+  const alternatives = parseExpression(text, where);
+  for (const [i, alt] of alternatives.entries()) {
+    const last = i === alternatives.length - 1;
+    if (alt.kind === 'literal') return alt.value;
+    if (last) return lookupPath(alt.path, scope, where);
+    try {
+      const value = lookupPath(alt.path, scope, where);
+      if (value !== null && value !== undefined) return value;
+    } catch (err) {
+      if (
+        !isSwitchyardError(err, 'E_MAPPING_PATH_MISSING') &&
+        !(isSwitchyardError(err, 'E_MAPPING_INVALID') && !Object.hasOwn(scope, alt.segments[0]!))
+      )
+        throw err;
+    }
+  }
+  return undefined; // not reached: the last alternative returns
 }
 
 /** Looks up `path` (e.g. `steps.fetch.output.items[0].id`) or fails naming it. */
