@@ -59,9 +59,19 @@ export const kindTitle = (k: StepKindV2): string =>
 
 export const kindOf = (s: StepV2): StepKindV2 => s.type ?? 'action';
 
-/** A duration as the server reads it: `90s`, `15m`, `2h`, `30d`, `1h30m` (ms, s, m, h, d). */
+const DURATION = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$/;
+const UNIT_MS = [86_400_000, 3_600_000, 60_000, 1_000, 1];
+/**
+ * A duration as the server reads it (src/model/duration.ts): `90s`, `15m`, `2h`, `30d`,
+ * `1h30m` — units d, h, m, s, ms, largest first, each once; from 1ms to 365d.
+ */
 export function isDuration(text: string): boolean {
-  return /^(\d+(ms|s|m|h|d))+$/.test(text.trim());
+  const m = DURATION.exec(text.trim());
+  if (!m || text.trim() === '') return false;
+  let ms = 0;
+  for (let i = 0; i < UNIT_MS.length; i++)
+    if (m[i + 1] !== undefined) ms += Number(m[i + 1]) * UNIT_MS[i]!;
+  return ms >= 1 && ms <= 365 * 86_400_000;
 }
 
 export function parseDefinitionV2(value: unknown): DefinitionV2 {

@@ -27,7 +27,8 @@ import { builder } from '../builder.ts';
 import { auditActor, inTenant, tenantOf, type GraphQLContext } from '../context.ts';
 import { decodeCursor, encodeCursor, pageSize, toPage, type Page } from '../pagination.ts';
 import { requestTraceparent } from '../../routes/tracing.ts';
-import { WorkflowRef } from './workflows.ts';
+import { WorkflowRef, WorkflowVersionRef } from './workflows.ts';
+import { selectVersion } from '../../../db/queries/workflow-versions.ts';
 
 const RunStatusEnum = builder.enumType('RunStatus', {
   values: ['queued', 'running', 'waiting', 'succeeded', 'failed', 'canceled', 'dead'] as const,
@@ -151,6 +152,14 @@ RunRef.implement({
         inTenant(ctx, async (db) => (await selectWorkflow(db, { id: r.workflowId })) ?? null),
     }),
     workflowVersionId: t.exposeID('workflowVersionId'),
+    workflowVersion: t.field({
+      type: WorkflowVersionRef,
+      nullable: true,
+      description:
+        'The version the run executes (a test run’s draft included): its definition draws the path the run took.',
+      resolve: (r, _a, ctx) =>
+        inTenant(ctx, async (db) => (await selectVersion(db, { id: r.workflowVersionId })) ?? null),
+    }),
     triggerId: t.exposeID('triggerId', { nullable: true }),
     idempotencyKey: t.exposeString('idempotencyKey', { nullable: true }),
     input: t.expose('input', { type: 'JSON' }),
