@@ -154,7 +154,7 @@ export function listAt(def: DefinitionV2, list: string, create = false): StepV2[
     if (!def.onFailure && create) def.onFailure = { steps: [] };
     return def.onFailure?.steps;
   }
-  const m = /^(.*)\.(branches\[(\d+)\]\.steps|default\.steps|steps)$/.exec(list);
+  const m = /^(.*?)\.(branches\[(\d+)\]\.steps|default\.steps|steps)$/.exec(list);
   if (!m) return undefined;
   const owner = stepAt(def, m[1]!);
   if (!owner) return undefined;

@@ -212,7 +212,7 @@ export function definitionToGraphV2(
         });
         edge(id, placed.entry, {
           kind: 'branch',
-          label: branch ? `${name}: ${truncate(branch.when || '(no condition)', 28)}` : 'otherwise',
+          label: branch ? `${name}: ${truncate(branch.when || '(no condition)', 40)}` : 'otherwise',
           ...(chosen !== null ? { taken: chosen === name } : {}),
         });
         edge(placed.exit, joinId, chosen !== null ? { taken: chosen === name } : {});
