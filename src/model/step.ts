@@ -109,6 +109,17 @@ export type StepContext = {
 };
 
 /**
+ * The mapping language evaluated in-process, for the engine's control steps (a switch's
+ * `when`, waitUntil's `until`, a control step's `if`...): the runner's evaluator, wired by the
+ * composition root (the engine does not import the runner). Throws a SwitchyardError
+ * (E_MAPPING_INVALID...) when a reference does not resolve.
+ */
+export interface MappingEvaluator {
+  resolve(template: unknown, context: StepContext): unknown;
+  condition(expression: string, context: StepContext): boolean;
+}
+
+/**
  * `<run>:<step>`, the base of a step's outgoing idempotency keys (Idempotency-Key, webhook ids).
  * A replay keeps its original run's, so that an upstream that already took the original call
  * can drop the replay's.

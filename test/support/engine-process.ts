@@ -15,6 +15,7 @@ import { systemClock, systemRandom } from '../../src/engine/deps.ts';
 import { createWorker } from '../../src/engine/worker.ts';
 import type { StepExecutor } from '../../src/model/step.ts';
 import { createLogger } from '../../src/observability/logger.ts';
+import { runnerMapping } from '../../src/runner/mapping-evaluator.ts';
 
 const url = process.env.DATABASE_APP_URL!;
 const logger = createLogger({
@@ -74,7 +75,8 @@ if (process.env.ROLE === 'scheduler') {
   s.start();
   stop = () => s.stop();
 } else {
-  const w = createWorker(deps, { executor, listenUrl: url });
+  // The mapping decides version-2 control steps (a switch's `when`), as in `switchyard worker`.
+  const w = createWorker(deps, { executor, listenUrl: url, mapping: runnerMapping });
   w.start();
   stop = () => w.stop();
 }

@@ -15,7 +15,7 @@ import {
   type DefinitionV2,
   type StepKindV2,
   type StepV2,
-} from './definition-v2';
+} from './definition-v2.ts';
 
 export type GraphNodeV2Kind = 'trigger' | 'end' | 'step' | 'slot' | 'frame' | 'join';
 export type GraphNodeV2 = {
@@ -66,7 +66,8 @@ type Placed = { entry: string; exit: string };
 const truncate = (s: string, n = 40) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
 export function stepDetail(step: StepV2, describe?: (s: StepV2) => string): string {
-  switch (kindOf(step)) {
+  const kind: StepKindV2 = kindOf(step);
+  switch (kind) {
     case 'action':
       return describe?.(step) ?? 'an action';
     case 'switch': {
