@@ -8,8 +8,10 @@
  * chosen branch, the other greyed, the loop's items paged, the wait with its deadline and how
  * to resume (never its token), the child run's link, and the child names its parent.
  *
- * The run's rows are written as the engine records them (test/support/run-path.ts): the
- * engine's blocks are built on other branches of issue 15 and not merged in this one.
+ * The second scenario's rows are written as the engine records them (test/support/run-path.ts):
+ * forEach and waitForEvent/callWorkflow are built on other branches of issue 15 (s22/foreach,
+ * s22/waitcall), not merged in this one. The third is a real run: the engine (merged from
+ * s22/engine) takes a branch and waits at a delay.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { chooseAction, fillEditor, tourShot } from '../support/browser.ts';
@@ -320,6 +322,7 @@ it('shows the path a run took', async () => {
 
   await s.scenario('run-detail', async () => {
     const { page } = s.browser;
+    await s.signInAs(OWNER.email, OWNER.password);
     await page.goto(`${s.api.url}/runs/${runId}`);
     await page.getByRole('heading', { name: `Run ${runId.slice(0, 8)}` }).waitFor();
     await page.getByRole('heading', { name: 'Path taken' }).waitFor();
@@ -369,3 +372,79 @@ it('shows the path a run took', async () => {
   });
   expect(s.browser.problems).toEqual([]);
 }, 120_000);
+
+it('shows a run the engine took down a branch into a delay', async () => {
+  // The engine runs switch and delay (merged from s22/engine): a real run, no rows by hand.
+  const { actions } = await s.gql<{ actions: { nodes: { id: string }[] } }>(
+    `{ actions(search: "Run JavaScript", first: 1) { nodes { id } } }`,
+  );
+  const js = actions.nodes[0]!.id;
+  const wf = await s.gql<{ createWorkflow: { id: string } }>(
+    `mutation { createWorkflow(name: "Hold big orders") { id } }`,
+  );
+  await s.gql(
+    `mutation($id: ID!, $d: JSON!) { saveWorkflowVersion(workflowId: $id, definition: $d, publish: true) { id } }`,
+    {
+      id: wf.createWorkflow.id,
+      d: {
+        version: 2,
+        steps: [
+          { id: 'fetch', actionId: js, input: { code: 'return { total: 5 };' } },
+          {
+            id: 'route',
+            type: 'switch',
+            branches: [
+              {
+                name: 'big',
+                when: '{{ steps.fetch.output.total }}',
+                steps: [{ id: 'hold', type: 'delay', duration: '1h' }],
+              },
+            ],
+            default: { steps: [{ id: 'other', actionId: js, input: { code: 'return 1;' } }] },
+          },
+          { id: 'done', actionId: js, input: { code: 'return 2;' } },
+        ],
+      },
+    },
+  );
+  const started = await s.gql<{ triggerWorkflow: { run: { id: string } } }>(
+    `mutation($id: ID!, $input: JSON) { triggerWorkflow(workflowId: $id, input: $input) { run { id } } }`,
+    { id: wf.createWorkflow.id, input: {} },
+  );
+  const runId = started.triggerWorkflow.run.id;
+  await expect
+    .poll(
+      async () =>
+        (
+          await s.gql<{ run: { status: string } }>(`query($id: ID!) { run(id: $id) { status } }`, {
+            id: runId,
+          })
+        ).run.status,
+      { timeout: 20_000 },
+    )
+    .toMatch(/^(waiting|failed|dead|succeeded)$/);
+  const ended = await s.gql<{ run: { status: string; error: unknown; steps: unknown[] } }>(
+    `query($id: ID!) { run(id: $id) { status error steps { stepId status branch errorCode errorMessage } } }`,
+    { id: runId },
+  );
+  expect(ended.run, JSON.stringify(ended.run)).toMatchObject({ status: 'waiting' });
+
+  await s.scenario('engine-run', async () => {
+    const { page } = s.browser;
+    await s.signInAs(OWNER.email, OWNER.password);
+    await page.goto(`${s.api.url}/runs/${runId}`);
+    await page.getByRole('heading', { name: 'Path taken' }).waitFor();
+    await page.getByText('Branch taken: big').waitFor();
+    await page.getByRole('button', { name: /^Wait hold\s*:\s*for 1h\s*,\s*waiting$/ }).waitFor();
+    await page
+      .getByRole('button', { name: /^Action done\s*:\s*an action\s*,\s*not run$/ })
+      .waitFor();
+    await page
+      .getByRole('button', { name: /^Action other\s*:\s*an action\s*,\s*skipped$/ })
+      .waitFor();
+    await page.getByText(/Waiting\s+until/).waitFor();
+    await page.getByRole('main').getByText('waiting').first().waitFor();
+    await s.expectNoAxeViolations();
+  });
+  expect(s.browser.problems).toEqual([]);
+}, 90_000);

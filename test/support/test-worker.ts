@@ -4,6 +4,7 @@
  */
 import { createStepExecutor, dbLogSink } from '../../src/cli/executor.ts';
 import { withPinnedOutputs } from '../../src/cli/pinned-executor.ts';
+import { runnerMapping } from '../../src/runner/mapping-evaluator.ts';
 import { createWorker, type Worker } from '../../src/engine/worker.ts';
 import type { SecretBox } from '../../src/security/crypto/secret-box.ts';
 import { testLogger, type TestDatabase } from './db.ts';
@@ -27,6 +28,9 @@ export function startTestWorker(
   const worker = createWorker(engineDeps(db.pool), {
     executor: withPinnedOutputs(executor, dbLogSink(db.pool, { now: () => new Date() })),
     listenUrl: db.appUrl,
+    // Control steps (a switch's `when`, a loop's items) are decided with the runner's mapping,
+    // as src/cli/worker.ts wires it.
+    mapping: runnerMapping,
   });
   worker.start();
   return worker;
