@@ -219,9 +219,10 @@ it('builds a version-2 workflow with every construct and saves it', async () => 
       '{ "total": "{{ steps.fetch.output.total }}" }',
     );
 
-    await tourShot(page, '12-workflow-v2-editor');
     await page.getByRole('button', { name: 'Save and publish' }).click();
     await page.getByText('Saved and published as v1').waitFor();
+    await page.getByRole('button', { name: node('Branch route') }).click();
+    await tourShot(page, 'workflow-v2-editor');
     await s.expectNoAxeViolations();
   });
 
@@ -346,10 +347,12 @@ it('shows the path a run took', async () => {
     expect(await items.getByRole('button', { name: 'Load more items' }).count()).toBe(0);
 
     // The wait: its deadline and how to resume it, without the token.
-    await page.getByText(/Waiting for an event\s+until/).waitFor();
+    await page.getByText(/Waiting for an event, until/).waitFor();
     await page.getByText('resumeRun').first().waitFor();
     expect(await page.locator('main').textContent()).not.toMatch(/token":|wt_/);
 
+    await page.getByRole('heading', { name: `Run ${runId.slice(0, 8)}` }).scrollIntoViewIfNeeded();
+    await tourShot(page, 'run-path');
     // A node of the graph, reached with the keyboard, leads to its attempts.
     await page.getByRole('button', { name: /^Wait for an event approve/ }).focus();
     await page.keyboard.press('Enter');
@@ -357,7 +360,6 @@ it('shows the path a run took', async () => {
       .poll(() => page.evaluate(() => document.activeElement?.textContent ?? ''))
       .toMatch(/approve/);
     await s.expectNoAxeViolations();
-    await tourShot(page, '13-run-path');
 
     // The child run, and back to its parent.
     await page.getByRole('link', { name: `Child run ${childRunId}` }).click();
@@ -444,6 +446,56 @@ it('shows a run the engine took down a branch into a delay', async () => {
       .waitFor();
     await page.getByText(/Waiting\s+until/).waitFor();
     await page.getByRole('main').getByText('waiting').first().waitFor();
+    await s.expectNoAxeViolations();
+  });
+  expect(s.browser.problems).toEqual([]);
+}, 90_000);
+
+it('opens a workflow of more than 100 steps quickly, every node reachable', async () => {
+  const steps: Record<string, unknown>[] = [];
+  for (let i = 0; i < 30; i++)
+    steps.push(
+      {
+        id: `route_${i}`,
+        type: 'switch',
+        branches: [
+          {
+            name: 'yes',
+            when: '{{ trigger.body.yes }}',
+            steps: [{ id: `hold_${i}`, type: 'delay', duration: '1m' }],
+          },
+        ],
+      },
+      {
+        id: `each_${i}`,
+        type: 'forEach',
+        items: '{{ trigger.body.items }}',
+        steps: [{ id: `pause_${i}`, type: 'delay', duration: '1s' }],
+      },
+    );
+  const wf = await s.gql<{ createWorkflow: { id: string } }>(
+    `mutation { createWorkflow(name: "Big flow") { id } }`,
+  );
+  await s.gql(
+    `mutation($id: ID!, $d: JSON!) { saveWorkflowVersion(workflowId: $id, definition: $d) { id } }`,
+    { id: wf.createWorkflow.id, d: { version: 2, steps } },
+  );
+  await s.scenario('big', async () => {
+    const { page } = s.browser;
+    await s.signInAs(OWNER.email, OWNER.password);
+    const t0 = Date.now();
+    await page.goto(`${s.api.url}/workflows/${wf.createWorkflow.id}`);
+    await page.getByRole('button', { name: node('For each each_29') }).waitFor();
+    const opened = Date.now() - t0;
+    // 120 step nodes, in reading order: the last one reached and opened with the keyboard.
+    expect(await page.locator('.node--step').count()).toBe(120);
+    const t1 = Date.now();
+    await page.getByRole('button', { name: node('Wait pause_29') }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Wait pause_29' }).waitFor();
+    const selected = Date.now() - t1;
+    expect(opened).toBeLessThan(8_000);
+    expect(selected).toBeLessThan(2_000);
     await s.expectNoAxeViolations();
   });
   expect(s.browser.problems).toEqual([]);

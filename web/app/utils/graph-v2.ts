@@ -50,6 +50,8 @@ export type GraphOptions = {
   /** In a run: a step's latest status, and a switch's chosen branch. */
   statusOf?: (stepId: string) => string | null;
   branchOf?: (stepId: string) => string | null;
+  /** Run detail: empty lists say so, without the editor's "select, then Add step". */
+  readonly?: boolean;
 };
 
 const W = 260;
@@ -208,7 +210,9 @@ export function definitionToGraphV2(
         const placed = placeList(c.steps, c.list, cx, y + H + GY, colSizes[i]!.w, {
           label: branch ? `Branch ${name}` : 'Otherwise',
           detail: branch
-            ? 'No steps yet: select, then Add step'
+            ? opts.readonly
+              ? 'No steps'
+              : 'No steps yet: select, then Add step'
             : 'No default steps: the run goes on after the branch',
         });
         edge(id, placed.entry, {
@@ -250,7 +254,10 @@ export function definitionToGraphV2(
         x + PAD,
         y + FRAME_TOP + H + GY,
         size.w - 2 * PAD,
-        { label: 'Loop body', detail: 'No steps yet: select, then Add step' },
+        {
+          label: 'Loop body',
+          detail: opts.readonly ? 'No steps' : 'No steps yet: select, then Add step',
+        },
       );
       edge(id, body.entry, { label: 'each item' });
       entryOf.set(step.id, frameId);
@@ -275,7 +282,7 @@ export function definitionToGraphV2(
   });
   const placed = placeList(def.steps, 'steps', 0, H + GY, mainW, {
     label: 'No steps yet',
-    detail: 'Add step to start',
+    detail: opts.readonly ? 'The workflow has no steps' : 'Add step to start',
   });
   edge('trigger', placed.entry);
   const endY = H + GY + main.h + GY;
@@ -302,7 +309,9 @@ export function definitionToGraphV2(
     label: 'If the run fails',
     detail: failSteps.length
       ? 'These steps run with {{ error }}; the run still fails'
-      : 'No failure path: select, then Add step',
+      : opts.readonly
+        ? 'No failure path'
+        : 'No failure path: select, then Add step',
     path: 'onFailure.steps',
     ariaLabel: 'If the run fails: the failure path',
     position: { x: failX + (failW - W) / 2, y: 0 },
