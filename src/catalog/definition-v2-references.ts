@@ -36,7 +36,7 @@ export function checkPathsV2(shape: ShapeResult): void {
 }
 
 /** The blocks around a node, innermost first. */
-function blocksAround(node: StepNode): Block[] {
+export function blocksAround(node: StepNode): Block[] {
   const out: Block[] = [];
   for (let b: Block | null = node.block; b; b = b.owner?.block ?? null) out.push(b);
   return out;
@@ -98,7 +98,7 @@ function constantOf(condition: string): boolean | null {
 function checkReachable(shape: ShapeResult): void {
   for (const node of shape.nodes) {
     if (node.step.type !== 'switch') continue;
-    const { branches } = node.step;
+    const { branches, default: otherwise } = node.step;
     branches.forEach((b, i) => {
       const at = `${node.path}.branches[${i}]`;
       const constant = constantOf(b.when);
@@ -107,10 +107,7 @@ function checkReachable(shape: ShapeResult): void {
           'is always false: the steps of this branch never run; remove it.',
           `${at}.when`,
         );
-      if (
-        constant === true &&
-        (i < branches.length - 1 || (node.step.type === 'switch' && node.step.default))
-      )
+      if (constant === true && (i < branches.length - 1 || otherwise !== undefined))
         throw invalid(
           `is always true: ${i < branches.length - 1 ? `branches[${i + 1}]` : 'default'} and what follows can never be taken; remove them or make this branch the default.`,
           `${at}.when`,
@@ -182,8 +179,8 @@ function checkReference(
       const wait = typeof third === 'string' ? shape.byId.get(third) : undefined;
       if (!wait || wait.kind !== 'waitForEvent')
         throw fail('run.waits.<id> names a waitForEvent step of this definition.');
-      if (fourth !== undefined && fourth !== 'token' && fourth !== 'url')
-        throw fail(`run.waits.${third} offers token and url.`);
+      if (ref.segments.length !== 4 || (fourth !== 'token' && fourth !== 'url'))
+        throw fail(`run.waits.${third} offers token and url: {{ run.waits.${third}.url }}.`);
     }
   }
   if (root === 'steps') checkStepReference(gotos, node, ref, second, third, fail, shape);

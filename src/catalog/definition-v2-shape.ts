@@ -9,7 +9,6 @@
  */
 import { SwitchyardError } from '../model/errors.ts';
 import { isUuid } from '../model/ids.ts';
-import { MAX_DURATION_MS, parseDuration } from '../model/duration.ts';
 import type { OnErrorV2, StepKindV2, StepV2 } from '../model/workflow-v2.ts';
 
 /** At most this many steps in a definition, block steps, nested steps and onFailure included. */
@@ -21,6 +20,23 @@ export const MAX_CONCURRENCY = 100;
 export const DEFAULT_WAIT_TIMEOUT = '30d';
 
 const stepIdPattern = /^[a-z][a-z0-9_]{0,62}$/;
+
+/**
+ * Durations as builders write them: units d, h, m, s, ms, largest first, each at most once
+ * ("90s", "1h30m", "30d"). Stricter than what the compiler reads (model/compile-program.ts),
+ * so that a saved duration always means what it looks like.
+ */
+const DURATION = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$/;
+const UNIT_MS = [86_400_000, 3_600_000, 60_000, 1_000, 1];
+/** The longest wait a definition may ask for: a year. */
+export const MAX_DURATION_MS = 365 * 86_400_000;
+
+/** Milliseconds, or null when `text` is not a duration. */
+export function parseDurationStrict(text: string): number | null {
+  const m = DURATION.exec(text.trim());
+  if (!m || text.trim() === '') return null;
+  return UNIT_MS.reduce((ms, unit, i) => ms + Number(m[i + 1] ?? 0) * unit, 0);
+}
 
 const fieldsOf: Record<StepKindV2, readonly string[]> = {
   action: ['id', 'type', 'actionId', 'connectionId', 'input', 'if', 'onError'],
@@ -128,7 +144,7 @@ function walkStep(ctx: Ctx, value: unknown, where: string, block: Block, depth: 
       `${where}.pinnedOutput`,
     );
   const kind = (s.type ?? 'action') as StepKindV2;
-  if (typeof kind !== 'string' || !(kind in fieldsOf))
+  if (typeof kind !== 'string' || !Object.hasOwn(fieldsOf, kind))
     throw invalid(
       `unknown step type ${JSON.stringify(s.type)}: use action, switch, forEach, delay, waitUntil, waitForEvent or callWorkflow.`,
       `${where}.type`,
@@ -164,7 +180,7 @@ function walkStep(ctx: Ctx, value: unknown, where: string, block: Block, depth: 
   ctx.nodes.push(node);
   ctx.byId.set(s.id, node);
   block.nodes.push(node);
-  const base = { id: s.id, if: (s.if) ?? null };
+  const base = { id: s.id, if: s.if ?? null };
   node.step = normalisedStep(ctx, s, kind, base, node, where, depth);
   return node.step;
 }
@@ -322,7 +338,7 @@ function onErrorOf(value: unknown, where: string): OnErrorV2 {
 }
 
 function durationOf(value: unknown, where: string): string {
-  const ms = typeof value === 'string' ? parseDuration(value) : null;
+  const ms = typeof value === 'string' ? parseDurationStrict(value) : null;
   if (ms === null || ms <= 0 || ms > MAX_DURATION_MS)
     throw invalid(
       'must be a duration from 1ms to 365d: a number and a unit (d, h, m, s, ms), largest first, e.g. "90s", "1h30m", "30d".',

@@ -41,8 +41,8 @@ export async function validateDefinitionV2(
   db: Queryable,
   definition: unknown,
   p: { workflowId: WorkflowId | null },
-): Promise<CheckedDefinitionV2> {
-  const { definition: normalised, steps } = checkDefinitionV2(definition);
+): Promise<CheckedDefinitionV2 & { shape: ShapeResult }> {
+  const { definition: normalised, steps, shape } = checkDefinitionV2(definition);
   const actions = steps.flatMap(({ where, step }) =>
     step.type === 'action' ? [{ where, step: step as ActionStepV2 & StepDefinition }] : [],
   );
@@ -52,10 +52,11 @@ export async function validateDefinitionV2(
   );
   if (calls.length > 0) {
     // Row security: only this tenant's workflows come back.
-    const known = new Set(
-      (await selectWorkflowsByIds(db, { ids: calls.map((c) => c.step.workflowId) })).map(
-        (w) => w.id as string,
-      ),
+    const known = new Map(
+      (await selectWorkflowsByIds(db, { ids: calls.map((c) => c.step.workflowId) })).map((w) => [
+        w.id as string,
+        w,
+      ]),
     );
     for (const { where, step } of calls) {
       if (step.workflowId === p.workflowId)
@@ -63,9 +64,16 @@ export async function validateDefinitionV2(
           'a workflow cannot call itself (each run would start another without end); move the repeated part into a workflow of its own, or loop with forEach.',
           `${where}.workflowId`,
         );
-      if (!known.has(step.workflowId))
-        throw invalid('no such workflow in this tenant.', `${where}.workflowId`);
+      const called = known.get(step.workflowId);
+      if (!called) throw invalid('no such workflow in this tenant.', `${where}.workflowId`);
+      // Unpublished is fine (it may be published before a run gets there); archived starts
+      // no runs until someone brings it back, so a call to it is a mistake today.
+      if (called.archivedAt)
+        throw invalid(
+          `the workflow "${called.name}" is archived and starts no runs; unarchive it (updateWorkflow) or call another.`,
+          `${where}.workflowId`,
+        );
     }
   }
-  return { definition: normalised, steps };
+  return { definition: normalised, steps, shape };
 }

@@ -22,7 +22,7 @@ import {
   type WorkflowId,
   type WorkflowVersionId,
 } from '../model/ids.ts';
-import { checkTemplate, parsePath, type PathSegment } from '../model/mapping-syntax.ts';
+import { checkTemplate, expressionReferences, type PathSegment } from '../model/mapping-syntax.ts';
 import type { StepDefinition } from '../model/step.ts';
 import { definitionVersionOf, type DefinitionV2 } from '../model/workflow-v2.ts';
 import { conflictAsError } from './conflicts.ts';
@@ -173,14 +173,9 @@ function stepReferences(
     if (literal === 'true' || literal === 'false') return refs;
     if (condition.includes('{{'))
       return [...refs, ...checkTemplate(condition, `${where}.if`, stepRoots)];
-    // A bare path, e.g. `trigger.body.paid` (runner/mapping.ts evaluateCondition).
-    const segments = parsePath(literal, `${where}.if`);
-    if (!stepRoots.includes(segments[0] as (typeof stepRoots)[number]))
-      throw invalid(
-        `${where}.if: "${literal}": a reference starts with trigger, steps or run.`,
-        `${where}.if`,
-      );
-    return [...refs, { where: `${where}.if`, path: literal, segments }];
+    // A bare path, e.g. `trigger.body.paid` or `trigger.body.paid ?? false`
+    // (runner/mapping.ts evaluateCondition).
+    return [...refs, ...expressionReferences(literal, `${where}.if`, stepRoots)];
   } catch (err) {
     if (isSwitchyardError(err, 'E_MAPPING_INVALID'))
       throw invalid(err.message, typeof err.details.field === 'string' ? err.details.field : where);

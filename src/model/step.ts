@@ -94,17 +94,9 @@ export type StepContext = {
   /** Outputs of the steps that ran before this one, by step id. */
   steps: Record<string, { output: unknown }>;
   runStartedAt: Date;
-  /**
-   * Definition version 2, set by the engine: the innermost forEach's current item and its
-   * index (`{{ loop.item }}`, `{{ loop.index }}`), null outside a loop. Absent (version 1): no
-   * `loop` root at all.
-   */
+  /** Inside a forEach body: the current item and its index (`{{ loop.item }}`). */
   loop?: { item: unknown; index: number } | null;
-  /**
-   * Definition version 2, set by the engine after an `onError: {goto}` and on the `onFailure`
-   * path: the failure (`{{ error.code }}`, `{{ error.message }}`, `{{ error.stepId }}`); null
-   * when there was none. Absent (version 1): no `error` root at all.
-   */
+  /** After an `onError: { goto }` and on the onFailure path: the failure (`{{ error }}`). */
   error?: { code: string; message: string; stepId: string } | null;
 };
 

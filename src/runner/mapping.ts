@@ -25,7 +25,7 @@ export type MappingScope = Record<string, unknown>;
  * version-1 step's scope is what it always was.
  */
 export function stepScope(ctx: StepContext): MappingScope {
-  const scope: MappingScope = {
+  return {
     trigger: ctx.trigger,
     steps: ctx.steps,
     run: {
@@ -34,10 +34,9 @@ export function stepScope(ctx: StepContext): MappingScope {
       time: ctx.runStartedAt.toISOString(),
       workflowId: ctx.workflowId,
     },
+    ...(ctx.loop === undefined ? {} : { loop: ctx.loop }),
+    ...(ctx.error === undefined ? {} : { error: ctx.error }),
   };
-  if (ctx.loop !== undefined) scope.loop = ctx.loop;
-  if (ctx.error !== undefined) scope.error = ctx.error;
-  return scope;
 }
 
 /** Resolves every reference in `template` (any JSON) against `scope`. */

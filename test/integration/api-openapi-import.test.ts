@@ -148,6 +148,39 @@ describe('importOpenApi', () => {
       { token: owner },
     );
     expect(saved.errors).toBeUndefined();
+    // A version-2 definition calling it inside a loop body uses it too.
+    const nestedWf = await api.gql<{ createWorkflow: { id: string } }>(
+      `mutation { createWorkflow(name: "Prune nested") { id } }`,
+      {},
+      { token: owner },
+    );
+    const nestedId = nestedWf.data!.createWorkflow.id;
+    const nested = await api.gql(
+      `mutation($w: ID!, $d: JSON!) { saveWorkflowVersion(workflowId: $w, definition: $d, publish: true) { id } }`,
+      {
+        w: nestedId,
+        d: {
+          version: 2,
+          steps: [
+            {
+              id: 'each',
+              type: 'forEach',
+              items: '{{ trigger.body.trees }}',
+              steps: [
+                {
+                  id: 'del',
+                  actionId: del.id,
+                  connectionId,
+                  input: { path: { treeId: '{{ loop.item }}' } },
+                },
+              ],
+            },
+          ],
+        },
+      },
+      { token: owner },
+    );
+    expect(nested.errors).toBeUndefined();
 
     const v2 = JSON.stringify(
       treeApi31({ version: '2', dropDelete: true, renameList: 'All trees' }),
@@ -158,13 +191,14 @@ describe('importOpenApi', () => {
     expect(keys(preview.data!.importOpenApi.deprecated)).toEqual(['delete_tree']);
     expect(preview.data!.importOpenApi.workflowsUsingDeprecated).toEqual([
       { workflowId, workflowName: 'Prune', actionKeys: ['delete_tree'] },
+      { workflowId: nestedId, workflowName: 'Prune nested', actionKeys: ['delete_tree'] },
     ]);
     // Nothing written.
     expect((await actionsOf(appId)).every((a) => a.deprecatedAt === null)).toBe(true);
 
     const applied = await importDoc({ d: v2 });
     expect(keys(applied.data!.importOpenApi.deprecated)).toEqual(['delete_tree']);
-    expect(applied.data!.importOpenApi.workflowsUsingDeprecated).toHaveLength(1);
+    expect(applied.data!.importOpenApi.workflowsUsingDeprecated).toHaveLength(2);
     const after = await actionsOf(appId);
     expect(after.find((a) => a.key === 'delete_tree')?.deprecatedAt).not.toBeNull();
     expect(after.find((a) => a.key === 'list_trees')?.deprecatedAt).toBeNull();
@@ -175,11 +209,11 @@ describe('importOpenApi', () => {
     );
     expect(renamed.data!.app.actions.find((a) => a.key === 'list_trees')?.name).toBe('All trees');
 
-    // Importing again deprecates nothing new, but still lists the workflow.
+    // Importing again deprecates nothing new, but still lists the workflows.
     const again = await importDoc({ d: v2 });
     expect(again.data!.importOpenApi.deprecated).toEqual([]);
     expect(keys(again.data!.importOpenApi.unchanged)).toHaveLength(3);
-    expect(again.data!.importOpenApi.workflowsUsingDeprecated).toHaveLength(1);
+    expect(again.data!.importOpenApi.workflowsUsingDeprecated).toHaveLength(2);
 
     // A builder's own name and base URL survive a re-import that does not set them.
     const renamedApp = await api.gql(

@@ -183,12 +183,18 @@ describe('definition version 2: each rule refuses with the path of what to fix',
 
   it('unknown type, unknown field, bad id, pinnedOutput', () => {
     expectRefused(v2([{ id: 'a', type: 'parallel' }]), 'definition.steps[0].type', /unknown/);
+    expectRefused(v2([{ id: 'a', type: 'toString' }]), 'definition.steps[0].type', /unknown/);
+    expectRefused(v2([{ id: 'a', type: 5 }]), 'definition.steps[0].type', /unknown/);
     expectRefused(v2([act('a', {}, { timeout: '1s' })]), 'definition.steps[0].timeout');
     expectRefused(
       v2([{ id: 'd', type: 'delay', duration: '1s', input: {} }]),
       'definition.steps[0].input',
     );
     expectRefused(v2([act('A')]), 'definition.steps[0].id');
+    expectRefused(v2([{ actionId: A }]), 'definition.steps[0].id');
+    expectRefused(v2([{ type: 'delay', duration: '1s' }]), 'definition.steps[0].id');
+    expectRefused(v2(['a']), 'definition.steps[0]');
+    expectRefused(v2([sw('s', ['x'])]), 'definition.steps[0].branches[0]');
     expectRefused(v2([act('a', {}, { pinnedOutput: 1 })]), 'definition.steps[0].pinnedOutput');
     expectRefused(
       v2([sw('s', [br('x', 'true', [act('a', {}, { bogus: 1 })])])]),

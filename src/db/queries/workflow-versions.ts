@@ -118,15 +118,22 @@ export async function selectPinnedStepIds(
   db: Queryable,
   p: { id: WorkflowVersionId },
 ): Promise<string[]> {
+  // Steps at any depth (definition version 2 nests them in branches, loop bodies and
+  // onFailure); lax `.**` may reach one step twice, hence the grouping. Top-level steps come
+  // in definition order; nested ones in the order jsonb walks them.
   const res = await db.query<{ id: string }>(
-    `select s->>'id' as id from workflow_versions v, jsonb_array_elements(v.definition->'steps') s
-      where v.id = $1 and v.is_test and s ? 'pinnedOutput'`,
+    `select s.step->>'id' as id
+       from workflow_versions v,
+            jsonb_path_query(v.definition, 'lax $.**.steps[*] ? (exists(@.pinnedOutput))')
+              with ordinality as s(step, ord)
+      where v.id = $1 and v.is_test
+      group by s.step->>'id' order by min(s.ord)`,
     [p.id],
   );
   return res.rows.map((r) => r.id);
 }
 
-/** Live workflows whose current version has a step calling one of these actions. */
+/** Live workflows whose current version has a step (at any depth) calling one of these actions. */
 export async function selectWorkflowsUsingActions(
   db: Queryable,
   p: { actionIds: string[] },
@@ -136,7 +143,8 @@ export async function selectWorkflowsUsingActions(
     `select w.id, w.name, array_agg(distinct s.step ->> 'actionId' order by s.step ->> 'actionId') as action_ids
        from workflows w
        join workflow_versions v on v.tenant_id = w.tenant_id and v.id = w.current_version_id
-       cross join lateral jsonb_array_elements(v.definition -> 'steps') as s(step)
+       -- Steps at any depth: definition version 2 nests them in branches and loop bodies.
+       cross join lateral jsonb_path_query(v.definition, 'lax $.**.steps[*]') as s(step)
       where w.archived_at is null and s.step ->> 'actionId' = any($1::text[])
       group by w.id, w.name
       order by w.name`,

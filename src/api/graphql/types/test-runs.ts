@@ -4,6 +4,7 @@
  * a WorkflowRun with `isTest: true`, whose steps, logs and errors the run queries return.
  */
 import {
+  pinnedStepIdsOf,
   stepTestDefinitionOf,
   testDefinitionOf,
   type TestDefinition,
@@ -104,7 +105,7 @@ async function startTest(
       metadata: {
         workflowId,
         kind,
-        pinned: definition.steps.filter((s) => 'pinnedOutput' in s).length,
+        pinned: pinnedStepIdsOf(definition).length,
       },
     });
     return run;
@@ -116,7 +117,7 @@ builder.mutationField('testWorkflow', (t) =>
     type: RunRef,
     authScopes: { editor: true },
     description:
-      'Runs a draft definition (not saved or published) as a test run through the real queue and worker, and returns it (`isTest: true`); follow it with `run(id)` or the `runChanged` subscription. Outgoing calls are real, except for pinned steps. Input: `input`, or the last sample of a trigger of the workflow (`useTriggerSample`).',
+      'Runs a draft definition (version 1 or 2; not saved or published) as a test run through the real queue and worker, and returns it (`isTest: true`); follow it with `run(id)` or the `runChanged` subscription. Outgoing calls are real, except for pinned steps. Input: `input`, or the last sample of a trigger of the workflow (`useTriggerSample`).',
     args: {
       workflowId: t.arg.id(),
       definition: t.arg({ type: 'JSON' }),
@@ -129,7 +130,7 @@ builder.mutationField('testWorkflow', (t) =>
         type: 'JSON',
         required: false,
         description:
-          '`{stepId: output}`: these steps are not executed, their output is the given JSON (at most 256 KiB each).',
+          '`{stepId: output}`: these action steps are not executed, their output is the given JSON (at most 256 KiB each). Version 2: action steps at any depth (in a branch, a loop body — every item gets the pin — or onFailure); blocks, waits and calls cannot be pinned.',
       }),
     },
     resolve: (_r, args, ctx) =>
@@ -138,7 +139,11 @@ builder.mutationField('testWorkflow', (t) =>
         args.workflowId,
         args,
         (db) =>
-          testDefinitionOf(db, { definition: args.definition, pinnedOutputs: args.pinnedOutputs }),
+          testDefinitionOf(db, {
+            definition: args.definition,
+            pinnedOutputs: args.pinnedOutputs,
+            workflowId: String(args.workflowId) as WorkflowId,
+          }),
         'workflow',
       ),
   }),
@@ -149,7 +154,7 @@ builder.mutationField('testStep', (t) =>
     type: RunRef,
     authScopes: { editor: true },
     description:
-      'Runs one step of a draft for real, as a test run: the steps before it are pinned to `stepOutputs` (null where not given) and not called, the steps after it are left out.',
+      'Runs one action step of a draft (version 1 or 2; in version 2 at any depth) for real, as a test run: the steps before it are pinned to `stepOutputs` (null where not given) and not called, the steps after it are left out. Version 2: the blocks around the step are not run, so `loop.` and `error.` have no value (docs/workflows.md, "Test before publishing").',
     args: {
       workflowId: t.arg.id(),
       definition: t.arg({ type: 'JSON' }),
@@ -159,7 +164,8 @@ builder.mutationField('testStep', (t) =>
       stepOutputs: t.arg({
         type: 'JSON',
         required: false,
-        description: '`{stepId: output}` of the earlier steps, as `steps.<id>.output` sees them.',
+        description:
+          '`{stepId: output}` of the earlier steps (any kind in version 2, block and wait steps included), as `steps.<id>.output` sees them.',
       }),
     },
     resolve: (_r, args, ctx) =>
@@ -172,6 +178,7 @@ builder.mutationField('testStep', (t) =>
             definition: args.definition,
             stepId: args.stepId,
             stepOutputs: args.stepOutputs,
+            workflowId: String(args.workflowId) as WorkflowId,
           }),
         'step',
       ),

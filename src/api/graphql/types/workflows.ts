@@ -35,7 +35,7 @@ export const WorkflowVersionRef = builder
       definition: t.expose('definition', {
         type: 'JSON',
         description:
-          '`{"steps": [{id, actionId, connectionId, input, if, onError}]}`: the steps and the mapping language are in docs/workflows.md.',
+          'As saved, defaults filled in. Version 1: `{"steps": [{id, actionId, connectionId, input, if, onError}]}`; version 2: `{"version": 2, "steps": [...], "onFailure": {"steps": [...]}}`, whose steps have a `type` (action, switch, forEach, delay, waitUntil, waitForEvent, callWorkflow) and may nest. The steps and the mapping language are in docs/workflows.md.',
       }),
       createdBy: t.exposeID('createdBy', { nullable: true }),
       createdAt: t.expose('createdAt', { type: 'DateTime' }),
@@ -202,7 +202,7 @@ builder.mutationField('saveWorkflowVersion', (t) =>
       definition: t.arg({
         type: 'JSON',
         description:
-          '`{"steps": [{"id", "actionId", "connectionId", "input", "if", "onError"}]}` (docs/workflows.md). Send it as a variable (`$definition: JSON!`), not as JSON text in a string. Checked on save: E_VALIDATION names the field (e.g. `definition.steps[1].input.email`) and nothing is saved.',
+          'Version 1: `{"steps": [{"id", "actionId", "connectionId", "input", "if", "onError"}]}`; version 2: `{"version": 2, "steps": [...], "onFailure": {"steps": [...]}}` with switch, forEach, delay, waitUntil, waitForEvent and callWorkflow steps and `onError: {"goto": "<step id>"}` (docs/workflows.md, "Definition version 2"). Send it as a variable (`$definition: JSON!`), not as JSON text in a string. Checked on save, nested steps included: E_VALIDATION names the field (e.g. `definition.steps[2].branches[0].steps[1].input.to`) and nothing is saved.',
       }),
       publish: t.arg.boolean({ required: false }),
     },
