@@ -249,7 +249,9 @@ export function cleanStep(s: StepV2): StepV2 {
         when: b.when,
         steps: b.steps.map(cleanStep),
       }));
-      if (s.default) out.default = { steps: s.default.steps.map(cleanStep) };
+      // An empty default is no default: the run goes on after the branch either way.
+      if (s.default && s.default.steps.length > 0)
+        out.default = { steps: s.default.steps.map(cleanStep) };
       break;
     case 'forEach':
       out.items = s.items ?? '';
