@@ -175,6 +175,15 @@ it('builds a version-2 workflow with every construct and saves it', async () => 
     await page.keyboard.press('ArrowDown');
     await page.getByRole('option', { name: 'Go to step approve' }).click();
     await page.locator('.edge--error').first().waitFor({ state: 'attached' });
+    // Renaming the target: the goto follows it.
+    await page.getByRole('button', { name: node('Wait for an event approve') }).click();
+    await setId('approval');
+    await page.getByRole('button', { name: node('Action fetch') }).click();
+    await expect
+      .poll(() => page.getByRole('combobox', { name: 'When the step fails for good' }).inputValue())
+      .toBe('Go to step approval');
+    await page.getByRole('button', { name: node('Wait for an event approval') }).click();
+    await setId('approve');
 
     // Every construct is drawn: the branch's columns with their names, the loop's frame.
     await page.getByText('big: {{ steps.fetch.output.total }}').waitFor();
