@@ -74,14 +74,17 @@ export function isDuration(text: string): boolean {
   return ms >= 1 && ms <= 365 * 86_400_000;
 }
 
+/** A deep copy that also reads through Vue's reactive proxies (structuredClone refuses them). */
+const copy = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
+
 export function parseDefinitionV2(value: unknown): DefinitionV2 {
   const v = (value ?? {}) as { steps?: unknown; onFailure?: { steps?: unknown } };
   const def: DefinitionV2 = {
     version: 2,
-    steps: Array.isArray(v.steps) ? structuredClone(v.steps as StepV2[]) : [],
+    steps: Array.isArray(v.steps) ? copy(v.steps as StepV2[]) : [],
   };
   if (v.onFailure && Array.isArray(v.onFailure.steps))
-    def.onFailure = { steps: structuredClone(v.onFailure.steps as StepV2[]) };
+    def.onFailure = { steps: copy(v.onFailure.steps as StepV2[]) };
   return def;
 }
 
