@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cancelRun } from '../../src/engine/cancel.ts';
 import { startRun } from '../../src/engine/start-run.ts';
 import { createWorker, type Worker } from '../../src/engine/worker.ts';
-import { claimJobs, JOBS_CHANNEL } from '../../src/db/queries/jobs.ts';
+import { claimJobs, countTenantJobs, JOBS_CHANNEL } from '../../src/db/queries/jobs.ts';
 import { withSystem } from '../../src/db/tenant.ts';
 import { recordOutcome, StaleClaim } from '../../src/engine/outcome.ts';
 import type { ActionId, RunId, TenantId } from '../../src/model/ids.ts';
@@ -88,8 +88,10 @@ describe('delay', () => {
     expect(deadline).toBeGreaterThanOrEqual(before + 1500);
     expect((await runOf(db, runId)).status).toBe('waiting');
     const job = await jobOf(runId);
-    expect(job).toMatchObject({ status: 'pending', locked_by: null, step_index: 1, attempt: 0 });
+    expect(job).toMatchObject({ status: 'waiting', locked_by: null, step_index: 1, attempt: 0 });
     expect(job!.run_at.getTime()).toBe(deadline);
+    // Not queued work: out of the tenant's queue depth (backpressure).
+    expect(await withSystem(db.pool, (c) => countTenantJobs(c, { tenantId, cap: 100 }))).toBe(0);
 
     const final = await finalRun(db, runId);
     expect(final.status).toBe('succeeded');
@@ -115,12 +117,13 @@ describe('delay', () => {
       steps: [{ id: 'pause', type: 'delay', duration: '2s' }, step('b')],
     });
     const waiting = await waitingStep(runId);
-    // Make the job due now and wake the workers, as a stray NOTIFY or clock skew would.
+    // Make the waiting job due now and wake the workers, as clock skew would: the sweep makes
+    // it pending, a worker claims it, sees the StepRun's deadline ahead and puts it back.
     await db.ownerPool.query(`update jobs set run_at = now() where run_id = $1`, [runId]);
     await db.ownerPool.query(`select pg_notify($1, '')`, [JOBS_CHANNEL]);
     await waitFor(async () => {
       const j = await jobOf(runId);
-      return j?.status === 'pending' && j.run_at.getTime() === waiting.wait_until!.getTime() && j;
+      return j?.status === 'waiting' && j.run_at.getTime() === waiting.wait_until!.getTime() && j;
     });
     expect((await stepRunsOf(db, runId)).map((r) => [r.step_id, r.attempt, r.status])).toEqual([
       ['pause', 1, 'waiting'],
@@ -208,7 +211,7 @@ async function resume(runId: RunId, stepId: string, outcome: { output?: unknown;
               error_retryable = case when $5::text is null then null else false end,
               finished_at = now()
         where run_id = $1 and step_id = $2 and status = 'waiting' returning run_id)
-     update jobs set run_at = now() from s where jobs.run_id = s.run_id
+     update jobs set status = 'pending', run_at = now() from s where jobs.run_id = s.run_id
      returning pg_notify('${JOBS_CHANNEL}', '')`,
     [
       runId,
@@ -267,7 +270,7 @@ describe('a wait resolved by a resumer', () => {
     await Promise.all(workers.splice(0).map((x) => x.stop()));
     // Due: as at its deadline.
     await db.ownerPool.query(
-      `update jobs set run_at = now() - interval '1 second' where run_id = $1`,
+      `update jobs set status = 'pending', run_at = now() - interval '1 second' where run_id = $1`,
       [runId],
     );
     const [job] = (
