@@ -120,6 +120,8 @@ export interface WorkflowVersionsTable {
   definition: Json;
   created_by: string | null;
   is_test: Defaulted<boolean>;
+  parent_run_id: string | null;
+  parent_step_index: number | null;
   created_at: Timestamp;
 }
 export interface TriggersTable {
@@ -154,6 +156,8 @@ export interface WorkflowRunsTable {
   replay_of_run_id: string | null;
   origin_run_id: string | null;
   is_test: Defaulted<boolean>;
+  parent_run_id: string | null;
+  parent_step_index: number | null;
   created_at: Timestamp;
   started_at: Date | null;
   finished_at: Date | null;
@@ -174,6 +178,10 @@ export interface StepRunsTable {
   error_retryable: boolean | null;
   started_at: Timestamp;
   finished_at: Date | null;
+  item_index: number | null;
+  branch: string | null;
+  wait_until: Date | null;
+  child_run_id: string | null;
 }
 export interface DeadLettersTable {
   tenant_id: string;

@@ -18,13 +18,13 @@ export type StepRunRow = {
   errorRetryable: boolean | null;
   startedAt: Date;
   finishedAt: Date | null;
-  /**
-   * Version 2 (migration 0030): the forEach item, a switch's branch, a wait's deadline, the
-   * child run a callWorkflow step started.
-   */
+  /** The forEach item this attempt belongs to; null outside a loop body. */
   itemIndex: number | null;
+  /** A switch's chosen branch (`default` for the default); null for other steps. */
   branch: string | null;
+  /** A waiting step's deadline (delay/waitUntil: when it goes on; waitForEvent: its timeout). */
   waitUntil: Date | null;
+  /** The child run a callWorkflow step started. */
   childRunId: RunId | null;
 };
 
@@ -135,9 +135,14 @@ export async function copySucceededSteps(
   return res.rowCount ?? 0;
 }
 
+/**
+ * A run's StepRuns in program order. `withItems: false` leaves out the attempts of forEach
+ * items (a loop of 10,000 items has as many per body step): run detail pages those with
+ * selectLoopItems.
+ */
 export async function selectStepRuns(
   db: Queryable,
-  p: { tenantId: TenantId; runId: RunId },
+  p: { tenantId: TenantId; runId: RunId; withItems?: boolean },
 ): Promise<StepRunRow[]> {
   const res = await db.query<{
     id: StepRunId;
@@ -161,9 +166,9 @@ export async function selectStepRuns(
     `select id, run_id, step_id, step_index, attempt, status, input, output, error_code,
             error_message, error_retryable, started_at, finished_at, item_index, branch,
             wait_until, child_run_id
-       from step_runs where tenant_id = $1 and run_id = $2
+       from step_runs where tenant_id = $1 and run_id = $2 and ($3 or item_index is null)
       order by step_index, item_index nulls first, attempt`,
-    [p.tenantId, p.runId],
+    [p.tenantId, p.runId, p.withItems ?? true],
   );
   return res.rows.map((r) => ({
     id: r.id,
@@ -183,5 +188,53 @@ export async function selectStepRuns(
     branch: r.branch,
     waitUntil: r.wait_until,
     childRunId: r.child_run_id,
+  }));
+}
+
+export type LoopItemRow = {
+  itemIndex: number;
+  /** The item's furthest StepRun among the loop's body steps: its step, status and error. */
+  stepId: string;
+  status: StepRunStatus;
+  errorCode: string | null;
+  errorMessage: string | null;
+  startedAt: Date;
+  finishedAt: Date | null;
+};
+
+/**
+ * The items of a forEach seen so far, in item order, keyset-paged on item_index: for each, the
+ * latest attempt of the furthest body step it reached (`stepIds`: the loop's body steps).
+ */
+export async function selectLoopItems(
+  db: Queryable,
+  p: { tenantId: TenantId; runId: RunId; stepIds: string[]; afterItem: number; limit: number },
+): Promise<LoopItemRow[]> {
+  const res = await db.query<{
+    item_index: number;
+    step_id: string;
+    status: StepRunStatus;
+    error_code: string | null;
+    error_message: string | null;
+    started_at: Date;
+    finished_at: Date | null;
+  }>(
+    `select distinct on (item_index) item_index, step_id, status, error_code, error_message,
+            started_at, finished_at
+       from step_runs
+      where tenant_id = $1 and run_id = $2 and step_id = any($3::text[])
+        and item_index is not null and item_index > $4
+      order by item_index, step_index desc, attempt desc
+      limit $5`,
+    [p.tenantId, p.runId, p.stepIds, p.afterItem, p.limit],
+  );
+  return res.rows.map((r) => ({
+    itemIndex: r.item_index,
+    stepId: r.step_id,
+    status: r.status,
+    errorCode: r.error_code,
+    errorMessage: r.error_message,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
   }));
 }

@@ -30,6 +30,9 @@ export type RunRow = {
   originRunId: RunId | null;
   /** A test run of a draft (testWorkflow): hidden from the default list, purged early. */
   isTest: boolean;
+  /** A child run (callWorkflow): its parent run and the parent's step (pc) that started it. */
+  parentRunId: RunId | null;
+  parentStepIndex: number | null;
   createdAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
@@ -50,6 +53,8 @@ type RawRun = {
   replay_of_run_id: RunId | null;
   origin_run_id: RunId | null;
   is_test: boolean;
+  parent_run_id: RunId | null;
+  parent_step_index: number | null;
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
@@ -70,6 +75,8 @@ const toRun = (r: RawRun): RunRow => ({
   replayOfRunId: r.replay_of_run_id,
   originRunId: r.origin_run_id,
   isTest: r.is_test,
+  parentRunId: r.parent_run_id,
+  parentStepIndex: r.parent_step_index,
   createdAt: r.created_at,
   startedAt: r.started_at,
   finishedAt: r.finished_at,
@@ -149,7 +156,7 @@ export async function selectRun(
   const res = await db.query<RawRun>(
     `select tenant_id, id, workflow_id, workflow_version_id, trigger_id, idempotency_key, input,
             status, output, error, trace_context, replay_of_run_id, origin_run_id, is_test,
-            created_at, started_at, finished_at
+            parent_run_id, parent_step_index, created_at, started_at, finished_at
        from workflow_runs where tenant_id = $1 and id = $2`,
     [p.tenantId, p.runId],
   );
@@ -300,6 +307,8 @@ export async function selectRuns(
       'replay_of_run_id',
       'origin_run_id',
       'is_test',
+      'parent_run_id',
+      'parent_step_index',
       'created_at',
       'started_at',
       'finished_at',
@@ -333,4 +342,31 @@ export async function markTestRun(
     p.tenantId,
     p.runId,
   ]);
+}
+
+/**
+ * The child runs a run started (callWorkflow), oldest first, keyset-paged on (created_at, id);
+ * test runs included (a test run's children are test runs too).
+ */
+export async function selectChildRuns(
+  db: Queryable,
+  p: {
+    tenantId: TenantId;
+    parentRunId: RunId;
+    after: { createdAt: Date; id: string } | null;
+    limit: number;
+  },
+): Promise<RunRow[]> {
+  const res = await db.query<RawRun>(
+    `select tenant_id, id, workflow_id, workflow_version_id, trigger_id, idempotency_key, input,
+            status, output, error, trace_context, replay_of_run_id, origin_run_id, is_test,
+            parent_run_id, parent_step_index, created_at, started_at, finished_at
+       from workflow_runs
+      where tenant_id = $1 and parent_run_id = $2
+        and ($3::timestamptz is null or (created_at, id) > ($3, $4::uuid))
+      order by created_at, id
+      limit $5`,
+    [p.tenantId, p.parentRunId, p.after?.createdAt ?? null, p.after?.id ?? null, p.limit],
+  );
+  return res.rows.map(toRun);
 }

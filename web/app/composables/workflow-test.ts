@@ -6,7 +6,16 @@
  * definition, and are sent with each test as `pinnedOutputs`.
  */
 import { ApiError, graphql, request, type ResultOf } from '~/graphql/client';
-import type { WorkflowDefinition } from '~/utils/definition';
+import { allSteps, definitionVersionOf, type DefinitionV2 } from '~/utils/definition-v2';
+
+/** A draft of either version: the test mutations take both (the server checks). */
+type Draft = { steps: { id: string }[] } | DefinitionV2;
+/** Every step id of a draft, nested ones included (version 2), in reading order. */
+function stepIdsOf(definition: Draft): string[] {
+  return definitionVersionOf(definition) === 2
+    ? allSteps(definition as DefinitionV2).map((l) => l.step.id)
+    : definition.steps.map((s) => s.id);
+}
 
 const TestWorkflow = graphql(`
   mutation TestWorkflow(
@@ -130,8 +139,8 @@ export function useWorkflowTest(workflowId: string) {
   }
 
   /** Pins of steps the draft still has (a removed step's pin would be refused). */
-  function pinsFor(definition: WorkflowDefinition): Record<string, unknown> {
-    const ids = new Set(definition.steps.map((s) => s.id));
+  function pinsFor(definition: Draft): Record<string, unknown> {
+    const ids = new Set(stepIdsOf(definition));
     return Object.fromEntries(Object.entries(state.value.pins).filter(([id]) => ids.has(id)));
   }
 
@@ -162,7 +171,7 @@ export function useWorkflowTest(workflowId: string) {
     }
   }
 
-  function testWorkflow(definition: WorkflowDefinition): Promise<void> {
+  function testWorkflow(definition: Draft): Promise<void> {
     return start('workflow', async () => {
       state.value.scope = { kind: 'workflow' };
       const res = await request(TestWorkflow, {
@@ -176,20 +185,21 @@ export function useWorkflowTest(workflowId: string) {
   }
 
   /** The earlier steps' outputs: their pins, else what the last test run produced. */
-  function earlierOutputs(definition: WorkflowDefinition, stepId: string): Record<string, unknown> {
-    const index = definition.steps.findIndex((s) => s.id === stepId);
+  function earlierOutputs(definition: Draft, stepId: string): Record<string, unknown> {
+    const ids = stepIdsOf(definition);
+    const index = ids.indexOf(stepId);
     const out: Record<string, unknown> = {};
-    for (const s of definition.steps.slice(0, Math.max(0, index))) {
-      if (s.id in state.value.pins) out[s.id] = state.value.pins[s.id];
+    for (const id of ids.slice(0, Math.max(0, index))) {
+      if (id in state.value.pins) out[id] = state.value.pins[id];
       else {
-        const ran = lastAttempt(s.id);
-        if (ran?.status === 'succeeded') out[s.id] = ran.output;
+        const ran = lastAttempt(id);
+        if (ran?.status === 'succeeded') out[id] = ran.output;
       }
     }
     return out;
   }
 
-  function testStep(definition: WorkflowDefinition, stepId: string): Promise<void> {
+  function testStep(definition: Draft, stepId: string): Promise<void> {
     return start(stepId, async () => {
       const stepOutputs = earlierOutputs(definition, stepId);
       state.value.scope = { kind: 'step', stepId };

@@ -10,7 +10,8 @@ export type StepDefinition = {
   connectionId?: string;
   input?: Record<string, unknown>;
   if?: string;
-  onError?: 'fail' | 'continue';
+  /** `goto` only in a version-2 definition (utils/definition-v2.ts). */
+  onError?: 'fail' | 'continue' | { goto: string };
 };
 export type WorkflowDefinition = { steps: StepDefinition[] };
 

@@ -6,6 +6,7 @@
 export const RUN_STATUSES = [
   'queued',
   'running',
+  'waiting',
   'succeeded',
   'failed',
   'dead',

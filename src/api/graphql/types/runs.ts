@@ -1,7 +1,17 @@
 import { selectExecutionLogs, type ExecutionLogRow } from '../../../db/queries/execution-logs.ts';
 import { selectRunWaiting } from '../../../db/queries/jobs.ts';
-import { selectStepRuns, type StepRunRow } from '../../../db/queries/step-runs.ts';
-import { selectRun, selectRuns, type RunRow } from '../../../db/queries/workflow-runs.ts';
+import {
+  selectLoopItems,
+  selectStepRuns,
+  type LoopItemRow,
+  type StepRunRow,
+} from '../../../db/queries/step-runs.ts';
+import {
+  selectChildRuns,
+  selectRun,
+  selectRuns,
+  type RunRow,
+} from '../../../db/queries/workflow-runs.ts';
 import { recordManualSampleIn } from '../../../engine/trigger-sample.ts';
 import { selectWorkflow } from '../../../db/queries/workflows.ts';
 import {
@@ -17,10 +27,11 @@ import { builder } from '../builder.ts';
 import { auditActor, inTenant, tenantOf, type GraphQLContext } from '../context.ts';
 import { decodeCursor, encodeCursor, pageSize, toPage, type Page } from '../pagination.ts';
 import { requestTraceparent } from '../../routes/tracing.ts';
-import { WorkflowRef } from './workflows.ts';
+import { WorkflowRef, WorkflowVersionRef } from './workflows.ts';
+import { selectVersion } from '../../../db/queries/workflow-versions.ts';
 
 const RunStatusEnum = builder.enumType('RunStatus', {
-  values: ['queued', 'running', 'succeeded', 'failed', 'canceled', 'dead'] as const,
+  values: ['queued', 'running', 'waiting', 'succeeded', 'failed', 'canceled', 'dead'] as const,
 });
 const ReplayFromEnum = builder.enumType('ReplayFrom', {
   values: { FAILED_STEP: { value: 'failed-step' }, START: { value: 'start' } } as const,
@@ -33,7 +44,9 @@ const StepRunRef = builder.objectRef<StepRunRow>('StepRun').implement({
     stepId: t.exposeString('stepId'),
     stepIndex: t.exposeInt('stepIndex'),
     attempt: t.exposeInt('attempt'),
-    status: t.exposeString('status'),
+    status: t.exposeString('status', {
+      description: 'running, waiting, succeeded, failed, skipped or canceled.',
+    }),
     input: t.expose('input', { type: 'JSON', nullable: true }),
     output: t.expose('output', { type: 'JSON', nullable: true }),
     errorCode: t.exposeString('errorCode', { nullable: true }),
@@ -41,6 +54,46 @@ const StepRunRef = builder.objectRef<StepRunRow>('StepRun').implement({
     errorRetryable: t.exposeBoolean('errorRetryable', { nullable: true }),
     startedAt: t.expose('startedAt', { type: 'DateTime' }),
     finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
+    itemIndex: t.exposeInt('itemIndex', {
+      nullable: true,
+      description: 'The forEach item (from 0) this attempt ran for; null outside a loop body.',
+    }),
+    branch: t.exposeString('branch', {
+      nullable: true,
+      description: 'A switch step’s chosen branch (`default` for the default); null otherwise.',
+    }),
+    waitUntil: t.expose('waitUntil', {
+      type: 'DateTime',
+      nullable: true,
+      description:
+        'A waiting step’s deadline: when a delay or waitUntil goes on, when a waitForEvent or a child run’s wait times out.',
+    }),
+    childRunId: t.exposeID('childRunId', {
+      nullable: true,
+      description: 'The child run a callWorkflow step started.',
+    }),
+  }),
+});
+
+const LoopItemRef = builder.objectRef<LoopItemRow>('LoopItem').implement({
+  description:
+    'One item of a forEach: the furthest body step it reached (its latest attempt) and that attempt’s status.',
+  fields: (t) => ({
+    itemIndex: t.exposeInt('itemIndex'),
+    stepId: t.exposeString('stepId'),
+    status: t.exposeString('status'),
+    errorCode: t.exposeString('errorCode', { nullable: true }),
+    errorMessage: t.exposeString('errorMessage', { nullable: true }),
+    startedAt: t.expose('startedAt', { type: 'DateTime' }),
+    finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
+  }),
+});
+
+const LoopItemPageRef = builder.objectRef<Page<LoopItemRow>>('LoopItemPage').implement({
+  fields: (t) => ({
+    nodes: t.field({ type: [LoopItemRef], resolve: (p) => p.nodes }),
+    endCursor: t.exposeString('endCursor', { nullable: true }),
+    hasNextPage: t.exposeBoolean('hasNextPage'),
   }),
 });
 
@@ -81,7 +134,11 @@ const RunWaitingRef = builder
     }),
   });
 
-export const RunRef = builder.objectRef<RunRow>('WorkflowRun').implement({
+export const RunRef = builder.objectRef<RunRow>('WorkflowRun');
+// Declared apart from its fields: `childRuns` names the page type, whose nodes are runs.
+const RunPageRef = builder.objectRef<Page<RunRow>>('WorkflowRunPage');
+
+RunRef.implement({
   description: 'One execution of a workflow version.',
   fields: (t) => ({
     id: t.exposeID('id'),
@@ -95,6 +152,14 @@ export const RunRef = builder.objectRef<RunRow>('WorkflowRun').implement({
         inTenant(ctx, async (db) => (await selectWorkflow(db, { id: r.workflowId })) ?? null),
     }),
     workflowVersionId: t.exposeID('workflowVersionId'),
+    workflowVersion: t.field({
+      type: WorkflowVersionRef,
+      nullable: true,
+      description:
+        'The version the run executes (a test run’s draft included): its definition draws the path the run took.',
+      resolve: (r, _a, ctx) =>
+        inTenant(ctx, async (db) => (await selectVersion(db, { id: r.workflowVersionId })) ?? null),
+    }),
     triggerId: t.exposeID('triggerId', { nullable: true }),
     idempotencyKey: t.exposeString('idempotencyKey', { nullable: true }),
     input: t.expose('input', { type: 'JSON' }),
@@ -103,6 +168,14 @@ export const RunRef = builder.objectRef<RunRow>('WorkflowRun').implement({
     error: t.expose('error', { type: 'JSON', nullable: true }),
     traceContext: t.exposeString('traceContext', { nullable: true }),
     replayOfRunId: t.exposeID('replayOfRunId', { nullable: true }),
+    parentRunId: t.exposeID('parentRunId', {
+      nullable: true,
+      description: 'A child run’s parent: the run whose callWorkflow step started it.',
+    }),
+    parentStepIndex: t.exposeInt('parentStepIndex', {
+      nullable: true,
+      description: 'The parent’s step (its `stepIndex`) that started this child run.',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true }),
     finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
@@ -128,8 +201,68 @@ export const RunRef = builder.objectRef<RunRow>('WorkflowRun').implement({
     }),
     steps: t.field({
       type: [StepRunRef],
-      resolve: (r, _a, ctx) =>
-        inTenant(ctx, (db, tenantId) => selectStepRuns(db, { tenantId, runId: r.id })),
+      description:
+        'Every attempt of every step, in program order (`stepIndex`, then `itemIndex`, then `attempt`).',
+      args: {
+        withItems: t.arg.boolean({
+          required: false,
+          description:
+            'False: leave out the attempts of forEach items (page those with `loopItems`). Default true.',
+        }),
+      },
+      resolve: (r, args, ctx) =>
+        inTenant(ctx, (db, tenantId) =>
+          selectStepRuns(db, { tenantId, runId: r.id, withItems: args.withItems ?? true }),
+        ),
+    }),
+    loopItems: t.field({
+      type: LoopItemPageRef,
+      description:
+        'The items of a forEach in item order, each with the furthest of `stepIds` (the loop’s body steps) it reached; `after` = a previous `endCursor`.',
+      args: {
+        stepIds: t.arg.stringList(),
+        first: t.arg.int({ required: false }),
+        after: t.arg.string({ required: false }),
+      },
+      resolve: (r, args, ctx) => {
+        const limit = pageSize(args.first);
+        const key = decodeCursor(args.after);
+        const afterItem = key && typeof key[0] === 'number' ? key[0] : -1;
+        return inTenant(ctx, async (db, tenantId) =>
+          toPage(
+            await selectLoopItems(db, {
+              tenantId,
+              runId: r.id,
+              stepIds: args.stepIds,
+              afterItem,
+              limit: limit + 1,
+            }),
+            limit,
+            (i) => [i.itemIndex],
+          ),
+        );
+      },
+    }),
+    childRuns: t.field({
+      type: RunPageRef,
+      description:
+        'The child runs this run started (callWorkflow), oldest first; `after` = a previous `endCursor`.',
+      args: {
+        first: t.arg.int({ required: false }),
+        after: t.arg.string({ required: false }),
+      },
+      resolve: (r, args, ctx) => {
+        const limit = pageSize(args.first);
+        const key = decodeCursor(args.after);
+        const after = key ? { createdAt: new Date(String(key[0])), id: String(key[1]) } : null;
+        return inTenant(ctx, async (db, tenantId) =>
+          toPage(
+            await selectChildRuns(db, { tenantId, parentRunId: r.id, after, limit: limit + 1 }),
+            limit,
+            (c) => [c.createdAt.toISOString(), c.id],
+          ),
+        );
+      },
     }),
     logs: t.field({
       type: [ExecutionLogRef],
@@ -152,15 +285,13 @@ export const RunRef = builder.objectRef<RunRow>('WorkflowRun').implement({
   }),
 });
 
-const RunPageRef = builder
-  .objectRef<{ nodes: RunRow[]; endCursor: string | null; hasNextPage: boolean }>('WorkflowRunPage')
-  .implement({
-    fields: (t) => ({
-      nodes: t.field({ type: [RunRef], resolve: (p) => p.nodes }),
-      endCursor: t.exposeString('endCursor', { nullable: true }),
-      hasNextPage: t.exposeBoolean('hasNextPage'),
-    }),
-  });
+RunPageRef.implement({
+  fields: (t) => ({
+    nodes: t.field({ type: [RunRef], resolve: (p) => p.nodes }),
+    endCursor: t.exposeString('endCursor', { nullable: true }),
+    hasNextPage: t.exposeBoolean('hasNextPage'),
+  }),
+});
 
 const RunFilterInput = builder.inputType('RunFilter', {
   fields: (t) => ({
