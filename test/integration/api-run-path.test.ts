@@ -78,9 +78,7 @@ beforeAll(async () => {
   ]);
   // Another tenant's run: never among this tenant's runs.
   const otherAction = await makeAction(db.pool, other.tenantId);
-  const otherWf = await makeWorkflow(db.pool, other.tenantId, [
-    { id: 'a', actionId: otherAction },
-  ]);
+  const otherWf = await makeWorkflow(db.pool, other.tenantId, [{ id: 'a', actionId: otherAction }]);
   await insertPathRun(db.ownerPool, {
     tenantId: other.tenantId,
     workflowId: otherWf.workflowId,
