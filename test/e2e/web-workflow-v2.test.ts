@@ -276,6 +276,45 @@ it('builds a version-2 workflow with every construct and saves it', async () => 
   expect(s.browser.problems).toEqual([]);
 }, 240_000);
 
+it('routes a branch by comparing one value', async () => {
+  const wf = await s.gql<{ createWorkflow: { id: string } }>(
+    `mutation { createWorkflow(name: "Orders by status") { id } }`,
+  );
+  const id = wf.createWorkflow.id;
+  await s.scenario('switch-by-value', async () => {
+    const { page } = s.browser;
+    await page.goto(`${s.api.url}/workflows/${id}`);
+    await page.getByRole('button', { name: 'Convert to version 2' }).click();
+    await page.getByText('Definition version 2').waitFor();
+    await addStep('Branch');
+    await setId('by_status');
+    await page.getByLabel('Comparing one value').check();
+    await fillEditor(page, /^Value to compare/, '{{ trigger.body.status }}');
+    await page.getByLabel('Branch 1 name').fill('paid');
+    await page.getByLabel('Branch 1 runs when the value is').fill('paid');
+    await page.getByRole('button', { name: 'Add branch' }).click();
+    await page.getByLabel('Branch 2 name').fill('answer');
+    await page.getByLabel('Branch 2 runs when the value is').fill('42');
+    await page.getByRole('button', { name: 'Save and publish' }).click();
+    await page.getByText('Saved and published as v1').waitFor();
+    // The graph's edges say what each branch compares.
+    await page.getByText('paid: = "paid"').waitFor();
+    await s.expectNoAxeViolations();
+  });
+  const { workflow } = await s.gql<{
+    workflow: { currentVersion: { definition: { steps: Record<string, unknown>[] } } };
+  }>(`query($id: ID!) { workflow(id: $id) { currentVersion { definition } } }`, { id });
+  expect(workflow.currentVersion.definition.steps[0]).toMatchObject({
+    type: 'switch',
+    value: '{{ trigger.body.status }}',
+    branches: [
+      { name: 'paid', equals: 'paid', steps: [] },
+      { name: 'answer', equals: 42, steps: [] },
+    ],
+  });
+  expect(s.browser.problems).toEqual([]);
+}, 120_000);
+
 it('shows the path a run took', async () => {
   const { tenant_id: tenantId } = (
     await s.db.ownerPool.query<{ tenant_id: TenantId; id: WorkflowVersionId }>(

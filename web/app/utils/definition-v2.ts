@@ -11,7 +11,8 @@
 export type OnErrorV2 = 'fail' | 'continue' | { goto: string };
 export type StepKindV2 =
   'action' | 'switch' | 'forEach' | 'delay' | 'waitUntil' | 'waitForEvent' | 'callWorkflow';
-export type BranchV2 = { name: string; when: string; steps: StepV2[] };
+/** A branch matches when `when` is truthy — or, when the switch has a `value`, when it equals `equals`. */
+export type BranchV2 = { name: string; when?: string; equals?: unknown; steps: StepV2[] };
 export type StepV2 = {
   id: string;
   type?: StepKindV2;
@@ -22,6 +23,7 @@ export type StepV2 = {
   input?: Record<string, unknown>;
   onError?: OnErrorV2;
   // switch
+  value?: string;
   branches?: BranchV2[];
   default?: { steps: StepV2[] };
   // forEach (and its body in `steps`)
@@ -247,9 +249,11 @@ export function cleanStep(s: StepV2): StepV2 {
       if (s.input && Object.keys(s.input).length > 0) out.input = s.input;
       break;
     case 'switch':
+      // By value (the switch's `value`, each branch's `equals`), or by conditions (`when`).
+      if (s.value !== undefined) out.value = s.value;
       out.branches = (s.branches ?? []).map((b) => ({
         name: b.name,
-        when: b.when,
+        ...(s.value !== undefined ? { equals: b.equals ?? '' } : { when: b.when ?? '' }),
         steps: b.steps.map(cleanStep),
       }));
       // An empty default is no default: the run goes on after the branch either way.

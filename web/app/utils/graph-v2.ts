@@ -217,7 +217,7 @@ export function definitionToGraphV2(
         });
         edge(id, placed.entry, {
           kind: 'branch',
-          label: branch ? `${name}: ${truncate(branch.when || '(no condition)', 40)}` : 'otherwise',
+          label: branch ? `${name}: ${truncate(branchTest(branch), 40)}` : 'otherwise',
           ...(chosen !== null ? { taken: chosen === name } : {}),
         });
         edge(placed.exit, joinId, chosen !== null ? { taken: chosen === name } : {});
@@ -342,4 +342,10 @@ export function definitionToGraphV2(
   visit(def.steps, 'steps');
   visit(failSteps, 'onFailure.steps');
   return { nodes, edges };
+}
+
+/** What a branch tests, as its edge says it: its condition, or `= <value>` by value. */
+function branchTest(b: { when?: string; equals?: unknown }): string {
+  if (b.when !== undefined) return b.when || '(no condition)';
+  return `= ${JSON.stringify(b.equals ?? '')}`;
 }
