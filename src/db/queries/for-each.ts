@@ -1,0 +1,350 @@
+/**
+ * forEach loops (migration 0031): a loop's list in chunks, its counters, one result row per
+ * item, and the item jobs. The main job of the run waits at the forEach pc while the items run
+ * as jobs of their own (`jobs.item_index`); an item ending spawns the next one, the last one
+ * wakes the main job, which collects the results in item order (src/engine/control/for-each.ts).
+ *
+ * Every write is made in the transaction that records the item's last transition, after the
+ * item job's guarded delete succeeded: a lost worker's late writes never reach these tables,
+ * and the results' key makes an item count once.
+ */
+import type { Queryable } from '../pool.ts';
+import type { RunId, TenantId } from '../../model/ids.ts';
+import { CANCEL_CHANNEL, JOBS_CHANNEL } from './jobs.ts';
+
+/**
+ * Items per row of for_each_chunks: a row of a few hundred KB at most for ordinary items, and
+ * 10,000 items in 40 rows. An item job reads its item from one chunk.
+ */
+export const FOR_EACH_CHUNK_SIZE = 250;
+
+/** The JSON text of each chunk of the list (the caller serialises: it bounds the bytes). */
+export function chunkItems(items: readonly unknown[], size = FOR_EACH_CHUNK_SIZE): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < items.length; i += size)
+    out.push(JSON.stringify(items.slice(i, i + size).map((v) => (v === undefined ? null : v))));
+  return out;
+}
+
+/**
+ * Starts a loop: its counters, its list and the jobs of its first `concurrency` items (at the
+ * body's first pc, due now, the workers woken at commit). Does nothing when the loop exists
+ * already (a worker lost after starting it): answers whether this call started it.
+ */
+export async function startForEachLoop(
+  db: Queryable,
+  p: {
+    tenantId: TenantId;
+    runId: RunId;
+    loopPc: number;
+    bodyPc: number;
+    itemCount: number;
+    concurrency: number;
+    chunkSize: number;
+    /** chunkItems(list, chunkSize). */
+    chunks: string[];
+    now: Date;
+  },
+): Promise<boolean> {
+  const res = await db.query<{ started: boolean }>({
+    name: 'sy_start_for_each_loop',
+    text: `with loop as (
+       insert into for_each_loops (tenant_id, run_id, loop_pc, item_count, chunk_size, spawned,
+                                   created_at)
+       values ($1, $2, $3::int, $5::int, $7::int, least($5::int, $6::int), $9::timestamptz)
+       on conflict do nothing
+       returning tenant_id, run_id, loop_pc, spawned
+     ),
+     chunk as (
+       insert into for_each_chunks (tenant_id, run_id, loop_pc, chunk_index, items)
+       select l.tenant_id, l.run_id, l.loop_pc, c.ord - 1, c.items::jsonb
+         from loop l cross join unnest($8::text[]) with ordinality as c(items, ord)
+     ),
+     job as (
+       insert into jobs (tenant_id, run_id, step_index, item_index, run_at, created_at)
+       select l.tenant_id, l.run_id, $4::int, g.i, $9::timestamptz, $9::timestamptz
+         from loop l cross join generate_series(0, l.spawned - 1) as g(i)
+       returning 1
+     )
+     select exists (select 1 from loop) as started,
+            case when exists (select 1 from job) then pg_notify('${JOBS_CHANNEL}', '') end as n`,
+    values: [
+      p.tenantId,
+      p.runId,
+      p.loopPc,
+      p.bodyPc,
+      p.itemCount,
+      p.concurrency,
+      p.chunkSize,
+      p.chunks,
+      p.now,
+    ],
+  });
+  return res.rows[0]?.started ?? false;
+}
+
+export type ItemContext = {
+  /** `{{ loop.item }}` (null when the loop or its chunk is gone). */
+  item: unknown;
+  /** The outputs of this item's earlier body steps whose last attempt succeeded, by step id. */
+  outputs: Record<string, unknown>;
+};
+
+/**
+ * What item jobs add to their step's context, in the items' order: the item from its chunk
+ * and the outputs of the same item's earlier body steps (never another item's).
+ */
+export async function selectItemContexts(
+  db: Queryable,
+  p: {
+    tenantId: TenantId;
+    items: { runId: RunId; loopPc: number; bodyPc: number; itemIndex: number; stepIndex: number }[];
+  },
+): Promise<ItemContext[]> {
+  const res = await db.query<{ ord: number; item: unknown; outputs: Record<string, unknown> }>({
+    name: 'sy_select_item_contexts',
+    text: `select i.ord::int as ord,
+            (select c.items -> (i.item_index % l.chunk_size)
+               from for_each_loops l
+               join for_each_chunks c on c.tenant_id = l.tenant_id and c.run_id = l.run_id
+                and c.loop_pc = l.loop_pc and c.chunk_index = i.item_index / l.chunk_size
+              where l.tenant_id = $1 and l.run_id = i.run_id and l.loop_pc = i.loop_pc) as item,
+            coalesce((select jsonb_object_agg(s.step_id, s.output) from (
+                select distinct on (step_id) step_id, output, status from step_runs
+                 where tenant_id = $1 and run_id = i.run_id and item_index = i.item_index
+                   and step_index >= i.body_pc and step_index < i.step_index
+                 order by step_id, attempt desc) s
+               where s.status = 'succeeded'), '{}') as outputs
+       from unnest($2::uuid[], $3::int[], $4::int[], $5::int[], $6::int[])
+         with ordinality as i(run_id, loop_pc, body_pc, item_index, step_index, ord)
+      order by i.ord`,
+    values: [
+      p.tenantId,
+      p.items.map((i) => i.runId),
+      p.items.map((i) => i.loopPc),
+      p.items.map((i) => i.bodyPc),
+      p.items.map((i) => i.itemIndex),
+      p.items.map((i) => i.stepIndex),
+    ],
+  });
+  return res.rows.map((r) => ({ item: r.item, outputs: r.outputs }));
+}
+
+export type EndedItem = {
+  runId: RunId;
+  loopPc: number;
+  /** The body's first pc: where a spawned item starts. */
+  bodyPc: number;
+  itemIndex: number;
+  failed: boolean;
+  /** JSON text of the item's result (its last step's output, or `{ "error": … }`). */
+  result: string | null;
+  /** onItemError "fail" and the item failed: nothing more is spawned, the loop is woken. */
+  failsLoop: boolean;
+};
+
+export type EndedLoop = {
+  runId: RunId;
+  loopPc: number;
+  /** The loop is over (every item ended, or an item failed it): its main job was woken. */
+  woken: boolean;
+  /** Items spawned by this call. */
+  spawned: number;
+};
+
+/**
+ * Records ended items (their jobs already deleted under their guard, in this transaction) in
+ * one statement: each result once (a repeat changes nothing), the loop's counters, a job for
+ * each next item (as many as ended, while the list lasts and no item failed the loop), and
+ * the main job due now when the loop is over. Loop rows are locked in key order (batches of
+ * several loops never deadlock); the workers are woken at commit.
+ */
+export async function endForEachItems(
+  db: Queryable,
+  p: { tenantId: TenantId; now: Date; items: EndedItem[] },
+): Promise<EndedLoop[]> {
+  const res = await db.query<{
+    run_id: RunId;
+    loop_pc: number;
+    woken: boolean;
+    spawned: number;
+  }>({
+    name: 'sy_end_for_each_items',
+    text: `with item as (
+       select * from unnest($3::uuid[], $4::int[], $5::int[], $6::int[], $7::bool[], $8::text[],
+                            $9::bool[])
+         as i(run_id, loop_pc, body_pc, item_index, failed, result, fails_loop)
+     ),
+     recorded as (
+       insert into for_each_results (tenant_id, run_id, loop_pc, item_index, failed, result)
+       select $1, run_id, loop_pc, item_index, failed, result::jsonb from item
+       on conflict do nothing
+       returning run_id, loop_pc, item_index
+     ),
+     per_loop as (
+       select r.run_id, r.loop_pc, count(*)::int as n, min(i.body_pc) as body_pc,
+              min(r.item_index) filter (where i.fails_loop) as failed_item
+         from recorded r join item i using (run_id, loop_pc, item_index)
+        group by r.run_id, r.loop_pc
+     ),
+     locked as (
+       select l.run_id, l.loop_pc from for_each_loops l join per_loop pl using (run_id, loop_pc)
+        where l.tenant_id = $1
+        order by l.run_id, l.loop_pc
+        for update of l
+     ),
+     counted as (
+       update for_each_loops l
+          set finished = l.finished + pl.n,
+              failed_item = coalesce(l.failed_item, pl.failed_item),
+              spawned = case when l.failed_item is null and pl.failed_item is null
+                             then least(l.item_count, l.spawned + pl.n) else l.spawned end
+         from per_loop pl
+        where l.tenant_id = $1 and l.run_id = pl.run_id and l.loop_pc = pl.loop_pc
+          and (l.run_id, l.loop_pc) in (select run_id, loop_pc from locked)
+       returning l.run_id, l.loop_pc, pl.body_pc, old.spawned as spawned_from,
+                 new.spawned as spawned_to,
+                 (new.finished >= new.item_count or new.failed_item is not null) as over
+     ),
+     spawn as (
+       insert into jobs (tenant_id, run_id, step_index, item_index, run_at, created_at)
+       select $1, c.run_id, c.body_pc, g.i, $2, $2
+         from counted c cross join generate_series(c.spawned_from, c.spawned_to - 1) as g(i)
+       returning 1
+     ),
+     wake as (
+       update jobs j set run_at = $2
+         from counted c
+        where c.over and j.tenant_id = $1 and j.run_id = c.run_id and j.step_index = c.loop_pc
+          and j.item_index is null and j.status = 'pending'
+       returning j.run_id
+     )
+     select c.run_id, c.loop_pc, c.over as woken, (c.spawned_to - c.spawned_from)::int as spawned,
+            case when exists (select 1 from spawn) or exists (select 1 from wake)
+                 then pg_notify('${JOBS_CHANNEL}', '') end as n
+       from counted c`,
+    values: [
+      p.tenantId,
+      p.now,
+      p.items.map((i) => i.runId),
+      p.items.map((i) => i.loopPc),
+      p.items.map((i) => i.bodyPc),
+      p.items.map((i) => i.itemIndex),
+      p.items.map((i) => i.failed),
+      p.items.map((i) => i.result),
+      p.items.map((i) => i.failsLoop),
+    ],
+  });
+  return res.rows.map((r) => ({
+    runId: r.run_id,
+    loopPc: r.loop_pc,
+    woken: r.woken,
+    spawned: r.spawned,
+  }));
+}
+
+/**
+ * onItemError "fail": the items still in flight of the loops an item failed stop, in one
+ * statement: their jobs are deleted (a queued item never starts), their running attempts are
+ * marked canceled, and the workers holding them are told at commit (as a run's cancel does).
+ * An item job belongs to the loop whose body holds its pc: `[bodyPc, endPc)`.
+ */
+export async function stopForEachItems(
+  db: Queryable,
+  p: { tenantId: TenantId; now: Date; loops: { runId: RunId; bodyPc: number; endPc: number }[] },
+): Promise<number> {
+  const res = await db.query<{ stopped: number }>({
+    name: 'sy_stop_for_each_items',
+    text: `with loop as (
+       select * from unnest($3::uuid[], $4::int[], $5::int[]) as l(run_id, body_pc, end_pc)
+     ),
+     j as (
+       delete from jobs using loop l
+        where jobs.tenant_id = $1 and jobs.run_id = l.run_id and jobs.item_index is not null
+          and jobs.step_index >= l.body_pc and jobs.step_index < l.end_pc
+       returning jobs.id, jobs.locked_by
+     ),
+     s as (
+       update step_runs set status = 'canceled', finished_at = $2,
+              error_code = 'E_RUN_CANCELED',
+              error_message = 'Another item of the loop failed (onItemError "fail").',
+              error_retryable = false
+         from loop l
+        where step_runs.tenant_id = $1 and step_runs.run_id = l.run_id
+          and step_runs.item_index is not null and step_runs.status = 'running'
+          and step_runs.step_index >= l.body_pc and step_runs.step_index < l.end_pc
+       returning 1
+     ),
+     n as (
+       select pg_notify('${CANCEL_CHANNEL}', j.id::text) from j where j.locked_by is not null
+     )
+     select (select count(*) from j)::int as stopped, (select count(*) from n) as notified,
+            (select count(*) from s) as steps`,
+    values: [
+      p.tenantId,
+      p.now,
+      p.loops.map((l) => l.runId),
+      p.loops.map((l) => l.bodyPc),
+      p.loops.map((l) => l.endPc),
+    ],
+  });
+  return res.rows[0]?.stopped ?? 0;
+}
+
+export type LoopState = {
+  itemCount: number;
+  finished: number;
+  /** The item that failed the loop (onItemError "fail"), or null. */
+  failedItem: number | null;
+  /** The failing item's result (`{ "error": { code, message } }`) when failedItem is set. */
+  failure: unknown;
+};
+
+/** The loop's counters, or null when it has not started (one row by key). */
+export async function selectForEachLoop(
+  db: Queryable,
+  p: { tenantId: TenantId; runId: RunId; loopPc: number },
+): Promise<LoopState | null> {
+  const res = await db.query<{
+    item_count: number;
+    finished: number;
+    failed_item: number | null;
+    failure: unknown;
+  }>({
+    name: 'sy_select_for_each_loop',
+    text: `select l.item_count, l.finished, l.failed_item,
+            (select r.result from for_each_results r
+              where r.tenant_id = l.tenant_id and r.run_id = l.run_id and r.loop_pc = l.loop_pc
+                and r.item_index = l.failed_item) as failure
+       from for_each_loops l
+      where l.tenant_id = $1 and l.run_id = $2 and l.loop_pc = $3`,
+    values: [p.tenantId, p.runId, p.loopPc],
+  });
+  const r = res.rows[0];
+  return r
+    ? {
+        itemCount: r.item_count,
+        finished: r.finished,
+        failedItem: r.failed_item,
+        failure: r.failure,
+      }
+    : null;
+}
+
+/**
+ * The loop's output: every item's result in item order, as JSON text (aggregated by
+ * PostgreSQL: 10,000 results are never parsed into objects on the way to the StepRun).
+ */
+export async function collectForEachResults(
+  db: Queryable,
+  p: { tenantId: TenantId; runId: RunId; loopPc: number },
+): Promise<string> {
+  const res = await db.query<{ output: string }>({
+    name: 'sy_collect_for_each_results',
+    text: `select coalesce(jsonb_agg(coalesce(result, 'null'::jsonb) order by item_index), '[]')::text
+              as output
+       from for_each_results where tenant_id = $1 and run_id = $2 and loop_pc = $3`,
+    values: [p.tenantId, p.runId, p.loopPc],
+  });
+  return res.rows[0]!.output;
+}
