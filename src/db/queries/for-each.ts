@@ -111,7 +111,7 @@ export async function selectItemContexts(
               where l.tenant_id = $1 and l.run_id = i.run_id and l.loop_pc = i.loop_pc) as item,
             coalesce((select jsonb_object_agg(s.step_id, s.output) from (
                 select distinct on (step_id) step_id, output, status from step_runs
-                 where tenant_id = $1 and run_id = i.run_id and item_index = i.item_index
+                 where tenant_id = $1 and run_id = i.run_id and coalesce(item_index, -1) = i.item_index
                    and step_index >= i.body_pc and step_index < i.step_index
                  order by step_id, attempt desc) s
                where s.status = 'succeeded'), '{}') as outputs
@@ -156,7 +156,7 @@ export type EndedLoop = {
  * Records ended items (their jobs already deleted under their guard, in this transaction) in
  * one statement: each result once (a repeat changes nothing), the loop's counters, a job for
  * each next item (as many as ended, while the list lasts and no item failed the loop), and
- * the main job due now when the loop is over. Loop rows are locked in key order (batches of
+ * the main job and its waiting StepRun due now when the loop is over. Loop rows are locked in key order (batches of
  * several loops never deadlock); the workers are woken at commit.
  */
 export async function endForEachItems(
@@ -218,6 +218,15 @@ export async function endForEachItems(
         where c.over and j.tenant_id = $1 and j.run_id = c.run_id and j.step_index = c.loop_pc
           and j.item_index is null and j.status = 'pending'
        returning j.run_id
+     ),
+     -- The loop's StepRun waits until this deadline (control/index.ts): due now, the claim
+     -- that follows decides the loop (control/for-each.ts) instead of waiting again.
+     due as (
+       update step_runs s set wait_until = $2
+         from counted c
+        where c.over and s.tenant_id = $1 and s.run_id = c.run_id
+          and coalesce(s.item_index, -1) = -1 and s.step_index = c.loop_pc
+          and s.status = 'waiting'
      )
      select c.run_id, c.loop_pc, c.over as woken, (c.spawned_to - c.spawned_from)::int as spawned,
             case when exists (select 1 from spawn) or exists (select 1 from wake)
@@ -347,4 +356,32 @@ export async function collectForEachResults(
     values: [p.tenantId, p.runId, p.loopPc],
   });
   return res.rows[0]!.output;
+}
+
+/**
+ * What a step transition does to a loop (step-transitions.ts `loop`), applied in the
+ * transaction that records it, once its guard held (src/engine/for-each-items.ts).
+ */
+export type LoopOp =
+  | {
+      op: 'start';
+      loopPc: number;
+      bodyPc: number;
+      itemCount: number;
+      concurrency: number;
+      chunkSize: number;
+      chunks: string[];
+    }
+  | {
+      op: 'end';
+      item: Omit<EndedItem, 'runId'>;
+      /** The pc after the loop's body: the item jobs of `[bodyPc, endPc)` are the loop's. */
+      endPc: number;
+    };
+
+/** The bytes of JSON a loop op carries (the worker bounds a batch by its bytes). */
+export function loopOpBytes(op: LoopOp | undefined): number {
+  if (!op) return 0;
+  if (op.op === 'start') return op.chunks.reduce((n, c) => n + c.length, 0);
+  return op.item.result?.length ?? 0;
 }
