@@ -13,6 +13,7 @@ import {
   type LoopOp,
 } from '../db/queries/for-each.ts';
 import type { RunId, TenantId } from '../model/ids.ts';
+import type { Program } from '../model/program.ts';
 
 /** Applies the loop ops of a batch's recorded items: starts one by one, ends in one statement. */
 export async function applyLoopOps(
@@ -54,4 +55,75 @@ export async function applyLoopOps(
         endPc: op.endPc,
       })),
     });
+}
+
+/** What an item job knows of its loop (AttemptPlan.item, prepare.ts). */
+export type ItemPlan = {
+  index: number;
+  loopPc: number;
+  bodyPc: number;
+  /** The first pc after the body. */
+  endPc: number;
+  /** The body's last top-level instruction: its output is the item's result. */
+  lastPc: number;
+  lastStepId: string;
+  onItemError: 'fail' | 'continue';
+};
+
+/** The loop of an item job at `pc` (its innermost forEach), or null outside any loop. */
+export function itemPlanOf(program: Program, pc: number, itemIndex: number): ItemPlan | null {
+  const loopPc = program.instructions[pc]?.loopPc ?? null;
+  const loop = loopPc === null ? null : program.instructions[loopPc];
+  if (!loop || loop.kind !== 'forEach') return null;
+  return {
+    index: itemIndex,
+    loopPc: loop.pc,
+    bodyPc: loop.bodyPc,
+    endPc: bodyEndOf(program, loop.pc),
+    lastPc: loop.lastPc,
+    lastStepId: program.instructions[loop.lastPc]?.stepId ?? `#${loop.lastPc}`,
+    onItemError: loop.onItemError,
+  };
+}
+
+/** The first pc after a block's body: the body is laid out right after its instruction. */
+function bodyEndOf(program: Program, blockPc: number): number {
+  let pc = blockPc + 1;
+  while (pc < program.instructions.length && encloses(program, blockPc, pc)) pc++;
+  return pc;
+}
+
+function encloses(program: Program, loopPc: number, pc: number): boolean {
+  for (let p = program.instructions[pc]?.loopPc ?? null; p !== null;) {
+    if (p === loopPc) return true;
+    p = program.instructions[p]?.loopPc ?? null;
+  }
+  return false;
+}
+
+/**
+ * The loop op of an item's end: its result is the body's last top-level step's output (null
+ * when that step was skipped), as it stands in the item's outputs once its last step is in
+ * them; a failed item's is `{ "error": { code, message } }`.
+ */
+export function itemEndOf(
+  item: ItemPlan,
+  end: { outputs: Record<string, unknown> } | { error: { code: string; message: string } },
+): LoopOp {
+  const failed = 'error' in end;
+  const result = failed
+    ? { error: { code: end.error.code, message: end.error.message } }
+    : (end.outputs[item.lastStepId] ?? null);
+  return {
+    op: 'end',
+    endPc: item.endPc,
+    item: {
+      loopPc: item.loopPc,
+      bodyPc: item.bodyPc,
+      itemIndex: item.index,
+      failed,
+      result: JSON.stringify(result),
+      failsLoop: failed && item.onItemError === 'fail',
+    },
+  };
 }

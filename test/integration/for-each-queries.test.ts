@@ -8,7 +8,7 @@ import {
   collectForEachResults,
   endForEachItems,
   selectForEachLoop,
-  selectItemContexts,
+  selectLoopItems,
   startForEachLoop,
   stopForEachItems,
   type EndedItem,
@@ -110,19 +110,13 @@ describe('forEach statements', () => {
     expect(await start(runId, items, 3)).toBe(false);
     expect(await itemJobs(runId)).toEqual([0, 1, 2]);
 
-    const ctx = await withTenant(db.pool, tenantId, (c) =>
-      selectItemContexts(c, {
+    const picked = await withTenant(db.pool, tenantId, (c) =>
+      selectLoopItems(c, {
         tenantId,
-        items: [4, 6, 0].map((i) => ({
-          runId,
-          loopPc: LOOP_PC,
-          bodyPc: BODY_PC,
-          itemIndex: i,
-          stepIndex: BODY_PC,
-        })),
+        items: [4, 6, 0].map((i) => ({ runId, loopPc: LOOP_PC, itemIndex: i })),
       }),
     );
-    expect(ctx.map((x) => x.item)).toEqual(['e', 'g', 'a']);
+    expect(picked).toEqual(['e', 'g', 'a']);
 
     expect(await end(runId, [{ itemIndex: 1 }])).toEqual([
       { runId, loopPc: LOOP_PC, woken: false, spawned: 1 },
@@ -196,12 +190,9 @@ describe('forEach statements', () => {
     );
     expect(chunks.rows[0]).toEqual({ n: 40, max: 250 });
     expect((await itemJobs(runId)).length).toBe(50);
-    const [ctx] = await withTenant(db.pool, tenantId, (c) =>
-      selectItemContexts(c, {
-        tenantId,
-        items: [{ runId, loopPc: LOOP_PC, bodyPc: BODY_PC, itemIndex: 9_876, stepIndex: BODY_PC }],
-      }),
+    const [item] = await withTenant(db.pool, tenantId, (c) =>
+      selectLoopItems(c, { tenantId, items: [{ runId, loopPc: LOOP_PC, itemIndex: 9_876 }] }),
     );
-    expect(ctx!.item).toEqual({ i: 9_876, pad: 'x'.repeat(40) });
+    expect(item).toEqual({ i: 9_876, pad: 'x'.repeat(40) });
   });
 });

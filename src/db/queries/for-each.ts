@@ -83,51 +83,33 @@ export async function startForEachLoop(
   return res.rows[0]?.started ?? false;
 }
 
-export type ItemContext = {
-  /** `{{ loop.item }}` (null when the loop or its chunk is gone). */
-  item: unknown;
-  /** The outputs of this item's earlier body steps whose last attempt succeeded, by step id. */
-  outputs: Record<string, unknown>;
-};
-
 /**
- * What item jobs add to their step's context, in the items' order: the item from its chunk
- * and the outputs of the same item's earlier body steps (never another item's).
+ * `{{ loop.item }}` of item jobs, in the items' order: each read from its chunk (null when the
+ * loop is gone). Their outputs come with the step context (step-context.ts: the main path's
+ * and the item's own, never another item's).
  */
-export async function selectItemContexts(
+export async function selectLoopItems(
   db: Queryable,
-  p: {
-    tenantId: TenantId;
-    items: { runId: RunId; loopPc: number; bodyPc: number; itemIndex: number; stepIndex: number }[];
-  },
-): Promise<ItemContext[]> {
-  const res = await db.query<{ ord: number; item: unknown; outputs: Record<string, unknown> }>({
-    name: 'sy_select_item_contexts',
+  p: { tenantId: TenantId; items: { runId: RunId; loopPc: number; itemIndex: number }[] },
+): Promise<unknown[]> {
+  const res = await db.query<{ ord: number; item: unknown }>({
+    name: 'sy_select_loop_items',
     text: `select i.ord::int as ord,
             (select c.items -> (i.item_index % l.chunk_size)
                from for_each_loops l
                join for_each_chunks c on c.tenant_id = l.tenant_id and c.run_id = l.run_id
                 and c.loop_pc = l.loop_pc and c.chunk_index = i.item_index / l.chunk_size
-              where l.tenant_id = $1 and l.run_id = i.run_id and l.loop_pc = i.loop_pc) as item,
-            coalesce((select jsonb_object_agg(s.step_id, s.output) from (
-                select distinct on (step_id) step_id, output, status from step_runs
-                 where tenant_id = $1 and run_id = i.run_id and coalesce(item_index, -1) = i.item_index
-                   and step_index >= i.body_pc and step_index < i.step_index
-                 order by step_id, attempt desc) s
-               where s.status = 'succeeded'), '{}') as outputs
-       from unnest($2::uuid[], $3::int[], $4::int[], $5::int[], $6::int[])
-         with ordinality as i(run_id, loop_pc, body_pc, item_index, step_index, ord)
+              where l.tenant_id = $1 and l.run_id = i.run_id and l.loop_pc = i.loop_pc) as item
+       from unnest($2::uuid[], $3::int[], $4::int[]) with ordinality as i(run_id, loop_pc, item_index, ord)
       order by i.ord`,
     values: [
       p.tenantId,
       p.items.map((i) => i.runId),
       p.items.map((i) => i.loopPc),
-      p.items.map((i) => i.bodyPc),
       p.items.map((i) => i.itemIndex),
-      p.items.map((i) => i.stepIndex),
     ],
   });
-  return res.rows.map((r) => ({ item: r.item, outputs: r.outputs }));
+  return res.rows.map((r) => r.item);
 }
 
 export type EndedItem = {
