@@ -1,3 +1,4 @@
+import { runnerMapping } from '../runner/mapping-evaluator.ts';
 import { parseArgs } from 'node:util';
 import type pg from 'pg';
 import { openDatabase } from '../db/connect.ts';
@@ -88,6 +89,7 @@ export function startWorker(
     ),
     ...(listenUrl ? { listenUrl } : {}),
     observer: metricsObserver(metrics),
+    mapping: runnerMapping,
   });
   worker.start();
   return worker;

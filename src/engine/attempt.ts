@@ -4,12 +4,15 @@
  * the run's next step, started and prepared by that same transaction, until the run leaves
  * this worker.
  */
-import type { ClaimedJob } from '../db/queries/jobs.ts';
+import { unclaimJob, type ClaimedJob } from '../db/queries/jobs.ts';
+import { withTenant } from '../db/tenant.ts';
 import type { StepExecutor, StepRequest, StepResult } from '../model/step.ts';
 import type { Outcome } from './outcome.ts';
 import { StaleClaim } from './outcome.ts';
 import type { Prepared, WorkerDeps } from './prepare.ts';
 import { classifyFailure } from './retry.ts';
+import { decideControl } from './control/index.ts';
+import { recordWaitSpan } from './wait-span.ts';
 import { endStepSpan, startStepSpan } from './step-span.ts';
 import type { Transitions } from './transitions.ts';
 
@@ -49,6 +52,9 @@ export async function runAttempts(
         case 'fail':
           outcome = { kind: 'failed', error: classifyFailure(prepared.failure) };
           break;
+        case 'control':
+          outcome = await decideControl(deps, prepared);
+          break;
         case 'execute': {
           const { span, request } = startStepSpan(prepared.plan, prepared.request);
           let o: Outcome | null = null;
@@ -62,11 +68,29 @@ export async function runAttempts(
           break;
         }
       }
-      const next = await deps.transitions.record(
-        prepared.plan,
-        outcome,
-        canContinue() ? prepared.run : null,
-      );
+      let next;
+      try {
+        next = await deps.transitions.record(
+          prepared.plan,
+          outcome,
+          canContinue() ? prepared.run : null,
+        );
+      } catch (err) {
+        // A resumer resolved the wait while this worker decided it (its timeout, its deadline):
+        // the claim is still ours; give the job back due now, to take the resumer's outcome.
+        if (err instanceof StaleClaim && prepared.kind === 'control' && prepared.latest)
+          await giveBack(deps, slot.job);
+        throw err;
+      }
+      // Recorded: a wait that ended gets its span (wait-span.ts).
+      if (prepared.kind === 'control')
+        recordWaitSpan(
+          prepared.plan,
+          prepared.instruction,
+          prepared.run.traceContext,
+          prepared.latest,
+          outcome,
+        );
       if (!next) return null;
       slot.job = next.job;
       if (!next.prepared) return next.job;
@@ -79,6 +103,18 @@ export async function runAttempts(
     }
     throw err;
   }
+}
+
+async function giveBack(deps: AttemptDeps, job: ClaimedJob): Promise<void> {
+  await withTenant(deps.pool, job.tenantId, (db) =>
+    unclaimJob(db, {
+      tenantId: job.tenantId,
+      jobId: job.jobId,
+      attempt: job.attempt,
+      workerId: deps.workerId,
+      runAt: deps.clock.now(),
+    }),
+  );
 }
 
 /** Runs the executor; null when the attempt was aborted by a cancel or a lost lease. */

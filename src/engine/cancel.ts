@@ -48,7 +48,7 @@ export async function cancelRun(
     // Answering the run as it is would read as a successful cancel: say it was too late.
     throw new SwitchyardError(
       'E_CONFLICT',
-      `Run ${p.runId} already finished (${run.status}); only a queued or running run can be canceled.`,
+      `Run ${p.runId} already finished (${run.status}); only a queued, running or waiting run can be canceled.`,
       { status: run.status },
     );
   });

@@ -18,7 +18,11 @@ import {
   type DeadLetterRow,
 } from '../db/queries/dead-letters.ts';
 import { copySucceededSteps } from '../db/queries/step-runs.ts';
-import { insertRunWithJob, selectRun } from '../db/queries/workflow-runs.ts';
+import {
+  insertRunWithJob,
+  selectRun,
+  setRunErrorContext,
+} from '../db/queries/workflow-runs.ts';
 import { withTenant } from '../db/tenant.ts';
 import { SwitchyardError } from '../model/errors.ts';
 import type { RunId, TenantId } from '../model/ids.ts';
@@ -126,6 +130,13 @@ async function replayOne(
         toRunId: newRunId,
         beforeStepIndex: firstStepIndex,
       });
+      // Resumed after a goto: the steps from here on see the failure it took over.
+      if (dl.context.error)
+        await setRunErrorContext(db, {
+          tenantId: p.tenantId,
+          runId: newRunId,
+          errorContext: dl.context.error,
+        });
     }
     await markDeadLetterReplayed(db, {
       tenantId: p.tenantId,

@@ -35,7 +35,7 @@ export function observeTransition(
   now: Date,
 ): void {
   if (plan.isTest) return;
-  if (t.stepRun?.op === 'finish')
+  if (t.stepRun?.op === 'finish' && t.stepRun.status !== 'waiting')
     observer.stepFinished({
       actionKind: plan.actionKind,
       outcome: t.stepRun.status,

@@ -18,6 +18,7 @@ import {
 import { withTenant } from '../db/tenant.ts';
 import { assertNever } from '../model/errors.ts';
 import type { RunId, StepRunId, TenantId, WorkflowId } from '../model/ids.ts';
+import type { ErrorRoute, Next } from '../model/program.ts';
 import type { ActionKind, OnError, RetryPolicy } from '../model/step.ts';
 import { addMs, type EngineDeps, type Random } from './deps.ts';
 import { decideAfterFailure, type ClassifiedError } from './retry.ts';
@@ -48,12 +49,64 @@ export type AttemptPlan = {
   runCreatedAt: Date;
   /** When this attempt was prepared (its StepRun's start), for the step's duration. */
   attemptStartedAt: Date;
+  /**
+   * Where the run goes on after this instruction (the compiled program's `next`); absent: the
+   * next index, or the end after the last (`stepCount`).
+   */
+  next?: Next;
+  /** How a failure for good is routed (the instruction's onError); absent: `onError`. */
+  errorRoute?: ErrorRoute;
+  /** The first pc of the program's onFailure path, or null. */
+  failurePc?: number | null;
+  /** On the failure path: how the run ends once it is done (the original failure). */
+  pendingEnd?: PendingEnd | null;
+  /** `{{ error }}` for this step (after a goto): kept in the dead letter for a replay. */
+  errorContext?: { code: string; message: string; stepId: string } | null;
+};
+
+/** The original end of a run whose failure path runs (workflow_runs.pending_end, 0033). */
+export type PendingEnd = {
+  status: 'failed' | 'dead';
+  /** The run's error column, as JSON text. */
+  error: string;
+  /** The run's dead letter, as JSON text (null for a test run). */
+  deadLetter: string | null;
+};
+
+/** What a StepRun recorded outside this transition, or how it is to be finished. */
+type StepRunMode = {
+  /**
+   * The StepRun already holds this outcome (a resumer wrote it): only the job and the run move.
+   */
+  recorded?: boolean;
+  /** The StepRun is `waiting` (a wait decided now), not `running`. */
+  fromWaiting?: boolean;
 };
 
 export type Outcome =
-  | { kind: 'succeeded'; input: unknown; output: unknown }
-  | { kind: 'skipped' }
-  | { kind: 'failed'; error: ClassifiedError; input?: unknown }
+  | ({
+      kind: 'succeeded';
+      input: unknown;
+      output: unknown;
+      /** A switch: the chosen branch's pc (instead of the plan's `next`), its name. */
+      next?: Next;
+      branch?: string;
+      /** StepRuns to record `skipped`: the steps of the branches not taken. */
+      skip?: [stepId: string, stepIndex: number][];
+    } & StepRunMode)
+  | ({ kind: 'skipped'; skip?: [stepId: string, stepIndex: number][] } & StepRunMode)
+  | ({
+      kind: 'failed';
+      error: ClassifiedError;
+      input?: unknown;
+      /** Routed otherwise than the plan's onError (waitForEvent's onTimeout). */
+      route?: ErrorRoute;
+    } & StepRunMode)
+  /**
+   * A wait: the job back in the queue until `until` (uncounted), the run `waiting`; the StepRun
+   * becomes `waiting` (`again`: it already is, and stays so).
+   */
+  | { kind: 'wait'; until: Date; input?: unknown; again?: boolean }
   /** Interrupted by a graceful shutdown: back to the queue for another worker at once. */
   | { kind: 'released' };
 
@@ -67,12 +120,18 @@ export class StaleClaim extends Error {
 /** The next step's first attempt, started in the transaction that records this outcome. */
 export type NextStart = { stepId: string; actionId: string | null };
 
+/**
+ * Starts the step at a pc in the transaction that moves the run there (null: only claim it).
+ * A NextStart alone is the start of the next index (version 1's only way on).
+ */
+export type StartAt = ((pc: number) => NextStart | null) | NextStart | null;
+
 /** Translates an outcome into its transition; `next` starts the next step when the run goes on. */
 export function transitionOf(
   plan: AttemptPlan,
   outcome: Outcome,
   random: Random,
-  next: NextStart | null = null,
+  next: StartAt = null,
 ): StepTransition {
   const t = transitionOfAnyRun(plan, outcome, random, next);
   // A test run (testWorkflow) is watched by the builder who started it: nothing to replay.
@@ -83,7 +142,7 @@ function transitionOfAnyRun(
   plan: AttemptPlan,
   outcome: Outcome,
   random: Random,
-  next: NextStart | null,
+  next: StartAt,
 ): StepTransition {
   const base = {
     jobId: plan.jobId,
@@ -95,11 +154,12 @@ function transitionOfAnyRun(
     start: null,
     notify: false,
   };
+  const mode: StepRunMode = outcome.kind === 'wait' || outcome.kind === 'released' ? {} : outcome;
   const finishStep = (
     status: 'succeeded' | 'failed' | 'skipped',
-    o: { input?: unknown; output?: unknown; error?: ClassifiedError },
+    o: { input?: unknown; output?: unknown; error?: ClassifiedError; branch?: string },
   ): StepTransition['stepRun'] =>
-    plan.stepRunId === null
+    plan.stepRunId === null || mode.recorded
       ? null
       : {
           op: 'finish',
@@ -108,19 +168,53 @@ function transitionOfAnyRun(
           input: json(o.input),
           output: json(o.output),
           error: o.error ? errorColumns(o.error) : null,
+          ...(o.branch !== undefined ? { branch: o.branch } : {}),
+          ...(mode.fromWaiting ? { expect: 'waiting' as const } : {}),
         };
+  const skip = 'skip' in outcome && outcome.skip?.length ? { skip: json(outcome.skip) } : {};
   switch (outcome.kind) {
     case 'succeeded':
       return {
         ...base,
-        ...advance(plan, { ...plan.outputs, [plan.stepId]: outcome.output }, next),
-        stepRun: finishStep('succeeded', { input: outcome.input, output: outcome.output }),
+        ...skip,
+        ...advance(plan, { ...plan.outputs, [plan.stepId]: outcome.output }, next, outcome.next),
+        stepRun: finishStep('succeeded', {
+          input: outcome.input,
+          output: outcome.output,
+          ...(outcome.branch !== undefined ? { branch: outcome.branch } : {}),
+        }),
       };
     case 'skipped':
-      return { ...base, ...advance(plan, plan.outputs, next), stepRun: finishStep('skipped', {}) };
+      return {
+        ...base,
+        ...skip,
+        ...advance(plan, plan.outputs, next),
+        stepRun: finishStep('skipped', {}),
+      };
+    case 'wait':
+      return {
+        ...base,
+        job: { op: 'wait', until: outcome.until },
+        stepRun:
+          outcome.again || plan.stepRunId === null
+            ? null
+            : {
+                op: 'finish',
+                id: plan.stepRunId,
+                status: 'waiting',
+                input: json(outcome.input),
+                output: null,
+                error: null,
+                waitUntil: outcome.until,
+              },
+      };
     case 'failed': {
       const failed = finishStep('failed', { input: outcome.input, error: outcome.error });
-      const decision = decideAfterFailure(plan.policy, plan.countedAttempts, outcome.error, random);
+      // A control step's failure (or one a resumer recorded) is final: no action retries it.
+      const decision =
+        mode.recorded || mode.fromWaiting
+          ? ({ kind: 'give-up', status: 'failed' } as const)
+          : decideAfterFailure(plan.policy, plan.countedAttempts, outcome.error, random);
       switch (decision.kind) {
         case 'defer':
           // Not an attempt: the claim is given back uncounted and its StepRun removed.
@@ -137,20 +231,28 @@ function transitionOfAnyRun(
             notify: decision.delayMs === 0,
           };
         case 'give-up': {
-          if (plan.onError === 'continue')
-            return { ...base, ...advance(plan, plan.outputs, next), stepRun: failed };
+          const route = outcome.route ?? plan.errorRoute ?? { kind: plan.onError };
           const error = errorColumns(outcome.error);
-          return {
-            ...base,
-            job: { op: 'delete' },
-            stepRun: failed,
-            finishRun: {
-              status: decision.status,
-              output: json(plan.outputs),
-              error: json({ ...error, stepId: plan.stepId, stepIndex: plan.stepIndex }),
-            },
-            // Failed runs too: a run that ends in failure always leaves something to replay
-            // (the failure may be ours, or fixed since by an edit of the action or connection).
+          // `{{ error }}` for the steps after a goto, and on the failure path.
+          const errorContext = json({
+            code: error.code,
+            message: error.message,
+            stepId: plan.stepId,
+          });
+          if (route.kind === 'continue')
+            return { ...base, ...advance(plan, plan.outputs, next), stepRun: failed };
+          if (route.kind === 'goto')
+            return {
+              ...base,
+              ...advance(plan, plan.outputs, next, route.pc),
+              stepRun: failed,
+              errorContext,
+            };
+          // Failed runs too: a run that ends in failure always leaves something to replay
+          // (the failure may be ours, or fixed since by an edit of the action or connection).
+          const end: PendingEnd = {
+            status: decision.status,
+            error: json({ ...error, stepId: plan.stepId, stepIndex: plan.stepIndex })!,
             deadLetter: json({
               workflowId: plan.workflowId,
               failedStepId: plan.stepId,
@@ -159,10 +261,21 @@ function transitionOfAnyRun(
                 input: plan.runInput,
                 steps: plan.outputs,
                 failedStepIndex: plan.stepIndex,
+                ...(plan.errorContext ? { error: plan.errorContext } : {}),
               },
               retryCount: plan.countedAttempts,
             }),
           };
+          // The failure path runs first; the run ends with this failure once it is done.
+          if (!plan.pendingEnd && plan.failurePc != null && plan.failurePc > plan.stepIndex)
+            return {
+              ...base,
+              ...advance(plan, plan.outputs, next, plan.failurePc),
+              stepRun: failed,
+              errorContext,
+              pendingEnd: JSON.stringify(end),
+            };
+          return { ...base, stepRun: failed, ...endAs(plan.pendingEnd ?? end, plan.outputs) };
         }
         default:
           return assertNever(decision);
@@ -186,19 +299,47 @@ function transitionOfAnyRun(
   }
 }
 
-/** The next step on this worker (same claim), or the run's success after the last step. */
+/** Where the run goes after the plan's instruction when it does not jump. */
+export function nextOf(plan: AttemptPlan): Next {
+  if (plan.next !== undefined) return plan.next;
+  return plan.stepIndex + 1 < plan.stepCount ? plan.stepIndex + 1 : 'end';
+}
+
+/**
+ * The step at `to` (default: the plan's next) on this worker (same claim), or the run's end:
+ * success, or on the failure path the original failure.
+ */
 function advance(
   plan: AttemptPlan,
   outputs: Record<string, unknown>,
-  next: NextStart | null,
-): Pick<StepTransition, 'job' | 'finishRun' | 'start'> {
-  const nextStepIndex = plan.stepIndex + 1;
-  if (nextStepIndex < plan.stepCount)
-    return { job: { op: 'advance', nextStepIndex }, finishRun: null, start: next };
+  startAt: StartAt,
+  to: Next = nextOf(plan),
+): Pick<StepTransition, 'job' | 'finishRun' | 'start' | 'deadLetter'> {
+  if (typeof to === 'number') {
+    const start =
+      typeof startAt === 'function' ? startAt(to) : to === plan.stepIndex + 1 ? startAt : null;
+    return { job: { op: 'advance', nextStepIndex: to }, finishRun: null, start, deadLetter: null };
+  }
+  // 'item-end' cannot be reached until forEach runs (control/for-each.ts): as the end.
+  if (plan.pendingEnd) return endAs(plan.pendingEnd, outputs);
   return {
     job: { op: 'delete' },
     finishRun: { status: 'succeeded', output: json(outputs), error: json(null) },
     start: null,
+    deadLetter: null,
+  };
+}
+
+/** The run ends failed (or dead) with `end`'s error, its dead letter written. */
+function endAs(
+  end: PendingEnd,
+  outputs: Record<string, unknown>,
+): Pick<StepTransition, 'job' | 'finishRun' | 'start' | 'deadLetter'> {
+  return {
+    job: { op: 'delete' },
+    finishRun: { status: end.status, output: json(outputs), error: end.error },
+    start: null,
+    deadLetter: end.deadLetter,
   };
 }
 
@@ -256,7 +397,7 @@ export async function recordOutcome<P>(
   deps: Pick<EngineDeps, 'pool' | 'clock' | 'random' | 'config'>,
   plan: AttemptPlan,
   outcome: Outcome,
-  next: { start: NextStart; prepare: (job: ClaimedJob, r: TransitionResult) => P } | null = null,
+  next: { start: StartAt; prepare: (job: ClaimedJob, r: TransitionResult) => P } | null = null,
 ): Promise<Continuation<P> | null> {
   const t = transitionOf(plan, outcome, deps.random, next?.start ?? null);
   const [r] = await commitTransitions(deps, {

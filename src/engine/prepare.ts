@@ -11,34 +11,42 @@
 import type { ClaimedJob } from '../db/queries/jobs.ts';
 import { deleteClaimedJob } from '../db/queries/jobs.ts';
 import type { Queryable } from '../db/pool.ts';
-import { selectStepContexts } from '../db/queries/step-context.ts';
+import {
+  selectActionRows,
+  selectStepContexts,
+  type LatestStepRun,
+} from '../db/queries/step-context.ts';
 import { markLostAttempts, startStepAttempts } from '../db/queries/step-runs.ts';
 import { finishRun, type ActionRow } from '../db/queries/workflow-runs.ts';
 import { withTenant } from '../db/tenant.ts';
+import { compileProgram } from '../model/compile-program.ts';
 import {
   isUuid,
   type ActionId,
   type AppId,
-  type ConnectionId,
   type RunId,
   type StepRunId,
   type TenantId,
   type WorkflowId,
 } from '../model/ids.ts';
+import type { Instruction, Program } from '../model/program.ts';
 import type {
   ActionKind,
   ActionSpec,
+  MappingEvaluator,
   RetryPolicy,
   RetryStrategy,
-  StepDefinition,
+  StepContext,
   StepRequest,
 } from '../model/step.ts';
 import type { EngineDeps } from './deps.ts';
 import type { EngineObserver } from './observer.ts';
 import { createGroupCommit, type GroupCommit } from './group-commit.ts';
-import type { AttemptPlan, NextStart } from './outcome.ts';
+import type { AttemptPlan, NextStart, PendingEnd } from './outcome.ts';
 import { INFRA_MAX_RETRIES, type AttemptFailure } from './retry.ts';
 import type { RunChangeRow, RunChangeSender } from './run-changes.ts';
+
+export { parseStep } from '../model/compile-program.ts';
 
 export type WorkerDeps = EngineDeps & {
   workerId: string;
@@ -48,6 +56,10 @@ export type WorkerDeps = EngineDeps & {
   wakeAfter?: (delayMs: number) => void;
   /** Sends the run changes of attempt starts and transitions after commit (run-changes.ts). */
   runChanges?: RunChangeSender;
+  /** Evaluates control steps' mappings in-process (a switch's `when`...); see control/. */
+  mapping?: MappingEvaluator;
+  /** Compiled programs by version id (versions are immutable): compiled once per worker. */
+  programs?: Map<string, Program>;
 };
 
 /** What a worker keeps about a run between its steps (read with the first one it prepares). */
@@ -60,8 +72,12 @@ export type RunFacts = {
   createdAt: Date;
   /** A test run (testWorkflow, test-run.ts): each step runs once, no metrics, no dead letter. */
   isTest: boolean;
-  /** The pinned version's `definition.steps` (versions are immutable). */
-  steps: readonly unknown[];
+  /** The pinned version's compiled program (versions are immutable). */
+  program: Program;
+  /** `{{ error }}` after a goto and on the failure path (workflow_runs.error_context). */
+  errorContext: StepContext['error'];
+  /** On the failure path: how the run ends once it is done (workflow_runs.pending_end). */
+  pendingEnd: PendingEnd | null;
 };
 
 export type Prepared =
@@ -73,7 +89,17 @@ export type Prepared =
       request: StepRequest;
       timeoutMs: number;
     }
-  | { kind: 'fail'; plan: AttemptPlan; run: RunFacts; failure: AttemptFailure };
+  | { kind: 'fail'; plan: AttemptPlan; run: RunFacts; failure: AttemptFailure }
+  /** A control instruction, decided in the worker (control/index.ts). */
+  | {
+      kind: 'control';
+      plan: AttemptPlan;
+      run: RunFacts;
+      instruction: Instruction;
+      context: StepContext;
+      /** The StepRun at this pc before this claim (a wait claimed again), else null. */
+      latest: LatestStepRun | null;
+    };
 
 /** Policy when the action is gone (the failure is not retryable anyway), or no retry is left. */
 const NO_RETRY: RetryPolicy = {
@@ -82,6 +108,22 @@ const NO_RETRY: RetryPolicy = {
   initialDelayMs: 0,
   maxDelayMs: 0,
 };
+
+/** Programs a worker keeps; beyond this many versions the oldest compiled is dropped. */
+const MAX_PROGRAMS = 1_000;
+
+/** The program of a pinned version, compiled once per worker. */
+function programOf(deps: WorkerDeps, versionId: string, definition: unknown): Program {
+  const cached = deps.programs?.get(versionId);
+  if (cached) return cached;
+  const program = compileProgram(definition);
+  if (deps.programs) {
+    if (deps.programs.size >= MAX_PROGRAMS)
+      deps.programs.delete(deps.programs.keys().next().value!);
+    deps.programs.set(versionId, program);
+  }
+  return program;
+}
 
 /** Prepares claimed jobs, batched per tenant (one transaction for those arriving together). */
 export function createPreparer(deps: WorkerDeps): GroupCommit<ClaimedJob, Prepared> {
@@ -93,7 +135,7 @@ export function createPreparer(deps: WorkerDeps): GroupCommit<ClaimedJob, Prepar
       );
       // Committed: the runs whose attempt started are running (migration 0016).
       const started = prepared.flatMap((p): RunChangeRow[] =>
-        p.kind !== 'done' && p.plan.stepRunId !== null
+        p.kind !== 'done' && p.plan.stepRunId !== null && !(p.kind === 'control' && p.latest)
           ? [[p.plan.runId, p.plan.workflowId, 'running']]
           : [],
       );
@@ -101,6 +143,16 @@ export function createPreparer(deps: WorkerDeps): GroupCommit<ClaimedJob, Prepar
       return prepared.map((value) => ({ ok: true as const, value }));
     },
   });
+}
+
+/** A StepRun at a wait's pc that the claim decides from instead of starting a new attempt. */
+function isWaitRecord(latest: LatestStepRun | null | undefined): latest is LatestStepRun {
+  if (!latest) return false;
+  if (latest.status === 'waiting') return true;
+  // Resolved by a resumer (or a child's end) while the job waited: it was a wait.
+  return (
+    latest.wait_until !== null && (latest.status === 'succeeded' || latest.status === 'failed')
+  );
 }
 
 /**
@@ -127,15 +179,17 @@ export async function prepareClaimed(
     outputs: Record<string, unknown>;
     counted: number;
   }[] = [];
+  const runs: (RunFacts | undefined)[] = [];
   for (const [index, job] of jobs.entries()) {
     const ctx = contexts[index];
     const guard = { tenantId, jobId: job.jobId, attempt: job.attempt, workerId: deps.workerId };
-    if (!ctx || (ctx.status !== 'queued' && ctx.status !== 'running')) {
+    if (!ctx || !['queued', 'running', 'waiting'].includes(ctx.status)) {
       // The run is gone or final (a cancel deletes the job itself): drop the job if still ours.
       await deleteClaimedJob(db, guard);
       continue;
     }
-    if (job.stepIndex >= ctx.stepCount) {
+    const program = programOf(deps, ctx.versionId, ctx.definition);
+    if (job.stepIndex >= program.instructions.length) {
       // A workflow without steps (or a job past the last step): the run is done.
       if (await deleteClaimedJob(db, guard)) {
         await finishRun(db, {
@@ -156,8 +210,26 @@ export async function prepareClaimed(
       originRunId: ctx.originRunId,
       createdAt: ctx.createdAt,
       isTest: ctx.isTest,
-      steps: ctx.steps as unknown[],
+      program,
+      errorContext: (ctx.errorContext as StepContext['error']) ?? null,
+      pendingEnd: (ctx.pendingEnd as PendingEnd | null) ?? null,
     };
+    runs[index] = run;
+    const instruction = program.instructions[job.stepIndex]!;
+    if (instruction.kind !== 'action' && isWaitRecord(ctx.latest)) {
+      // A wait claimed again: decided from its StepRun, no new attempt (control/index.ts).
+      out[index] = preparedFor(
+        deps,
+        job,
+        run,
+        ctx.outputs,
+        ctx.latest.id as StepRunId,
+        null,
+        0,
+        ctx.latest,
+      );
+      continue;
+    }
     // Attempts before this one that count against maxAttempts: not those whose worker was lost.
     let counted = 0;
     if (job.attempt > 1) {
@@ -199,29 +271,37 @@ export async function prepareClaimed(
       attempt: jobs[index]!.attempt,
     })),
   });
+  // A version-2 pc is not an index of definition.steps: its action is read here (version 1's
+  // came with the context, no statement more).
+  const v2Actions = toStart.flatMap(({ index, run }) => {
+    const id = run.program.version === 2 ? nextStartOf(run, jobs[index]!.stepIndex).actionId : null;
+    return id ? [id] : [];
+  });
+  const actions =
+    v2Actions.length > 0
+      ? await selectActionRows(db, { tenantId, actionIds: [...new Set(v2Actions)] })
+      : null;
   for (const { index, run, outputs, counted } of toStart) {
     const job = jobs[index]!;
     const stepRunId = started.get(job.runId);
+    const actionId = actions ? nextStartOf(run, job.stepIndex).actionId : null;
+    const action = actions
+      ? actionId
+        ? (actions.get(actionId) ?? null)
+        : null
+      : contexts[index]!.action;
     // No StepRun: the claim went stale (another worker took the job).
-    if (stepRunId)
-      out[index] = preparedFor(
-        deps,
-        job,
-        run,
-        outputs,
-        stepRunId,
-        contexts[index]!.action,
-        counted,
-      );
+    if (stepRunId) out[index] = preparedFor(deps, job, run, outputs, stepRunId, action, counted);
   }
   return out;
 }
 
-/** The step at `stepIndex` as an attempt needs to start it: its StepRun's step id, its action. */
-export function nextStartOf(run: RunFacts, stepIndex: number): NextStart {
-  const parsed = parseStep(run.steps[stepIndex]);
-  if (typeof parsed === 'string') return { stepId: `#${stepIndex}`, actionId: null };
-  return { stepId: parsed.id, actionId: isUuid(parsed.actionId) ? parsed.actionId : null };
+/** The instruction at `pc` as an attempt needs to start it: its StepRun's step id, its action. */
+export function nextStartOf(run: RunFacts, pc: number): NextStart {
+  const ins = run.program.instructions[pc];
+  if (!ins) return { stepId: `#${pc}`, actionId: null };
+  if (ins.kind !== 'action') return { stepId: ins.stepId, actionId: null };
+  return { stepId: ins.stepId, actionId: isUuid(ins.step.actionId) ? ins.step.actionId : null };
 }
 
 /**
@@ -236,37 +316,45 @@ export function preparedFor(
   stepRunId: StepRunId,
   actionRow: ActionRow | null,
   countedBefore = 0,
+  latest: LatestStepRun | null = null,
 ): Prepared {
-  const parsed = parseStep(run.steps[job.stepIndex]);
+  const ins = run.program.instructions[job.stepIndex];
   const action = actionRow ? toActionSpec(actionRow) : null;
   const plan = planOf(deps, job, run, outputs, action, stepRunId, countedBefore + 1);
-  if (typeof parsed === 'string')
-    return { kind: 'fail', plan, run, failure: { kind: 'invalid-step', message: parsed } };
+  if (!ins)
+    return {
+      kind: 'fail',
+      plan,
+      run,
+      failure: { kind: 'invalid-step', message: 'The step definition is not an object.' },
+    };
+  if (ins.kind === 'invalid')
+    return { kind: 'fail', plan, run, failure: { kind: 'invalid-step', message: ins.message } };
+  const context: StepContext = {
+    tenantId: job.tenantId,
+    runId: job.runId,
+    originRunId: run.originRunId,
+    workflowId: run.workflowId,
+    stepId: ins.stepId,
+    stepIndex: job.stepIndex,
+    attempt: job.attempt,
+    stepRunId,
+    traceparent: run.traceContext,
+    trigger: run.input,
+    steps: Object.fromEntries(Object.entries(outputs).map(([id, output]) => [id, { output }])),
+    runStartedAt: run.createdAt,
+  };
+  if (run.program.version === 2) context.error = run.errorContext ?? null;
+  if (ins.kind !== 'action')
+    return { kind: 'control', plan, run, instruction: ins, context, latest };
   if (!action)
     return {
       kind: 'fail',
       plan,
       run,
-      failure: { kind: 'action-missing', actionId: parsed.actionId },
+      failure: { kind: 'action-missing', actionId: ins.step.actionId },
     };
-  const request: StepRequest = {
-    step: parsed,
-    action,
-    context: {
-      tenantId: job.tenantId,
-      runId: job.runId,
-      originRunId: run.originRunId,
-      workflowId: run.workflowId,
-      stepId: parsed.id,
-      stepIndex: job.stepIndex,
-      attempt: job.attempt,
-      stepRunId,
-      traceparent: run.traceContext,
-      trigger: run.input,
-      steps: Object.fromEntries(Object.entries(outputs).map(([id, output]) => [id, { output }])),
-      runStartedAt: run.createdAt,
-    },
-  };
+  const request: StepRequest = { step: ins.step, action, context };
   return { kind: 'execute', plan, run, request, timeoutMs: action.timeoutMs };
 }
 
@@ -279,7 +367,8 @@ function planOf(
   stepRunId: StepRunId | null,
   countedAttempts: number,
 ): AttemptPlan {
-  const parsed = parseStep(run.steps[job.stepIndex]);
+  const ins = run.program.instructions[job.stepIndex];
+  const route = ins?.onError ?? { kind: 'fail' as const };
   return {
     tenantId: job.tenantId,
     runId: job.runId,
@@ -288,9 +377,9 @@ function planOf(
     attempt: job.attempt,
     countedAttempts,
     stepIndex: job.stepIndex,
-    stepCount: run.steps.length,
-    stepId: typeof parsed === 'string' ? `#${job.stepIndex}` : parsed.id,
-    onError: typeof parsed === 'string' ? 'fail' : parsed.onError,
+    stepCount: run.program.instructions.length,
+    stepId: ins?.stepId ?? `#${job.stepIndex}`,
+    onError: route.kind === 'continue' ? 'continue' : 'fail',
     // A test shows a failure at once rather than after the action's backoff.
     policy: (!run.isTest && action?.retry) || NO_RETRY,
     isTest: run.isTest,
@@ -301,6 +390,11 @@ function planOf(
     actionKind: action?.kind ?? null,
     runCreatedAt: run.createdAt,
     attemptStartedAt: deps.clock.now(),
+    next: ins?.next ?? 'end',
+    errorRoute: route,
+    failurePc: run.program.failurePc,
+    pendingEnd: run.pendingEnd,
+    errorContext: run.errorContext ?? null,
   };
 }
 
@@ -320,26 +414,6 @@ export function withOutput(
   const out: Record<string, unknown> = {};
   for (const k of keys) out[k] = k === stepId ? output : outputs[k];
   return out;
-}
-
-/** A step of the definition, or a message saying what is wrong with it. */
-export function parseStep(raw: unknown): StepDefinition | string {
-  if (typeof raw !== 'object' || raw === null) return 'The step definition is not an object.';
-  const s = raw as Record<string, unknown>;
-  if (typeof s.id !== 'string' || s.id.length === 0) return 'The step has no id.';
-  if (typeof s.actionId !== 'string') return `Step ${s.id} has no actionId.`;
-  const onError = s.onError === 'continue' ? 'continue' : 'fail';
-  const step: StepDefinition = {
-    id: s.id,
-    actionId: s.actionId as ActionId,
-    input: s.input ?? {},
-    onError,
-    connectionId: typeof s.connectionId === 'string' ? (s.connectionId as ConnectionId) : null,
-    if: typeof s.if === 'string' ? s.if : null,
-  };
-  // Only a test version carries pins (test-run.ts); saved versions refuse the field.
-  if ('pinnedOutput' in s) step.pinnedOutput = s.pinnedOutput;
-  return step;
 }
 
 function toActionSpec(a: ActionRow): ActionSpec {

@@ -35,6 +35,9 @@ import {
   type WorkerDeps,
 } from './prepare.ts';
 
+/** Waits shorter than this get a wake-up timer on the worker that recorded them. */
+const SHORT_WAIT_MS = 60_000;
+
 export type Transitions = {
   /**
    * Records the outcome. `run` given: a run that goes on has its next step started and
@@ -75,8 +78,7 @@ export function createTransitions(deps: WorkerDeps): Transitions {
   });
   return {
     record(plan, outcome, run) {
-      const nextIndex = plan.stepIndex + 1;
-      const start = run && nextIndex < plan.stepCount ? nextStartOf(run, nextIndex) : null;
+      const start = run ? (pc: number) => nextStartOf(run, pc) : null;
       const transition = transitionOf(plan, outcome, deps.random, start);
       return lanes.submit(plan.tenantId, { plan, transition, run }, transitionBytes(transition));
     },
@@ -88,7 +90,15 @@ function afterCommit(deps: WorkerDeps, items: Item[], results: TransitionResult[
   const now = deps.clock.now();
   // Each recorded item changed its run (or its run's steps): the run's status after it.
   const changed = items.flatMap(({ plan, transition: t }, n): RunChangeRow[] =>
-    results[n]?.ok ? [[plan.runId, plan.workflowId, t.finishRun?.status ?? 'running']] : [],
+    results[n]?.ok
+      ? [
+          [
+            plan.runId,
+            plan.workflowId,
+            t.finishRun?.status ?? (t.job.op === 'wait' ? 'waiting' : 'running'),
+          ],
+        ]
+      : [],
   );
   if (changed.length > 0) deps.runChanges?.send(items[0]!.plan.tenantId, changed);
   items.forEach(({ plan, transition: t }, n) => {
@@ -99,6 +109,12 @@ function afterCommit(deps: WorkerDeps, items: Item[], results: TransitionResult[
     // A retry due before the next poll would wait for it: wake the claim loop when it is due.
     if ((t.job.op === 'requeue' || t.job.op === 'unclaim') && t.job.delayMs > 0)
       deps.wakeAfter?.(t.job.delayMs);
+    // A short wait: this worker wakes at its deadline (one timer, for the earliest); a longer
+    // one is found by the poll (or by whichever worker is then awake).
+    if (t.job.op === 'wait') {
+      const ms = t.job.until.getTime() - now.getTime();
+      if (ms < SHORT_WAIT_MS) deps.wakeAfter?.(Math.max(0, ms));
+    }
   });
 }
 
@@ -136,6 +152,21 @@ function answerOf(
       : plan.outputs;
   return {
     ok: true,
-    value: { job, prepared: preparedFor(deps, job, run, outputs, r.stepRunId, r.action) },
+    value: {
+      job,
+      prepared: preparedFor(deps, job, runAfter(run, transition), outputs, r.stepRunId, r.action),
+    },
+  };
+}
+
+/** The run's facts after a transition that took over a failure (a goto, the failure path). */
+function runAfter(run: RunFacts, t: StepTransition): RunFacts {
+  if (!t.errorContext && !t.pendingEnd) return run;
+  return {
+    ...run,
+    ...(t.errorContext
+      ? { errorContext: JSON.parse(t.errorContext) as RunFacts['errorContext'] }
+      : {}),
+    ...(t.pendingEnd ? { pendingEnd: JSON.parse(t.pendingEnd) as RunFacts['pendingEnd'] } : {}),
   };
 }

@@ -20,7 +20,8 @@ import {
 } from '../db/queries/jobs.ts';
 import { describePgError } from '../db/pool.ts';
 import { withSystem, withTenant } from '../db/tenant.ts';
-import type { StepExecutor } from '../model/step.ts';
+import type { Program } from '../model/program.ts';
+import type { MappingEvaluator, StepExecutor } from '../model/step.ts';
 import { runAttempts, type AbortReason, type AttemptDeps, type Slot } from './attempt.ts';
 import { addMs, type EngineDeps } from './deps.ts';
 import { createPreparer } from './prepare.ts';
@@ -41,6 +42,8 @@ export type WorkerOptions = {
   workerId?: string;
   /** Told of every committed attempt outcome and run end (metrics). */
   observer?: EngineObserver;
+  /** Evaluates control steps' mappings (a switch's `when`...): the runner's (runnerMapping). */
+  mapping?: MappingEvaluator;
 };
 
 export type Worker = {
@@ -77,7 +80,9 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
     workerId: id,
     wakeAfter,
     runChanges: createRunChangeSender(deps.pool, logger),
+    programs: new Map<string, Program>(),
     ...(opts.observer ? { observer: opts.observer } : {}),
+    ...(opts.mapping ? { mapping: opts.mapping } : {}),
   };
   // Claimed steps are prepared, and outcomes recorded, in transactions shared by the slots
   // (of one tenant) that get there together: group commit.

@@ -46,7 +46,8 @@ export type Instruction = InstructionBase &
     | { kind: 'action'; step: StepDefinition }
     | {
         kind: 'switch';
-        branches: { name: string; when: string; pc: number }[];
+        /** A branch's first pc; an empty branch's is the join (`next`). */
+        branches: { name: string; when: string; pc: Next }[];
         /** The default branch's first pc, or the join (`next`) when there is none. */
         defaultPc: number | Next;
         /** Every pc inside the switch's branches: the ones not taken are recorded `skipped`. */
@@ -66,7 +67,14 @@ export type Instruction = InstructionBase &
     | { kind: 'waitUntil'; until: string }
     | { kind: 'waitForEvent'; timeoutMs: number; onTimeout: ErrorRoute }
     | { kind: 'callWorkflow'; workflowId: string; input: unknown; wait: boolean }
+    /**
+     * A step of a shape validation should have refused (a version stored before a rule
+     * existed): its StepRun fails with E_VALIDATION and `message`, as version 1's did.
+     */
+    | { kind: 'invalid'; message: string }
   );
+
+export type InstructionKind = Instruction['kind'];
 
 export type Program = {
   version: 1 | 2;

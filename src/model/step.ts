@@ -94,7 +94,22 @@ export type StepContext = {
   /** Outputs of the steps that ran before this one, by step id. */
   steps: Record<string, { output: unknown }>;
   runStartedAt: Date;
+  /** Inside a forEach body: the current item and its index (`{{ loop.item }}`). */
+  loop?: { item: unknown; index: number } | null;
+  /** After an `onError: { goto }` and on the onFailure path: the failure (`{{ error }}`). */
+  error?: { code: string; message: string; stepId: string } | null;
 };
+
+/**
+ * The mapping language evaluated in-process, for the engine's control steps (a switch's
+ * `when`, waitUntil's `until`, a control step's `if`...): the runner's evaluator, wired by the
+ * composition root (the engine does not import the runner). Throws a SwitchyardError
+ * (E_MAPPING_INVALID...) when a reference does not resolve.
+ */
+export interface MappingEvaluator {
+  resolve(template: unknown, context: StepContext): unknown;
+  condition(expression: string, context: StepContext): boolean;
+}
 
 /**
  * `<run>:<step>`, the base of a step's outgoing idempotency keys (Idempotency-Key, webhook ids).

@@ -53,7 +53,7 @@ export function registerQueueGauges(
   });
   new Gauge({
     name: 'switchyard_queue_jobs',
-    help: 'Jobs in the queue by state: running (claimed by a worker), delayed (waiting out a retry backoff), pending (due, waiting for a worker; PostgreSQL estimate of all jobs minus the others). Whole installation: aggregate with max().',
+    help: 'Jobs in the queue by state: running (claimed by a worker), delayed (not due yet: a retry backoff, or a waiting run until its deadline), pending (due, waiting for a worker; PostgreSQL estimate of all jobs minus the others). Whole installation: aggregate with max().',
     labelNames: ['state'] as const,
     registers: [registry],
     async collect() {
@@ -62,6 +62,15 @@ export function registerQueueGauges(
       this.set({ state: 'running' }, g.running);
       this.set({ state: 'delayed' }, g.delayed);
       this.set({ state: 'pending' }, Math.max(0, g.total - g.running - g.delayed));
+    },
+  });
+  new Gauge({
+    name: 'switchyard_runs_waiting',
+    help: 'Runs at a wait (delay, waitUntil, waitForEvent, a child run), holding no worker; exact up to 100,000. Whole installation: aggregate with max().',
+    registers: [registry],
+    async collect() {
+      const g = await read();
+      if (g) this.set(g.waitingRuns);
     },
   });
   new Gauge({

@@ -83,7 +83,8 @@ export function parseTraceparent(
 export function startSpan(
   name: string,
   traceparent: string | null | undefined,
-  opts: { kind: SpanKind; attributes?: Attributes },
+  /** `startTime`: a span recorded after the fact (a wait, from its start to its end). */
+  opts: { kind: SpanKind; attributes?: Attributes; startTime?: Date },
 ): Span {
   const p = parseTraceparent(traceparent);
   const parent =

@@ -56,6 +56,9 @@ const reviewedExtraPolicies = [
   // RESTRICTIVE (0026): narrows the tenant policy; of a tenant's versions only test versions
   // (drafts a test run pinned) may be deleted, by retention. Real versions stay immutable.
   'only_test_versions_deleted',
+  // The waiting-runs gauge (0033): the system scope counts waiting StepRuns (select only,
+  // status 'waiting'); a waiting StepRun holds no output yet, its input is the wait's own.
+  'system_scope_waiting',
 ];
 
 let db: TestDatabase;

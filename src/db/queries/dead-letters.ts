@@ -7,7 +7,13 @@ export type DeadLetterRow = {
   workflowId: WorkflowId;
   failedStepId: string | null;
   error: { code: string; message: string; retryable: boolean };
-  context: { input: unknown; steps: Record<string, unknown>; failedStepIndex: number | null };
+  context: {
+    input: unknown;
+    steps: Record<string, unknown>;
+    failedStepIndex: number | null;
+    /** Version 2: `{{ error }}` when the step failed (after a goto), for a replay. */
+    error?: unknown;
+  };
   retryCount: number;
   replayedAt: Date | null;
   replayRunId: RunId | null;

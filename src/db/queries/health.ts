@@ -72,7 +72,7 @@ export async function selectRunBacklogByMinute(
      r as (
        select created_at, started_at, finished_at from workflow_runs
         where tenant_id = $1 and created_at <= $3 and not is_test
-          and (status in ('queued', 'running') or finished_at > $2)),
+          and (status in ('queued', 'running', 'waiting') or finished_at > $2)),
      spans as (
        select g.at, r.created_at, (r.started_at is null or r.started_at > g.at) as waiting
          from r, generate_series(

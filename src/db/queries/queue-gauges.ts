@@ -1,7 +1,7 @@
 /**
  * The queue as Prometheus gauges see it (system scope), read at a cost that does not grow with
- * the backlog: running jobs and delayed ones (retries waiting out their backoff) are few and
- * counted on their partial indexes, up to a cap; the oldest due job is the first entry of the
+ * the backlog: running jobs and delayed ones (retries waiting out their backoff, waits) and
+ * waiting runs are counted on their partial indexes, up to a cap; the oldest due job is the first entry of the
  * due index; all jobs come from PostgreSQL's live-row estimate (as backpressure reads them).
  */
 import type { Queryable } from '../pool.ts';
@@ -16,10 +16,18 @@ export type QueueGauges = {
   delayed: number;
   /** Seconds the oldest due, unclaimed job has waited; 0 when none is due. */
   oldestDueSeconds: number;
+  /** Runs at a wait (their StepRun `waiting`: delay, waitUntil, an event, a child run). */
+  waitingRuns: number;
 };
 
 export async function selectQueueGauges(db: Queryable, p: { cap: number }): Promise<QueueGauges> {
-  const res = await db.query<{ total: string; running: number; delayed: number; oldest: number }>({
+  const res = await db.query<{
+    total: string;
+    running: number;
+    delayed: number;
+    oldest: number;
+    waiting: number;
+  }>({
     name: 'sy_select_queue_gauges',
     text: `select ${ALL_JOBS_ESTIMATE} as total,
             (select count(*)::int from (select 1 from jobs where status = 'running'
@@ -28,7 +36,10 @@ export async function selectQueueGauges(db: Queryable, p: { cap: number }): Prom
                                           and run_at > now() limit $1) d) as delayed,
             coalesce(extract(epoch from now() - (
               select min(run_at) from jobs where status = 'pending' and run_at <= now())), 0
-            )::float8 as oldest`,
+            )::float8 as oldest,
+            -- On the partial index of waiting StepRuns (0030): bounded like the others.
+            (select count(distinct run_id)::int from (select run_id from step_runs
+                                          where status = 'waiting' limit $1) w) as waiting`,
     values: [p.cap],
   });
   const r = res.rows[0]!;
@@ -37,5 +48,6 @@ export async function selectQueueGauges(db: Queryable, p: { cap: number }): Prom
     running: r.running,
     delayed: r.delayed,
     oldestDueSeconds: r.oldest,
+    waitingRuns: r.waiting,
   };
 }

@@ -28,15 +28,36 @@ export type RunStepContext = {
   /** A test run (testWorkflow): not in metrics, no dead letter, no retries. */
   isTest: boolean;
   stepCount: number;
+  /** The pinned version (immutable: a worker compiles its definition once, prepare.ts). */
+  versionId: string;
+  /** The pinned version's definition. */
+  definition: unknown;
+  /** `{{ error }}` after a goto / on the failure path (migration 0033), else null. */
+  errorContext: unknown;
+  /** How the run ends once its failure path is done (migration 0033), else null. */
+  pendingEnd: unknown;
   /**
-   * `definition.steps` of the pinned version. Versions are immutable, so a worker keeps them
-   * for the run's next steps instead of reading them again.
+   * Version 2 only: the latest StepRun at the item's index — a wait claimed again decides
+   * from it (resolved by a resumer, due, not yet due). Null for version 1 (not read).
    */
-  steps: unknown;
+  latest: LatestStepRun | null;
   /** Outputs of the earlier steps whose last attempt succeeded, by step id. */
   outputs: Record<string, unknown>;
-  /** The action of the step at the item's index (with its app), or null when it is gone. */
+  /**
+   * The action of the step at the item's index (with its app), or null when it is gone. Version
+   * 1 only: a version-2 index is a pc of the compiled program (selectActionRows).
+   */
   action: ActionRow | null;
+};
+
+export type LatestStepRun = {
+  id: string;
+  status: string;
+  output: unknown;
+  error_code: string | null;
+  error_message: string | null;
+  wait_until: string | null;
+  started_at: string;
 };
 
 /**
@@ -62,7 +83,11 @@ export async function selectStepContexts(
     created_at: Date;
     is_test: boolean;
     step_count: number;
-    steps: unknown;
+    version_id: string;
+    definition: unknown;
+    error_context: unknown;
+    pending_end: unknown;
+    latest: LatestStepRun | null;
     outputs: Record<string, unknown>;
     action: ActionRow | null;
   }>({
@@ -70,7 +95,14 @@ export async function selectStepContexts(
     text: `select i.ord::int as ord, r.workflow_id, r.status, r.input, r.trace_context,
             r.origin_run_id, r.created_at, r.is_test,
             jsonb_array_length(coalesce(v.definition->'steps', '[]')) as step_count,
-            v.definition->'steps' as steps,
+            v.id as version_id, v.definition, r.error_context, r.pending_end,
+            case when v.definition->>'version' = '2' then (
+              select jsonb_build_object('id', s.id, 'status', s.status, 'output', s.output,
+                       'error_code', s.error_code, 'error_message', s.error_message,
+                       'wait_until', s.wait_until, 'started_at', s.started_at)
+                from step_runs s
+               where s.tenant_id = r.tenant_id and s.run_id = r.id and s.step_index = i.step_index
+               order by s.attempt desc limit 1) end as latest,
             coalesce((select jsonb_object_agg(s.step_id, s.output) from (
                 select distinct on (step_id) step_id, output, status from step_runs
                  where tenant_id = r.tenant_id and run_id = r.id and step_index < i.step_index
@@ -78,6 +110,7 @@ export async function selectStepContexts(
                where s.status = 'succeeded'), '{}') as outputs,
             (select ${ACTION_ROW_JSON}
                  where a.tenant_id = r.tenant_id
+                   and (v.definition->>'version' = '2') is not true
                    and a.id = case when v.definition->'steps'->i.step_index->>'actionId'
                                         ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
                                    then (v.definition->'steps'->i.step_index->>'actionId')::uuid end
@@ -108,10 +141,30 @@ export async function selectStepContexts(
       createdAt: r.created_at,
       isTest: r.is_test,
       stepCount: r.step_count,
-      steps: r.steps,
+      versionId: r.version_id,
+      definition: r.definition,
+      errorContext: r.error_context,
+      pendingEnd: r.pending_end,
+      latest: r.latest,
       outputs: r.outputs,
       action: r.action,
     };
   }
+  return out;
+}
+
+/** Actions (with their apps) by id: a version-2 claim's actions (the program says which). */
+export async function selectActionRows(
+  db: Queryable,
+  p: { tenantId: TenantId; actionIds: string[] },
+): Promise<Map<string, ActionRow>> {
+  const res = await db.query<{ action: ActionRow }>({
+    name: 'sy_select_action_rows',
+    text: `select (select ${ACTION_ROW_JSON} where a.tenant_id = $1 and a.id = i.id) x) as action
+       from unnest($2::uuid[]) as i(id)`,
+    values: [p.tenantId, p.actionIds],
+  });
+  const out = new Map<string, ActionRow>();
+  for (const r of res.rows) if (r.action) out.set(r.action.id, r.action);
   return out;
 }

@@ -2,7 +2,7 @@ import type { Queryable } from '../pool.ts';
 import type { RunId, StepRunId, TenantId } from '../../model/ids.ts';
 import { runChangesByCallerIf, type JobId } from './jobs.ts';
 
-export type StepRunStatus = 'running' | 'succeeded' | 'failed' | 'skipped' | 'canceled';
+export type StepRunStatus = 'running' | 'waiting' | 'succeeded' | 'failed' | 'skipped' | 'canceled';
 
 export type StepRunRow = {
   id: StepRunId;
@@ -86,7 +86,7 @@ export async function startStepAttempts(
        update workflow_runs r set status = 'running', started_at = coalesce(r.started_at, $3)
          from ins
         where r.tenant_id = $1 and r.id = ins.run_id
-          and (r.status = 'queued') is true
+          and (r.status in ('queued', 'waiting')) is true
      )
      select run_id, id, ${runChangesByCallerIf('$9')} as run_changes from ins`,
     values: [
@@ -106,7 +106,8 @@ export async function startStepAttempts(
 
 /**
  * A replay from the failed step reuses the outputs of the steps before it: their last
- * successful attempts are copied into the new run.
+ * successful attempts are copied into the new run (with the path they record: a switch's
+ * branch, a wait's deadline), so a version-2 run resumes inside the branch it died in.
  */
 export async function copySucceededSteps(
   db: Queryable,
@@ -114,12 +115,13 @@ export async function copySucceededSteps(
 ): Promise<number> {
   const res = await db.query(
     `insert into step_runs (tenant_id, run_id, step_id, step_index, attempt, status, input,
-                            output, started_at, finished_at)
-     select distinct on (step_id) tenant_id, $3, step_id, step_index, attempt, status, input,
-            output, started_at, finished_at
+                            output, started_at, finished_at, item_index, branch, wait_until)
+     select distinct on (step_id, coalesce(item_index, -1)) tenant_id, $3, step_id, step_index,
+            attempt, status, input, output, started_at, finished_at, item_index, branch,
+            wait_until
        from step_runs
       where tenant_id = $1 and run_id = $2 and step_index < $4 and status = 'succeeded'
-      order by step_id, attempt desc`,
+      order by step_id, coalesce(item_index, -1), attempt desc`,
     [p.tenantId, p.fromRunId, p.toRunId, p.beforeStepIndex],
   );
   return res.rowCount ?? 0;

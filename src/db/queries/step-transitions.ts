@@ -23,22 +23,32 @@ export type StepTransition = {
   runId: RunId;
   /**
    * advance: to the next step, the claim kept (attempt 1); requeue: back in the queue after
-   * the delay, the attempt counted; unclaim: the same, the attempt not counted; delete: the
-   * run is finished.
+   * the delay, the attempt counted; unclaim: the same, the attempt not counted; wait: the same
+   * until `until`, and the run is `waiting`; delete: the run is finished.
    */
   job:
     | { op: 'advance'; nextStepIndex: number }
     | { op: 'requeue' | 'unclaim'; delayMs: number }
+    | { op: 'wait'; until: Date }
     | { op: 'delete' };
   /** The attempt's StepRun: its outcome, or removed (an attempt that did not happen). */
   stepRun:
     | {
         op: 'finish';
         id: StepRunId;
-        status: 'succeeded' | 'failed' | 'skipped';
+        status: 'succeeded' | 'failed' | 'skipped' | 'waiting';
         input: JsonText;
         output: JsonText;
         error: StepErrorColumns | null;
+        /** A waiting step's deadline. */
+        waitUntil?: Date | null;
+        /** A switch's chosen branch. */
+        branch?: string | null;
+        /**
+         * The StepRun's status this item expects (default `running`); `waiting`: a wait decided
+         * by the engine — the item is refused when a resumer got there first.
+         */
+        expect?: 'running' | 'waiting';
       }
     | { op: 'delete'; id: StepRunId }
     | null;
@@ -49,6 +59,12 @@ export type StepTransition = {
   start: { stepId: string; actionId: string | null } | null;
   /** Wake the workers at commit (a job due now was put back in the queue). */
   notify: boolean;
+  /** StepRuns recorded `skipped` (a switch's branches not taken): JSON `[[stepId, index]...]`. */
+  skip?: JsonText;
+  /** The run's `{{ error }}` from now on (a goto, the failure path; migration 0033). */
+  errorContext?: JsonText;
+  /** How the run ends once its failure path is done (migration 0033). */
+  pendingEnd?: JsonText;
 };
 
 /** The bytes of JSON an item carries. */
@@ -59,7 +75,9 @@ export function transitionBytes(t: StepTransition): number {
     (f?.output?.length ?? 0) +
     (t.finishRun?.output?.length ?? 0) +
     (t.finishRun?.error?.length ?? 0) +
-    (t.deadLetter?.length ?? 0)
+    (t.deadLetter?.length ?? 0) +
+    (t.skip?.length ?? 0) +
+    (t.pendingEnd?.length ?? 0)
   );
 }
 
@@ -86,7 +104,12 @@ const COLUMNS: [name: string, type: string, value: (t: StepTransition, now: Date
   [
     'run_at',
     'timestamptz',
-    (t, now) => ('delayMs' in t.job ? new Date(now.getTime() + t.job.delayMs) : null),
+    (t, now) =>
+      'delayMs' in t.job
+        ? new Date(now.getTime() + t.job.delayMs)
+        : t.job.op === 'wait'
+          ? t.job.until
+          : null,
   ],
   ['step_run_id', 'uuid', (t) => t.stepRun?.id ?? null],
   ['step_op', 'text', (t) => t.stepRun?.op ?? null],
@@ -103,6 +126,12 @@ const COLUMNS: [name: string, type: string, value: (t: StepTransition, now: Date
   ['next_step_id', 'text', (t) => t.start?.stepId ?? null],
   ['next_action_id', 'uuid', (t) => t.start?.actionId ?? null],
   ['notify', 'bool', (t) => t.notify],
+  ['step_wait_until', 'timestamptz', (t) => finish(t)?.waitUntil ?? null],
+  ['step_branch', 'text', (t) => finish(t)?.branch ?? null],
+  ['step_expect', 'text', (t) => finish(t)?.expect ?? 'running'],
+  ['skip_steps', 'text', (t) => t.skip ?? null],
+  ['error_context', 'text', (t) => t.errorContext ?? null],
+  ['pending_end', 'text', (t) => t.pendingEnd ?? null],
 ];
 const FIRST_COLUMN_PARAM = 7;
 
@@ -164,6 +193,12 @@ export async function recordStepTransitions(
         where j.tenant_id = $1
           and j.step_index = i.step_index and j.attempt = i.attempt and j.locked_by = $2
           and j.status = 'running'
+          -- A wait decided by the engine (expect 'waiting') loses to a resumer that got there
+          -- first: the StepRun is locked, so the two never both write it.
+          and (i.step_expect = 'running' or i.step_run_id is null or exists (
+                select 1 from step_runs s
+                 where s.tenant_id = $1 and s.id = i.step_run_id and s.status = i.step_expect
+                   for update))
         order by j.id
         for update of j
      ),
@@ -172,7 +207,7 @@ export async function recordStepTransitions(
           set step_index = case when i.job_op = 'advance' then i.next_step_index
                                 else j.step_index end,
               attempt = case i.job_op when 'advance' then 1 when 'unclaim' then j.attempt - 1
-                                      else j.attempt end,
+                                      when 'wait' then j.attempt - 1 else j.attempt end,
               status = case when i.job_op = 'advance' then 'running' else 'pending' end,
               locked_by = case when i.job_op = 'advance' then j.locked_by end,
               lease_expires_at = case when i.job_op = 'advance' then $4::timestamptz end,
@@ -194,13 +229,41 @@ export async function recordStepTransitions(
      ),
      finished as (
        update step_runs s
-          set status = d.step_status, input = d.step_input::jsonb, output = d.step_output::jsonb,
+          set status = d.step_status,
+              input = case when s.status = 'waiting' then s.input else d.step_input::jsonb end,
+              output = d.step_output::jsonb,
               error_code = d.error_code, error_message = d.error_message,
-              error_retryable = d.error_retryable, finished_at = $3
+              error_retryable = d.error_retryable,
+              finished_at = case when d.step_status = 'waiting' then null else $3::timestamptz end,
+              wait_until = coalesce(d.step_wait_until, s.wait_until), branch = d.step_branch
          from done d
         where s.tenant_id = $1 and s.id = d.step_run_id
-          and d.step_op = 'finish' and s.status = 'running'
+          and d.step_op = 'finish' and s.status = d.step_expect
        returning s.id, s.output
+     ),
+     skipped as (
+       insert into step_runs (tenant_id, run_id, step_id, step_index, attempt, status,
+                              started_at, finished_at)
+       select $1, d.run_id, k.v->>0, (k.v->>1)::int, 1, 'skipped', $3, $3
+         from done d cross join lateral jsonb_array_elements(d.skip_steps::jsonb) k(v)
+        where d.skip_steps is not null
+       on conflict do nothing
+     ),
+     handled as (
+       update workflow_runs r
+          set error_context = coalesce(d.error_context::jsonb, r.error_context),
+              pending_end = coalesce(d.pending_end::jsonb, r.pending_end)
+         from done d
+        where r.tenant_id = $1 and r.id = d.run_id
+          and (d.error_context is not null or d.pending_end is not null)
+          and exists (select 1 from item where error_context is not null or pending_end is not null)
+     ),
+     waited as (
+       update workflow_runs r set status = 'waiting', started_at = coalesce(r.started_at, $3)
+         from done d
+        where r.tenant_id = $1 and r.id = d.run_id and d.job_op = 'wait'
+          and (r.status in ('queued', 'running')) is true
+          and exists (select 1 from item where job_op = 'wait')
      ),
      unrecorded as (
        delete from step_runs s using done d
@@ -214,7 +277,8 @@ export async function recordStepTransitions(
               finished_at = $3, started_at = coalesce(r.started_at, $3)
          from done d
         where r.tenant_id = $1 and r.id = d.run_id
-          and d.run_status is not null and (r.status in ('queued', 'running')) is true
+          and d.run_status is not null
+          and (r.status in ('queued', 'running', 'waiting')) is true
           and exists (select 1 from item where run_status is not null)
      ),
      dead as (
@@ -236,7 +300,7 @@ export async function recordStepTransitions(
        update workflow_runs r set status = 'running', started_at = coalesce(r.started_at, $3)
          from started st
         where r.tenant_id = $1 and r.id = st.run_id
-          and (r.status = 'queued') is true
+          and (r.status in ('queued', 'waiting')) is true
           and exists (select 1 from item where next_step_id is not null)
      )
      select i.ord::int as ord, d.job_id is not null as ok,

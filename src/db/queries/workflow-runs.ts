@@ -3,7 +3,15 @@ import type { RunId, TenantId, TriggerId, WorkflowId, WorkflowVersionId } from '
 import { CANCEL_CHANNEL, JOBS_CHANNEL } from './jobs.ts';
 import { qb, run } from '../sql.ts';
 
-export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled' | 'dead';
+export type RunStatus =
+  | 'queued'
+  | 'running'
+  /** Version 2: at a wait (delay, waitUntil, waitForEvent, a child run), holding no worker. */
+  | 'waiting'
+  | 'succeeded'
+  | 'failed'
+  | 'canceled'
+  | 'dead';
 
 export type RunRow = {
   tenantId: TenantId;
@@ -185,7 +193,7 @@ export async function finishRun(
     text: `update workflow_runs
         set status = $3, output = $4, error = $5, finished_at = $6,
             started_at = coalesce(started_at, $6)
-      where tenant_id = $1 and id = $2 and status in ('queued', 'running')`,
+      where tenant_id = $1 and id = $2 and status in ('queued', 'running', 'waiting')`,
     values: [
       p.tenantId,
       p.runId,
@@ -199,8 +207,8 @@ export async function finishRun(
 }
 
 /**
- * Cancels a queued or running run in one statement: the run becomes `canceled`, its job is
- * deleted (a queued step never starts), a running attempt is marked canceled, and the worker
+ * Cancels a queued, running or waiting run in one statement: the run becomes `canceled`, its job is
+ * deleted (a queued step never starts), a running attempt (or a waiting step) is marked canceled, and the worker
  * holding the job is told at commit (it aborts the step; its late writes are refused because
  * the job is gone). Returns whether the run was cancelable.
  */
@@ -211,7 +219,7 @@ export async function cancelRun(
   const res = await db.query<{ canceled: number }>(
     `with r as (
        update workflow_runs set status = 'canceled', finished_at = $3, error = $4
-        where tenant_id = $1 and id = $2 and status in ('queued', 'running')
+        where tenant_id = $1 and id = $2 and status in ('queued', 'running', 'waiting')
        returning tenant_id, id
      ),
      j as (
@@ -223,7 +231,7 @@ export async function cancelRun(
               error_message = 'The run was canceled.', error_retryable = false
          from r
         where step_runs.tenant_id = r.tenant_id and step_runs.run_id = r.id
-          and step_runs.status = 'running'
+          and step_runs.status in ('running', 'waiting')
        returning 1
      ),
      n as (
@@ -234,6 +242,20 @@ export async function cancelRun(
     [p.tenantId, p.runId, p.now, JSON.stringify(p.error)],
   );
   return (res.rows[0]?.canceled ?? 0) > 0;
+}
+
+/**
+ * A replay that resumes after an `onError: { goto }` took over a failure: `{{ error }}` as the
+ * replayed run had it (migration 0033).
+ */
+export async function setRunErrorContext(
+  db: Queryable,
+  p: { tenantId: TenantId; runId: RunId; errorContext: unknown },
+): Promise<void> {
+  await db.query(
+    `update workflow_runs set error_context = $3 where tenant_id = $1 and id = $2`,
+    [p.tenantId, p.runId, JSON.stringify(p.errorContext)],
+  );
 }
 
 export type RunFilter = {
