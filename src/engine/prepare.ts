@@ -15,7 +15,9 @@ import {
   selectActionRows,
   selectStepContexts,
   type LatestStepRun,
+  type RunStepContext,
 } from '../db/queries/step-context.ts';
+import { selectLoopItems } from '../db/queries/for-each.ts';
 import { markLostAttempts, startStepAttempts } from '../db/queries/step-runs.ts';
 import { finishRun, type ActionRow } from '../db/queries/workflow-runs.ts';
 import { withTenant } from '../db/tenant.ts';
@@ -41,6 +43,7 @@ import type {
 } from '../model/step.ts';
 import type { EngineDeps } from './deps.ts';
 import type { EngineObserver } from './observer.ts';
+import { itemPlanOf } from './for-each-items.ts';
 import { createGroupCommit, type GroupCommit } from './group-commit.ts';
 import type { AttemptPlan, NextStart, PendingEnd } from './outcome.ts';
 import { INFRA_MAX_RETRIES, type AttemptFailure } from './retry.ts';
@@ -168,10 +171,16 @@ export async function prepareClaimed(
   const now = deps.clock.now();
   const contexts = await selectStepContexts(db, {
     tenantId,
-    items: jobs.map((j) => ({ runId: j.runId, stepIndex: j.stepIndex })),
+    items: jobs.map((j) => ({
+      runId: j.runId,
+      stepIndex: j.stepIndex,
+      itemIndex: j.itemIndex ?? null,
+    })),
     // Attempt-start markers need not wait for the WAL flush (docs/architecture.md, Durability).
     relaxDurability: true,
   });
+  // forEach items' jobs: `{{ loop.item }}` from the loop's chunks (no statement without one).
+  jobs = await withLoopItems(deps, db, tenantId, jobs, contexts);
   const out: Prepared[] = jobs.map(() => ({ kind: 'done' }));
   const toStart: {
     index: number;
@@ -240,6 +249,7 @@ export async function prepareClaimed(
           stepIndex: job.stepIndex,
           beforeAttempt: job.attempt,
           now,
+          itemIndex: job.itemIndex ?? null,
         })
       ).countedAttempts;
       const losses = job.attempt - 1 - counted;
@@ -283,7 +293,7 @@ export async function prepareClaimed(
       : null;
   for (const { index, run, outputs, counted } of toStart) {
     const job = jobs[index]!;
-    const stepRunId = started.get(job.runId);
+    const stepRunId = started.get(job.jobId);
     const actionId = actions ? nextStartOf(run, job.stepIndex).actionId : null;
     const action = actions
       ? actionId
@@ -345,6 +355,7 @@ export function preparedFor(
     runStartedAt: run.createdAt,
   };
   if (run.program.version === 2) context.error = run.errorContext ?? null;
+  if (plan.loop) context.loop = plan.loop;
   if (ins.kind !== 'action')
     return { kind: 'control', plan, run, instruction: ins, context, latest };
   if (!action)
@@ -369,6 +380,7 @@ function planOf(
 ): AttemptPlan {
   const ins = run.program.instructions[job.stepIndex];
   const route = ins?.onError ?? { kind: 'fail' as const };
+  const item = job.itemIndex != null ? itemPlanOf(run.program, job.stepIndex, job.itemIndex) : null;
   return {
     tenantId: job.tenantId,
     runId: job.runId,
@@ -395,7 +407,32 @@ function planOf(
     failurePc: run.program.failurePc,
     pendingEnd: run.pendingEnd,
     errorContext: run.errorContext ?? null,
+    ...(item ? { item, loop: { item: job.loopItem ?? null, index: item.index } } : {}),
   };
+}
+
+/** The claimed jobs, those of forEach items with their item (`ClaimedJob.loopItem`). */
+async function withLoopItems(
+  deps: WorkerDeps,
+  db: Queryable,
+  tenantId: TenantId,
+  jobs: ClaimedJob[],
+  contexts: (RunStepContext | undefined)[],
+): Promise<ClaimedJob[]> {
+  const wanted = jobs.flatMap((job, index) => {
+    const ctx = contexts[index];
+    if (job.itemIndex == null || job.loopItem !== undefined || !ctx) return [];
+    const program = programOf(deps, ctx.versionId, ctx.definition);
+    const item = itemPlanOf(program, job.stepIndex, job.itemIndex);
+    return item ? [{ index, runId: job.runId, loopPc: item.loopPc, itemIndex: item.index }] : [];
+  });
+  if (wanted.length === 0) return jobs;
+  const items = await selectLoopItems(db, { tenantId, items: wanted });
+  const out = [...jobs];
+  wanted.forEach((w, n) => {
+    out[w.index] = { ...jobs[w.index]!, loopItem: items[n] ?? null };
+  });
+  return out;
 }
 
 /**

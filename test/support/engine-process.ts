@@ -15,6 +15,7 @@ import { systemClock, systemRandom } from '../../src/engine/deps.ts';
 import { createWorker } from '../../src/engine/worker.ts';
 import type { StepExecutor } from '../../src/model/step.ts';
 import { createLogger } from '../../src/observability/logger.ts';
+import { runnerMapping } from '../../src/runner/mapping-evaluator.ts';
 
 const url = process.env.DATABASE_APP_URL!;
 const logger = createLogger({
@@ -49,6 +50,7 @@ const executor: StepExecutor = {
       runId: req.context.runId,
       stepId: req.step.id,
       attempt: req.context.attempt,
+      ...(req.context.loop ? { itemIndex: req.context.loop.index } : {}),
     });
     if (runner) return runner.execute(req, signal);
     const input = (req.step.input ?? {}) as { sleepMs?: number };
@@ -64,7 +66,9 @@ const executor: StepExecutor = {
         status: 'failed',
         error: { code: 'E_STEP_CANCELED', message: 'aborted', retryable: true },
       };
-    return { status: 'succeeded', input: req.step.input, output: { pid: process.pid } };
+    // A forEach item's output says which item it is (its result in the loop's output).
+    const item = req.context.loop ? { item: req.context.loop.index } : {};
+    return { status: 'succeeded', input: req.step.input, output: { pid: process.pid, ...item } };
   },
 };
 
@@ -74,7 +78,7 @@ if (process.env.ROLE === 'scheduler') {
   s.start();
   stop = () => s.stop();
 } else {
-  const w = createWorker(deps, { executor, listenUrl: url });
+  const w = createWorker(deps, { executor, listenUrl: url, mapping: runnerMapping });
   w.start();
   stop = () => w.stop();
 }

@@ -16,6 +16,11 @@ export type ClaimedJob = {
   attempt: number;
   /** The forEach item this job runs (migration 0031); absent or null: the run's main job. */
   itemIndex?: number | null;
+  /**
+   * `{{ loop.item }}` of an item's job: read when it is prepared (not by the claim), kept with
+   * the claim while the item goes on on the same worker.
+   */
+  loopItem?: unknown;
 };
 
 type ClaimedRow = {
