@@ -25,7 +25,12 @@ export type Slot = {
   reason: AbortReason | undefined;
 };
 
-export type AttemptDeps = WorkerDeps & { executor: StepExecutor; transitions: Transitions };
+export type AttemptDeps = WorkerDeps & {
+  executor: StepExecutor;
+  transitions: Transitions;
+  /** Prepares a job this worker claimed on the way (a forEach's next item), as a claim's. */
+  prepare?: (job: ClaimedJob) => Promise<Prepared>;
+};
 
 /** How long a step may ignore its abort signal before the worker stops waiting for it. */
 const ABORT_GRACE_MS = 1_000;
@@ -93,7 +98,12 @@ export async function runAttempts(
         );
       if (!next) return null;
       slot.job = next.job;
-      if (!next.prepared) return next.job;
+      if (!next.prepared) {
+        // A job claimed but not started: prepared here (a forEach's next item), or given back.
+        if (!deps.prepare || !canContinue()) return next.job;
+        prepared = await deps.prepare(next.job);
+        continue;
+      }
       prepared = next.prepared;
     }
   } catch (err) {

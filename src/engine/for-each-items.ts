@@ -10,18 +10,29 @@ import {
   endForEachItems,
   startForEachLoop,
   stopForEachItems,
+  type LoopClaim,
   type LoopOp,
 } from '../db/queries/for-each.ts';
-import type { RunId, TenantId } from '../model/ids.ts';
+import { isUuid, type RunId, type TenantId } from '../model/ids.ts';
 import type { Program } from '../model/program.ts';
 
-/** Applies the loop ops of a batch's recorded items: starts one by one, ends in one statement. */
+/**
+ * Applies the loop ops of a batch's recorded items: starts one by one, ends in one statement.
+ * With `claim`, the items the ends spawn are claimed for this worker and answered by op (the
+ * index in `ops`): each goes on in the slot of an item that ended, without a claim of its own.
+ */
 export async function applyLoopOps(
   db: Queryable,
-  p: { tenantId: TenantId; now: Date; ops: { runId: RunId; op: LoopOp }[] },
-): Promise<void> {
-  const ends: { runId: RunId; op: Extract<LoopOp, { op: 'end' }> }[] = [];
-  for (const { runId, op } of p.ops) {
+  p: {
+    tenantId: TenantId;
+    now: Date;
+    ops: { runId: RunId; op: LoopOp }[];
+    claim?: { workerId: string; leaseUntil: Date } | null;
+  },
+): Promise<Map<number, LoopClaim>> {
+  const claimed = new Map<number, LoopClaim>();
+  const ends: { n: number; runId: RunId; op: Extract<LoopOp, { op: 'end' }> }[] = [];
+  for (const [n, { runId, op }] of p.ops.entries()) {
     if (op.op === 'start')
       await startForEachLoop(db, {
         tenantId: p.tenantId,
@@ -34,14 +45,37 @@ export async function applyLoopOps(
         chunks: op.chunks,
         now: p.now,
       });
-    else ends.push({ runId, op });
+    else ends.push({ n, runId, op });
   }
-  if (ends.length === 0) return;
-  await endForEachItems(db, {
+  if (ends.length === 0) return claimed;
+  const loops = await endForEachItems(db, {
     tenantId: p.tenantId,
     now: p.now,
     items: ends.map(({ runId, op }) => ({ runId, ...op.item })),
+    claim: p.claim ?? null,
   });
+  if (p.claim)
+    for (const loop of loops) {
+      // Each spawned item to the slot of one of the loop's ended items.
+      const slots = ends.filter((e) => e.runId === loop.runId && e.op.item.loopPc === loop.loopPc);
+      loop.spawned.forEach((s, k) => {
+        const slot = slots[k];
+        if (slot)
+          claimed.set(slot.n, {
+            job: {
+              tenantId: p.tenantId,
+              jobId: s.jobId,
+              runId: loop.runId,
+              stepIndex: s.stepIndex,
+              attempt: 1,
+              itemIndex: s.itemIndex,
+              loopItem: s.item,
+            },
+            stepRunId: s.stepRunId,
+            action: s.action,
+          });
+      });
+    }
   // onItemError "fail": the other items of a failed loop stop (their late ends are refused:
   // their jobs are gone).
   const failed = ends.filter((e) => e.op.item.failsLoop);
@@ -55,6 +89,7 @@ export async function applyLoopOps(
         endPc: op.endPc,
       })),
     });
+  return claimed;
 }
 
 /** What an item job knows of its loop (AttemptPlan.item, prepare.ts). */
@@ -67,6 +102,9 @@ export type ItemPlan = {
   /** The body's last top-level instruction: its output is the item's result. */
   lastPc: number;
   lastStepId: string;
+  /** The body's first step: its id and action (null: a control step). */
+  bodyStepId: string;
+  bodyActionId: string | null;
   onItemError: 'fail' | 'continue';
 };
 
@@ -75,6 +113,7 @@ export function itemPlanOf(program: Program, pc: number, itemIndex: number): Ite
   const loopPc = program.instructions[pc]?.loopPc ?? null;
   const loop = loopPc === null ? null : program.instructions[loopPc];
   if (!loop || loop.kind !== 'forEach') return null;
+  const first = program.instructions[loop.bodyPc];
   return {
     index: itemIndex,
     loopPc: loop.pc,
@@ -82,6 +121,9 @@ export function itemPlanOf(program: Program, pc: number, itemIndex: number): Ite
     endPc: bodyEndOf(program, loop.pc),
     lastPc: loop.lastPc,
     lastStepId: program.instructions[loop.lastPc]?.stepId ?? `#${loop.lastPc}`,
+    bodyStepId: first?.stepId ?? `#${loop.bodyPc}`,
+    bodyActionId:
+      first?.kind === 'action' && isUuid(first.step.actionId) ? first.step.actionId : null,
     onItemError: loop.onItemError,
   };
 }
@@ -120,10 +162,27 @@ export function itemEndOf(
     item: {
       loopPc: item.loopPc,
       bodyPc: item.bodyPc,
+      bodyStepId: item.bodyStepId,
+      bodyActionId: item.bodyActionId,
       itemIndex: item.index,
       failed,
       result: JSON.stringify(result),
       failsLoop: failed && item.onItemError === 'fail',
     },
   };
+}
+
+/**
+ * An item's outputs without its own body's: what the next item starts with (the steps before
+ * the loop; their outputs are the same for every item).
+ */
+export function outputsBeforeLoop(
+  run: { program: Program },
+  item: ItemPlan,
+  outputs: Record<string, unknown>,
+): Record<string, unknown> {
+  const body = new Set(
+    run.program.instructions.slice(item.bodyPc, item.endPc).map((i) => i.stepId),
+  );
+  return Object.fromEntries(Object.entries(outputs).filter(([id]) => !body.has(id)));
 }

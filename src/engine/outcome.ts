@@ -405,6 +405,8 @@ export async function commitTransitions(
     items: StepTransition[];
     /** The caller sends the run changes after the commit (migration 0016). */
     runChangesByCaller?: boolean;
+    /** forEach: the items that ended items spawn are claimed for `workerId` (loopClaim). */
+    claimLoopItems?: boolean;
   },
 ): Promise<TransitionResult[]> {
   return withTenant(deps.pool, p.tenantId, async (db) => {
@@ -417,10 +419,24 @@ export async function commitTransitions(
     });
     // forEach: loop starts and item ends, once their guard held (no statement without them).
     const ops = p.items.flatMap((t, n) =>
-      t.loop && results[n]?.ok ? [{ runId: t.runId, op: t.loop }] : [],
+      t.loop && results[n]?.ok ? [{ n, runId: t.runId, op: t.loop }] : [],
     );
-    if (ops.length > 0) await applyLoopOps(db, { tenantId: p.tenantId, now, ops });
-    return results;
+    if (ops.length === 0) return results;
+    const claimed = await applyLoopOps(db, {
+      tenantId: p.tenantId,
+      now,
+      ops: ops.map(({ runId, op }) => ({ runId, op })),
+      claim: p.claimLoopItems
+        ? { workerId: p.workerId, leaseUntil: addMs(now, deps.config.leaseMs) }
+        : null,
+    });
+    if (claimed.size === 0) return results;
+    const out = [...results];
+    ops.forEach(({ n }, k) => {
+      const job = claimed.get(k);
+      if (job) out[n] = { ...out[n]!, loopClaim: job };
+    });
+    return out;
   });
 }
 

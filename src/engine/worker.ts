@@ -91,6 +91,7 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
     ...workerDeps,
     executor: opts.executor,
     transitions: createTransitions(workerDeps),
+    prepare: (job) => preparer.submit(job.tenantId, job),
   };
   const slots = new Map<JobId, Slot>();
   const running = new Set<Promise<void>>();
@@ -130,7 +131,11 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
     slot.controller.abort(new Error(`step aborted: ${reason}`));
   };
 
-  const runSlot = async (slot: Slot) => {
+  // A slot stays under the id of the job it was started with; a forEach item's slot goes on
+  // with another job (the next item), so a job is looked up by the slots' current jobs.
+  const slotOfJob = (jobId: JobId) => [...slots.values()].find((s) => s.job.jobId === jobId);
+
+  const runSlot = async (slot: Slot, key: JobId) => {
     try {
       {
         const next = await runAttempts(
@@ -158,7 +163,7 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
       // The database failed mid-attempt: the lease expires and another claim retries it.
       logger.warn({ err: describePgError(err), jobId: slot.job.jobId }, 'attempt interrupted');
     } finally {
-      slots.delete(slot.job.jobId);
+      slots.delete(key);
       poke();
     }
   };
@@ -166,7 +171,7 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
   const startSlot = (job: ClaimedJob) => {
     const slot: Slot = { job, controller: new AbortController(), reason: undefined };
     slots.set(job.jobId, slot);
-    const p = runSlot(slot);
+    const p = runSlot(slot, job.jobId);
     running.add(p);
     void p.finally(() => running.delete(p));
   };
@@ -231,7 +236,7 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
       );
       for (const s of held) {
         // A slot that finished meanwhile is gone from `slots`; only live ones can be lost.
-        if (!still.has(s.job.jobId) && slots.get(s.job.jobId) === s) abortSlot(s, 'lease-lost');
+        if (!still.has(s.job.jobId) && slotOfJob(s.job.jobId) === s) abortSlot(s, 'lease-lost');
       }
     } catch (err) {
       logger.warn({ err: describePgError(err) }, 'lease renewal failed');
@@ -251,7 +256,7 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
           logger,
           onNotify: (channel, payload) => {
             if (channel === CANCEL_CHANNEL) {
-              const slot = slots.get(Number(payload));
+              const slot = slotOfJob(Number(payload));
               if (slot) abortSlot(slot, 'canceled');
             } else poke();
           },

@@ -85,6 +85,8 @@ const end = (runId: RunId, items: Partial<EndedItem>[]) =>
         runId,
         loopPc: LOOP_PC,
         bodyPc: BODY_PC,
+        bodyStepId: 'a',
+        bodyActionId: null,
         itemIndex: i.itemIndex!,
         failed: i.failed ?? false,
         result: i.result ?? JSON.stringify({ n: i.itemIndex }),
@@ -119,7 +121,12 @@ describe('forEach statements', () => {
     expect(picked).toEqual(['e', 'g', 'a']);
 
     expect(await end(runId, [{ itemIndex: 1 }])).toEqual([
-      { runId, loopPc: LOOP_PC, woken: false, spawned: 1 },
+      {
+        runId,
+        loopPc: LOOP_PC,
+        woken: false,
+        spawned: [expect.objectContaining({ itemIndex: 3, stepIndex: BODY_PC })],
+      },
     ]);
     expect(await itemJobs(runId)).toEqual([0, 2, 3]);
     // Ended twice (a repeat): counted once, nothing spawned.
@@ -139,7 +146,7 @@ describe('forEach statements', () => {
         result: JSON.stringify({ error: { code: 'E_X', message: 'x' } }),
       },
     ]);
-    expect(last).toEqual([{ runId, loopPc: LOOP_PC, woken: true, spawned: 0 }]);
+    expect(last).toEqual([{ runId, loopPc: LOOP_PC, woken: true, spawned: [] }]);
     expect(await mainDueNow(runId)).toBe(true);
     const output = await withTenant(db.pool, tenantId, (c) =>
       collectForEachResults(c, { tenantId, runId, loopPc: LOOP_PC }),
@@ -162,7 +169,7 @@ describe('forEach statements', () => {
     const [ended] = await end(runId, [
       { itemIndex: 1, failed: true, failsLoop: true, result: JSON.stringify(failure) },
     ]);
-    expect(ended).toMatchObject({ woken: true, spawned: 0 });
+    expect(ended).toMatchObject({ woken: true, spawned: [] });
     const stopped = await withTenant(db.pool, tenantId, (c) =>
       stopForEachItems(c, {
         tenantId,

@@ -9,8 +9,10 @@
  * and the results' key makes an item count once.
  */
 import type { Queryable } from '../pool.ts';
-import type { RunId, TenantId } from '../../model/ids.ts';
-import { CANCEL_CHANNEL, JOBS_CHANNEL } from './jobs.ts';
+import type { RunId, StepRunId, TenantId } from '../../model/ids.ts';
+import { CANCEL_CHANNEL, JOBS_CHANNEL, type ClaimedJob } from './jobs.ts';
+import { ACTION_ROW_JSON } from './step-context.ts';
+import type { ActionRow } from './workflow-runs.ts';
 
 /**
  * Items per row of for_each_chunks: a row of a few hundred KB at most for ordinary items, and
@@ -117,6 +119,9 @@ export type EndedItem = {
   loopPc: number;
   /** The body's first pc: where a spawned item starts. */
   bodyPc: number;
+  /** The body's first step: its id and action (null: a control step), started for a claim. */
+  bodyStepId: string;
+  bodyActionId: string | null;
   itemIndex: number;
   failed: boolean;
   /** JSON text of the item's result (its last step's output, or `{ "error": … }`). */
@@ -125,13 +130,30 @@ export type EndedItem = {
   failsLoop: boolean;
 };
 
+/** A spawned item claimed for a worker, its first body step started (its StepRun). */
+export type LoopClaim = {
+  job: ClaimedJob;
+  stepRunId: StepRunId | null;
+  action: ActionRow | null;
+};
+
 export type EndedLoop = {
   runId: RunId;
   loopPc: number;
   /** The loop is over (every item ended, or an item failed it): its main job was woken. */
   woken: boolean;
-  /** Items spawned by this call. */
-  spawned: number;
+  /**
+   * The jobs of the items spawned by this call. Claimed by `claim.workerId` when given, with
+   * their first body step started: its StepRun, the item and the step's action (null: none).
+   */
+  spawned: {
+    jobId: number;
+    stepIndex: number;
+    itemIndex: number;
+    stepRunId: StepRunId | null;
+    item: unknown;
+    action: ActionRow | null;
+  }[];
 };
 
 /**
@@ -143,19 +165,29 @@ export type EndedLoop = {
  */
 export async function endForEachItems(
   db: Queryable,
-  p: { tenantId: TenantId; now: Date; items: EndedItem[] },
+  p: {
+    tenantId: TenantId;
+    now: Date;
+    items: EndedItem[];
+    /**
+     * The spawned items' jobs are claimed for this worker (attempt 1, leased), which goes on
+     * with them in the slots their ended items leave; without it they are queued, due now.
+     */
+    claim?: { workerId: string; leaseUntil: Date } | null;
+  },
 ): Promise<EndedLoop[]> {
   const res = await db.query<{
     run_id: RunId;
     loop_pc: number;
     woken: boolean;
-    spawned: number;
+    spawned: EndedLoop['spawned'] | null;
   }>({
     name: 'sy_end_for_each_items',
     text: `with item as (
        select * from unnest($3::uuid[], $4::int[], $5::int[], $6::int[], $7::bool[], $8::text[],
-                            $9::bool[])
-         as i(run_id, loop_pc, body_pc, item_index, failed, result, fails_loop)
+                            $9::bool[], $12::text[], $13::uuid[])
+         as i(run_id, loop_pc, body_pc, item_index, failed, result, fails_loop, body_step_id,
+              body_action_id)
      ),
      recorded as (
        insert into for_each_results (tenant_id, run_id, loop_pc, item_index, failed, result)
@@ -165,6 +197,8 @@ export async function endForEachItems(
      ),
      per_loop as (
        select r.run_id, r.loop_pc, count(*)::int as n, min(i.body_pc) as body_pc,
+              min(i.body_step_id) as body_step_id,
+              (array_agg(i.body_action_id))[1] as body_action_id,
               min(r.item_index) filter (where i.fails_loop) as failed_item
          from recorded r join item i using (run_id, loop_pc, item_index)
         group by r.run_id, r.loop_pc
@@ -184,15 +218,28 @@ export async function endForEachItems(
          from per_loop pl
         where l.tenant_id = $1 and l.run_id = pl.run_id and l.loop_pc = pl.loop_pc
           and (l.run_id, l.loop_pc) in (select run_id, loop_pc from locked)
-       returning l.run_id, l.loop_pc, pl.body_pc, old.spawned as spawned_from,
+       returning l.run_id, l.loop_pc, pl.body_pc, pl.body_step_id, pl.body_action_id,
+                 l.chunk_size, old.spawned as spawned_from,
                  new.spawned as spawned_to,
                  (new.finished >= new.item_count or new.failed_item is not null) as over
      ),
      spawn as (
-       insert into jobs (tenant_id, run_id, step_index, item_index, run_at, created_at)
-       select $1, c.run_id, c.body_pc, g.i, $2, $2
+       insert into jobs (tenant_id, run_id, step_index, item_index, run_at, created_at, status,
+                         attempt, locked_by, lease_expires_at)
+       select $1, c.run_id, c.body_pc, g.i, $2, $2,
+              case when $10::text is null then 'pending' else 'running' end,
+              case when $10::text is null then 0 else 1 end, $10::text, $11::timestamptz
          from counted c cross join generate_series(c.spawned_from, c.spawned_to - 1) as g(i)
-       returning 1
+       returning id, run_id, step_index, item_index
+     ),
+     -- Claimed: the spawned item's first body step starts now (as a step transition's next).
+     started as (
+       insert into step_runs (tenant_id, run_id, step_id, step_index, attempt, status, started_at,
+                              item_index)
+       select $1, s.run_id, c.body_step_id, s.step_index, 1, 'running', $2, s.item_index
+         from spawn s join counted c on c.run_id = s.run_id and c.body_pc = s.step_index
+        where $10::text is not null
+       returning run_id, item_index, id
      ),
      wake as (
        update jobs j set run_at = $2
@@ -210,8 +257,23 @@ export async function endForEachItems(
           and coalesce(s.item_index, -1) = -1 and s.step_index = c.loop_pc
           and s.status = 'waiting'
      )
-     select c.run_id, c.loop_pc, c.over as woken, (c.spawned_to - c.spawned_from)::int as spawned,
-            case when exists (select 1 from spawn) or exists (select 1 from wake)
+     select c.run_id, c.loop_pc, c.over as woken,
+            (select jsonb_agg(jsonb_build_object('jobId', s.id, 'stepIndex', s.step_index,
+                      'itemIndex', s.item_index, 'stepRunId', st.id,
+                      'item', case when st.id is not null then (
+                        select ch.items -> (s.item_index % c.chunk_size) from for_each_chunks ch
+                         where ch.tenant_id = $1 and ch.run_id = s.run_id
+                           and ch.loop_pc = c.loop_pc
+                           and ch.chunk_index = s.item_index / c.chunk_size) end,
+                      'action', case when st.id is not null then (
+                        select ${ACTION_ROW_JSON}
+                         where a.tenant_id = $1 and a.id = c.body_action_id) x) end)
+                    order by s.item_index)
+               from spawn s
+               left join started st on st.run_id = s.run_id and st.item_index = s.item_index
+              where s.run_id = c.run_id) as spawned,
+            case when ($10::text is null and exists (select 1 from spawn))
+                   or exists (select 1 from wake)
                  then pg_notify('${JOBS_CHANNEL}', '') end as n
        from counted c`,
     values: [
@@ -224,13 +286,17 @@ export async function endForEachItems(
       p.items.map((i) => i.failed),
       p.items.map((i) => i.result),
       p.items.map((i) => i.failsLoop),
+      p.claim?.workerId ?? null,
+      p.claim?.leaseUntil ?? null,
+      p.items.map((i) => i.bodyStepId),
+      p.items.map((i) => i.bodyActionId),
     ],
   });
   return res.rows.map((r) => ({
     runId: r.run_id,
     loopPc: r.loop_pc,
     woken: r.woken,
-    spawned: r.spawned,
+    spawned: r.spawned ?? [],
   }));
 }
 

@@ -7,7 +7,7 @@
 import type { Queryable } from '../pool.ts';
 import type { RunId, StepRunId, TenantId } from '../../model/ids.ts';
 import { JOBS_CHANNEL, relaxCommitIf, runChangesByCallerIf, type JobId } from './jobs.ts';
-import { loopOpBytes, type LoopOp } from './for-each.ts';
+import { loopOpBytes, type LoopClaim, type LoopOp } from './for-each.ts';
 import { ACTION_ROW_JSON } from './step-context.ts';
 import type { ActionRow } from './workflow-runs.ts';
 
@@ -95,6 +95,8 @@ export type TransitionResult = {
   /** The StepRun of the attempt started by `start`. */
   stepRunId: StepRunId | null;
   action: ActionRow | null;
+  /** forEach: the next item's job, claimed for this worker by this item's end (0031). */
+  loopClaim?: LoopClaim;
 };
 
 const finish = (t: StepTransition) => (t.stepRun?.op === 'finish' ? t.stepRun : null);
