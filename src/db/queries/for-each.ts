@@ -180,7 +180,8 @@ export async function endForEachItems(
     run_id: RunId;
     loop_pc: number;
     woken: boolean;
-    spawned: EndedLoop['spawned'] | null;
+    spawned: (Omit<EndedLoop['spawned'][number], 'action'> & { started: boolean })[] | null;
+    action: ActionRow | null;
   }>({
     name: 'sy_end_for_each_items',
     text: `with item as (
@@ -265,13 +266,15 @@ export async function endForEachItems(
                          where ch.tenant_id = $1 and ch.run_id = s.run_id
                            and ch.loop_pc = c.loop_pc
                            and ch.chunk_index = s.item_index / c.chunk_size) end,
-                      'action', case when st.id is not null then (
-                        select ${ACTION_ROW_JSON}
-                         where a.tenant_id = $1 and a.id = c.body_action_id) x) end)
+                      'started', st.id is not null)
                     order by s.item_index)
                from spawn s
                left join started st on st.run_id = s.run_id and st.item_index = s.item_index
               where s.run_id = c.run_id) as spawned,
+            -- The body's first action, once per loop (the same for every item it starts).
+            case when $10::text is not null then (
+              select ${ACTION_ROW_JSON} where a.tenant_id = $1 and a.id = c.body_action_id) x)
+            end as action,
             case when ($10::text is null and exists (select 1 from spawn))
                    or exists (select 1 from wake)
                  then pg_notify('${JOBS_CHANNEL}', '') end as n
@@ -296,7 +299,10 @@ export async function endForEachItems(
     runId: r.run_id,
     loopPc: r.loop_pc,
     woken: r.woken,
-    spawned: r.spawned ?? [],
+    spawned: (r.spawned ?? []).map(({ started, ...s }) => ({
+      ...s,
+      action: started ? r.action : null,
+    })),
   }));
 }
 
