@@ -23,6 +23,11 @@ export type Slot = {
   job: ClaimedJob;
   controller: AbortController;
   reason: AbortReason | undefined;
+  /**
+   * Its outcome is being recorded: the job may be changing hands (a forEach item's end claims
+   * the next item for this slot), so a lease renewal that misses it proves nothing yet.
+   */
+  recording?: boolean;
 };
 
 export type AttemptDeps = WorkerDeps & {
@@ -74,6 +79,7 @@ export async function runAttempts(
         }
       }
       let next;
+      slot.recording = true;
       try {
         next = await deps.transitions.record(
           prepared.plan,
@@ -86,6 +92,8 @@ export async function runAttempts(
         if (err instanceof StaleClaim && prepared.kind === 'control' && prepared.latest)
           await giveBack(deps, slot.job);
         throw err;
+      } finally {
+        slot.recording = false;
       }
       // Recorded: a wait that ended gets its span (wait-span.ts).
       if (prepared.kind === 'control')

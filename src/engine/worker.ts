@@ -222,21 +222,24 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
   };
 
   const renewLeases = async () => {
-    const held = [...slots.values()];
+    // The jobs as they are now: a slot may go on with another job meanwhile (a forEach's next
+    // item), whose lease this renewal did not ask for.
+    const held = [...slots.values()].map((s) => ({ slot: s, job: s.job }));
     if (held.length === 0) return;
     try {
       const still = new Set(
         await withSystem(deps.pool, (db) =>
           extendLeases(db, {
             workerId: id,
-            jobs: held.map((s) => ({ tenantId: s.job.tenantId, jobId: s.job.jobId })),
+            jobs: held.map(({ job }) => ({ tenantId: job.tenantId, jobId: job.jobId })),
             leaseUntil: addMs(deps.clock.now(), config.leaseMs),
           }),
         ),
       );
-      for (const s of held) {
+      for (const { slot: s, job } of held) {
         // A slot that finished meanwhile is gone from `slots`; only live ones can be lost.
-        if (!still.has(s.job.jobId) && slotOfJob(s.job.jobId) === s) abortSlot(s, 'lease-lost');
+        if (!still.has(job.jobId) && s.job === job && !s.recording && slotOfJob(job.jobId) === s)
+          abortSlot(s, 'lease-lost');
       }
     } catch (err) {
       logger.warn({ err: describePgError(err) }, 'lease renewal failed');
