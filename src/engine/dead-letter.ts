@@ -18,11 +18,7 @@ import {
   type DeadLetterRow,
 } from '../db/queries/dead-letters.ts';
 import { copySucceededSteps } from '../db/queries/step-runs.ts';
-import {
-  insertRunWithJob,
-  selectRun,
-  setRunErrorContext,
-} from '../db/queries/workflow-runs.ts';
+import { insertRunWithJob, selectRun, setRunErrorContext } from '../db/queries/workflow-runs.ts';
 import { withTenant } from '../db/tenant.ts';
 import { SwitchyardError } from '../model/errors.ts';
 import type { RunId, TenantId } from '../model/ids.ts';

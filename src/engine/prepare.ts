@@ -21,11 +21,8 @@ import { selectLoopItems } from '../db/queries/for-each.ts';
 import { markLostAttempts, startStepAttempts } from '../db/queries/step-runs.ts';
 import { finishRun, type ActionRow } from '../db/queries/workflow-runs.ts';
 import { withTenant } from '../db/tenant.ts';
-import { compileProgram } from '../model/compile-program.ts';
 import {
   isUuid,
-  type ActionId,
-  type AppId,
   type RunId,
   type StepRunId,
   type TenantId,
@@ -33,15 +30,15 @@ import {
 } from '../model/ids.ts';
 import type { Instruction, Program } from '../model/program.ts';
 import type {
-  ActionKind,
   ActionSpec,
   MappingEvaluator,
   RetryPolicy,
-  RetryStrategy,
   StepContext,
   StepRequest,
 } from '../model/step.ts';
+import { toActionSpec } from './action-spec.ts';
 import type { EngineDeps } from './deps.ts';
+import { programOf } from './programs.ts';
 import type { EngineObserver } from './observer.ts';
 import { itemPlanOf } from './for-each-items.ts';
 import { createGroupCommit, type GroupCommit } from './group-commit.ts';
@@ -111,22 +108,6 @@ const NO_RETRY: RetryPolicy = {
   initialDelayMs: 0,
   maxDelayMs: 0,
 };
-
-/** Programs a worker keeps; beyond this many versions the oldest compiled is dropped. */
-const MAX_PROGRAMS = 1_000;
-
-/** The program of a pinned version, compiled once per worker. */
-function programOf(deps: WorkerDeps, versionId: string, definition: unknown): Program {
-  const cached = deps.programs?.get(versionId);
-  if (cached) return cached;
-  const program = compileProgram(definition);
-  if (deps.programs) {
-    if (deps.programs.size >= MAX_PROGRAMS)
-      deps.programs.delete(deps.programs.keys().next().value!);
-    deps.programs.set(versionId, program);
-  }
-  return program;
-}
 
 /** Prepares claimed jobs, batched per tenant (one transaction for those arriving together). */
 export function createPreparer(deps: WorkerDeps): GroupCommit<ClaimedJob, Prepared> {
@@ -451,29 +432,4 @@ export function withOutput(
   const out: Record<string, unknown> = {};
   for (const k of keys) out[k] = k === stepId ? output : outputs[k];
   return out;
-}
-
-function toActionSpec(a: ActionRow): ActionSpec {
-  return {
-    id: a.id as ActionId,
-    appId: a.app_id as AppId,
-    appKey: a.app_key,
-    key: a.key,
-    kind: a.kind as ActionKind,
-    inputSchema: a.input_schema,
-    outputSchema: a.output_schema,
-    implementation: a.implementation,
-    baseUrl: a.base_url,
-    retry: {
-      strategy: a.retry_strategy as RetryStrategy,
-      maxAttempts: a.max_attempts,
-      initialDelayMs: a.initial_delay_ms,
-      maxDelayMs: a.max_delay_ms,
-    },
-    timeoutMs: a.timeout_ms,
-    rateLimit:
-      a.rate_limit_requests !== null && a.rate_limit_per_seconds !== null
-        ? { requests: a.rate_limit_requests, perSeconds: a.rate_limit_per_seconds }
-        : null,
-  };
 }

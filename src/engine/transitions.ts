@@ -51,7 +51,13 @@ export type Transitions = {
   ): Promise<Continuation<Prepared> | null>;
 };
 
-type Item = { plan: AttemptPlan; transition: StepTransition; run: RunFacts | null };
+type Item = {
+  plan: AttemptPlan;
+  transition: StepTransition;
+  run: RunFacts | null;
+  /** A resumer's output, already in its StepRun (not written, so not returned, here). */
+  recordedOutput?: { output: unknown };
+};
 
 export function createTransitions(deps: WorkerDeps): Transitions {
   const lanes = createGroupCommit<Item, Continuation<Prepared> | null>({
@@ -82,7 +88,13 @@ export function createTransitions(deps: WorkerDeps): Transitions {
     record(plan, outcome, run) {
       const start = run ? (pc: number) => nextStartOf(run, pc) : null;
       const transition = transitionOf(plan, outcome, deps.random, start);
-      return lanes.submit(plan.tenantId, { plan, transition, run }, transitionBytes(transition));
+      const recordedOutput =
+        outcome.kind === 'succeeded' && outcome.recorded ? { output: outcome.output } : undefined;
+      return lanes.submit(
+        plan.tenantId,
+        { plan, transition, run, ...(recordedOutput ? { recordedOutput } : {}) },
+        transitionBytes(transition),
+      );
     },
   };
 }
@@ -140,7 +152,7 @@ function logDeadRun(deps: WorkerDeps, plan: AttemptPlan, t: StepTransition): voi
 
 function answerOf(
   deps: WorkerDeps,
-  { plan, transition, run }: Item,
+  { plan, transition, run, recordedOutput }: Item,
   r: TransitionResult | undefined,
 ): Answer<Continuation<Prepared> | null> {
   if (!r?.ok) return { ok: false, error: new StaleClaim() };
@@ -162,7 +174,9 @@ function answerOf(
   const outputs =
     transition.stepRun?.op === 'finish' && transition.stepRun.status === 'succeeded'
       ? withOutput(plan.outputs, plan.stepId, r.output)
-      : plan.outputs;
+      : recordedOutput
+        ? withOutput(plan.outputs, plan.stepId, recordedOutput.output)
+        : plan.outputs;
   return {
     ok: true,
     value: {

@@ -13,7 +13,7 @@ import {
   JOBS_CHANNEL,
   claimJobs,
   extendLeases,
-  requeueExpiredJobs,
+  requeueExpiredAndWakeDue,
   unclaimJob,
   type ClaimedJob,
   type JobId,
@@ -34,6 +34,8 @@ import { listenForWakeups, type Wakeups } from './wakeups.ts';
 const BATCH_WAIT_MS = 3;
 /** A wake-up for a job due later comes this much after it, so that the job is due by then. */
 const DUE_WAKE_MARGIN_MS = 2;
+/** Waiting jobs made pending per sweep (the claim takes them from there, any worker). */
+const WAKE_BATCH = 1_000;
 
 export type WorkerOptions = {
   executor: StepExecutor;
@@ -63,6 +65,8 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
   // (a 200 ms backoff took about a second). Jobs delayed by other workers wake their workers.
   let dueTimer: NodeJS.Timeout | undefined;
   let dueAt = Infinity;
+  // Wake the due waits before the next claim (requeueExpiredAndWakeDue) when the timer fires.
+  let sweepWaits = true;
   const wakeAfter = (delayMs: number) => {
     const at = performance.now() + delayMs + DUE_WAKE_MARGIN_MS;
     if (dueTimer && at >= dueAt) return;
@@ -71,6 +75,8 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
     dueTimer = setTimeout(() => {
       dueTimer = undefined;
       dueAt = Infinity;
+      // What is due may be a wait: its job is `waiting` until a sweep makes it pending.
+      sweepWaits = true;
       poke();
     }, at - performance.now());
     dueTimer.unref();
@@ -190,12 +196,16 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
           if (config.workerConcurrency - slots.size < minBatch) await waitForWake(BATCH_WAIT_MS);
         }
         if (free > 0) {
-          if (performance.now() - lastRequeueAt >= config.pollMs) {
+          // Upkeep (every poll; at once when this worker's timer says a wait is due): expired
+          // leases back to the queue, waits whose deadline passed made pending to be claimed.
+          if (sweepWaits || performance.now() - lastRequeueAt >= config.pollMs) {
+            sweepWaits = false;
             lastRequeueAt = performance.now();
-            const n = await withSystem(deps.pool, (db) =>
-              requeueExpiredJobs(db, { now: deps.clock.now() }),
+            const { requeued, woken } = await withSystem(deps.pool, (db) =>
+              requeueExpiredAndWakeDue(db, { now: deps.clock.now(), limit: WAKE_BATCH }),
             );
-            if (n > 0) logger.info({ jobs: n }, 'requeued jobs whose lease expired');
+            if (requeued > 0) logger.info({ jobs: requeued }, 'requeued jobs whose lease expired');
+            if (woken === WAKE_BATCH) sweepWaits = true;
           }
           const jobs = await withSystem(deps.pool, (db) =>
             claimJobs(db, {

@@ -53,7 +53,7 @@ export function registerQueueGauges(
   });
   new Gauge({
     name: 'switchyard_queue_jobs',
-    help: 'Jobs in the queue by state: running (claimed by a worker), delayed (not due yet: a retry backoff, or a waiting run until its deadline), pending (due, waiting for a worker; PostgreSQL estimate of all jobs minus the others). Whole installation: aggregate with max().',
+    help: 'Jobs in the queue by state: running (claimed by a worker), delayed (waiting out a retry backoff), waiting (a waiting run, until its deadline or resume), pending (due, waiting for a worker; PostgreSQL estimate of all jobs minus the others). Whole installation: aggregate with max().',
     labelNames: ['state'] as const,
     registers: [registry],
     async collect() {
@@ -61,7 +61,8 @@ export function registerQueueGauges(
       if (!g) return;
       this.set({ state: 'running' }, g.running);
       this.set({ state: 'delayed' }, g.delayed);
-      this.set({ state: 'pending' }, Math.max(0, g.total - g.running - g.delayed));
+      this.set({ state: 'waiting' }, g.waiting);
+      this.set({ state: 'pending' }, Math.max(0, g.total - g.running - g.delayed - g.waiting));
     },
   });
   new Gauge({

@@ -44,7 +44,8 @@ async function newRun(): Promise<RunId> {
   });
   // The main job waits at the loop's pc, due far ahead, as the engine leaves it.
   await db.ownerPool.query(
-    `update jobs set step_index = $2, run_at = now() + interval '30 days' where run_id = $1`,
+    `update jobs set step_index = $2, status = 'waiting', run_at = now() + interval '30 days'
+      where run_id = $1`,
     [runId, LOOP_PC],
   );
   return runId;
@@ -98,7 +99,8 @@ const end = (runId: RunId, items: Partial<EndedItem>[]) =>
 const mainDueNow = async (runId: RunId) =>
   (
     await db.ownerPool.query<{ due: boolean }>(
-      `select run_at <= now() as due from jobs where run_id = $1 and item_index is null`,
+      `select run_at <= now() and status = 'pending' as due from jobs
+        where run_id = $1 and item_index is null`,
       [runId],
     )
   ).rows[0]!.due;

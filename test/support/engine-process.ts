@@ -78,6 +78,7 @@ if (process.env.ROLE === 'scheduler') {
   s.start();
   stop = () => s.stop();
 } else {
+  // The mapping decides version-2 control steps (a switch's `when`), as in `switchyard worker`.
   const w = createWorker(deps, { executor, listenUrl: url, mapping: runnerMapping });
   w.start();
   stop = () => w.stop();

@@ -242,11 +242,12 @@ export async function endForEachItems(
         where $10::text is not null
        returning run_id, item_index, id
      ),
+     -- As a resumer does (migration 0033): the waiting job becomes pending, due now.
      wake as (
-       update jobs j set run_at = $2
+       update jobs j set run_at = $2, status = 'pending'
          from counted c
         where c.over and j.tenant_id = $1 and j.run_id = c.run_id and j.step_index = c.loop_pc
-          and j.item_index is null and j.status = 'pending'
+          and j.item_index is null and j.status in ('waiting', 'pending')
        returning j.run_id
      ),
      -- The loop's StepRun waits until this deadline (control/index.ts): due now, the claim

@@ -125,6 +125,37 @@ export async function claimJobs(
 }
 
 /**
+ * The claim loop's periodic upkeep in one statement (system scope): jobs whose lease expired go
+ * back to the queue (requeueExpiredJobs), and jobs of waiting runs whose deadline passed
+ * become `pending` to be claimed — on the partial index of waiting jobs, at most `limit` per
+ * call, rows another worker is moving skipped. (A resumer makes its job pending at once.)
+ */
+export async function requeueExpiredAndWakeDue(
+  db: Queryable,
+  p: { now: Date; limit: number },
+): Promise<{ requeued: number; woken: number }> {
+  const res = await db.query<{ requeued: number; woken: number }>({
+    name: 'sy_requeue_expired_and_wake_due',
+    text: `with woken as (
+       update jobs j set status = 'pending'
+        where j.ctid = any (array(
+          select ctid from jobs where status = 'waiting' and run_at <= $1
+           order by run_at limit $2 for update skip locked))
+       returning 1
+     ),
+     requeued as (
+       update jobs set status = 'pending', locked_by = null, lease_expires_at = null, run_at = $1
+        where status = 'running' and lease_expires_at < $1
+       returning 1
+     )
+     select (select count(*) from requeued)::int as requeued,
+            (select count(*) from woken)::int as woken`,
+    values: [p.now, p.limit],
+  });
+  return res.rows[0]!;
+}
+
+/**
  * Returns jobs whose lease expired (their worker died or lost the database) to the queue; the
  * next claim counts a new attempt (system scope).
  */
@@ -217,9 +248,9 @@ export function runChangesByCallerIf(param: string): string {
 }
 
 /**
- * The tenant's jobs (pending and running), counted up to `cap`: an index-only scan of
- * `jobs_tenant_status_idx` that stops at the cap, so the cost is bounded by the limit it is
- * compared with, never by the size of the queue (system scope).
+ * The tenant's jobs (pending and running; not those of waiting runs), counted up to `cap`: an
+ * index-only scan of `jobs_tenant_status_idx` that stops at the cap, so the cost is bounded by
+ * the limit it is compared with, never by the size of the queue (system scope).
  */
 export async function countTenantJobs(
   db: Queryable,
@@ -227,7 +258,9 @@ export async function countTenantJobs(
 ): Promise<number> {
   const res = await db.query<{ n: number }>({
     name: 'sy_count_tenant_jobs',
-    text: `select count(*)::int as n from (select 1 from jobs where tenant_id = $1 limit $2) j`,
+    text: `select count(*)::int as n from (
+             select 1 from jobs where tenant_id = $1 and status in ('pending', 'running') limit $2
+           ) j`,
     values: [p.tenantId, p.cap],
   });
   return res.rows[0]!.n;

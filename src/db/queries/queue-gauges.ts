@@ -1,7 +1,7 @@
 /**
  * The queue as Prometheus gauges see it (system scope), read at a cost that does not grow with
- * the backlog: running jobs and delayed ones (retries waiting out their backoff, waits) and
- * waiting runs are counted on their partial indexes, up to a cap; the oldest due job is the first entry of the
+ * the backlog: running jobs, delayed ones (retries waiting out their backoff), waiting ones
+ * (waiting runs) and waiting runs are counted on their partial indexes, up to a cap; the oldest due job is the first entry of the
  * due index; all jobs come from PostgreSQL's live-row estimate (as backpressure reads them).
  */
 import type { Queryable } from '../pool.ts';
@@ -16,6 +16,8 @@ export type QueueGauges = {
   delayed: number;
   /** Seconds the oldest due, unclaimed job has waited; 0 when none is due. */
   oldestDueSeconds: number;
+  /** Jobs of waiting runs, until their deadline (exact up to the cap). */
+  waiting: number;
   /** Runs at a wait (their StepRun `waiting`: delay, waitUntil, an event, a child run). */
   waitingRuns: number;
 };
@@ -26,6 +28,7 @@ export async function selectQueueGauges(db: Queryable, p: { cap: number }): Prom
     running: number;
     delayed: number;
     oldest: number;
+    waiting_jobs: number;
     waiting: number;
   }>({
     name: 'sy_select_queue_gauges',
@@ -37,6 +40,8 @@ export async function selectQueueGauges(db: Queryable, p: { cap: number }): Prom
             coalesce(extract(epoch from now() - (
               select min(run_at) from jobs where status = 'pending' and run_at <= now())), 0
             )::float8 as oldest,
+            (select count(*)::int from (select 1 from jobs where status = 'waiting'
+                                          limit $1) w) as waiting_jobs,
             -- On the partial index of waiting StepRuns (0030): bounded like the others.
             (select count(distinct run_id)::int from (select run_id from step_runs
                                           where status = 'waiting' limit $1) w) as waiting`,
@@ -48,6 +53,7 @@ export async function selectQueueGauges(db: Queryable, p: { cap: number }): Prom
     running: r.running,
     delayed: r.delayed,
     oldestDueSeconds: r.oldest,
+    waiting: r.waiting_jobs,
     waitingRuns: r.waiting,
   };
 }

@@ -22,7 +22,8 @@ const toCounts = (r: RawCounts | undefined): RunPurgeCounts => ({
 
 /**
  * Runs that finished before the cutoff. A run finishes after it is created, so the
- * (tenant_id, created_at) index narrows the search; queued and running runs never match.
+ * (tenant_id, created_at) index narrows the search; queued, running and waiting runs never
+ * match.
  */
 const finishedBefore = `
   select id from workflow_runs

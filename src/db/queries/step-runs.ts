@@ -18,6 +18,14 @@ export type StepRunRow = {
   errorRetryable: boolean | null;
   startedAt: Date;
   finishedAt: Date | null;
+  /**
+   * Version 2 (migration 0030): the forEach item, a switch's branch, a wait's deadline, the
+   * child run a callWorkflow step started.
+   */
+  itemIndex: number | null;
+  branch: string | null;
+  waitUntil: Date | null;
+  childRunId: RunId | null;
 };
 
 /**
@@ -159,11 +167,16 @@ export async function selectStepRuns(
     error_retryable: boolean | null;
     started_at: Date;
     finished_at: Date | null;
+    item_index: number | null;
+    branch: string | null;
+    wait_until: Date | null;
+    child_run_id: RunId | null;
   }>(
     `select id, run_id, step_id, step_index, attempt, status, input, output, error_code,
-            error_message, error_retryable, started_at, finished_at
+            error_message, error_retryable, started_at, finished_at, item_index, branch,
+            wait_until, child_run_id
        from step_runs where tenant_id = $1 and run_id = $2
-      order by step_index, attempt`,
+      order by step_index, item_index nulls first, attempt`,
     [p.tenantId, p.runId],
   );
   return res.rows.map((r) => ({
@@ -180,5 +193,9 @@ export async function selectStepRuns(
     errorRetryable: r.error_retryable,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
+    itemIndex: r.item_index,
+    branch: r.branch,
+    waitUntil: r.wait_until,
+    childRunId: r.child_run_id,
   }));
 }

@@ -24,8 +24,9 @@ export type StepTransition = {
   runId: RunId;
   /**
    * advance: to the next step, the claim kept (attempt 1); requeue: back in the queue after
-   * the delay, the attempt counted; unclaim: the same, the attempt not counted; wait: the same
-   * until `until`, and the run is `waiting`; delete: the run is finished.
+   * the delay, the attempt counted; unclaim: the same, the attempt not counted; wait: the job
+   * `waiting` until `until` (uncounted; wakeDueWaits makes it pending then), the run
+   * `waiting`; delete: the run is finished.
    */
   job:
     | { op: 'advance'; nextStepIndex: number }
@@ -217,7 +218,8 @@ export async function recordStepTransitions(
                                 else j.step_index end,
               attempt = case i.job_op when 'advance' then 1 when 'unclaim' then j.attempt - 1
                                       when 'wait' then j.attempt - 1 else j.attempt end,
-              status = case when i.job_op = 'advance' then 'running' else 'pending' end,
+              status = case i.job_op when 'advance' then 'running' when 'wait' then 'waiting'
+                                     else 'pending' end,
               locked_by = case when i.job_op = 'advance' then j.locked_by end,
               lease_expires_at = case when i.job_op = 'advance' then $4::timestamptz end,
               run_at = case when i.job_op = 'advance' then j.run_at else i.run_at end

@@ -176,7 +176,7 @@ export type ActionRow = {
   rate_limit_per_seconds: number | null;
 };
 
-/** Gives a queued or running run its final status; false when it was already final. */
+/** Gives a queued, running or waiting run its final status; false when it was already final. */
 export async function finishRun(
   db: Queryable,
   p: {
@@ -207,10 +207,10 @@ export async function finishRun(
 }
 
 /**
- * Cancels a queued, running or waiting run in one statement: the run becomes `canceled`, its job is
- * deleted (a queued step never starts), a running attempt (or a waiting step) is marked canceled, and the worker
- * holding the job is told at commit (it aborts the step; its late writes are refused because
- * the job is gone). Returns whether the run was cancelable.
+ * Cancels a queued, running or waiting run in one statement: the run becomes `canceled`, its
+ * job is deleted (a queued step never starts), a running attempt (or a waiting step) is marked
+ * canceled, and the worker holding the job is told at commit (it aborts the step; its late
+ * writes are refused because the job is gone). Returns whether the run was cancelable.
  */
 export async function cancelRun(
   db: Queryable,
@@ -252,10 +252,11 @@ export async function setRunErrorContext(
   db: Queryable,
   p: { tenantId: TenantId; runId: RunId; errorContext: unknown },
 ): Promise<void> {
-  await db.query(
-    `update workflow_runs set error_context = $3 where tenant_id = $1 and id = $2`,
-    [p.tenantId, p.runId, JSON.stringify(p.errorContext)],
-  );
+  await db.query(`update workflow_runs set error_context = $3 where tenant_id = $1 and id = $2`, [
+    p.tenantId,
+    p.runId,
+    JSON.stringify(p.errorContext),
+  ]);
 }
 
 export type RunFilter = {

@@ -16,8 +16,9 @@
  *        retry: a control step has no action policy); routed by the instruction's onError, or
  *        by `route` (waitForEvent's onTimeout).
  *     { kind: 'wait', until } — the generic wait: the StepRun becomes `waiting` with
- *        `wait_until = until`, the run `waiting`, the job `pending` at `run_at = until` with
- *        its attempt uncounted. No worker, lease or connection is held while it waits.
+ *        `wait_until = until`, the run `waiting`, the job `waiting` at `run_at = until` with
+ *        its attempt uncounted (out of the claim's indexes; workers make it `pending` once
+ *        due: wakeDueWaits). No worker, lease or connection is held while it waits.
  *   A handler may do its own I/O through `deps` (e.g. start a child run) — it must then be
  *   idempotent: a worker can die between it and the recording of its decision, and the job is
  *   claimed again (the StepRun it started is then marked lost, and `start` runs again).
@@ -31,8 +32,8 @@
  * deadline (a wake-up came early). A falsy `if` skips the step (and a switch's bodies).
  *
  * The resumer's side of the contract: in one transaction guarded by the StepRun being
- * `waiting`, write its status/output/error/finished_at, set the job's `run_at = now()` and
- * NOTIFY the jobs channel. The engine's own decision on a waiting StepRun is guarded the same
+ * `waiting`, write its status/output/error/finished_at, set the job's `status = 'pending',
+ * run_at = now()` and NOTIFY the jobs channel (JOBS_CHANNEL). The engine's own decision on a waiting StepRun is guarded the same
  * way (step-transitions.ts): of the two, exactly one writes it.
  */
 import type { LatestStepRun } from '../../db/queries/step-context.ts';
