@@ -315,7 +315,7 @@ async function writeResults(table: string, machine: string): Promise<void> {
   } catch {
     text = '# Benchmark results\n';
   }
-  const section = `## forEach\n\nRecorded ${new Date().toISOString()} by \`npm run bench:foreach\`: one in-process worker, a no-op executor; (1) is measured as bench:engine's (c) (the earlier 1.65 ms), in the same run as the loop.\n\n${table}\n\nMachine: ${machine}\n`;
+  const section = `## forEach\n\nRecorded ${new Date().toISOString()} by \`npm run bench:foreach\`: one in-process worker (as many slots as the runs or items in flight), a no-op executor, all four measures in the same run. (1) is measured as bench:engine's (c) (the earlier 1.65 ms, on a quiet machine): the gap between consecutive step starts of a run. An item's overhead is the same gap for an item: from the start of the item whose end spawned it to its own start — the ending item's transaction records its result and claims the next item, starting its first step, for the same slot (no claim or prepare of its own). Compare (3) with (2) and (4) with (1): the same number of lanes in flight. A loaded machine stretches every figure alike; read the ratios.\n\n${table}\n\nMachine: ${machine}\n`;
   const re = /## forEach\n[\s\S]*?(?=\n## |$)/;
   text = re.test(text) ? text.replace(re, section) : `${text.trimEnd()}\n\n${section}`;
   await writeFile(file, text);
