@@ -256,7 +256,8 @@ function transitionOfAnyRun(
           });
           if (route.kind === 'continue')
             return { ...base, ...advance(plan, plan.outputs, next), stepRun: failed };
-          if (route.kind === 'goto')
+          // An item's job never leaves its loop's body: a goto out of it fails the item.
+          if (route.kind === 'goto' && !(plan.item && !inBody(plan.item, route.pc)))
             return {
               ...base,
               ...advance(plan, plan.outputs, next, route.pc),
@@ -320,6 +321,10 @@ function transitionOfAnyRun(
     default:
       return assertNever(outcome);
   }
+}
+
+function inBody(item: ItemPlan, pc: number): boolean {
+  return pc >= item.bodyPc && pc < item.endPc;
 }
 
 /** Where the run goes after the plan's instruction when it does not jump. */

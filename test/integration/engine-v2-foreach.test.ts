@@ -212,6 +212,40 @@ describe('forEach', () => {
     expect(await jobCountOf(db.ownerPool, runId)).toBe(0);
   });
 
+  it('a goto out of the body fails the item (its job never leaves the loop)', async () => {
+    const workflowId = await makeWorkflowV2(db.pool, tenantId, {
+      steps: [
+        { id: 'list', actionId: act },
+        {
+          id: 'loop',
+          type: 'forEach',
+          items: '{{ steps.list.output.items }}',
+          onItemError: 'continue',
+          steps: [{ id: 'a', actionId: act, onError: { goto: 'after' } }],
+        },
+        { id: 'after', actionId: act },
+      ],
+    });
+    const executor = startWorker((req) => {
+      if (req.step.id === 'list') return ok({ items: ['x', 'bad'] });
+      if (req.step.id === 'a' && itemOf(req) === 'bad')
+        return {
+          status: 'failed',
+          error: { code: 'E_UPSTREAM_REJECTED', message: 'no', retryable: false },
+        };
+      return ok({ item: req.context.loop?.item ?? null });
+    });
+    const { runId } = await startRun(deps(), { tenantId, workflowId, input: {} });
+    expect(await finished(runId)).toMatchObject({ status: 'succeeded' });
+    // 'after' ran once, on the main path.
+    expect(executor.calls.filter((c) => c.step.id === 'after').length).toBe(1);
+    const rows = await stepRowsOf(db.ownerPool, runId);
+    expect(rows.find((r) => r.step_id === 'loop')!.output).toEqual([
+      { item: 'x' },
+      { error: { code: 'E_UPSTREAM_REJECTED', message: 'no' } },
+    ]);
+  });
+
   it('an empty list: the loop succeeds with [] at once', async () => {
     const workflowId = await loopWorkflow();
     const executor = startWorker((req) => (req.step.id === 'list' ? ok({ items: [] }) : ok({})));

@@ -188,6 +188,22 @@ describe('forEach statements', () => {
     expect(state).toEqual({ itemCount: 6, finished: 1, failedItem: 1, failure });
   });
 
+  it('a run’s loop goes with the run (retention deletes runs)', async () => {
+    const runId = await newRun();
+    await start(runId, [1, 2, 3], 2);
+    await end(runId, [{ itemIndex: 0 }]);
+    await withTenant(db.pool, tenantId, (c) =>
+      c.query('delete from workflow_runs where id = $1', [runId]),
+    );
+    const left = await db.ownerPool.query<{ n: number }>(
+      `select (select count(*) from for_each_loops where run_id = $1)
+            + (select count(*) from for_each_chunks where run_id = $1)
+            + (select count(*) from for_each_results where run_id = $1) as n`,
+      [runId],
+    );
+    expect(Number(left.rows[0]!.n)).toBe(0);
+  });
+
   it('keeps 10,000 items in bounded chunks and spawns only the first ones', async () => {
     const runId = await newRun();
     const items = Array.from({ length: 10_000 }, (_, i) => ({ i, pad: 'x'.repeat(40) }));
