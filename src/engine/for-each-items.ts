@@ -6,13 +6,11 @@
  * once, by the worker whose claim was current. Transitions without a loop op cost nothing here.
  */
 import type { Queryable } from '../db/pool.ts';
-import {
-  endForEachItems,
-  startForEachLoop,
-  stopForEachItems,
-  type LoopClaim,
-  type LoopOp,
-} from '../db/queries/for-each.ts';
+import { endForEachItems, stopForEachItems, type LoopClaim } from '../db/queries/for-each-ends.ts';
+import { selectLoopItems, startForEachLoop, type LoopOp } from '../db/queries/for-each.ts';
+import type { ClaimedJob } from '../db/queries/jobs.ts';
+import type { RunStepContext } from '../db/queries/step-context.ts';
+import { programOf } from './programs.ts';
 import { isUuid, type RunId, type TenantId } from '../model/ids.ts';
 import type { Program } from '../model/program.ts';
 
@@ -185,4 +183,28 @@ export function outputsBeforeLoop(
     run.program.instructions.slice(item.bodyPc, item.endPc).map((i) => i.stepId),
   );
   return Object.fromEntries(Object.entries(outputs).filter(([id]) => !body.has(id)));
+}
+
+/** The claimed jobs, those of forEach items with their item (`ClaimedJob.loopItem`). */
+export async function withLoopItems(
+  deps: { programs?: Map<string, Program> },
+  db: Queryable,
+  tenantId: TenantId,
+  jobs: ClaimedJob[],
+  contexts: (RunStepContext | undefined)[],
+): Promise<ClaimedJob[]> {
+  const wanted = jobs.flatMap((job, index) => {
+    const ctx = contexts[index];
+    if (job.itemIndex == null || job.loopItem !== undefined || !ctx) return [];
+    const program = programOf(deps, ctx.versionId, ctx.definition);
+    const item = itemPlanOf(program, job.stepIndex, job.itemIndex);
+    return item ? [{ index, runId: job.runId, loopPc: item.loopPc, itemIndex: item.index }] : [];
+  });
+  if (wanted.length === 0) return jobs;
+  const items = await selectLoopItems(db, { tenantId, items: wanted });
+  const out = [...jobs];
+  wanted.forEach((w, n) => {
+    out[w.index] = { ...jobs[w.index]!, loopItem: items[n] ?? null };
+  });
+  return out;
 }

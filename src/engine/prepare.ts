@@ -15,9 +15,7 @@ import {
   selectActionRows,
   selectStepContexts,
   type LatestStepRun,
-  type RunStepContext,
 } from '../db/queries/step-context.ts';
-import { selectLoopItems } from '../db/queries/for-each.ts';
 import { markLostAttempts, startStepAttempts } from '../db/queries/step-runs.ts';
 import { finishRun, type ActionRow } from '../db/queries/workflow-runs.ts';
 import { withTenant } from '../db/tenant.ts';
@@ -40,7 +38,7 @@ import { toActionSpec } from './action-spec.ts';
 import type { EngineDeps } from './deps.ts';
 import { programOf } from './programs.ts';
 import type { EngineObserver } from './observer.ts';
-import { itemPlanOf } from './for-each-items.ts';
+import { itemPlanOf, withLoopItems } from './for-each-items.ts';
 import { createGroupCommit, type GroupCommit } from './group-commit.ts';
 import type { AttemptPlan, NextStart, PendingEnd } from './outcome.ts';
 import { INFRA_MAX_RETRIES, type AttemptFailure } from './retry.ts';
@@ -390,30 +388,6 @@ function planOf(
     errorContext: run.errorContext ?? null,
     ...(item ? { item, loop: { item: job.loopItem ?? null, index: item.index } } : {}),
   };
-}
-
-/** The claimed jobs, those of forEach items with their item (`ClaimedJob.loopItem`). */
-async function withLoopItems(
-  deps: WorkerDeps,
-  db: Queryable,
-  tenantId: TenantId,
-  jobs: ClaimedJob[],
-  contexts: (RunStepContext | undefined)[],
-): Promise<ClaimedJob[]> {
-  const wanted = jobs.flatMap((job, index) => {
-    const ctx = contexts[index];
-    if (job.itemIndex == null || job.loopItem !== undefined || !ctx) return [];
-    const program = programOf(deps, ctx.versionId, ctx.definition);
-    const item = itemPlanOf(program, job.stepIndex, job.itemIndex);
-    return item ? [{ index, runId: job.runId, loopPc: item.loopPc, itemIndex: item.index }] : [];
-  });
-  if (wanted.length === 0) return jobs;
-  const items = await selectLoopItems(db, { tenantId, items: wanted });
-  const out = [...jobs];
-  wanted.forEach((w, n) => {
-    out[w.index] = { ...jobs[w.index]!, loopItem: items[n] ?? null };
-  });
-  return out;
 }
 
 /**

@@ -4,14 +4,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  endForEachItems,
+  stopForEachItems,
+  type EndedItem,
+} from '../../src/db/queries/for-each-ends.ts';
+import {
   chunkItems,
   collectForEachResults,
-  endForEachItems,
   selectForEachLoop,
   selectLoopItems,
   startForEachLoop,
-  stopForEachItems,
-  type EndedItem,
 } from '../../src/db/queries/for-each.ts';
 import { withTenant } from '../../src/db/tenant.ts';
 import { startRun } from '../../src/engine/start-run.ts';

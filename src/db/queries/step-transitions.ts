@@ -7,7 +7,8 @@
 import type { Queryable } from '../pool.ts';
 import type { RunId, StepRunId, TenantId } from '../../model/ids.ts';
 import { JOBS_CHANNEL, relaxCommitIf, runChangesByCallerIf, type JobId } from './jobs.ts';
-import { loopOpBytes, type LoopClaim, type LoopOp } from './for-each.ts';
+import type { LoopClaim } from './for-each-ends.ts';
+import { loopOpBytes, type LoopOp } from './for-each.ts';
 import { ACTION_ROW_JSON } from './step-context.ts';
 import type { ActionRow } from './workflow-runs.ts';
 
