@@ -431,9 +431,11 @@ export async function commitTransitions(
       tenantId: p.tenantId,
       now,
       ops: ops.map(({ runId, op }) => ({ runId, op })),
-      claim: p.claimLoopItems
-        ? { workerId: p.workerId, leaseUntil: addMs(now, deps.config.leaseMs) }
-        : null,
+      // Claimed for the slots that go on; queued when one of them cannot (a stopping worker).
+      claim:
+        p.claimLoopItems && !ops.some(({ op }) => op.op === 'end' && op.queueNext)
+          ? { workerId: p.workerId, leaseUntil: addMs(now, deps.config.leaseMs) }
+          : null,
     });
     if (claimed.size === 0) return results;
     const out = [...results];

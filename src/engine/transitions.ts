@@ -87,7 +87,10 @@ export function createTransitions(deps: WorkerDeps): Transitions {
   return {
     record(plan, outcome, run) {
       const start = run ? (pc: number) => nextStartOf(run, pc) : null;
-      const transition = transitionOf(plan, outcome, deps.random, start);
+      let transition = transitionOf(plan, outcome, deps.random, start);
+      // forEach: a slot that cannot go on leaves the next item to the queue.
+      if (!run && transition.loop?.op === 'end')
+        transition = { ...transition, loop: { ...transition.loop, queueNext: true } };
       const recordedOutput =
         outcome.kind === 'succeeded' && outcome.recorded ? { output: outcome.output } : undefined;
       return lanes.submit(

@@ -246,6 +246,33 @@ describe('forEach', () => {
     ]);
   });
 
+  it('a worker stopping mid-loop leaves the next items to the queue; another one finishes the loop', async () => {
+    const workflowId = await loopWorkflow({ concurrency: 3 });
+    const items = Array.from({ length: 12 }, (_, i) => `i${i}`);
+    const script = async (req: StepRequest) => {
+      if (req.step.id === 'list') return ok({ items });
+      if (req.step.id === 'a') await sleep(40);
+      return ok({ item: itemOf(req) });
+    };
+    startWorker(script);
+    const { runId } = await startRun(deps(), { tenantId, workflowId, input: {} });
+    await waitFor(
+      async () =>
+        (await stepRowsOf(db.ownerPool, runId)).filter(
+          (r) => r.step_id === 'b' && r.status === 'succeeded',
+        ).length >= 3,
+      { what: 'a few items done' },
+    );
+    await workers.splice(0)[0]!.stop();
+    startWorker(script);
+    expect(await finished(runId)).toMatchObject({ status: 'succeeded' });
+    const rows = await stepRowsOf(db.ownerPool, runId);
+    expect(rows.find((r) => r.step_id === 'loop')!.output).toEqual(items.map((item) => ({ item })));
+    const done = rows.filter((r) => r.step_id === 'b' && r.status === 'succeeded');
+    expect(done.map((r) => r.item_index).sort((x, y) => x! - y!)).toEqual(items.map((_, i) => i));
+    expect(await jobCountOf(db.ownerPool, runId)).toBe(0);
+  });
+
   it('an empty list: the loop succeeds with [] at once', async () => {
     const workflowId = await loopWorkflow();
     const executor = startWorker((req) => (req.step.id === 'list' ? ok({ items: [] }) : ok({})));

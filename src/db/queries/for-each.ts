@@ -190,6 +190,8 @@ export type LoopOp =
       item: Omit<EndedItem, 'runId'>;
       /** The pc after the loop's body: the item jobs of `[bodyPc, endPc)` are the loop's. */
       endPc: number;
+      /** The slot cannot go on (its worker stops): the next item is queued, not claimed. */
+      queueNext?: boolean;
     };
 
 /** The bytes of JSON a loop op carries (the worker bounds a batch by its bytes). */
