@@ -23,9 +23,19 @@ export type Slot = {
   job: ClaimedJob;
   controller: AbortController;
   reason: AbortReason | undefined;
+  /**
+   * Its outcome is being recorded: the job may be changing hands (a forEach item's end claims
+   * the next item for this slot), so a lease renewal that misses it proves nothing yet.
+   */
+  recording?: boolean;
 };
 
-export type AttemptDeps = WorkerDeps & { executor: StepExecutor; transitions: Transitions };
+export type AttemptDeps = WorkerDeps & {
+  executor: StepExecutor;
+  transitions: Transitions;
+  /** Prepares a job this worker claimed on the way (a forEach's next item), as a claim's. */
+  prepare?: (job: ClaimedJob) => Promise<Prepared>;
+};
 
 /** How long a step may ignore its abort signal before the worker stops waiting for it. */
 const ABORT_GRACE_MS = 1_000;
@@ -69,6 +79,7 @@ export async function runAttempts(
         }
       }
       let next;
+      slot.recording = true;
       try {
         next = await deps.transitions.record(
           prepared.plan,
@@ -81,6 +92,8 @@ export async function runAttempts(
         if (err instanceof StaleClaim && prepared.kind === 'control' && prepared.latest)
           await giveBack(deps, slot.job);
         throw err;
+      } finally {
+        slot.recording = false;
       }
       // Recorded: a wait that ended gets its span (wait-span.ts).
       if (prepared.kind === 'control')
@@ -93,7 +106,12 @@ export async function runAttempts(
         );
       if (!next) return null;
       slot.job = next.job;
-      if (!next.prepared) return next.job;
+      if (!next.prepared) {
+        // A job claimed but not started: prepared here (a forEach's next item), or given back.
+        if (!deps.prepare || !canContinue()) return next.job;
+        prepared = await deps.prepare(next.job);
+        continue;
+      }
       prepared = next.prepared;
     }
   } catch (err) {

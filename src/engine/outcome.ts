@@ -7,6 +7,7 @@
  * re-claimed, or run canceled) and nothing of it is written, so a stale worker never completes
  * or fails anything.
  */
+import type { LoopOp } from '../db/queries/for-each.ts';
 import type { ClaimedJob, JobId } from '../db/queries/jobs.ts';
 import {
   recordStepTransitions,
@@ -21,6 +22,7 @@ import type { RunId, StepRunId, TenantId, WorkflowId } from '../model/ids.ts';
 import type { ErrorRoute, Next } from '../model/program.ts';
 import type { ActionKind, OnError, RetryPolicy } from '../model/step.ts';
 import { addMs, type EngineDeps, type Random } from './deps.ts';
+import { applyLoopOps, itemEndOf, type ItemPlan } from './for-each-items.ts';
 import { decideAfterFailure, type ClassifiedError } from './retry.ts';
 
 export type AttemptPlan = {
@@ -62,6 +64,10 @@ export type AttemptPlan = {
   pendingEnd?: PendingEnd | null;
   /** `{{ error }}` for this step (after a goto): kept in the dead letter for a replay. */
   errorContext?: { code: string; message: string; stepId: string } | null;
+  /** A forEach item's job (migration 0031): its loop; its end is the item's, not the run's. */
+  item?: ItemPlan | null;
+  /** `{{ loop }}` of an item's job, carried to its next body step on this worker. */
+  loop?: { item: unknown; index: number } | null;
 };
 
 /** The original end of a run whose failure path runs (workflow_runs.pending_end, 0033). */
@@ -106,7 +112,14 @@ export type Outcome =
    * A wait: the job back in the queue until `until` (uncounted), the run `waiting`; the StepRun
    * becomes `waiting` (`again`: it already is, and stays so).
    */
-  | { kind: 'wait'; until: Date; input?: unknown; again?: boolean }
+  | {
+      kind: 'wait';
+      until: Date;
+      input?: unknown;
+      again?: boolean;
+      /** A forEach starting: its loop starts with this wait (engine/for-each-items.ts). */
+      loop?: LoopOp;
+    }
   /** Interrupted by a graceful shutdown: back to the queue for another worker at once. */
   | { kind: 'released' };
 
@@ -153,6 +166,7 @@ function transitionOfAnyRun(
     deadLetter: null,
     start: null,
     notify: false,
+    ...(plan.item ? { itemIndex: plan.item.index } : {}),
   };
   const mode: StepRunMode = outcome.kind === 'wait' || outcome.kind === 'released' ? {} : outcome;
   const finishStep = (
@@ -194,6 +208,7 @@ function transitionOfAnyRun(
     case 'wait':
       return {
         ...base,
+        ...(outcome.loop ? { loop: outcome.loop } : {}),
         job: { op: 'wait', until: outcome.until },
         stepRun:
           plan.stepRunId === null
@@ -246,12 +261,21 @@ function transitionOfAnyRun(
           });
           if (route.kind === 'continue')
             return { ...base, ...advance(plan, plan.outputs, next), stepRun: failed };
-          if (route.kind === 'goto')
+          // An item's job never leaves its loop's body: a goto out of it fails the item.
+          if (route.kind === 'goto' && !(plan.item && !inBody(plan.item, route.pc)))
             return {
               ...base,
               ...advance(plan, plan.outputs, next, route.pc),
               stepRun: failed,
               errorContext,
+            };
+          // In a forEach's body the item fails, not the run: the loop decides (onItemError).
+          if (plan.item)
+            return {
+              ...base,
+              job: { op: 'delete' },
+              stepRun: failed,
+              loop: itemEndOf(plan.item, { error }),
             };
           // Failed runs too: a run that ends in failure always leaves something to replay
           // (the failure may be ours, or fixed since by an edit of the action or connection).
@@ -304,6 +328,10 @@ function transitionOfAnyRun(
   }
 }
 
+function inBody(item: ItemPlan, pc: number): boolean {
+  return pc >= item.bodyPc && pc < item.endPc;
+}
+
 /** Where the run goes after the plan's instruction when it does not jump. */
 export function nextOf(plan: AttemptPlan): Next {
   if (plan.next !== undefined) return plan.next;
@@ -319,13 +347,21 @@ function advance(
   outputs: Record<string, unknown>,
   startAt: StartAt,
   to: Next = nextOf(plan),
-): Pick<StepTransition, 'job' | 'finishRun' | 'start' | 'deadLetter'> {
+): Pick<StepTransition, 'job' | 'finishRun' | 'start' | 'deadLetter' | 'loop'> {
   if (typeof to === 'number') {
     const start =
       typeof startAt === 'function' ? startAt(to) : to === plan.stepIndex + 1 ? startAt : null;
     return { job: { op: 'advance', nextStepIndex: to }, finishRun: null, start, deadLetter: null };
   }
-  // 'item-end' cannot be reached until forEach runs (control/for-each.ts): as the end.
+  // A forEach item's body is done: its job goes, its result is recorded (for-each-items.ts).
+  if (to === 'item-end' && plan.item)
+    return {
+      job: { op: 'delete' },
+      finishRun: null,
+      start: null,
+      deadLetter: null,
+      loop: itemEndOf(plan.item, { outputs }),
+    };
   if (plan.pendingEnd) return endAs(plan.pendingEnd, outputs);
   return {
     job: { op: 'delete' },
@@ -366,6 +402,7 @@ export function nextClaim(plan: AttemptPlan, t: StepTransition): ClaimedJob | nu
     runId: plan.runId,
     stepIndex: t.job.nextStepIndex,
     attempt: 1,
+    ...(plan.item ? { itemIndex: plan.item.index, loopItem: plan.loop?.item ?? null } : {}),
   };
 }
 
@@ -378,16 +415,40 @@ export async function commitTransitions(
     items: StepTransition[];
     /** The caller sends the run changes after the commit (migration 0016). */
     runChangesByCaller?: boolean;
+    /** forEach: the items that ended items spawn are claimed for `workerId` (loopClaim). */
+    claimLoopItems?: boolean;
   },
 ): Promise<TransitionResult[]> {
-  return withTenant(deps.pool, p.tenantId, (db) => {
+  return withTenant(deps.pool, p.tenantId, async (db) => {
     const now = deps.clock.now();
-    return recordStepTransitions(db, {
+    const results = await recordStepTransitions(db, {
       ...p,
       now,
       leaseUntil: addMs(now, deps.config.leaseMs),
       relaxDurability: deps.config.asyncCommit,
     });
+    // forEach: loop starts and item ends, once their guard held (no statement without them).
+    const ops = p.items.flatMap((t, n) =>
+      t.loop && results[n]?.ok ? [{ n, runId: t.runId, op: t.loop }] : [],
+    );
+    if (ops.length === 0) return results;
+    const claimed = await applyLoopOps(db, {
+      tenantId: p.tenantId,
+      now,
+      ops: ops.map(({ runId, op }) => ({ runId, op })),
+      // Claimed for the slots that go on; queued when one of them cannot (a stopping worker).
+      claim:
+        p.claimLoopItems && !ops.some(({ op }) => op.op === 'end' && op.queueNext)
+          ? { workerId: p.workerId, leaseUntil: addMs(now, deps.config.leaseMs) }
+          : null,
+    });
+    if (claimed.size === 0) return results;
+    const out = [...results];
+    ops.forEach(({ n }, k) => {
+      const job = claimed.get(k);
+      if (job) out[n] = { ...out[n]!, loopClaim: job };
+    });
+    return out;
   });
 }
 

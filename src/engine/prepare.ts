@@ -38,6 +38,7 @@ import { toActionSpec } from './action-spec.ts';
 import type { EngineDeps } from './deps.ts';
 import { programOf } from './programs.ts';
 import type { EngineObserver } from './observer.ts';
+import { itemPlanOf, withLoopItems } from './for-each-items.ts';
 import { createGroupCommit, type GroupCommit } from './group-commit.ts';
 import type { AttemptPlan, NextStart, PendingEnd } from './outcome.ts';
 import { INFRA_MAX_RETRIES, type AttemptFailure } from './retry.ts';
@@ -149,10 +150,16 @@ export async function prepareClaimed(
   const now = deps.clock.now();
   const contexts = await selectStepContexts(db, {
     tenantId,
-    items: jobs.map((j) => ({ runId: j.runId, stepIndex: j.stepIndex })),
+    items: jobs.map((j) => ({
+      runId: j.runId,
+      stepIndex: j.stepIndex,
+      itemIndex: j.itemIndex ?? null,
+    })),
     // Attempt-start markers need not wait for the WAL flush (docs/architecture.md, Durability).
     relaxDurability: true,
   });
+  // forEach items' jobs: `{{ loop.item }}` from the loop's chunks (no statement without one).
+  jobs = await withLoopItems(deps, db, tenantId, jobs, contexts);
   const out: Prepared[] = jobs.map(() => ({ kind: 'done' }));
   const toStart: {
     index: number;
@@ -221,6 +228,7 @@ export async function prepareClaimed(
           stepIndex: job.stepIndex,
           beforeAttempt: job.attempt,
           now,
+          itemIndex: job.itemIndex ?? null,
         })
       ).countedAttempts;
       const losses = job.attempt - 1 - counted;
@@ -264,7 +272,7 @@ export async function prepareClaimed(
       : null;
   for (const { index, run, outputs, counted } of toStart) {
     const job = jobs[index]!;
-    const stepRunId = started.get(job.runId);
+    const stepRunId = started.get(job.jobId);
     const actionId = actions ? nextStartOf(run, job.stepIndex).actionId : null;
     const action = actions
       ? actionId
@@ -326,6 +334,7 @@ export function preparedFor(
     runStartedAt: run.createdAt,
   };
   if (run.program.version === 2) context.error = run.errorContext ?? null;
+  if (plan.loop) context.loop = plan.loop;
   if (ins.kind !== 'action')
     return { kind: 'control', plan, run, instruction: ins, context, latest };
   if (!action)
@@ -350,6 +359,7 @@ function planOf(
 ): AttemptPlan {
   const ins = run.program.instructions[job.stepIndex];
   const route = ins?.onError ?? { kind: 'fail' as const };
+  const item = job.itemIndex != null ? itemPlanOf(run.program, job.stepIndex, job.itemIndex) : null;
   return {
     tenantId: job.tenantId,
     runId: job.runId,
@@ -376,6 +386,7 @@ function planOf(
     failurePc: run.program.failurePc,
     pendingEnd: run.pendingEnd,
     errorContext: run.errorContext ?? null,
+    ...(item ? { item, loop: { item: job.loopItem ?? null, index: item.index } } : {}),
   };
 }
 

@@ -14,6 +14,7 @@ import {
   type StepTransition,
   type TransitionResult,
 } from '../db/queries/step-transitions.ts';
+import { outputsBeforeLoop } from './for-each-items.ts';
 import { createGroupCommit, type Answer } from './group-commit.ts';
 import { observeTransition } from './observer.ts';
 import type { RunChangeRow } from './run-changes.ts';
@@ -70,6 +71,7 @@ export function createTransitions(deps: WorkerDeps): Transitions {
         workerId: deps.workerId,
         items: items.map((i) => i.transition),
         runChangesByCaller: deps.runChanges !== undefined,
+        claimLoopItems: true,
       });
       // Committed: from here on an item can only fail alone (a retry would apply it twice).
       afterCommit(deps, items, results);
@@ -85,7 +87,10 @@ export function createTransitions(deps: WorkerDeps): Transitions {
   return {
     record(plan, outcome, run) {
       const start = run ? (pc: number) => nextStartOf(run, pc) : null;
-      const transition = transitionOf(plan, outcome, deps.random, start);
+      let transition = transitionOf(plan, outcome, deps.random, start);
+      // forEach: a slot that cannot go on leaves the next item to the queue.
+      if (!run && transition.loop?.op === 'end')
+        transition = { ...transition, loop: { ...transition.loop, queueNext: true } };
       const recordedOutput =
         outcome.kind === 'succeeded' && outcome.recorded ? { output: outcome.output } : undefined;
       return lanes.submit(
@@ -154,6 +159,17 @@ function answerOf(
   r: TransitionResult | undefined,
 ): Answer<Continuation<Prepared> | null> {
   if (!r?.ok) return { ok: false, error: new StaleClaim() };
+  // forEach: the next item goes on in this slot (its job claimed, its first step started, by
+  // this item's end), with the outputs of the steps before the loop.
+  if (r.loopClaim) {
+    const { job, stepRunId, action } = r.loopClaim;
+    if (!run || !stepRunId || !plan.item) return { ok: true, value: { job, prepared: null } };
+    const outputs = outputsBeforeLoop(run, plan.item, plan.outputs);
+    return {
+      ok: true,
+      value: { job, prepared: preparedFor(deps, job, run, outputs, stepRunId, action) },
+    };
+  }
   const job: ClaimedJob | null = nextClaim(plan, transition);
   if (!job) return { ok: true, value: null };
   if (!run || !transition.start || !r.stepRunId)

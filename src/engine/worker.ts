@@ -97,6 +97,7 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
     ...workerDeps,
     executor: opts.executor,
     transitions: createTransitions(workerDeps),
+    prepare: (job) => preparer.submit(job.tenantId, job),
   };
   const slots = new Map<JobId, Slot>();
   const running = new Set<Promise<void>>();
@@ -136,7 +137,11 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
     slot.controller.abort(new Error(`step aborted: ${reason}`));
   };
 
-  const runSlot = async (slot: Slot) => {
+  // A slot stays under the id of the job it was started with; a forEach item's slot goes on
+  // with another job (the next item), so a job is looked up by the slots' current jobs.
+  const slotOfJob = (jobId: JobId) => [...slots.values()].find((s) => s.job.jobId === jobId);
+
+  const runSlot = async (slot: Slot, key: JobId) => {
     try {
       {
         const next = await runAttempts(
@@ -164,7 +169,7 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
       // The database failed mid-attempt: the lease expires and another claim retries it.
       logger.warn({ err: describePgError(err), jobId: slot.job.jobId }, 'attempt interrupted');
     } finally {
-      slots.delete(slot.job.jobId);
+      slots.delete(key);
       poke();
     }
   };
@@ -172,7 +177,7 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
   const startSlot = (job: ClaimedJob) => {
     const slot: Slot = { job, controller: new AbortController(), reason: undefined };
     slots.set(job.jobId, slot);
-    const p = runSlot(slot);
+    const p = runSlot(slot, job.jobId);
     running.add(p);
     void p.finally(() => running.delete(p));
   };
@@ -227,21 +232,24 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
   };
 
   const renewLeases = async () => {
-    const held = [...slots.values()];
+    // The jobs as they are now: a slot may go on with another job meanwhile (a forEach's next
+    // item), whose lease this renewal did not ask for.
+    const held = [...slots.values()].map((s) => ({ slot: s, job: s.job }));
     if (held.length === 0) return;
     try {
       const still = new Set(
         await withSystem(deps.pool, (db) =>
           extendLeases(db, {
             workerId: id,
-            jobs: held.map((s) => ({ tenantId: s.job.tenantId, jobId: s.job.jobId })),
+            jobs: held.map(({ job }) => ({ tenantId: job.tenantId, jobId: job.jobId })),
             leaseUntil: addMs(deps.clock.now(), config.leaseMs),
           }),
         ),
       );
-      for (const s of held) {
+      for (const { slot: s, job } of held) {
         // A slot that finished meanwhile is gone from `slots`; only live ones can be lost.
-        if (!still.has(s.job.jobId) && slots.get(s.job.jobId) === s) abortSlot(s, 'lease-lost');
+        if (!still.has(job.jobId) && s.job === job && !s.recording && slotOfJob(job.jobId) === s)
+          abortSlot(s, 'lease-lost');
       }
     } catch (err) {
       logger.warn({ err: describePgError(err) }, 'lease renewal failed');
@@ -261,7 +269,7 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
           logger,
           onNotify: (channel, payload) => {
             if (channel === CANCEL_CHANNEL) {
-              const slot = slots.get(Number(payload));
+              const slot = slotOfJob(Number(payload));
               if (slot) abortSlot(slot, 'canceled');
             } else poke();
           },

@@ -50,6 +50,7 @@ const executor: StepExecutor = {
       runId: req.context.runId,
       stepId: req.step.id,
       attempt: req.context.attempt,
+      ...(req.context.loop ? { itemIndex: req.context.loop.index } : {}),
     });
     if (runner) return runner.execute(req, signal);
     const input = (req.step.input ?? {}) as { sleepMs?: number };
@@ -65,7 +66,9 @@ const executor: StepExecutor = {
         status: 'failed',
         error: { code: 'E_STEP_CANCELED', message: 'aborted', retryable: true },
       };
-    return { status: 'succeeded', input: req.step.input, output: { pid: process.pid } };
+    // A forEach item's output says which item it is (its result in the loop's output).
+    const item = req.context.loop ? { item: req.context.loop.index } : {};
+    return { status: 'succeeded', input: req.step.input, output: { pid: process.pid, ...item } };
   },
 };
 

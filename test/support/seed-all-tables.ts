@@ -84,6 +84,22 @@ export async function seedAllTables(pool: pg.Pool, tenantId: TenantId): Promise<
       tenantId,
       runId,
     ]);
+    // forEach (migration 0031): a loop, a chunk of its list and an item's result.
+    await one(
+      `insert into for_each_loops (tenant_id, run_id, loop_pc, item_count, chunk_size, spawned, created_at)
+       values ($1, $2, 0, 1, 1, 1, now()) returning run_id as id`,
+      [tenantId, runId],
+    );
+    await one(
+      `insert into for_each_chunks (tenant_id, run_id, loop_pc, chunk_index, items)
+       values ($1, $2, 0, 0, '["x"]') returning run_id as id`,
+      [tenantId, runId],
+    );
+    await one(
+      `insert into for_each_results (tenant_id, run_id, loop_pc, item_index, failed, result)
+       values ($1, $2, 0, 0, false, '{}') returning run_id as id`,
+      [tenantId, runId],
+    );
     await one(
       `insert into dead_letters (tenant_id, run_id, workflow_id, failed_step_id, error) values ($1, $2, $3, 's1', '{}') returning id`,
       [tenantId, runId, workflowId],

@@ -14,6 +14,13 @@ export type ClaimedJob = {
   stepIndex: number;
   /** The attempt this claim started (1 for the first). */
   attempt: number;
+  /** The forEach item this job runs (migration 0031); absent or null: the run's main job. */
+  itemIndex?: number | null;
+  /**
+   * `{{ loop.item }}` of an item's job: read when it is prepared (not by the claim), kept with
+   * the claim while the item goes on on the same worker.
+   */
+  loopItem?: unknown;
 };
 
 type ClaimedRow = {
@@ -22,6 +29,7 @@ type ClaimedRow = {
   run_id: RunId;
   step_index: number;
   attempt: number;
+  item_index: number | null;
 };
 
 const toClaimed = (r: ClaimedRow): ClaimedJob => ({
@@ -30,6 +38,7 @@ const toClaimed = (r: ClaimedRow): ClaimedJob => ({
   runId: r.run_id,
   stepIndex: r.step_index,
   attempt: r.attempt,
+  itemIndex: r.item_index,
 });
 
 /** Channel that wakes workers when a job becomes due now (fires at commit). */
@@ -101,7 +110,7 @@ export async function claimJobs(
         set status = 'running', attempt = j.attempt + 1, locked_by = $2,
             lease_expires_at = $1::timestamptz + $4::int * interval '1 millisecond'
       where j.ctid = any (array(select ctid from chosen))
-     returning j.tenant_id, j.id, j.run_id, j.step_index, j.attempt,
+     returning j.tenant_id, j.id, j.run_id, j.step_index, j.attempt, j.item_index,
                ${relaxCommitIf('$6')} as relaxed`,
     values: [
       p.now,

@@ -68,7 +68,11 @@ export async function selectStepContexts(
   db: Queryable,
   p: {
     tenantId: TenantId;
-    items: { runId: RunId; stepIndex: number }[];
+    /**
+     * `itemIndex`: a forEach item's job (migration 0031): it sees the main path's outputs and
+     * its own item's, never another item's; absent or null: the run's main job.
+     */
+    items: { runId: RunId; stepIndex: number; itemIndex?: number | null }[];
     /** Commit without waiting for the WAL flush (relaxCommitIf in jobs.ts). */
     relaxDurability: boolean;
   },
@@ -102,10 +106,13 @@ export async function selectStepContexts(
                        'wait_until', s.wait_until, 'started_at', s.started_at)
                 from step_runs s
                where s.tenant_id = r.tenant_id and s.run_id = r.id and s.step_index = i.step_index
+                 and coalesce(s.item_index, -1) = i.path
                order by s.attempt desc limit 1) end as latest,
             coalesce((select jsonb_object_agg(s.step_id, s.output) from (
                 select distinct on (step_id) step_id, output, status from step_runs
                  where tenant_id = r.tenant_id and run_id = r.id and step_index < i.step_index
+                   -- The path (0031's step_runs_path_idx): the main one (-1), and an item's own.
+                   and coalesce(item_index, -1) in (-1, i.path)
                  order by step_id, attempt desc) s
                where s.status = 'succeeded'), '{}') as outputs,
             (select ${ACTION_ROW_JSON}
@@ -116,7 +123,9 @@ export async function selectStepContexts(
                                    then (v.definition->'steps'->i.step_index->>'actionId')::uuid end
               ) x) as action,
             ${relaxCommitIf('$4')} as relaxed
-       from unnest($2::uuid[], $3::int[]) with ordinality as i(run_id, step_index, ord)
+       from (select u.*, coalesce(u.item_index, -1) as path
+               from unnest($2::uuid[], $3::int[], $5::int[]) with ordinality
+                 as u(run_id, step_index, item_index, ord)) i
        -- One lookup by primary key per item, planned alone (offset 0 keeps the planner from
        -- joining runs some other way on statistics that may still describe empty tables).
        cross join lateral (
@@ -128,6 +137,7 @@ export async function selectStepContexts(
       p.items.map((i) => i.runId),
       p.items.map((i) => i.stepIndex),
       p.relaxDurability,
+      p.items.map((i) => i.itemIndex ?? null),
     ],
   });
   const out: (RunStepContext | undefined)[] = p.items.map(() => undefined);

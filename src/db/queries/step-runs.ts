@@ -37,7 +37,15 @@ export type StepRunRow = {
  */
 export async function markLostAttempts(
   db: Queryable,
-  p: { tenantId: TenantId; runId: RunId; stepIndex: number; beforeAttempt: number; now: Date },
+  p: {
+    tenantId: TenantId;
+    runId: RunId;
+    stepIndex: number;
+    beforeAttempt: number;
+    now: Date;
+    /** A forEach item's job (migration 0031): only that item's attempts at this pc. */
+    itemIndex?: number | null;
+  },
 ): Promise<{ marked: number; countedAttempts: number }> {
   const res = await db.query<{ marked: number; counted: number }>({
     name: 'sy_mark_lost_attempts',
@@ -47,15 +55,16 @@ export async function markLostAttempts(
               error_message = 'The worker running this attempt stopped before it finished (its lease expired).',
               error_retryable = true
         where tenant_id = $1 and run_id = $2 and step_index = $3 and status = 'running'
-          and attempt < $4
+          and attempt < $4 and coalesce(item_index, -1) = $6
        returning id
      )
      select (select count(*) from lost)::int as marked,
             (select count(*) from step_runs s
               where s.tenant_id = $1 and s.run_id = $2 and s.step_index = $3 and s.attempt < $4
+                and coalesce(s.item_index, -1) = $6
                 and s.error_code is distinct from 'E_WORKER_LOST'
                 and s.id not in (select id from lost))::int as counted`,
-    values: [p.tenantId, p.runId, p.stepIndex, p.beforeAttempt, p.now],
+    values: [p.tenantId, p.runId, p.stepIndex, p.beforeAttempt, p.now, p.itemIndex ?? -1],
   });
   const r = res.rows[0]!;
   return { marked: r.marked, countedAttempts: r.counted };
@@ -64,8 +73,9 @@ export async function markLostAttempts(
 /**
  * Records the start of attempts of claimed jobs of one tenant in one statement: each attempt is
  * recorded only while its claim is current, and its run, if still queued, becomes running.
- * Returns the new StepRun id by run; a run missing from it had a stale claim. The run's status
- * guard is kept off the status index (why: step-transitions.ts).
+ * Returns the new StepRun id by job; a job missing from it had a stale claim. The run's status
+ * guard is kept off the status index (why: step-transitions.ts). A forEach item's attempt
+ * records its item (the job's `item_index`, migration 0031).
  */
 export async function startStepAttempts(
   db: Queryable,
@@ -77,18 +87,19 @@ export async function startStepAttempts(
     /** The caller sends the run changes after the commit (runChangesByCallerIf, jobs.ts). */
     runChangesByCaller?: boolean;
   },
-): Promise<Map<RunId, StepRunId>> {
-  const res = await db.query<{ run_id: RunId; id: StepRunId }>({
+): Promise<Map<JobId, StepRunId>> {
+  const res = await db.query<{ job_id: JobId; id: StepRunId }>({
     name: 'sy_start_step_attempts',
     text: `with ins as (
-       insert into step_runs (tenant_id, run_id, step_id, step_index, attempt, status, started_at)
-       select $1, i.run_id, i.step_id, i.step_index, i.attempt, 'running', $3
+       insert into step_runs (tenant_id, run_id, step_id, step_index, attempt, status, started_at,
+                              item_index)
+       select $1, i.run_id, i.step_id, i.step_index, i.attempt, 'running', $3, j.item_index
          from unnest($4::bigint[], $5::uuid[], $6::text[], $7::int[], $8::int[])
            as i(job_id, run_id, step_id, step_index, attempt)
          join jobs j on j.tenant_id = $1 and j.id = i.job_id
         where j.attempt = i.attempt and j.locked_by = $2 and j.status = 'running'
           and j.step_index = i.step_index
-       returning run_id, id
+       returning run_id, item_index, id
      ),
      run as (
        update workflow_runs r set status = 'running', started_at = coalesce(r.started_at, $3)
@@ -96,7 +107,10 @@ export async function startStepAttempts(
         where r.tenant_id = $1 and r.id = ins.run_id
           and (r.status in ('queued', 'waiting')) is true
      )
-     select run_id, id, ${runChangesByCallerIf('$9')} as run_changes from ins`,
+     -- A run's jobs are told apart by their item (one job per item at a time).
+     select j.id as job_id, ins.id, ${runChangesByCallerIf('$9')} as run_changes
+       from ins join jobs j on j.tenant_id = $1 and j.id = any($4::bigint[])
+        and j.run_id = ins.run_id and coalesce(j.item_index, -1) = coalesce(ins.item_index, -1)`,
     values: [
       p.tenantId,
       p.workerId,
@@ -109,7 +123,7 @@ export async function startStepAttempts(
       p.runChangesByCaller ?? false,
     ],
   });
-  return new Map(res.rows.map((r) => [r.run_id, r.id]));
+  return new Map(res.rows.map((r) => [r.job_id, r.id]));
 }
 
 /**

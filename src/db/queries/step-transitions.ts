@@ -7,6 +7,8 @@
 import type { Queryable } from '../pool.ts';
 import type { RunId, StepRunId, TenantId } from '../../model/ids.ts';
 import { JOBS_CHANNEL, relaxCommitIf, runChangesByCallerIf, type JobId } from './jobs.ts';
+import type { LoopClaim } from './for-each-ends.ts';
+import { loopOpBytes, type LoopOp } from './for-each.ts';
 import { ACTION_ROW_JSON } from './step-context.ts';
 import type { ActionRow } from './workflow-runs.ts';
 
@@ -66,6 +68,10 @@ export type StepTransition = {
   errorContext?: JsonText;
   /** How the run ends once its failure path is done (migration 0033). */
   pendingEnd?: JsonText;
+  /** The forEach item the job runs (migration 0031): its next attempt records it. */
+  itemIndex?: number | null;
+  /** A loop's start or an item's end, applied with this item (engine/for-each-items.ts). */
+  loop?: LoopOp;
 };
 
 /** The bytes of JSON an item carries. */
@@ -78,7 +84,8 @@ export function transitionBytes(t: StepTransition): number {
     (t.finishRun?.error?.length ?? 0) +
     (t.deadLetter?.length ?? 0) +
     (t.skip?.length ?? 0) +
-    (t.pendingEnd?.length ?? 0)
+    (t.pendingEnd?.length ?? 0) +
+    loopOpBytes(t.loop)
   );
 }
 
@@ -90,6 +97,8 @@ export type TransitionResult = {
   /** The StepRun of the attempt started by `start`. */
   stepRunId: StepRunId | null;
   action: ActionRow | null;
+  /** forEach: the next item's job, claimed for this worker by this item's end (0031). */
+  loopClaim?: LoopClaim;
 };
 
 const finish = (t: StepTransition) => (t.stepRun?.op === 'finish' ? t.stepRun : null);
@@ -133,6 +142,7 @@ const COLUMNS: [name: string, type: string, value: (t: StepTransition, now: Date
   ['skip_steps', 'text', (t) => t.skip ?? null],
   ['error_context', 'text', (t) => t.errorContext ?? null],
   ['pending_end', 'text', (t) => t.pendingEnd ?? null],
+  ['item_index', 'int', (t) => t.itemIndex ?? null],
 ];
 const FIRST_COLUMN_PARAM = 7;
 
@@ -293,10 +303,11 @@ export async function recordStepTransitions(
        on conflict (tenant_id, run_id) do nothing
      ),
      started as (
-       insert into step_runs (tenant_id, run_id, step_id, step_index, attempt, status, started_at)
-       select $1, d.run_id, d.next_step_id, d.next_step_index, 1, 'running', $3
+       insert into step_runs (tenant_id, run_id, step_id, step_index, attempt, status, started_at,
+                              item_index)
+       select $1, d.run_id, d.next_step_id, d.next_step_index, 1, 'running', $3, d.item_index
          from done d where d.job_op = 'advance' and d.next_step_id is not null
-       returning run_id, id
+       returning run_id, item_index, id
      ),
      running as (
        update workflow_runs r set status = 'running', started_at = coalesce(r.started_at, $3)
@@ -319,6 +330,7 @@ export async function recordStepTransitions(
        left join done d on d.ord = i.ord
        left join finished f on f.id = i.step_run_id
        left join started st on st.run_id = i.run_id
+        and coalesce(st.item_index, -1) = coalesce(i.item_index, -1)
       order by i.ord`,
     values: [
       p.tenantId,

@@ -42,7 +42,9 @@ import type { ErrorRoute, Instruction, InstructionKind, Next } from '../../model
 import type { StepContext } from '../../model/step.ts';
 import type { Outcome } from '../outcome.ts';
 import type { Prepared, RunFacts, WorkerDeps } from '../prepare.ts';
+import type { LoopOp } from '../../db/queries/for-each.ts';
 import { delayHandler } from './delay.ts';
+import { forEachHandler } from './for-each.ts';
 import { switchHandler } from './switch.ts';
 import { waitUntilHandler } from './wait-until.ts';
 import { waitForEventHandler } from './wait-for-event.ts';
@@ -70,7 +72,8 @@ export type ControlDecision =
       skip?: [stepId: string, stepIndex: number][];
     }
   | { kind: 'fail'; error: { code: string; message: string }; route?: ErrorRoute; input?: unknown }
-  | { kind: 'wait'; until: Date; input?: unknown };
+  /** `loop`: a forEach starts its loop with this wait (control/for-each.ts). */
+  | { kind: 'wait'; until: Date; input?: unknown; loop?: LoopOp };
 
 export type ControlHandler<K extends InstructionKind = InstructionKind> = {
   start(input: ControlInput<K>, deps: WorkerDeps): ControlDecision | Promise<ControlDecision>;
@@ -84,6 +87,7 @@ export const handlers: { [K in InstructionKind]?: ControlHandler<K> } = {
   waitUntil: waitUntilHandler,
   waitForEvent: waitForEventHandler,
   callWorkflow: callWorkflowHandler,
+  forEach: forEachHandler,
 };
 
 type ControlPrepared = Extract<Prepared, { kind: 'control' }>;
@@ -160,7 +164,13 @@ function outcomeOf(d: ControlDecision, fromWaiting: boolean): Outcome {
         ...(d.route ? { route: d.route } : {}),
       };
     case 'wait':
-      return { kind: 'wait', until: d.until, input: d.input, again: fromWaiting };
+      return {
+        kind: 'wait',
+        until: d.until,
+        input: d.input,
+        again: fromWaiting,
+        ...(d.loop ? { loop: d.loop } : {}),
+      };
   }
 }
 
