@@ -282,6 +282,12 @@ function normalisedStep(
       return out;
     }
     case 'forEach': {
+      const outer = enclosingLoop(node);
+      if (outer)
+        throw invalid(
+          `a forEach inside the body of forEach "${outer.id}" is not supported yet: move the inner loop into another workflow and call it (callWorkflow) from the body.`,
+          where,
+        );
       const d = nested();
       if (typeof s.items !== 'string' || !/^\s*\{\{[^{}]*\}\}\s*$/.test(s.items))
         throw invalid(
@@ -327,13 +333,20 @@ function normalisedStep(
         );
       return { ...base, type: 'waitUntil', until };
     }
-    case 'waitForEvent':
+    case 'waitForEvent': {
+      const loop = enclosingLoop(node);
+      if (loop)
+        throw invalid(
+          `a waitForEvent inside the body of forEach "${loop.id}" is not supported yet (its resume could not say which item it is for): wait in a workflow the body calls (callWorkflow), once per item.`,
+          where,
+        );
       return {
         ...base,
         type: 'waitForEvent',
         timeout: durationOf(s.timeout ?? DEFAULT_WAIT_TIMEOUT, `${where}.timeout`),
         onTimeout: onErrorOf(s.onTimeout, `${where}.onTimeout`),
       };
+    }
     case 'callWorkflow': {
       if (typeof s.workflowId !== 'string' || !isUuid(s.workflowId))
         throw invalid('must be the id of a workflow of this tenant.', `${where}.workflowId`);
@@ -367,4 +380,11 @@ function durationOf(value: unknown, where: string): string {
       where,
     );
   return (value as string).trim();
+}
+
+/** The forEach whose body holds `node` (at any depth), or null. */
+function enclosingLoop(node: StepNode): StepNode | null {
+  for (let b: Block | null = node.block; b; b = b.owner?.block ?? null)
+    if (b.kind === 'loop') return b.owner;
+  return null;
 }

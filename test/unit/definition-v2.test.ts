@@ -136,20 +136,42 @@ describe('definition version 2: accepted and normalised', () => {
     ).not.toThrow();
   });
 
-  it('accepts nested loops: loop. is the innermost, items may read the outer one', () => {
+  it('accepts a loop whose body branches, and a loop in a branch', () => {
     expect(() =>
       checkDefinitionV2(
         v2([
           loop('outer', [
             act('first', { o: '{{ loop.item }}' }),
-            loop('inner', [act('deep', { x: '{{ loop.item }}', f: '{{ steps.first.output }}' })], {
-              items: '{{ loop.item.children }}',
-            }),
+            sw('kind', [br('big', '{{ loop.item.big }}', [act('deep', { x: '{{ loop.item }}' })])]),
           ]),
+          sw('again', [br('yes', '{{ trigger.again }}', [loop('inner', [act('each')])])]),
           act('after', { all: '{{ steps.outer.output }}' }),
         ]),
       ),
     ).not.toThrow();
+  });
+
+  it('refuses what loop bodies cannot hold yet: a forEach, a waitForEvent (at any depth)', () => {
+    expectRefused(
+      v2([
+        loop('outer', [
+          act('first'),
+          loop('inner', [act('deep')], { items: '{{ loop.item.children }}' }),
+        ]),
+      ]),
+      'definition.steps[0].steps[1]',
+      /inside the body of forEach "outer" is not supported yet.*callWorkflow/,
+    );
+    expectRefused(
+      v2([loop('outer', [sw('s', [br('b', '{{ loop.item }}', [loop('inner', [act('d')])])])])]),
+      'definition.steps[0].steps[0].branches[0].steps[0]',
+      /forEach "outer"/,
+    );
+    expectRefused(
+      v2([loop('outer', [{ id: 'approve', type: 'waitForEvent' }])]),
+      'definition.steps[0].steps[0]',
+      /waitForEvent inside the body of forEach "outer"/,
+    );
   });
 
   it('accepts a switch referenced from its own branches, and run.waits of a waitForEvent', () => {
@@ -573,12 +595,7 @@ describe('definition version 2: each rule refuses with the path of what to fix',
       /at most 200/,
     );
     let body: unknown[] = [act('leaf')];
-    for (let i = 5; i >= 0; i--)
-      body = [loop(`l${i}`, body, i > 0 ? { items: '{{ loop.item }}' } : {})];
-    expectRefused(
-      v2(body),
-      'definition.steps[0].steps[0].steps[0].steps[0].steps[0].steps[0]',
-      /5 deep/,
-    );
+    for (let i = 5; i >= 0; i--) body = [sw(`s${i}`, [br('b', '{{ trigger.x }}', body)])];
+    expectRefused(v2(body), `definition.steps[0]${'.branches[0].steps[0]'.repeat(5)}`, /5 deep/);
   });
 });
