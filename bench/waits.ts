@@ -47,6 +47,9 @@ const BURST = Number(process.env.BENCH_BURST ?? 10_000);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 300);
 const IDLE_S = 20;
 const BURST_IN_S = Number(process.env.BENCH_BURST_IN_S ?? 90);
+/** (c') runs whose deadlines come one after another at SPREAD_RATE per second. */
+const SPREAD = Number(process.env.BENCH_SPREAD ?? 3_000);
+const SPREAD_RATE = Number(process.env.BENCH_SPREAD_RATE ?? 100);
 
 const pct = (sorted: number[], p: number) =>
   sorted.length === 0
@@ -182,6 +185,23 @@ async function main(): Promise<void> {
     const burstSpanS =
       (Math.max(...[...afterAt.values()].map((a) => a.wall)) - burstAt.getTime()) / 1000;
 
+    progress("(c') deadlines spread over time");
+    const spreadAt = new Date(Date.now() + 5_000);
+    await insertWaitingRuns(owner, tenantId, delayed, SPREAD, SPREAD, spreadAt, SPREAD_RATE);
+    const spreadSeen = afterAt.size;
+    await waitUntil(() => afterAt.size >= spreadSeen + SPREAD, 600_000);
+    const spreadUntil = await owner.query<{ run_id: string; until: Date }>(
+      `select run_id, wait_until as until from step_runs
+        where step_id = 'pause' and wait_until >= $1`,
+      [spreadAt],
+    );
+    const spreadLateness = spreadUntil.rows
+      .flatMap((r) => {
+        const a = afterAt.get(r.run_id);
+        return a ? [a.wall - r.until.getTime()] : [];
+      })
+      .sort((a, b) => a - b);
+
     progress('(d) resumeRun → next step');
     const waitTokens = createWaitTokens({ secretBox, publicUrl: 'http://127.0.0.1' });
     const waiting: RunId[] = [];
@@ -253,6 +273,12 @@ async function main(): Promise<void> {
         `${ms(pct(lateness, 50))} / ${ms(pct(lateness, 99))} ms`,
         `${BURST} due at the same instant, 1 worker (32 slots); the last one ${burstSpanS.toFixed(1)} s after`,
         '',
+      ],
+      [
+        "(c') lateness after their time, deadlines spread, p50 / p99",
+        `${ms(pct(spreadLateness, 50))} / ${ms(pct(spreadLateness, 99))} ms`,
+        `${spreadLateness.length} runs due one after another at ${SPREAD_RATE}/s (a steady stream of deadlines, below the drain rate of (c)), ${WAITING - BURST} others waiting`,
+        'p99 ≤ 1 s',
       ],
       [
         '(d) resumeRun → next step start, p50 / p95',
@@ -330,7 +356,8 @@ async function makeVersion(
 
 /**
  * `n` runs waiting at the version's first step (a delay), as the engine leaves a wait: the
- * first `burst` due at `burstAt`, the others an hour on. One statement per table.
+ * first `burst` due at `burstAt` (or, with `perS`, one after another from `burstAt` at `perS`
+ * a second), the others an hour on. One statement per table.
  */
 async function insertWaitingRuns(
   owner: pg.Pool,
@@ -339,13 +366,17 @@ async function insertWaitingRuns(
   n: number,
   burst: number,
   burstAt: Date,
+  perS = 0,
 ): Promise<void> {
   await owner.query(
     `create temporary table bench_waiting as
        select gen_random_uuid() as id, g,
-              case when g <= $2 then $3::timestamptz else $3::timestamptz + interval '1 hour' end as until
+              case when g <= $2
+                   then $3::timestamptz + case when $4::float8 > 0
+                        then make_interval(secs => (g - 1) / $4::float8) else interval '0' end
+                   else $3::timestamptz + interval '1 hour' end as until
          from generate_series(1, $1) g`,
-    [n, burst, burstAt],
+    [n, burst, burstAt, perS],
   );
   await owner.query(
     `insert into workflow_runs (tenant_id, id, workflow_id, workflow_version_id, input, status, started_at, created_at)

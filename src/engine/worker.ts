@@ -201,11 +201,16 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
           if (sweepWaits || performance.now() - lastRequeueAt >= config.pollMs) {
             sweepWaits = false;
             lastRequeueAt = performance.now();
-            const { requeued, woken } = await withSystem(deps.pool, (db) =>
-              requeueExpiredAndWakeDue(db, { now: deps.clock.now(), limit: WAKE_BATCH }),
+            const now = deps.clock.now();
+            const { requeued, woken, nextDue } = await withSystem(deps.pool, (db) =>
+              requeueExpiredAndWakeDue(db, { now, limit: WAKE_BATCH }),
             );
             if (requeued > 0) logger.info({ jobs: requeued }, 'requeued jobs whose lease expired');
             if (woken === WAKE_BATCH) sweepWaits = true;
+            // A wait due before the next poll (recorded by any worker, long ago or now): sweep
+            // at its deadline, not up to a poll interval late.
+            const dueInMs = nextDue ? nextDue.getTime() - now.getTime() : Infinity;
+            if (dueInMs < config.pollMs) wakeAfter(Math.max(0, dueInMs));
           }
           const jobs = await withSystem(deps.pool, (db) =>
             claimJobs(db, {

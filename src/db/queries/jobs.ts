@@ -129,12 +129,14 @@ export async function claimJobs(
  * back to the queue (requeueExpiredJobs), and jobs of waiting runs whose deadline passed
  * become `pending` to be claimed — on the partial index of waiting jobs, at most `limit` per
  * call, rows another worker is moving skipped. (A resumer makes its job pending at once.)
+ * Also answers the next deadline of a waiting job (one probe of that index), so that the
+ * worker can sweep then rather than at its next poll.
  */
 export async function requeueExpiredAndWakeDue(
   db: Queryable,
   p: { now: Date; limit: number },
-): Promise<{ requeued: number; woken: number }> {
-  const res = await db.query<{ requeued: number; woken: number }>({
+): Promise<{ requeued: number; woken: number; nextDue: Date | null }> {
+  const res = await db.query<{ requeued: number; woken: number; next_due: Date | null }>({
     name: 'sy_requeue_expired_and_wake_due',
     text: `with woken as (
        update jobs j set status = 'pending'
@@ -149,10 +151,13 @@ export async function requeueExpiredAndWakeDue(
        returning 1
      )
      select (select count(*) from requeued)::int as requeued,
-            (select count(*) from woken)::int as woken`,
+            (select count(*) from woken)::int as woken,
+            (select run_at from jobs where status = 'waiting' and run_at > $1
+              order by run_at limit 1) as next_due`,
     values: [p.now, p.limit],
   });
-  return res.rows[0]!;
+  const r = res.rows[0]!;
+  return { requeued: r.requeued, woken: r.woken, nextDue: r.next_due };
 }
 
 /**
