@@ -11,7 +11,7 @@
  * `node bench/engine.ts --worker` is the worker process used by (b).
  */
 import { spawn, execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,8 +30,8 @@ import { createWorker } from '../src/engine/worker.ts';
 import type { TenantId, WorkflowId, WorkflowVersionId } from '../src/model/ids.ts';
 import type { StepExecutor } from '../src/model/step.ts';
 import { createLogger } from '../src/observability/logger.ts';
+import { pct, waitUntil, writeResultsSection } from './kit.ts';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const logger = createLogger({ level: process.env.BENCH_LOG_LEVEL ?? 'silent', name: 'bench' });
 const PGBENCH = process.env.PGBENCH ?? '/usr/lib/postgresql/15/bin/pgbench';
 const WORKER_CONCURRENCY = 32;
@@ -80,11 +80,6 @@ if (process.argv.includes('--worker')) {
 
 function progress(phase: string): void {
   process.stderr.write(`bench: phase (${phase}) at ${new Date().toISOString()}\n`);
-}
-
-function pct(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 async function main(): Promise<void> {
@@ -397,28 +392,9 @@ async function spawnWorker(appUrl: string, children: ReturnType<typeof spawn>[])
   return child;
 }
 
-async function waitUntil(
-  fn: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  intervalMs = 20,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await fn())) {
-    if (performance.now() > deadline) throw new Error('bench: timed out');
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
-
 async function writeResults(table: string, machine: string): Promise<void> {
-  const file = path.join(here, 'RESULTS.md');
-  let text = '';
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    text = '# Benchmark results\n';
-  }
-  const section = `## Engine\n\nRecorded ${new Date().toISOString()} by \`npm run bench:engine\`.\n\n${table}\n\nMachine: ${machine}\n`;
-  const re = /## Engine\n[\s\S]*?(?=\n## |$)/;
-  text = re.test(text) ? text.replace(re, section) : `${text.trimEnd()}\n\n${section}`;
-  await writeFile(file, text);
+  await writeResultsSection(
+    'Engine',
+    `Recorded ${new Date().toISOString()} by \`npm run bench:engine\`.\n\n${table}\n\nMachine: ${machine}\n`,
+  );
 }

@@ -15,10 +15,9 @@
  *   (4) the same at concurrency 4, compared with (1).
  * Prints a table and writes the "forEach" section of bench/RESULTS.md.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { createTenantWithOwner } from '../src/accounts/create-tenant.ts';
 import { defaultEngineConfig } from '../src/config/engine.ts';
@@ -34,8 +33,8 @@ import type { RunId, TenantId, WorkflowId } from '../src/model/ids.ts';
 import type { StepExecutor } from '../src/model/step.ts';
 import { createLogger } from '../src/observability/logger.ts';
 import { runnerMapping } from '../src/runner/mapping-evaluator.ts';
+import { makeNoopAction, pct, progress, waitUntil, writeResultsSection } from './kit.ts';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const logger = createLogger({ level: process.env.BENCH_LOG_LEVEL ?? 'silent', name: 'bench' });
 const ITEMS = 1_000;
 const CONCURRENCY = 50;
@@ -52,11 +51,6 @@ function engineDeps(pool: pg.Pool, workerConcurrency: number): EngineDeps {
     logger,
     config: defaultEngineConfig({ workerConcurrency, tenantMaxConcurrency: 1_000, pollMs: 500 }),
   };
-}
-
-function pct(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 async function main(): Promise<void> {
@@ -91,7 +85,7 @@ async function main(): Promise<void> {
       ownerEmail: 'bench@example.test',
       actor: { kind: 'system', id: 'bench' },
     });
-    const actionId = await makeAction(pool, tenantId);
+    const actionId = await makeNoopAction(pool, tenantId, 'bench-foreach');
     const forty = await makeWorkflow(pool, tenantId, 'forty', {
       steps: Array.from({ length: 40 }, (_, i) => ({ id: `s${i}`, actionId, input: {} })),
     });
@@ -236,25 +230,6 @@ async function main(): Promise<void> {
   }
 }
 
-function progress(phase: string): void {
-  process.stderr.write(`bench: phase (${phase}) at ${new Date().toISOString()}\n`);
-}
-
-async function makeAction(pool: pg.Pool, tenantId: TenantId): Promise<string> {
-  return withTenant(pool, tenantId, async (db) => {
-    const app = await db.query<{ id: string }>(
-      `insert into apps (tenant_id, key, name) values ($1, 'bench-foreach', 'Bench') returning id`,
-      [tenantId],
-    );
-    const action = await db.query<{ id: string }>(
-      `insert into actions (tenant_id, app_id, key, name, kind, implementation, retry_strategy, max_attempts)
-       values ($1, $2, 'noop', 'No-op', 'javascript', '{"code": ""}', 'none', 1) returning id`,
-      [tenantId, app.rows[0]!.id],
-    );
-    return action.rows[0]!.id;
-  });
-}
-
 async function makeWorkflow(
   pool: pg.Pool,
   tenantId: TenantId,
@@ -295,30 +270,11 @@ async function runStatus(owner: pg.Pool, runId: RunId): Promise<string> {
   return r.rows[0]?.status ?? 'missing';
 }
 
-async function waitUntil(
-  fn: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  intervalMs = 20,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await fn())) {
-    if (performance.now() > deadline) throw new Error('bench: timed out');
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
-
 async function writeResults(table: string, machine: string): Promise<void> {
-  const file = path.join(here, 'RESULTS.md');
-  let text = '';
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    text = '# Benchmark results\n';
-  }
-  const section = `## forEach\n\nRecorded ${new Date().toISOString()} by \`npm run bench:foreach\`: one in-process worker (as many slots as the runs or items in flight), a no-op executor, all four measures in the same run. (1) is measured as bench:engine's (c) (the earlier 1.65 ms, on a quiet machine): the gap between consecutive step starts of a run. An item's overhead is the same gap for an item: from the start of the item whose end spawned it to its own start — the ending item's transaction records its result and claims the next item, starting its first step, for the same slot (no claim or prepare of its own). Compare (3) with (2) and (4) with (1): the same number of lanes in flight. A loaded machine stretches every figure alike; read the ratios.\n\n${table}\n\nMachine: ${machine}\n`;
-  const re = /## forEach\n[\s\S]*?(?=\n## |$)/;
-  text = re.test(text) ? text.replace(re, section) : `${text.trimEnd()}\n\n${section}`;
-  await writeFile(file, text);
+  await writeResultsSection(
+    'forEach',
+    `Recorded ${new Date().toISOString()} by \`npm run bench:foreach\`: one in-process worker (as many slots as the runs or items in flight), a no-op executor, all four measures in the same run. (1) is measured as bench:engine's (c) (the earlier 1.65 ms, on a quiet machine): the gap between consecutive step starts of a run. An item's overhead is the same gap for an item: from the start of the item whose end spawned it to its own start — the ending item's transaction records its result and claims the next item, starting its first step, for the same slot (no claim or prepare of its own). Compare (3) with (2) and (4) with (1): the same number of lanes in flight. A loaded machine stretches every figure alike; read the ratios.\n\n${table}\n\nMachine: ${machine}\n`,
+  );
 }
 
 await main();
