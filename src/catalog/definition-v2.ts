@@ -6,6 +6,7 @@
  * catalog/workflows.ts dispatches here by `definitionVersionOf`.
  */
 import type { Queryable } from '../db/pool.ts';
+import { selectCalledWorkflows } from '../db/queries/workflow-versions.ts';
 import { selectWorkflowsByIds } from '../db/queries/workflows.ts';
 import type { WorkflowId } from '../model/ids.ts';
 import type { StepDefinition } from '../model/step.ts';
@@ -74,6 +75,48 @@ export async function validateDefinitionV2(
           `${where}.workflowId`,
         );
     }
+    if (p.workflowId) await refuseCallCycles(db, p.workflowId, calls);
   }
   return { definition: normalised, steps, shape };
+}
+
+/** How far the save follows the calls of called workflows (their current versions). */
+const CALL_SEARCH_LIMIT = 200;
+
+/**
+ * A call that leads back to the workflow being saved, through the current versions of the
+ * workflows it calls (A calls B, whose current version calls A), would start runs without end:
+ * refused, naming the chain. Breadth-first, at most CALL_SEARCH_LIMIT workflows looked at; the
+ * engine bounds what a save cannot see (a chain of calls at most MAX_CALL_DEPTH runs deep).
+ */
+async function refuseCallCycles(
+  db: Queryable,
+  self: WorkflowId,
+  calls: Array<{ where: string; step: { workflowId: string } }>,
+): Promise<void> {
+  for (const { where, step } of calls) {
+    // The chain that reached each workflow, from this call's target.
+    const via = new Map<string, string[]>([[step.workflowId, [step.workflowId]]]);
+    let frontier = [step.workflowId];
+    while (frontier.length > 0 && via.size < CALL_SEARCH_LIMIT) {
+      const edges = await selectCalledWorkflows(db, { ids: frontier });
+      frontier = [];
+      for (const { callerId, calledId } of edges) {
+        const chain = [...via.get(callerId)!, calledId];
+        if (calledId === self) {
+          const names = new Map(
+            (await selectWorkflowsByIds(db, { ids: chain })).map((w) => [w.id as string, w.name]),
+          );
+          throw invalid(
+            `calls back into this workflow: ${chain.map((id) => (id === self ? 'this workflow' : `"${names.get(id) ?? id}"`)).join(' → ')}; each run would start another without end. Break the cycle: call a workflow that does not call back.`,
+            `${where}.workflowId`,
+          );
+        }
+        if (!via.has(calledId)) {
+          via.set(calledId, chain);
+          frontier.push(calledId);
+        }
+      }
+    }
+  }
 }

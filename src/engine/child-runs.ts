@@ -9,7 +9,12 @@
  * step and the loop item, whose payload is that same triple (the input mapping may differ on a
  * retry, e.g. `run.attempt`), so the retry gets the first child back (`duplicate`).
  */
-import { linkChildRun, selectChildRun, type ChildRunRow } from '../db/queries/child-runs.ts';
+import {
+  linkChildRun,
+  selectCallDepth,
+  selectChildRun,
+  type ChildRunRow,
+} from '../db/queries/child-runs.ts';
 import type { Queryable } from '../db/pool.ts';
 import { SwitchyardError } from '../model/errors.ts';
 import {
@@ -41,6 +46,13 @@ export type ChildStart = {
 
 export const FINAL_RUN_STATUSES = new Set(['succeeded', 'failed', 'dead', 'canceled']);
 
+/**
+ * The longest chain of runs started by calls: a run this deep starts no child. Save refuses
+ * the call cycles it can see (catalog/definition-v2.ts); this bounds the ones it cannot (an
+ * edit of a called workflow that closes a cycle through a version saved before).
+ */
+export const MAX_CALL_DEPTH = 10;
+
 export function childIdempotencyKey(p: Pick<ChildStart, 'parentRunId' | 'stepId' | 'itemIndex'>) {
   return `call:${p.parentRunId}:${p.stepId}:${p.itemIndex ?? '-'}`;
 }
@@ -59,6 +71,17 @@ export async function startChildRun(
     throw isUuid(p.workflowId)
       ? await whyNotStartable(db, p)
       : new SwitchyardError('E_NOT_FOUND', `Workflow ${p.workflowId} does not exist.`);
+  const depth = await selectCallDepth(db, {
+    tenantId: p.tenantId,
+    runId: p.parentRunId,
+    cap: MAX_CALL_DEPTH,
+  });
+  if (depth + 1 >= MAX_CALL_DEPTH)
+    throw new SwitchyardError(
+      'E_CALL_DEPTH_EXCEEDED',
+      `${p.stepId}: this run is the ${depth + 1}th of a chain of runs started by callWorkflow (at most ${MAX_CALL_DEPTH}); the workflows probably call each other in a cycle — break it.`,
+      { depth: depth + 1, max: MAX_CALL_DEPTH },
+    );
   const started = await startRunInTransaction(db, deps, {
     tenantId: p.tenantId,
     workflowId: p.workflowId,

@@ -358,6 +358,11 @@ export const errorCodes = {
     retryable: false,
     message: 'The child run of a callWorkflow step did not succeed',
   },
+  E_CALL_DEPTH_EXCEEDED: {
+    httpStatus: 422,
+    retryable: false,
+    message: 'Workflows calling workflows went too deep',
+  },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {

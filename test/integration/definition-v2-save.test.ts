@@ -237,6 +237,33 @@ describe('saveWorkflowVersion, definition version 2', () => {
     expect(join.errors![0]!.message).toMatch(/may not have run/);
   });
 
+  it('refuses a call that leads back to the workflow through the workflows it calls', async () => {
+    const create = async (name: string) =>
+      (
+        await gql<{ createWorkflow: { id: string } }>(
+          `mutation($n: String!) { createWorkflow(name: $n) { id } }`,
+          { n: name },
+        )
+      ).data!.createWorkflow.id;
+    const calls = (to: string) => ({
+      version: 2,
+      steps: [{ id: 'call', type: 'callWorkflow', workflowId: to }],
+    });
+    const a = await create('Cycle A');
+    const b = await create('Cycle B');
+    const c = await create('Cycle C');
+    // C calls A, B calls C: saving A calling B would close A → B → C → A.
+    expect((await gql(SAVE, { w: a, d: { version: 2, steps: [js('a')] } })).errors).toBeUndefined();
+    expect((await gql(SAVE, { w: c, d: calls(a) })).errors).toBeUndefined();
+    expect((await gql(SAVE, { w: b, d: calls(c) })).errors).toBeUndefined();
+    const r = await gql(SAVE, { w: a, d: calls(b) });
+    expect(failure(r)).toEqual({ code: 'E_VALIDATION', field: 'definition.steps[0].workflowId' });
+    expect(r.errors![0]!.message).toContain('"Cycle B" → "Cycle C" → this workflow');
+    // Calling C alone is no cycle once C no longer calls back.
+    expect((await gql(SAVE, { w: c, d: { version: 2, steps: [js('c')] } })).errors).toBeUndefined();
+    expect((await gql(SAVE, { w: a, d: calls(b) })).errors).toBeUndefined();
+  });
+
   it('saves version 1 as before (no version field stored)', async () => {
     const r = await gql<{ saveWorkflowVersion: { definition: Stored } }>(SAVE, {
       w: workflowId,

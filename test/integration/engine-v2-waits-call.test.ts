@@ -157,4 +157,40 @@ describe('callWorkflow', () => {
     );
     expect(runsOfOther.rowCount).toBe(0);
   });
+
+  it('a cycle of calls the save could not see stops at 10 runs deep (E_CALL_DEPTH_EXCEEDED)', async () => {
+    // A calls B, B calls A — written past the save's check, as a later edit of B could.
+    const a = await makeWorkflowV2(db.pool, tenantId, {
+      steps: [{ id: 'x', actionId, input: {} }],
+    });
+    const call = (to: WorkflowId) => ({
+      steps: [{ id: 'call', type: 'callWorkflow', workflowId: to, input: {}, wait: false }],
+    });
+    const b = await makeWorkflowV2(db.pool, tenantId, call(a));
+    const v = await db.ownerPool.query<{ id: string }>(
+      `insert into workflow_versions (tenant_id, workflow_id, version, definition)
+       values ($1, $2, 2, $3) returning id`,
+      [tenantId, a, JSON.stringify({ version: 2, ...call(b) })],
+    );
+    await db.ownerPool.query('update workflows set current_version_id = $2 where id = $1', [
+      a,
+      v.rows[0]!.id,
+    ]);
+    const { runId } = await startRun(engineDeps(db.pool), { tenantId, workflowId: a, input: {} });
+    // Each run starts the next and ends; the chain's 10th run may start no 11th.
+    const chain: string[] = [runId];
+    for (let i = 1; i < 10; i++) {
+      await ended(chain.at(-1)!);
+      chain.push(((await childOf(chain.at(-1)!)).output as { runId: string }).runId);
+    }
+    const last = await ended(chain.at(-1)!);
+    expect(last.status).toBe('failed');
+    expect(last.error).toMatchObject({ code: 'E_CALL_DEPTH_EXCEEDED' });
+    expect((last.error as { message: string }).message).toMatch(/cycle/);
+    const runs = await db.ownerPool.query(
+      'select 1 from workflow_runs where workflow_id = any($1::uuid[])',
+      [[a, b]],
+    );
+    expect(runs.rowCount).toBe(10);
+  });
 });

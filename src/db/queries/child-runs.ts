@@ -70,3 +70,26 @@ export async function selectChildOfStep(
   );
   return res.rows[0] ?? null;
 }
+
+/**
+ * How many runs of calls lead to `runId` (0: it was not started by a call), counted up to
+ * `cap` along `parent_run_id`.
+ */
+export async function selectCallDepth(
+  db: Queryable,
+  p: { tenantId: TenantId; runId: RunId; cap: number },
+): Promise<number> {
+  const res = await db.query<{ depth: number }>({
+    name: 'sy_select_call_depth',
+    text: `with recursive chain(id, depth) as (
+       select parent_run_id, 0 from workflow_runs where tenant_id = $1 and id = $2
+       union all
+       select r.parent_run_id, c.depth + 1
+         from chain c join workflow_runs r on r.tenant_id = $1 and r.id = c.id
+        where c.depth < $3
+     )
+     select coalesce(max(depth) filter (where id is not null), -1)::int + 1 as depth from chain`,
+    values: [p.tenantId, p.runId, p.cap],
+  });
+  return res.rows[0]?.depth ?? 0;
+}

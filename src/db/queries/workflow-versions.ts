@@ -152,3 +152,24 @@ export async function selectWorkflowsUsingActions(
   );
   return res.rows.map((r) => ({ id: r.id, name: r.name, actionIds: r.action_ids }));
 }
+
+/**
+ * The workflows that the current versions of `ids` call (callWorkflow steps at any depth): a
+ * row per caller and callee. Row security keeps it to the tenant.
+ */
+export async function selectCalledWorkflows(
+  db: Queryable,
+  p: { ids: string[] },
+): Promise<Array<{ callerId: WorkflowId; calledId: string }>> {
+  if (p.ids.length === 0) return [];
+  const res = await db.query<{ caller_id: WorkflowId; called_id: string }>(
+    `select distinct w.id as caller_id, c.id #>> '{}' as called_id
+       from workflows w
+       join workflow_versions v on v.tenant_id = w.tenant_id and v.id = w.current_version_id
+       cross join lateral jsonb_path_query(
+         v.definition, 'lax $.** ? (@.type == "callWorkflow").workflowId') as c(id)
+      where w.id::text = any($1::text[])`,
+    [p.ids],
+  );
+  return res.rows.map((r) => ({ callerId: r.caller_id, calledId: r.called_id }));
+}
