@@ -78,6 +78,9 @@ export function createRunner(deps: RunnerDeps): StepExecutor {
     async execute(request, signal) {
       const lines: ExecutionLogLine[] = [];
       const stepScrubber = createScrubber();
+      // A resume token is a capability (whoever holds it resumes the run): the step sends it
+      // where its input says, but its StepRun, logs and output keep only `[secret]`.
+      for (const link of Object.values(request.context.waits ?? {})) stepScrubber.add(link.token);
       const log = (line: ExecutionLogLine) => {
         if (lines.length < MAX_LOG_LINES) lines.push(line);
         else if (lines.length === MAX_LOG_LINES)
