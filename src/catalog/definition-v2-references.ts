@@ -105,7 +105,11 @@ function checkReachable(shape: ShapeResult): void {
       if (b.when === undefined) {
         // Compared with the switch's value: an earlier branch with the same `equals` wins.
         const same = branches.findIndex(
-          (o, j) => j < i && o.when === undefined && isDeepStrictEqual(o.equals, b.equals),
+          (o, j) =>
+            j < i &&
+            o !== undefined &&
+            o.when === undefined &&
+            isDeepStrictEqual(o.equals, b.equals),
         );
         if (same >= 0)
           throw invalid(
