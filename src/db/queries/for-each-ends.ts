@@ -100,8 +100,11 @@ export async function endForEachItems(
          from recorded r join item i using (run_id, loop_pc, item_index)
         group by r.run_id, r.loop_pc
      ),
+     -- Locked first (FOR UPDATE answers the row as the last commit left it): its spawned is
+     -- the value before this statement's update (RETURNING old.* needs PostgreSQL 18).
      locked as (
-       select l.run_id, l.loop_pc from for_each_loops l join per_loop pl using (run_id, loop_pc)
+       select l.run_id, l.loop_pc, l.spawned as spawned_from
+         from for_each_loops l join per_loop pl using (run_id, loop_pc)
         where l.tenant_id = $1
         order by l.run_id, l.loop_pc
         for update of l
@@ -112,13 +115,13 @@ export async function endForEachItems(
               failed_item = coalesce(l.failed_item, pl.failed_item),
               spawned = case when l.failed_item is null and pl.failed_item is null
                              then least(l.item_count, l.spawned + pl.n) else l.spawned end
-         from per_loop pl
+         from per_loop pl, locked lk
         where l.tenant_id = $1 and l.run_id = pl.run_id and l.loop_pc = pl.loop_pc
-          and (l.run_id, l.loop_pc) in (select run_id, loop_pc from locked)
+          and lk.run_id = l.run_id and lk.loop_pc = l.loop_pc
        returning l.run_id, l.loop_pc, pl.body_pc, pl.body_step_id, pl.body_action_id,
-                 l.chunk_size, old.spawned as spawned_from,
-                 new.spawned as spawned_to,
-                 (new.finished >= new.item_count or new.failed_item is not null) as over
+                 l.chunk_size, lk.spawned_from,
+                 l.spawned as spawned_to,
+                 (l.finished >= l.item_count or l.failed_item is not null) as over
      ),
      spawn as (
        insert into jobs (tenant_id, run_id, step_index, item_index, run_at, created_at, status,
