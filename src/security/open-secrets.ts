@@ -2,6 +2,7 @@
 import type pg from 'pg';
 import type { SecurityConfig } from '../config/security.ts';
 import { countDataKeysByKekVersion } from '../db/queries/data-keys.ts';
+import { retryWhileUnreachable } from '../db/pool.ts';
 import { withSystem } from '../db/tenant.ts';
 import type { Logger } from '../observability/logger.ts';
 import { createSecretBox, type SecretBox } from './crypto/secret-box.ts';
@@ -10,7 +11,14 @@ import { LOCAL_KEK_ID } from './kms/local.ts';
 
 export async function openSecretBox(
   cfg: SecurityConfig,
-  opts: { dataDir: string; embeddedDatabase: boolean; logger: Logger; pool?: pg.Pool },
+  opts: {
+    dataDir: string;
+    embeddedDatabase: boolean;
+    logger: Logger;
+    pool?: pg.Pool;
+    /** How long a start-up waits out an unreachable database (a restart) for its one read. */
+    retryForMs?: number;
+  },
 ): Promise<SecretBox> {
   const pool = opts.pool;
   const provider = await createKeyProvider(cfg.kms, {
@@ -19,10 +27,19 @@ export async function openSecretBox(
     logger: opts.logger,
     ...(pool
       ? {
+          // At start-up, like the migrations (db/connect.ts): a PostgreSQL restart meanwhile
+          // is waited out rather than ending the process.
           databaseHasLocalKeys: async () =>
-            (await withSystem(pool, (c) => countDataKeysByKekVersion(c))).some(
-              (u) => u.kekId === LOCAL_KEK_ID,
-            ),
+            (
+              await retryWhileUnreachable(
+                () => withSystem(pool, (c) => countDataKeysByKekVersion(c)),
+                {
+                  retryForMs: opts.retryForMs ?? 30_000,
+                  logger: opts.logger,
+                  what: 'key provider check',
+                },
+              )
+            ).some((u) => u.kekId === LOCAL_KEK_ID),
         }
       : {}),
   });
