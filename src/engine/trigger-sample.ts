@@ -55,27 +55,85 @@ export async function recordManualSampleIn(
 
 export type SampleRecorder = {
   /**
-   * Records a webhook delivery's sample in its own transaction, off the request's path: the
-   * delivery is answered without waiting, and a failure here is logged, never the sender's.
+   * Keeps a webhook delivery as its trigger's sample, off the request's path: the delivery is
+   * answered without waiting, and a failure here is logged, never the sender's.
    */
-  record(p: { tenantId: TenantId; triggerId: TriggerId; payload: unknown; receivedAt: Date }): void;
+  record(p: SampleInput): void;
   /** Resolves once every sample submitted so far is written (an orderly stop, tests). */
   idle(): Promise<void>;
 };
 
-export function createSampleRecorder(pool: pg.Pool, logger: Logger): SampleRecorder {
-  const pending = new Set<Promise<void>>();
+type SampleInput = { tenantId: TenantId; triggerId: TriggerId; payload: unknown; receivedAt: Date };
+
+/** A trigger's sample is written at most once per this many ms; the newest delivery wins. */
+export const SAMPLE_WRITE_INTERVAL_MS = 250;
+
+/**
+ * Latest wins, one write per trigger at a time: a delivery to a quiet trigger is written at
+ * once; deliveries that arrive while one is written (or within SAMPLE_WRITE_INTERVAL_MS after)
+ * replace each other in memory, and only the newest is scrubbed and written when the interval
+ * ends. Under a burst of webhooks a trigger costs a few writes a second instead of one
+ * transaction (and one row version of the same row, each waiting on the previous one's lock)
+ * per delivery. The sample is still the last delivery received.
+ */
+export function createSampleRecorder(
+  pool: pg.Pool,
+  logger: Logger,
+  intervalMs = SAMPLE_WRITE_INTERVAL_MS,
+): SampleRecorder {
+  type Lane = { next: SampleInput | null; busy: boolean; timer: NodeJS.Timeout | null };
+  const lanes = new Map<string, Lane>();
+  const idleWaiters: (() => void)[] = [];
+  const settle = () => {
+    if (lanes.size > 0) return;
+    for (const resolve of idleWaiters.splice(0)) resolve();
+  };
+  const write = (key: string, lane: Lane): void => {
+    const p = lane.next!;
+    lane.next = null;
+    lane.busy = true;
+    withTenant(pool, p.tenantId, (db) => recordTriggerSampleIn(db, p))
+      .catch((err: unknown) =>
+        logger.warn({ triggerId: p.triggerId, err }, 'could not keep the trigger sample'),
+      )
+      .finally(() => {
+        lane.busy = false;
+        // Nothing newer: the lane ends. Newer: it is written once the interval is over, or at
+        // once when someone waits for the samples to be written.
+        if (!lane.next) {
+          lanes.delete(key);
+          settle();
+        } else if (idleWaiters.length > 0) write(key, lane);
+        else lane.timer = setTimeout(() => flush(key, lane), intervalMs).unref();
+      });
+  };
+  const flush = (key: string, lane: Lane): void => {
+    lane.timer = null;
+    if (lane.next) write(key, lane);
+  };
   return {
     record(p) {
-      const write = withTenant(pool, p.tenantId, (db) => recordTriggerSampleIn(db, p))
-        .catch((err: unknown) =>
-          logger.warn({ triggerId: p.triggerId, err }, 'could not keep the trigger sample'),
-        )
-        .finally(() => pending.delete(write));
-      pending.add(write);
+      const key = `${p.tenantId}:${p.triggerId}`;
+      const lane = lanes.get(key);
+      if (!lane) {
+        const fresh: Lane = { next: p, busy: false, timer: null };
+        lanes.set(key, fresh);
+        write(key, fresh);
+        return;
+      }
+      if (!lane.next || lane.next.receivedAt <= p.receivedAt) lane.next = p;
     },
-    idle: async () => {
-      await Promise.allSettled([...pending]);
-    },
+    idle: () =>
+      new Promise<void>((resolve) => {
+        idleWaiters.push(resolve);
+        // Pending samples waiting out their interval are written now.
+        for (const [key, lane] of lanes) {
+          if (lane.timer) {
+            clearTimeout(lane.timer);
+            flush(key, lane);
+          }
+        }
+        settle();
+      }),
   };
 }

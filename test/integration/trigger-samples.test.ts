@@ -6,8 +6,9 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fireOne } from '../../src/engine/cron.ts';
-import { SAMPLE_MAX_BYTES } from '../../src/engine/trigger-sample.ts';
-import type { TenantId, WorkflowId } from '../../src/model/ids.ts';
+import { createSampleRecorder, SAMPLE_MAX_BYTES } from '../../src/engine/trigger-sample.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+import type { TenantId, TriggerId, WorkflowId } from '../../src/model/ids.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { engineDeps, makeCronTrigger } from '../support/engine-factories.ts';
@@ -151,6 +152,32 @@ describe('webhook samples', () => {
       return s && s.payload === null ? s : null;
     });
     expect(sample.sizeBytes).toBeGreaterThan(SAMPLE_MAX_BYTES);
+  });
+
+  it('keeps the newest of a burst of deliveries with a few writes, not one per delivery', async () => {
+    const recorder = createSampleRecorder(db.pool, createLogger({ level: 'silent' }));
+    let checkouts = 0;
+    const count = () => checkouts++;
+    db.pool.on('acquire', count);
+    try {
+      const t0 = Date.now();
+      for (let i = 1; i <= 300; i++) {
+        recorder.record({
+          tenantId,
+          triggerId: trigger.id as TriggerId,
+          payload: { body: { burst: i } },
+          receivedAt: new Date(t0 + i),
+        });
+      }
+      await recorder.idle();
+    } finally {
+      db.pool.off('acquire', count);
+    }
+    expect(((await sampleOf(trigger.id))?.payload as { body?: unknown })?.body).toEqual({
+      burst: 300,
+    });
+    // The first delivery at once, the newest one when it is done: two transactions.
+    expect(checkouts).toBeLessThanOrEqual(3);
   });
 
   it('is for editors and above: a viewer is refused', async () => {
