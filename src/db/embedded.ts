@@ -91,6 +91,12 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   const settings = {
     listen_addresses: '127.0.0.1',
     unix_socket_directories: '',
+    // Statistics that follow a new install's first burst: the hot statements are prepared
+    // once per connection, and a generic plan built while a table held a few rows (a scan of
+    // the tenant's rows, every call) is only replaced when the table is analyzed. With the
+    // default minute between autovacuum rounds, a fresh server spent its first minute
+    // scanning thousands of step runs per transition (docs/scaling.md, "Statistics").
+    autovacuum_naptime: '5s',
     ...opts.settings,
   };
   const args = [
