@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { boolFlag, positiveInt } from './env.ts';
 
 export const engineSchema = z.object({
-  WORKER_CONCURRENCY: positiveInt(16, 1000),
+  WORKER_CONCURRENCY: positiveInt(64, 1000),
   WORKER_LEASE_MS: positiveInt(30_000),
   WORKER_HEARTBEAT_MS: positiveInt(10_000),
   WORKER_POLL_MS: positiveInt(1_000),
