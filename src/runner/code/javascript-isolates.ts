@@ -17,8 +17,20 @@ import ivm from 'isolated-vm';
 
 /** Steps one isolate runs before it is replaced (bounds what any leftover could accumulate). */
 const MAX_USES = 1_000;
-/** Idle isolates kept per tenant, and for all tenants together (least recently used go). */
-const IDLE_PER_TENANT = 4;
+/**
+ * An isolate whose heap holds more than this after a step is replaced (or more than half its
+ * limit, if that is less): garbage of earlier steps is not collected until V8 needs the room,
+ * so without a bound every warm isolate grew toward half its limit (32 MB by default) and the
+ * idle pool toward gigabytes. A new isolate costs ~1 ms, once per few hundred trivial steps.
+ */
+const RETIRE_HEAP_BYTES = 8 * 2 ** 20;
+/**
+ * Idle isolates kept per tenant, and for all tenants together (least recently used go; ~1.3 MB
+ * each). A tenant's idle isolates must cover how much its concurrency swings between claims:
+ * with 4, a tenant running 50 code steps at once created and disposed an isolate for most
+ * steps (a quarter of the process's CPU at 400 steps/s, bench/RESULTS.md "End to end").
+ */
+const IDLE_PER_TENANT = 32;
 const IDLE_TOTAL = 64;
 
 export type WarmIsolate = {
@@ -79,7 +91,8 @@ export function createIsolatePool(): IsolatePool {
       if (!spent) {
         const heap = w.isolate.getHeapStatisticsSync();
         spent =
-          heap.used_heap_size + heap.externally_allocated_size > (w.memoryLimitMb * 2 ** 20) / 2;
+          heap.used_heap_size + heap.externally_allocated_size >
+          Math.min((w.memoryLimitMb * 2 ** 20) / 2, RETIRE_HEAP_BYTES);
       }
       const list = idle.get(w.tenantKey) ?? [];
       if (spent || list.length >= IDLE_PER_TENANT) {
