@@ -88,13 +88,27 @@ export function postmasterPidOf(dataDir: string): number {
   return Number(readFileSync(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
 }
 
-export type StatementCost = { query: string; calls: number; totalMs: number; meanMs: number };
+export type StatementCost = {
+  query: string;
+  calls: number;
+  totalMs: number;
+  meanMs: number;
+  /** Shared buffers touched (hit + read) per call: a scan shows here. */
+  blocksPerCall: number;
+};
 
 /** The statements that took the most time since the last reset (pg_stat_statements). */
 export async function topStatements(owner: pg.Pool, limit = 8): Promise<StatementCost[]> {
   try {
-    const r = await owner.query<{ query: string; calls: string; total: number; mean: number }>(
-      `select query, calls::text, total_exec_time as total, mean_exec_time as mean
+    const r = await owner.query<{
+      query: string;
+      calls: string;
+      total: number;
+      mean: number;
+      blocks: number;
+    }>(
+      `select query, calls::text, total_exec_time as total, mean_exec_time as mean,
+              (shared_blks_hit + shared_blks_read)::float8 / greatest(calls, 1) as blocks
          from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
         order by total_exec_time desc limit $1`,
       [limit],
@@ -104,6 +118,7 @@ export async function topStatements(owner: pg.Pool, limit = 8): Promise<Statemen
       calls: Number(x.calls),
       totalMs: x.total,
       meanMs: x.mean,
+      blocksPerCall: x.blocks,
     }));
   } catch {
     return [];
@@ -116,4 +131,44 @@ export async function resetStatements(owner: pg.Pool): Promise<void> {
   } catch {
     // not loaded: the line reports no statements
   }
+}
+
+/**
+ * What PostgreSQL's active backends were doing, sampled every `everyMs` (pg_stat_activity):
+ * the share of samples per wait event ("CPU" when a backend waited on nothing), and the mean
+ * number of active backends. Where a drain that leaves cores idle spends its time.
+ */
+export function sampleWaitEvents(owner: pg.Pool, everyMs = 20) {
+  const counts = new Map<string, number>();
+  let samples = 0;
+  let active = 0;
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        const r = await owner.query<{ w: string; n: number }>(
+          `select coalesce(wait_event_type || ':' || wait_event, 'CPU') as w, count(*)::int as n
+             from pg_stat_activity
+            where state = 'active' and backend_type = 'client backend' and pid <> pg_backend_pid()
+            group by 1`,
+        );
+        samples++;
+        for (const row of r.rows) {
+          counts.set(row.w, (counts.get(row.w) ?? 0) + row.n);
+          active += row.n;
+        }
+      } catch {
+        // a sample lost is a sample lost
+      }
+      await new Promise((res) => setTimeout(res, everyMs));
+    }
+  })();
+  return async (): Promise<{ activeMean: number; events: [string, number][] }> => {
+    stopped = true;
+    await loop;
+    const events = [...counts.entries()]
+      .map(([w, n]): [string, number] => [w, active ? n / active : 0])
+      .sort((a, b) => b[1] - a[1]);
+    return { activeMean: samples ? active / samples : 0, events };
+  };
 }

@@ -19,6 +19,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { openSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,6 +36,7 @@ import {
   readRss,
   resetStatements,
   topStatements,
+  sampleWaitEvents,
   type StatementCost,
 } from './e2e-stats.ts';
 import { steadyLoad } from './steady-load.ts';
@@ -88,6 +90,8 @@ export type Line = {
   nodeCpuPer1k: number;
   pgCpuPer1k: number;
   top: StatementCost[];
+  /** BENCH_WAIT_EVENTS=1: the backends' wait events during the line (e2e-stats.ts). */
+  waits?: { activeMean: number; events: [string, number][] };
 };
 
 const percentile = (sorted: number[], p: number) =>
@@ -166,7 +170,7 @@ export async function startServer(
     PORT: String(port),
     HOST: '127.0.0.1',
     EMBEDDED_PG_PORT: String(await freePort()),
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: process.env.BENCH_SERVER_LOG ? 'debug' : 'warn',
     RATE_LIMIT_TENANT_PER_MINUTE: '100000000',
     RATE_LIMIT_PRINCIPAL_PER_MINUTE: '100000000',
     GATE_ALLOW_HTTP_HOSTS: `127.0.0.1:${targetPort}`,
@@ -184,7 +188,12 @@ export async function startServer(
   ) as { apiToken: string; tenantId: string };
   await appendFile(
     path.join(dataDir, 'pg', 'postgresql.auto.conf'),
-    "\nshared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = 'all'\n",
+    "\nshared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = 'all'\n" +
+      // BENCH_AUTO_EXPLAIN=<ms>: the plans (with timings) of slower statements, in the server
+      // log (the server's stdout at LOG_LEVEL=debug, BENCH_SERVER_LOG).
+      (process.env.BENCH_AUTO_EXPLAIN
+        ? `shared_preload_libraries = 'pg_stat_statements,auto_explain'\nauto_explain.log_min_duration = '${Number(process.env.BENCH_AUTO_EXPLAIN)}ms'\nauto_explain.log_analyze = on\nauto_explain.log_buffers = on\nauto_explain.log_nested_statements = on\n`
+        : ''),
   );
   const procs: ChildProcess[] = [];
   const spawnCmd = (cmd: string) => {
@@ -195,7 +204,11 @@ export async function startServer(
     const child = spawn(process.execPath, [...prof, 'bin/switchyard.js', cmd], {
       cwd: target.root,
       env: { ...process.env, ...env },
-      stdio: ['ignore', 'ignore', 'inherit'],
+      stdio: [
+        'ignore',
+        process.env.BENCH_SERVER_LOG ? openSync(process.env.BENCH_SERVER_LOG, 'a') : 'ignore',
+        'inherit',
+      ],
     });
     procs.push(child);
     return child;
@@ -353,7 +366,11 @@ async function finished(s: Server, workflowId: string) {
   return r.rows[0]!;
 }
 
-/** Polls until every run of the workflow has ended; own queries are counted (commits). */
+/**
+ * Polls until every run of the workflow has ended; own queries are counted (commits). The poll
+ * reads the queue's size (every unfinished run has a job), not the runs: counting the runs
+ * table ten times a second cost the server under test a seventh of a core.
+ */
 async function waitDrained(
   s: Server,
   workflowId: string,
@@ -362,12 +379,26 @@ async function waitDrained(
 ): Promise<boolean> {
   const deadline = performance.now() + DRAIN_TIMEOUT_S * 1000;
   while (performance.now() < deadline) {
-    const f = await finished(s, workflowId);
+    const q = await s.owner.query<{ n: number }>('select count(*)::int as n from jobs');
     counter.queries++;
-    if (f.n >= expected) return true;
+    if (q.rows[0]!.n === 0) {
+      const f = await finished(s, workflowId);
+      counter.queries++;
+      if (f.n >= expected) return true;
+    }
     await sleep(100);
   }
   return false;
+}
+
+/** When the workflow's last run ended (ms since the epoch, the database's clock). */
+async function lastEnd(s: Server, workflowId: string): Promise<number> {
+  const r = await s.owner.query<{ ms: number }>(
+    `select extract(epoch from max(finished_at)) * 1000 as ms from workflow_runs
+      where workflow_id = $1`,
+    [workflowId],
+  );
+  return Number(r.rows[0]!.ms);
 }
 
 export async function loadLine(s: Server, kind: WorkflowKind, concurrency: number): Promise<Line> {
@@ -382,6 +413,8 @@ export async function loadLine(s: Server, kind: WorkflowKind, concurrency: numbe
   const latencies: number[] = [];
   let accepted = 0;
   const t0 = performance.now();
+  const t0Wall = Date.now();
+  const stopWaits = process.env.BENCH_WAIT_EVENTS ? sampleWaitEvents(s.owner) : null;
   let rssMb = 0;
   const rssTimer = setInterval(() => {
     rssMb = Math.max(rssMb, ...nodePids.map((p) => readRss(p).rss));
@@ -403,9 +436,12 @@ export async function loadLine(s: Server, kind: WorkflowKind, concurrency: numbe
   });
   const tLoad = performance.now();
   const drained = await waitDrained(s, hook.workflowId, before.n + accepted, counter);
-  const tEnd = performance.now();
   clearInterval(rssTimer);
   const cpu1 = readCpu(nodePids, s.postmaster);
+  const waits = await stopWaits?.();
+  // The last run's end as the database recorded it, not when the poll saw it.
+  const tEnd = drained ? t0 + ((await lastEnd(s, hook.workflowId)) - t0Wall) : performance.now();
+  counter.queries++;
   const top = await topStatements(s.owner, Number(process.env.BENCH_STATEMENTS ?? 8));
   await sleep(STATS_SETTLE_MS);
   const c1 = await readDbCounters(s.owner);
@@ -434,6 +470,7 @@ export async function loadLine(s: Server, kind: WorkflowKind, concurrency: numbe
     nodeCpuPer1k: ((cpu1.node - cpu0.node) / runs) * 1000,
     pgCpuPer1k: ((cpu1.pg - cpu0.pg) / runs) * 1000,
     top,
+    ...(waits ? { waits } : {}),
   };
 }
 
@@ -672,6 +709,19 @@ function writesOf(lines: Line[]): string {
     .join('\n');
 }
 
+function waitsOf(lines: Line[]): string {
+  return lines
+    .filter((l) => l.waits)
+    .map(
+      (l) =>
+        `- ${l.name}, ${l.target}: ${l.waits!.activeMean.toFixed(1)} backends active on average; ${l
+          .waits!.events.slice(0, 8)
+          .map(([w, share]) => `${w} ${(share * 100).toFixed(0)} %`)
+          .join(', ')}`,
+    )
+    .join('\n');
+}
+
 function statementsOf(lines: Line[]): string {
   return lines
     .filter((l) => l.top.length > 0)
@@ -681,7 +731,7 @@ function statementsOf(lines: Line[]): string {
           .slice(0, Number(process.env.BENCH_STATEMENTS ?? 5))
           .map(
             (t) =>
-              `  - ${fmt(t.totalMs)} ms total, ${(t.calls / l.runs).toFixed(2)} calls per run, ${t.meanMs.toFixed(3)} ms mean: \`${t.query.replace(/`/g, "'")}\``,
+              `  - ${fmt(t.totalMs)} ms total, ${(t.calls / l.runs).toFixed(2)} calls per run, ${t.meanMs.toFixed(3)} ms mean, ${t.blocksPerCall.toFixed(0)} blocks a call: \`${t.query.replace(/`/g, "'")}\``,
           )
           .join('\n')}`,
     )
@@ -751,6 +801,14 @@ async function main(): Promise<void> {
     '',
     statementsOf(lines),
     '',
+    ...(lines.some((l) => l.waits)
+      ? [
+          'What the active backends waited on (pg_stat_activity, sampled every 20 ms):',
+          '',
+          waitsOf(lines),
+          '',
+        ]
+      : []),
   ].join('\n');
   process.stdout.write(`\n${section}\n`);
   if (!args.includes('--no-write')) await writeSection(section);
