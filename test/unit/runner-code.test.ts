@@ -170,6 +170,33 @@ describe.each([
   });
 });
 
+describe('javascript specifics', () => {
+  it('leaves no raw host bridge where the step can reach it', async () => {
+    const h = makeHarness({ code: { timeoutMs: 2_000 } });
+    const r = await h.runner.execute(
+      codeStep(
+        javascriptApp,
+        `return [typeof globalThis.__http, typeof globalThis.__log, typeof $0, typeof $1,
+          typeof hostHttp, typeof hostLog, Object.getOwnPropertyNames(globalThis)
+            .filter((k) => ['console', 'http', 'require', 'input'].includes(k)).sort()];`,
+      ),
+      never,
+    );
+    expect(r).toMatchObject({
+      status: 'succeeded',
+      output: [
+        'undefined',
+        'undefined',
+        'undefined',
+        'undefined',
+        'undefined',
+        'undefined',
+        ['console', 'http', 'input', 'require'],
+      ],
+    });
+  });
+});
+
 describe('python specifics', () => {
   it('refuses escapes through dunder attributes and subprocess', async () => {
     const h = makeHarness({ code: { timeoutMs: 2_000 } });

@@ -16,13 +16,15 @@ import { logLine, runHelperRequest, type CodeHost, type CodeRequest } from './sa
 /** isolated-vm refuses smaller heaps. */
 const MIN_ISOLATE_MB = 8;
 
+/**
+ * Sets up a step's fresh context in one call into the isolate: the host bridges and the input
+ * arrive as the closure's arguments ($0 console sink, $1 http bridge, $2 input), so no global
+ * ever holds a raw bridge and the user's script (compiled separately) cannot reach them.
+ */
 const BOOTSTRAP = `
-(function () {
   'use strict';
-  const hostLog = globalThis.__log;
-  const hostHttp = globalThis.__http;
-  delete globalThis.__log;
-  delete globalThis.__http;
+  const hostLog = $0;
+  const hostHttp = $1;
   const text = (a) => { if (typeof a === 'string') return a; try { return JSON.stringify(a); } catch { return String(a); } };
   const make = (level) => (...args) => hostLog(level, args.map(text).join(' '));
   globalThis.console = Object.freeze({ log: make('info'), info: make('info'), warn: make('warn'), error: make('error'), debug: make('debug') });
@@ -37,7 +39,7 @@ const BOOTSTRAP = `
     post: (url, body, opts = {}) => request({ ...opts, method: 'POST', url, body }),
   });
   globalThis.require = () => { throw new Error('E_CODE_FORBIDDEN: require is not available in code steps (no modules, file system or environment); use the http helper for network calls'); };
-})();
+  globalThis.input = $2;
 `;
 
 export async function runJavaScript(
@@ -56,16 +58,20 @@ export async function runJavaScript(
   // Helper calls still running when the step ends would resume in this isolate later.
   let pendingHelpers = 0;
   try {
-    context = await isolate.createContext();
-    const jail = context.global;
-    await jail.set(
-      '__log',
+    // The context and the user's script are asked for together (one trip to the isolate's
+    // thread each way instead of two); the script is bound to the isolate, not the context.
+    const contextAsked = isolate.createContext();
+    const scriptAsked = isolate.compileScript(
+      `(async () => { const input = globalThis.input;\n${req.code}\n})()`,
+      { filename: 'step.js' },
+    );
+    scriptAsked.catch(() => undefined); // awaited below, after the context is ours to release
+    context = await contextAsked;
+    const script = await scriptAsked;
+    await context.evalClosure(BOOTSTRAP, [
       new ivm.Callback((level: string, message: string) => host.log(logLine(level, message)), {
         ignored: true,
       }),
-    );
-    await jail.set(
-      '__http',
       new ivm.Reference(async (json: string) => {
         pendingHelpers++;
         try {
@@ -77,13 +83,8 @@ export async function runJavaScript(
           pendingHelpers--;
         }
       }),
-    );
-    await jail.set('input', new ivm.ExternalCopy(req.input ?? null).copyInto());
-    await context.eval(BOOTSTRAP);
-    const script = await isolate.compileScript(
-      `(async () => { const input = globalThis.input;\n${req.code}\n})()`,
-      { filename: 'step.js' },
-    );
+      new ivm.ExternalCopy(req.input ?? null).copyInto(),
+    ]);
     const wall = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => {
         timedOut = true;
