@@ -24,6 +24,7 @@ export const runnerSchema = z.object({
   GATE_ALLOW_HTTP_HOSTS: hostPortList,
   CODE_MEMORY_LIMIT_MB: positiveInt(64, 4096),
   CODE_TIMEOUT_MS: positiveInt(5_000, 600_000),
+  CODE_MAX_CONCURRENT: positiveInt(16, 1000),
   PYTHON_PATH: z.string().min(1).default('python3'),
   PYTHON_BWRAP_PATH: z.string().min(1).default('/usr/bin/bwrap'),
   PYTHON_WARM_POOL_SIZE: z.coerce.number().int().min(0).max(64).default(2),
@@ -50,6 +51,8 @@ export type RunnerConfig = {
     bwrapPath: string;
     /** Sandboxed interpreters started ahead of Python steps. */
     warmPoolSize: number;
+    /** Code steps (JavaScript and Python) one process runs at once; the rest wait. */
+    maxConcurrent: number;
   };
   breaker: { failureThreshold: number; cooldownMs: number };
 };
@@ -69,6 +72,7 @@ export function toRunnerConfig(env: z.infer<typeof runnerSchema>): RunnerConfig 
       pythonPath: env.PYTHON_PATH,
       bwrapPath: env.PYTHON_BWRAP_PATH,
       warmPoolSize: env.PYTHON_WARM_POOL_SIZE,
+      maxConcurrent: env.CODE_MAX_CONCURRENT,
     },
     breaker: {
       failureThreshold: env.BREAKER_FAILURE_THRESHOLD,

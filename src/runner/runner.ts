@@ -22,6 +22,7 @@ import { executeHttpAction } from './actions/http.ts';
 import { childTraceparent } from './actions/trace.ts';
 import type { CircuitBreaker } from './breaker.ts';
 import { runJavaScript } from './code/javascript.ts';
+import { createCodeSlots } from './code/code-slots.ts';
 import { createIsolatePool } from './code/javascript-isolates.ts';
 import { createPythonSandbox, type PythonSandbox } from './code/python-sandbox.ts';
 import { MAX_LOG_LINES, MAX_LOG_MESSAGE_CHARS, type CodeHost } from './code/sandbox-api.ts';
@@ -47,7 +48,7 @@ export type RunnerDeps = {
   clock: Clock;
   logger: Logger;
   code: Pick<RunnerConfig['code'], 'memoryLimitMb' | 'timeoutMs' | 'pythonPath'> &
-    Partial<Pick<RunnerConfig['code'], 'bwrapPath' | 'warmPoolSize'>>;
+    Partial<Pick<RunnerConfig['code'], 'bwrapPath' | 'warmPoolSize' | 'maxConcurrent'>>;
   /**
    * The sandbox Python steps run in (one per process: it owns the warm pool). Without one,
    * the runner makes its own from `code` on the first Python step (no warm pool by default).
@@ -65,6 +66,7 @@ export function createRunner(deps: RunnerDeps): StepExecutor {
   const tokens = createTokenCache();
   // JavaScript steps: warm isolates per tenant, a fresh context per step (ADR 0009).
   const isolates = createIsolatePool();
+  const codeSlots = createCodeSlots(deps.code.maxConcurrent ?? 16);
   const python =
     deps.python ??
     createPythonSandbox({
@@ -238,10 +240,11 @@ export function createRunner(deps: RunnerDeps): StepExecutor {
             memoryLimitMb: deps.code.memoryLimitMb,
           };
           try {
-            output =
+            output = await codeSlots.run(signal, () =>
               kind === 'javascript'
-                ? await runJavaScript(req, host, { pool: isolates, tenantKey: context.tenantId })
-                : await python.run(req, host);
+                ? runJavaScript(req, host, { pool: isolates, tenantKey: context.tenantId })
+                : python.run(req, host),
+            );
           } catch (err) {
             if (
               isSwitchyardError(err, 'E_CODE_ERROR') &&

@@ -156,6 +156,7 @@ describe('a three-step workflow through the engine and the runner', () => {
           pythonPath: 'python3',
           bwrapPath: '/usr/bin/bwrap',
           warmPoolSize: 0,
+          maxConcurrent: 16,
         },
         breaker: { failureThreshold: 5, cooldownMs: 30_000 },
       },

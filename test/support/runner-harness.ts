@@ -38,6 +38,7 @@ export function codeConfig(over: { timeoutMs?: number; memoryLimitMb?: number } 
     pythonPath: 'python3',
     bwrapPath: '/usr/bin/bwrap',
     warmPoolSize: 0,
+    maxConcurrent: 16,
     ...over,
   };
 }
