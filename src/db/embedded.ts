@@ -181,6 +181,9 @@ async function loadOrCreateCredentials(dataDir: string): Promise<Credentials> {
 
 async function ensureDatabase(maintenanceUrl: string): Promise<void> {
   const client = new pg.Client({ connectionString: maintenanceUrl });
+  // A connection that ends under us (a PostgreSQL restart) fails the query in flight, which
+  // the caller retries; without a listener pg's 'error' event would end the process too.
+  client.on('error', () => undefined);
   await client.connect();
   try {
     const found = await client.query('select 1 from pg_database where datname = $1', [

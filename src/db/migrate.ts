@@ -62,6 +62,9 @@ export async function migrate(
     connectionString: ownerUrl,
     application_name: 'switchyard-migrate',
   });
+  // A connection that ends under us (a PostgreSQL restart) fails the query in flight, which
+  // the caller retries; without a listener pg's 'error' event would end the process too.
+  client.on('error', () => undefined);
   await client.connect();
   try {
     await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);

@@ -103,6 +103,7 @@ export async function waitForDatabase(
       connectionString: url,
       connectionTimeoutMillis: opts.connectTimeoutMs,
     });
+    client.on('error', () => undefined); // the failed query says it; this is retried
     try {
       await client.connect();
       await client.query('select 1');

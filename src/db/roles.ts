@@ -65,6 +65,9 @@ export async function ensureAppRole(
     connectionString: ownerUrl,
     application_name: 'switchyard-roles',
   });
+  // A connection that ends under us (a PostgreSQL restart) fails the query in flight, which
+  // the caller retries; without a listener pg's 'error' event would end the process too.
+  client.on('error', () => undefined);
   await client.connect();
   try {
     const rights = await client.query<{ rolsuper: boolean; rolcreaterole: boolean }>(

@@ -116,7 +116,7 @@ describe.each([{ via: 'direct' as const }, { via: 'pgbouncer' as const }])(
           SHUTDOWN_DEADLINE_MS: '2000',
           RATE_LIMIT_PROCESS_SHARE: '2',
           RATE_LIMIT_WEBHOOK_TRIGGER_PER_MINUTE: String(TRIGGER_PER_MINUTE),
-          LOG_LEVEL: 'error',
+          LOG_LEVEL: process.env.SCALE_OUT_LOG_LEVEL ?? 'error',
         };
         // Through PgBouncer: the runtime pool of api and worker; the worker's LISTEN and the
         // scheduler (its retention run holds a session advisory lock) connect directly.
