@@ -46,6 +46,8 @@ const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? (QUICK ? 4 : 20));
 const DRAIN_TIMEOUT_S = Number(process.env.BENCH_DRAIN_TIMEOUT_S ?? 180);
+/** Seconds of unmeasured load per workflow before a server's first line (0: none). */
+const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? (QUICK ? 2 : 3));
 const LINES = (
   args.find((a) => a.startsWith('--lines='))?.slice('--lines='.length) ??
   'http,js,chain,split,steady,backlog'
@@ -401,6 +403,37 @@ async function lastEnd(s: Server, workflowId: string): Promise<number> {
   return Number(r.rows[0]!.ms);
 }
 
+/**
+ * A running server, as a user's is: a few seconds of unmeasured load on each workflow, the
+ * queue drained, then long enough for the embedded PostgreSQL's autovacuum round (5 s) to have
+ * analyzed the tables the load filled. Without it a fresh server's first line ran on plans
+ * made while the tables were empty (bench/RESULTS.md, round two, change 2) and read 20–30 %
+ * lower than the same line a minute later.
+ */
+async function warmUp(s: Server): Promise<void> {
+  if (WARMUP_S <= 0) return;
+  for (const kind of ['http', 'js', 'chain'] as const) {
+    await new Promise<void>((resolve, reject) => {
+      autocannon(
+        {
+          url: s.url,
+          connections: 20,
+          duration: WARMUP_S,
+          requests: [signedRequest(s.hooks[kind])],
+        },
+        (err) => (err ? reject(err as Error) : resolve()),
+      );
+    });
+  }
+  const deadline = performance.now() + DRAIN_TIMEOUT_S * 1000;
+  while (performance.now() < deadline) {
+    const q = await s.owner.query<{ n: number }>('select count(*)::int as n from jobs');
+    if (q.rows[0]!.n === 0) break;
+    await sleep(200);
+  }
+  await sleep(6_000);
+}
+
 export async function loadLine(s: Server, kind: WorkflowKind, concurrency: number): Promise<Line> {
   const hook = s.hooks[kind];
   const nodePids = s.procs.map((p) => p.pid!);
@@ -750,6 +783,7 @@ async function main(): Promise<void> {
   const servers: Server[] = [];
   try {
     for (const t of targets) servers.push(await startServer(t, 'start', tgt.port));
+    for (const s of servers) await warmUp(s);
     for (const kind of ['http', 'js', 'chain'] as const) {
       if (!LINES.includes(kind)) continue;
       for (const c of CONCURRENCY)
@@ -771,6 +805,7 @@ async function main(): Promise<void> {
     for (const s of servers.splice(0)) await stopServer(s);
     if (LINES.includes('split')) {
       for (const t of targets) servers.push(await startServer(t, 'split', tgt.port));
+      for (const s of servers) await warmUp(s);
       for (const s of servers) {
         const line = await loadLine(s, 'http', 50);
         lines.push(line);
