@@ -410,7 +410,7 @@ async function lastEnd(s: Server, workflowId: string): Promise<number> {
  * made while the tables were empty (bench/RESULTS.md, round two, change 2) and read 20–30 %
  * lower than the same line a minute later.
  */
-async function warmUp(s: Server): Promise<void> {
+export async function warmUp(s: Server): Promise<void> {
   if (WARMUP_S <= 0) return;
   for (const kind of ['http', 'js', 'chain'] as const) {
     await new Promise<void>((resolve, reject) => {

@@ -20,7 +20,7 @@ import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { freePort } from '../test/support/free-port.ts';
 import { readRss } from './e2e-stats.ts';
-import { fmt, loadLine, startServer, startTarget, stopServer, type Line } from './e2e.ts';
+import { fmt, loadLine, startServer, startTarget, stopServer, warmUp, type Line } from './e2e.ts';
 
 const N8N_VERSION = '2.41.1';
 const root = path.resolve(import.meta.dirname, '..');
@@ -223,6 +223,7 @@ async function main(): Promise<void> {
   const theirs: PeerLine[] = [];
   let n8n: Awaited<ReturnType<typeof startN8n>> | undefined;
   const sy = await startServer({ label: 'this', root }, 'start', target.port);
+  await warmUp(sy);
   try {
     n8n = await startN8n();
     for (const c of CONCURRENCY) {
