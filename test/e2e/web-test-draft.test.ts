@@ -167,7 +167,15 @@ async function testDraft(): Promise<void> {
   // Test one step from its panel, by keyboard: the JavaScript step runs for real.
   await page.getByRole('button', { name: /^Edit step total/ }).click();
   const stepTest = page.getByRole('button', { name: 'Test this step' });
-  await stepTest.focus();
+  // The panel may still be settling (CI once pressed Enter while the focus was elsewhere):
+  // press only once the button holds the focus.
+  await stepTest.waitFor();
+  await expect
+    .poll(async () => {
+      await stepTest.focus();
+      return stepTest.evaluate((el) => el === document.activeElement);
+    })
+    .toBe(true);
   await page.keyboard.press('Enter');
   await page.getByText('Test of step total').waitFor({ timeout: 20_000 });
   await expect

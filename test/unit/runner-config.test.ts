@@ -18,6 +18,7 @@ describe('runner configuration', () => {
       pythonPath: 'python3',
       bwrapPath: '/usr/bin/bwrap',
       warmPoolSize: 2,
+      maxConcurrent: 16,
     });
     expect(c.runner.breaker).toEqual({ failureThreshold: 5, cooldownMs: 30_000 });
   });
