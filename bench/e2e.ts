@@ -380,14 +380,25 @@ async function waitDrained(
   counter: { queries: number },
 ): Promise<boolean> {
   const deadline = performance.now() + DRAIN_TIMEOUT_S * 1000;
+  while (await queueEmptied(s, deadline, counter)) {
+    const f = await finished(s, workflowId);
+    counter.queries++;
+    if (f.n >= expected) return true;
+    await sleep(100);
+  }
+  return false;
+}
+
+/** Polls the queue's size until it is empty (true) or the deadline passes (false). */
+async function queueEmptied(
+  s: Server,
+  deadline: number,
+  counter: { queries: number } = { queries: 0 },
+): Promise<boolean> {
   while (performance.now() < deadline) {
     const q = await s.owner.query<{ n: number }>('select count(*)::int as n from jobs');
     counter.queries++;
-    if (q.rows[0]!.n === 0) {
-      const f = await finished(s, workflowId);
-      counter.queries++;
-      if (f.n >= expected) return true;
-    }
+    if (q.rows[0]!.n === 0) return true;
     await sleep(100);
   }
   return false;
@@ -425,12 +436,7 @@ export async function warmUp(s: Server): Promise<void> {
       );
     });
   }
-  const deadline = performance.now() + DRAIN_TIMEOUT_S * 1000;
-  while (performance.now() < deadline) {
-    const q = await s.owner.query<{ n: number }>('select count(*)::int as n from jobs');
-    if (q.rows[0]!.n === 0) break;
-    await sleep(200);
-  }
+  await queueEmptied(s, performance.now() + DRAIN_TIMEOUT_S * 1000);
   await sleep(6_000);
 }
 

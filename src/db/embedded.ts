@@ -6,8 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { access, chmod, constants, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import pg from 'pg';
 import { SwitchyardError } from '../model/errors.ts';
+import { startupClient } from './pool.ts';
 import type { Logger } from '../observability/logger.ts';
 import {
   clusterHome,
@@ -180,10 +180,7 @@ async function loadOrCreateCredentials(dataDir: string): Promise<Credentials> {
 }
 
 async function ensureDatabase(maintenanceUrl: string): Promise<void> {
-  const client = new pg.Client({ connectionString: maintenanceUrl });
-  // A connection that ends under us (a PostgreSQL restart) fails the query in flight, which
-  // the caller retries; without a listener pg's 'error' event would end the process too.
-  client.on('error', () => undefined);
+  const client = startupClient({ connectionString: maintenanceUrl });
   await client.connect();
   try {
     const found = await client.query('select 1 from pg_database where datname = $1', [

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { SwitchyardError } from '../model/errors.ts';
+import { startupClient } from './pool.ts';
 import type { Logger } from '../observability/logger.ts';
 
 export const migrationsDir = fileURLToPath(new URL('./migrations/', import.meta.url));
@@ -58,13 +59,10 @@ export async function migrate(
   opts: { logger: Logger; dir?: string },
 ): Promise<{ applied: string[] }> {
   const migrations = await readMigrations(opts.dir);
-  const client = new pg.Client({
+  const client = startupClient({
     connectionString: ownerUrl,
     application_name: 'switchyard-migrate',
   });
-  // A connection that ends under us (a PostgreSQL restart) fails the query in flight, which
-  // the caller retries; without a listener pg's 'error' event would end the process too.
-  client.on('error', () => undefined);
   await client.connect();
   try {
     await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);

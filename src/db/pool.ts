@@ -88,6 +88,18 @@ export function describePgError(err: unknown): { message: string; code?: string 
 }
 
 /**
+ * A client of its own for one start-up task (the migrations, the role set-up, a reachability
+ * probe). A connection that ends under it (a PostgreSQL restart) fails the statement in
+ * flight, which start-up retries (retryWhileUnreachable); without a listener pg's 'error'
+ * event would also end the process.
+ */
+export function startupClient(config: pg.ClientConfig): pg.Client {
+  const client = new pg.Client(config);
+  client.on('error', () => undefined);
+  return client;
+}
+
+/**
  * Waits until the database answers, retrying with capped exponential backoff; after
  * `retryForMs` it gives up with an error naming host and port.
  */
@@ -99,11 +111,10 @@ export async function waitForDatabase(
   let delayMs = 100;
   let lastError: unknown;
   for (let attempt = 1; ; attempt++) {
-    const client = new pg.Client({
+    const client = startupClient({
       connectionString: url,
       connectionTimeoutMillis: opts.connectTimeoutMs,
     });
-    client.on('error', () => undefined); // the failed query says it; this is retried
     try {
       await client.connect();
       await client.query('select 1');

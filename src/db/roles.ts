@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import pg from 'pg';
 import { SwitchyardError } from '../model/errors.ts';
+import { startupClient } from './pool.ts';
 import type { Logger } from '../observability/logger.ts';
 
 /** The NOLOGIN group role that migrations grant to; login roles get rights by membership. */
@@ -61,13 +62,10 @@ export async function ensureAppRole(
   /** system: the system login role; derived from the runtime one when absent; false: none. */
   opts: RoleSpec & { logger: Logger; system?: RoleSpec | false },
 ): Promise<'created' | 'updated' | 'left-to-operator'> {
-  const client = new pg.Client({
+  const client = startupClient({
     connectionString: ownerUrl,
     application_name: 'switchyard-roles',
   });
-  // A connection that ends under us (a PostgreSQL restart) fails the query in flight, which
-  // the caller retries; without a listener pg's 'error' event would end the process too.
-  client.on('error', () => undefined);
   await client.connect();
   try {
     const rights = await client.query<{ rolsuper: boolean; rolcreaterole: boolean }>(

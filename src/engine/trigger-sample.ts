@@ -81,7 +81,8 @@ export function createSampleRecorder(
   logger: Logger,
   intervalMs = SAMPLE_WRITE_INTERVAL_MS,
 ): SampleRecorder {
-  type Lane = { next: SampleInput | null; busy: boolean; timer: NodeJS.Timeout | null };
+  // A lane exists while its trigger's write is in flight or waits out the interval.
+  type Lane = { next: SampleInput | null; timer: NodeJS.Timeout | null };
   const lanes = new Map<string, Lane>();
   const idleWaiters: (() => void)[] = [];
   const settle = () => {
@@ -91,13 +92,11 @@ export function createSampleRecorder(
   const write = (key: string, lane: Lane): void => {
     const p = lane.next!;
     lane.next = null;
-    lane.busy = true;
     withTenant(pool, p.tenantId, (db) => recordTriggerSampleIn(db, p))
       .catch((err: unknown) =>
         logger.warn({ triggerId: p.triggerId, err }, 'could not keep the trigger sample'),
       )
       .finally(() => {
-        lane.busy = false;
         // Nothing newer: the lane ends. Newer: it is written once the interval is over, or at
         // once when someone waits for the samples to be written.
         if (!lane.next) {
@@ -116,7 +115,7 @@ export function createSampleRecorder(
       const key = `${p.tenantId}:${p.triggerId}`;
       const lane = lanes.get(key);
       if (!lane) {
-        const fresh: Lane = { next: p, busy: false, timer: null };
+        const fresh: Lane = { next: p, timer: null };
         lanes.set(key, fresh);
         write(key, fresh);
         return;
