@@ -5,7 +5,11 @@
  *   pool         — isolates created ahead (off the step's path, but the same CPU), used once;
  *   warm-context — one warm isolate per tenant, a fresh context per step (the choice);
  *   warm+cache   — the same with the compiled user code cached per isolate (compileScript once;
- *                  a script is bound to its isolate, not to a context).
+ *                  a script is bound to its isolate, not to a context);
+ *   warm, sync   — the same set-up with isolated-vm's synchronous calls (context, compile,
+ *                  bridges on the calling thread; only the run goes to the isolate's thread);
+ *   one context  — a warm isolate whose one context serves every step (not used: a step's
+ *                  globals would reach the next step; measured for what it would save).
  * Also the real code-step path (src/runner/code/javascript.ts), without and with the pool.
  * `node bench/js-isolates.ts` (BENCH_STEPS, default 2,000 per line). Prints a table.
  */
@@ -24,6 +28,18 @@ async function runIn(isolate: ivm.Isolate, script: ivm.Script | null, n: number)
   try {
     await context.global.set('input', new ivm.ExternalCopy({ n }).copyInto());
     const s = script ?? (await isolate.compileScript(wrap(CODE)));
+    return (await s.run(context, { timeout: 1000, promise: true, copy: true })) as unknown;
+  } finally {
+    context.release();
+  }
+}
+
+/** As runIn, the set-up with the synchronous calls (what src/runner/code/javascript.ts does). */
+async function runInSync(isolate: ivm.Isolate, n: number) {
+  const context = isolate.createContextSync();
+  try {
+    context.global.setSync('input', new ivm.ExternalCopy({ n }).copyInto());
+    const s = isolate.compileScriptSync(wrap(CODE));
     return (await s.run(context, { timeout: 1000, promise: true, copy: true })) as unknown;
   } finally {
     context.release();
@@ -88,12 +104,40 @@ lines.push(
   lines.push(
     await measure('warm isolate per tenant, fresh context per step', (i) => runIn(warm, null, i)),
   );
+  warm.dispose();
+}
+// Each line has an isolate of its own: ~2,000 released contexts are garbage V8 collects only
+// when it needs the room, and a second line on the same isolate could hit its memory limit
+// (the runner retires an isolate past 8 MB of heap, javascript-isolates.ts).
+{
+  const warm = new ivm.Isolate({ memoryLimit: 64 });
   const cached = await warm.compileScript(wrap(CODE));
   lines.push(
     await measure('warm isolate, fresh context, compiled script cached', (i) =>
       runIn(warm, cached, i),
     ),
   );
+  warm.dispose();
+}
+{
+  const warm = new ivm.Isolate({ memoryLimit: 64 });
+  lines.push(
+    await measure('warm isolate, fresh context, synchronous set-up', (i) => runInSync(warm, i)),
+  );
+  warm.dispose();
+}
+{
+  // Not used (ADR 0009): what sharing one context between steps would save.
+  const warm = new ivm.Isolate({ memoryLimit: 64 });
+  const context = warm.createContextSync();
+  const script = warm.compileScriptSync(wrap(CODE));
+  lines.push(
+    await measure('warm isolate, one context for every step (not used)', async (i) => {
+      context.global.setSync('input', new ivm.ExternalCopy({ n: i }).copyInto());
+      return (await script.run(context, { timeout: 1000, promise: true, copy: true })) as unknown;
+    }),
+  );
+  context.release();
   warm.dispose();
 }
 const host: CodeHost = {

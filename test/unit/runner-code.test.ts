@@ -195,6 +195,23 @@ describe('javascript specifics', () => {
       ],
     });
   });
+
+  // Short scripts compile on the worker's thread, long ones on the isolate's: both paths give
+  // the step's output, and a syntax error is the step's E_CODE_ERROR, never the worker's.
+  it.each([
+    { size: 'short', pad: '' },
+    { size: 'long (over 16 KB)', pad: `/* ${'x'.repeat(20_000)} */\n` },
+  ])('a $size script runs, and its syntax error fails the step only', async ({ pad }) => {
+    const h = makeHarness({ code: { timeoutMs: 2_000 } });
+    const ok = await h.runner.execute(
+      codeStep(javascriptApp, `${pad}return { n: input.n + 1 };`, { n: 1 }),
+      never,
+    );
+    expect(ok).toMatchObject({ status: 'succeeded', output: { n: 2 } });
+    const bad = await h.runner.execute(codeStep(javascriptApp, `${pad}return {;`), never);
+    expect(error(bad)).toMatchObject({ code: 'E_CODE_ERROR', retryable: false });
+    expect(error(bad).message).toContain('SyntaxError');
+  });
 });
 
 describe('python specifics', () => {
