@@ -15,6 +15,9 @@ export type DbCounters = {
   commits: number;
   /** n_tup_ins + n_tup_upd + n_tup_del, per table. */
   writes: Record<string, number>;
+  /** Write-ahead log written by the whole server (pg_stat_wal): records and bytes. */
+  walRecords: number;
+  walBytes: number;
 };
 
 export async function readDbCounters(owner: pg.Pool): Promise<DbCounters> {
@@ -30,7 +33,15 @@ export async function readDbCounters(owner: pg.Pool): Promise<DbCounters> {
     const name = r.relname.replace(/_\d{8}$|_default$/, '');
     writes[name] = (writes[name] ?? 0) + Number(r.w);
   }
-  return { commits: Number(db.rows[0]!.c), writes };
+  const wal = await owner.query<{ records: string; bytes: string }>(
+    `select wal_records::text as records, wal_bytes::text as bytes from pg_stat_wal`,
+  );
+  return {
+    commits: Number(db.rows[0]!.c),
+    writes,
+    walRecords: Number(wal.rows[0]!.records),
+    walBytes: Number(wal.rows[0]!.bytes),
+  };
 }
 
 export function diffCounters(a: DbCounters, b: DbCounters, ownQueries: number) {
@@ -39,7 +50,12 @@ export function diffCounters(a: DbCounters, b: DbCounters, ownQueries: number) {
     const d = v - (a.writes[k] ?? 0);
     if (d > 0) writes[k] = d;
   }
-  return { commits: b.commits - a.commits - ownQueries, writes };
+  return {
+    commits: b.commits - a.commits - ownQueries,
+    writes,
+    walRecords: b.walRecords - a.walRecords,
+    walBytes: b.walBytes - a.walBytes,
+  };
 }
 
 function statOf(pid: number): { ppid: number; cpu: number; childCpu: number } | null {
@@ -171,4 +187,53 @@ export function sampleWaitEvents(owner: pg.Pool, everyMs = 20) {
       .sort((a, b) => b[1] - a[1]);
     return { activeMean: samples ? active / samples : 0, events };
   };
+}
+
+/** `roots` and every process below them (children, grandchildren…), from /proc. */
+export function processTree(roots: number[]): number[] {
+  const parentOf = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    const s = statOf(pid);
+    if (s) parentOf.set(pid, s.ppid);
+  }
+  const tree = new Set(roots.filter((p) => parentOf.has(p)));
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [pid, ppid] of parentOf)
+      if (!tree.has(pid) && tree.has(ppid)) {
+        tree.add(pid);
+        grew = true;
+      }
+  }
+  return [...tree];
+}
+
+/**
+ * CPU seconds used so far by the processes under `roots`, with the children they have reaped
+ * (a PostgreSQL backend that exits takes its CPU time with it, to its parent's count).
+ */
+export function treeCpu(roots: number[]): number {
+  return processTree(roots).reduce((sum, pid) => {
+    const s = statOf(pid);
+    return sum + (s ? s.cpu + s.childCpu : 0);
+  }, 0);
+}
+
+/**
+ * Foreign-key checks since the last reset: PostgreSQL runs each as `SELECT 1 FROM ONLY <table>
+ * x WHERE … FOR KEY SHARE OF x`, which pg_stat_statements counts (track = all).
+ */
+export async function foreignKeyChecks(owner: pg.Pool): Promise<number> {
+  try {
+    const r = await owner.query<{ n: string }>(
+      `select coalesce(sum(calls), 0)::text as n from pg_stat_statements
+        where query like 'SELECT % FROM ONLY % x WHERE % FOR KEY SHARE OF x'`,
+    );
+    return Number(r.rows[0]!.n);
+  } catch {
+    return 0;
+  }
 }

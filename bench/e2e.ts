@@ -30,6 +30,7 @@ import type { Queryable } from '../src/db/pool.ts';
 import { freePort } from '../test/support/free-port.ts';
 import {
   diffCounters,
+  foreignKeyChecks,
   postmasterPidOf,
   readCpu,
   readDbCounters,
@@ -89,6 +90,9 @@ export type Line = {
   commitsPerRun: number;
   writesPerRun: number;
   writes: Record<string, number>;
+  walRecordsPerRun: number;
+  walKbPerRun: number;
+  fkChecksPerRun: number;
   nodeCpuPer1k: number;
   pgCpuPer1k: number;
   top: StatementCost[];
@@ -482,9 +486,12 @@ export async function loadLine(s: Server, kind: WorkflowKind, concurrency: numbe
   const tEnd = drained ? t0 + ((await lastEnd(s, hook.workflowId)) - t0Wall) : performance.now();
   counter.queries++;
   const top = await topStatements(s.owner, Number(process.env.BENCH_STATEMENTS ?? 8));
+  const fkChecks = await foreignKeyChecks(s.owner);
+  counter.queries++;
   await sleep(STATS_SETTLE_MS);
   const c1 = await readDbCounters(s.owner);
-  counter.queries += 2; // the reads of top statements and counters
+  // The read of the top statements, and the two reads of c0 after its commit count (tables, WAL).
+  counter.queries += 3;
   const d = diffCounters(c0, c1, counter.queries);
   latencies.sort((a, b) => a - b);
   const runs = accepted;
@@ -506,6 +513,9 @@ export async function loadLine(s: Server, kind: WorkflowKind, concurrency: numbe
     commitsPerRun: d.commits / runs,
     writesPerRun: writesTotal / runs,
     writes: Object.fromEntries(Object.entries(d.writes).map(([k, v]) => [k, v / runs])),
+    walRecordsPerRun: d.walRecords / runs,
+    walKbPerRun: d.walBytes / 1024 / runs,
+    fkChecksPerRun: fkChecks / runs,
     nodeCpuPer1k: ((cpu1.node - cpu0.node) / runs) * 1000,
     pgCpuPer1k: ((cpu1.pg - cpu0.pg) / runs) * 1000,
     top,
@@ -749,7 +759,9 @@ function writesOf(lines: Line[]): string {
         `- ${l.name}, ${l.target}: ${Object.entries(l.writes)
           .sort((a, b) => b[1] - a[1])
           .map(([k, v]) => `${k} ${v.toFixed(2)}`)
-          .join(', ')}`,
+          .join(
+            ', ',
+          )}; WAL ${l.walRecordsPerRun.toFixed(1)} records, ${l.walKbPerRun.toFixed(1)} kB; foreign-key checks ${l.fkChecksPerRun.toFixed(1)}`,
     )
     .join('\n');
 }
@@ -840,7 +852,7 @@ async function main(): Promise<void> {
     '| measure | build | runs | result | notes |\n|---|---|---:|---|---|',
     ...extra,
     '',
-    'Row writes per run, by table:',
+    'Row writes per run, by table; the write-ahead log (the whole server) and foreign-key checks per run:',
     '',
     writesOf(lines),
     '',

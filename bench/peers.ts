@@ -19,7 +19,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { freePort } from '../test/support/free-port.ts';
-import { readRss } from './e2e-stats.ts';
+import { processTree, readRss, treeCpu } from './e2e-stats.ts';
 import { fmt, loadLine, startServer, startTarget, stopServer, warmUp, type Line } from './e2e.ts';
 
 const N8N_VERSION = '2.41.1';
@@ -31,6 +31,37 @@ const cacheDir =
   process.env.BENCH_PEERS_CACHE ??
   path.join(os.homedir(), '.cache', 'switchyard-bench', `n8n-${N8N_VERSION}`);
 const n8nBin = path.join(cacheDir, 'node_modules', 'n8n', 'bin', 'n8n');
+/**
+ * Each product's lines run with the other one stopped (SIGSTOP, then SIGCONT), so that each
+ * has the two cores to itself: a server between lines is not idle (n8n finishing and saving
+ * executions, PostgreSQL's autovacuum after a line). BENCH_PEERS_PAUSE=0: both keep running;
+ * the table shows what the other product used during each line either way.
+ */
+const PAUSE = process.env.BENCH_PEERS_PAUSE !== '0';
+
+/**
+ * Runs `line` while the processes under `others` are stopped (when PAUSE); returns its result
+ * and the CPU seconds those processes used meanwhile.
+ */
+async function alone<T>(others: number[], line: () => Promise<T>): Promise<[T, number]> {
+  const tree = processTree(others);
+  const cpu0 = treeCpu(others);
+  const signal = (sig: NodeJS.Signals) => {
+    for (const pid of tree)
+      try {
+        process.kill(pid, sig);
+      } catch {
+        // gone meanwhile
+      }
+  };
+  if (PAUSE) signal('SIGSTOP');
+  try {
+    const result = await line();
+    return [result, treeCpu(others) - cpu0];
+  } finally {
+    if (PAUSE) signal('SIGCONT');
+  }
+}
 
 /** What keeps n8n to itself: no telemetry, no calls home, loopback only. */
 function n8nEnv(userFolder: string, port: number): Record<string, string> {
@@ -221,14 +252,21 @@ async function main(): Promise<void> {
   const target = await startTarget();
   const ours: Line[] = [];
   const theirs: PeerLine[] = [];
+  /** CPU seconds the other product used during each line: [while ours ran, while theirs ran]. */
+  const idle: [number, number][] = [];
   let n8n: Awaited<ReturnType<typeof startN8n>> | undefined;
   const sy = await startServer({ label: 'this', root }, 'start', target.port);
   await warmUp(sy);
   try {
     n8n = await startN8n();
+    const syPids = [...sy.procs.map((p) => p.pid!), sy.postmaster];
+    const n8nPid = n8n.child.pid!;
     for (const c of CONCURRENCY) {
-      ours.push(await loadLine(sy, 'js', c));
-      theirs.push(await loadN8n(n8n.url, n8n.child.pid!, c));
+      const [o, n8nIdle] = await alone([n8nPid], () => loadLine(sy, 'js', c));
+      const [t, syIdle] = await alone(syPids, () => loadN8n(n8n!.url, n8nPid, c));
+      ours.push(o);
+      theirs.push(t);
+      idle.push([n8nIdle, syIdle]);
       process.stdout.write(
         `c${c}: switchyard ${fmt(ours.at(-1)!.completedPerS)} runs/s, n8n ${fmt(theirs.at(-1)!.perS)} executions/s\n`,
       );
@@ -248,15 +286,16 @@ async function main(): Promise<void> {
   const load1 = os.loadavg();
   const rows = ours.map((o, i) => {
     const t = theirs[i]!;
-    return `| ${t.concurrency} | ${fmt(o.completedPerS)} | ${fmt(o.p50)} / ${fmt(o.p99)} | ${fmt(o.rssMb)} | ${fmt(t.perS)} | ${fmt(t.p50)} / ${fmt(t.p99)}${t.errors ? ` (${t.errors} errors)` : ''} | ${fmt(t.rss)} | **${fmt(o.completedPerS / t.perS)}×** |`;
+    const [n8nIdle, syIdle] = idle[i]!;
+    return `| ${t.concurrency} | ${fmt(o.completedPerS)} | ${fmt(o.p50)} / ${fmt(o.p99)} | ${fmt(o.rssMb)} | ${fmt(t.perS)} | ${fmt(t.p50)} / ${fmt(t.p99)}${t.errors ? ` (${t.errors} errors)` : ''} | ${fmt(t.rss)} | ${n8nIdle.toFixed(1)} / ${syIdle.toFixed(1)} | **${fmt(o.completedPerS / t.perS)}×** |`;
   });
   const section = [
     '## Peers',
     '',
-    `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${new Date().toISOString().slice(0, 16)} UTC, load average ${load0.map((x) => x.toFixed(2)).join(' ')} before / ${load1.map((x) => x.toFixed(2)).join(' ')} after. \`npm run bench:peers${QUICK ? ' -- --quick' : ''}\`, ${DURATION_S} s per line, both measured in this run, one after the other at each concurrency. Switchyard: \`switchyard start\` (embedded PostgreSQL), signed webhook → JavaScript step returning two fields, completed runs/s counted until every run ended, latency = the webhook's 202. n8n ${version} (installed in ${cacheDir}, SQLite, defaults otherwise; telemetry off, 127.0.0.1): Webhook → Edit Fields (Set), answering after the last node, so an answer is a finished execution and latency is the whole execution.`,
+    `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${new Date().toISOString().slice(0, 16)} UTC, load average ${load0.map((x) => x.toFixed(2)).join(' ')} before / ${load1.map((x) => x.toFixed(2)).join(' ')} after. \`npm run bench:peers${QUICK ? ' -- --quick' : ''}\`, ${DURATION_S} s per line, both measured in this run, one after the other at each concurrency. Switchyard: \`switchyard start\` (embedded PostgreSQL), signed webhook → JavaScript step returning two fields, completed runs/s counted until every run ended, latency = the webhook's 202. n8n ${version} (installed in ${cacheDir}, SQLite, defaults otherwise; telemetry off, 127.0.0.1): Webhook → Edit Fields (Set), answering after the last node, so an answer is a finished execution and latency is the whole execution. ${PAUSE ? 'Each line ran with the other product stopped (SIGSTOP … SIGCONT); the "idle CPU" column shows the CPU seconds the other product used during the line (n8n during Switchyard\'s / Switchyard during n8n\'s).' : 'Both products kept running during every line (BENCH_PEERS_PAUSE=0); the "idle CPU" column shows the CPU seconds the other product used during the line (n8n during Switchyard\'s / Switchyard during n8n\'s).'}`,
     '',
-    '| concurrency | Switchyard runs/s | Switchyard p50 / p99 ms | Switchyard RSS MB | n8n executions/s | n8n p50 / p99 ms | n8n RSS MB | ratio |',
-    '|---:|---:|---|---:|---:|---|---:|---:|',
+    '| concurrency | Switchyard runs/s | Switchyard p50 / p99 ms | Switchyard RSS MB | n8n executions/s | n8n p50 / p99 ms | n8n RSS MB | idle CPU s | ratio |',
+    '|---:|---:|---|---:|---:|---|---:|---:|---:|',
     ...rows,
     '',
   ].join('\n');
