@@ -183,7 +183,7 @@ describe('the schema', () => {
           where k.contype = 'f' and a.attname = 'tenant_id'`,
       );
       const anchored = new Set(['tenants']);
-      for (let grew = true; grew; ) {
+      for (let grew = true; grew;) {
         grew = false;
         for (const e of edges.rows)
           if (anchored.has(e.to) && !anchored.has(e.from)) {
