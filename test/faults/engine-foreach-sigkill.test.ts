@@ -9,7 +9,7 @@ import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { engineDeps, makeAction, waitFor } from '../support/engine-factories.ts';
 import { spawnEngineProcess, type EngineProcess } from '../support/engine-spawn.ts';
 import { makeTenant } from '../support/factories.ts';
-import { jobCountOf, makeWorkflowV2, runRowOf, stepRowsOf } from '../support/for-each-workflows.ts';
+import { jobCountOf, publishV2, runRowOf, stepRowsOf } from '../support/for-each-workflows.ts';
 
 let db: TestDatabase;
 const procs: EngineProcess[] = [];
@@ -32,7 +32,7 @@ it('a worker killed mid-loop: every item’s result exactly once, in order; the 
     maxAttempts: 3,
     initialDelayMs: 0,
   });
-  const workflowId = await makeWorkflowV2(db.pool, tenantId, {
+  const workflowId = await publishV2(db.pool, tenantId, {
     steps: [
       {
         id: 'loop',

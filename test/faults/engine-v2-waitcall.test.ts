@@ -18,7 +18,7 @@ import { createTestDatabase, testLogger, type TestDatabase } from '../support/db
 import { engineDeps, makeAction, waitFor } from '../support/engine-factories.ts';
 import { spawnEngineProcess, type EngineProcess } from '../support/engine-spawn.ts';
 import { makeTenant } from '../support/factories.ts';
-import { makeWorkflowV2, runRow, stepRows } from '../support/waits.ts';
+import { publishV2, runRow, stepRows } from '../support/waits.ts';
 
 let db: TestDatabase;
 let waitTokens: WaitTokens;
@@ -52,7 +52,7 @@ const statusOf = async (runId: string) => (await runRow(db, runId)).status;
 it('a worker killed while its run waits for an event: the resume is kept and the next worker goes on', async () => {
   const tenantId: TenantId = (await makeTenant(db.pool)).tenantId;
   const actionId = await makeAction(db.pool, tenantId);
-  const workflowId = await makeWorkflowV2(db.pool, tenantId, {
+  const workflowId = await publishV2(db.pool, tenantId, {
     steps: [
       { id: 'before', actionId, input: { sleepMs: 0 } },
       { id: 'approve', type: 'waitForEvent', timeout: '1h' },
@@ -102,13 +102,13 @@ it('a worker killed while its run waits for an event: the resume is kept and the
 it('canceling a parent cancels its child in the middle of a step, and the child’s worker aborts it', async () => {
   const tenantId: TenantId = (await makeTenant(db.pool)).tenantId;
   const actionId = await makeAction(db.pool, tenantId);
-  const child = await makeWorkflowV2(db.pool, tenantId, {
+  const child = await publishV2(db.pool, tenantId, {
     steps: [
       { id: 'slow', actionId, input: { sleepMs: 20_000 } },
       { id: 'never', actionId, input: { sleepMs: 0 } },
     ],
   });
-  const parent = await makeWorkflowV2(db.pool, tenantId, {
+  const parent = await publishV2(db.pool, tenantId, {
     steps: [
       { id: 'call', type: 'callWorkflow', workflowId: child, input: {} },
       { id: 'after', actionId, input: { sleepMs: 0 } },

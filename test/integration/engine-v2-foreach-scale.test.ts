@@ -16,7 +16,7 @@ import {
   waitFor,
 } from '../support/engine-factories.ts';
 import { makeTenant } from '../support/factories.ts';
-import { jobCountOf, makeWorkflowV2, runRowOf } from '../support/for-each-workflows.ts';
+import { jobCountOf, publishV2, runRowOf } from '../support/for-each-workflows.ts';
 
 let db: TestDatabase;
 let tenantId: TenantId;
@@ -32,7 +32,7 @@ const N = 10_000;
 
 it('runs 10,000 items, each once, output in order', async () => {
   const act = await makeAction(db.pool, tenantId);
-  const workflowId = await makeWorkflowV2(db.pool, tenantId, {
+  const workflowId = await publishV2(db.pool, tenantId, {
     steps: [
       { id: 'list', actionId: act },
       {

@@ -20,7 +20,7 @@ import {
   waitFor,
 } from '../support/engine-factories.ts';
 import { makeTenant } from '../support/factories.ts';
-import { jobCountOf, makeWorkflowV2, runRowOf, stepRowsOf } from '../support/for-each-workflows.ts';
+import { jobCountOf, publishV2, runRowOf, stepRowsOf } from '../support/for-each-workflows.ts';
 
 let db: TestDatabase;
 let tenantId: TenantId;
@@ -59,7 +59,7 @@ const finished = (runId: RunId, timeoutMs = 20_000) =>
 
 /** list → forEach(body: a, b) → after. */
 const loopWorkflow = (loop: Record<string, unknown> = {}) =>
-  makeWorkflowV2(db.pool, tenantId, {
+  publishV2(db.pool, tenantId, {
     steps: [
       { id: 'list', actionId: act },
       {
@@ -213,7 +213,7 @@ describe('forEach', () => {
   });
 
   it('a goto out of the body fails the item (its job never leaves the loop)', async () => {
-    const workflowId = await makeWorkflowV2(db.pool, tenantId, {
+    const workflowId = await publishV2(db.pool, tenantId, {
       steps: [
         { id: 'list', actionId: act },
         {

@@ -18,7 +18,7 @@ import { openSecretBox } from '../../src/security/open-secrets.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from '../support/db.ts';
 import { engineDeps, fakeClock, waitFor } from '../support/engine-factories.ts';
 import { makeTenant } from '../support/factories.ts';
-import { makeWorkflowV2, runRow, startEchoWorker, stepRows } from '../support/waits.ts';
+import { publishV2, runRow, startEchoWorker, stepRows } from '../support/waits.ts';
 
 let db: TestDatabase;
 let worker: Worker;
@@ -48,10 +48,10 @@ async function jobOf(runId: string) {
 }
 
 it('looks at a running child, waits again, and fails E_WAIT_TIMEOUT past 30 days', async () => {
-  const child = await makeWorkflowV2(db.pool, tenantId, {
+  const child = await publishV2(db.pool, tenantId, {
     steps: [{ id: 'forever', type: 'waitForEvent', timeout: '60d' }],
   });
-  const parent = await makeWorkflowV2(db.pool, tenantId, {
+  const parent = await publishV2(db.pool, tenantId, {
     steps: [{ id: 'call', type: 'callWorkflow', workflowId: child, input: {} }],
   });
   const { runId } = await startRun(engineDeps(db.pool, { clock }), {

@@ -13,7 +13,7 @@ import { loadConfig } from '../../src/config/index.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from '../support/db.ts';
 import { engineDeps, makeAction, waitFor } from '../support/engine-factories.ts';
 import { makeTenant } from '../support/factories.ts';
-import { makeWorkflowV2, runRow, startEchoWorker, stepRows } from '../support/waits.ts';
+import { publishV2, runRow, startEchoWorker, stepRows } from '../support/waits.ts';
 
 let db: TestDatabase;
 let worker: Worker;
@@ -32,7 +32,7 @@ beforeAll(async () => {
   worker = startEchoWorker(db, secrets);
   tenantId = (await makeTenant(db.pool)).tenantId;
   actionId = await makeAction(db.pool, tenantId);
-  child = await makeWorkflowV2(db.pool, tenantId, {
+  child = await publishV2(db.pool, tenantId, {
     steps: [
       { id: 'work', actionId, input: { doubled: '{{ trigger.n }}', fail: '{{ trigger.fail }}' } },
     ],
@@ -57,7 +57,7 @@ const childOf = async (runId: string) =>
 
 describe('callWorkflow', () => {
   it('waits for the child and takes its output; the child continues the parent’s trace', async () => {
-    const parent = await makeWorkflowV2(db.pool, tenantId, {
+    const parent = await publishV2(db.pool, tenantId, {
       steps: [
         {
           id: 'call',
@@ -89,10 +89,10 @@ describe('callWorkflow', () => {
   });
 
   it('a failed child fails the step with E_CHILD_RUN_FAILED; onError continue goes on', async () => {
-    const failing = await makeWorkflowV2(db.pool, tenantId, {
+    const failing = await publishV2(db.pool, tenantId, {
       steps: [{ id: 'call', type: 'callWorkflow', workflowId: child, input: { n: 1, fail: true } }],
     });
-    const continuing = await makeWorkflowV2(db.pool, tenantId, {
+    const continuing = await publishV2(db.pool, tenantId, {
       steps: [
         {
           id: 'call',
@@ -119,7 +119,7 @@ describe('callWorkflow', () => {
   });
 
   it('wait: false answers { runId } at once; another tenant’s workflow is not found', async () => {
-    const fireAndForget = await makeWorkflowV2(db.pool, tenantId, {
+    const fireAndForget = await publishV2(db.pool, tenantId, {
       steps: [
         {
           id: 'call',
@@ -141,10 +141,10 @@ describe('callWorkflow', () => {
     expect((await ended(out.runId)).parent_run_id).toBe(runId);
 
     const other = (await makeTenant(db.pool)).tenantId;
-    const stranger = await makeWorkflowV2(db.pool, other, {
+    const stranger = await publishV2(db.pool, other, {
       steps: [{ id: 'x', actionId, input: {} }],
     });
-    const crossing = await makeWorkflowV2(db.pool, tenantId, {
+    const crossing = await publishV2(db.pool, tenantId, {
       steps: [{ id: 'call', type: 'callWorkflow', workflowId: stranger, input: {} }],
     });
     const c = await startRun(engineDeps(db.pool), { tenantId, workflowId: crossing, input: {} });
@@ -160,13 +160,13 @@ describe('callWorkflow', () => {
 
   it('a cycle of calls the save could not see stops at 10 runs deep (E_CALL_DEPTH_EXCEEDED)', async () => {
     // A calls B, B calls A — written past the save's check, as a later edit of B could.
-    const a = await makeWorkflowV2(db.pool, tenantId, {
+    const a = await publishV2(db.pool, tenantId, {
       steps: [{ id: 'x', actionId, input: {} }],
     });
     const call = (to: WorkflowId) => ({
       steps: [{ id: 'call', type: 'callWorkflow', workflowId: to, input: {}, wait: false }],
     });
-    const b = await makeWorkflowV2(db.pool, tenantId, call(a));
+    const b = await publishV2(db.pool, tenantId, call(a));
     const v = await db.ownerPool.query<{ id: string }>(
       `insert into workflow_versions (tenant_id, workflow_id, version, definition)
        values ($1, $2, 2, $3) returning id`,

@@ -12,7 +12,7 @@ import { startTestApi, type TestApi } from '../support/api.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { engineDeps, makeAction, waitFor } from '../support/engine-factories.ts';
 import { makeTenant } from '../support/factories.ts';
-import { makeWorkflowV2, runRow, startEchoWorker, stepRows } from '../support/waits.ts';
+import { publishV2, runRow, startEchoWorker, stepRows } from '../support/waits.ts';
 
 let db: TestDatabase;
 let api: TestApi;
@@ -37,7 +37,7 @@ const status = async (runId: string) => (await runRow(db, runId)).status;
 
 describe('waitForEvent', () => {
   it('waits until the resume webhook at run.waits.<id>.url is called, then goes on with its payload', async () => {
-    const workflowId = await makeWorkflowV2(db.pool, tenantId, {
+    const workflowId = await publishV2(db.pool, tenantId, {
       steps: [
         {
           id: 'mail',
@@ -83,13 +83,13 @@ describe('waitForEvent', () => {
   });
 
   it('times out: onTimeout continue goes on, the default fails the run with E_WAIT_TIMEOUT', async () => {
-    const continuing = await makeWorkflowV2(db.pool, tenantId, {
+    const continuing = await publishV2(db.pool, tenantId, {
       steps: [
         { id: 'approve', type: 'waitForEvent', timeout: '300ms', onTimeout: 'continue' },
         { id: 'after', actionId, input: { went: 'on' } },
       ],
     });
-    const failing = await makeWorkflowV2(db.pool, tenantId, {
+    const failing = await publishV2(db.pool, tenantId, {
       steps: [
         { id: 'approve', type: 'waitForEvent', timeout: '300ms' },
         { id: 'after', actionId, input: {} },

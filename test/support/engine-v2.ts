@@ -37,6 +37,15 @@ export async function makeWorkflowV2(
   });
 }
 
+/** A workflow whose one published version is `{ version: 2, ...definition }`: its id. */
+export async function publishV2(
+  pool: pg.Pool,
+  tenantId: TenantId,
+  definition: Record<string, unknown>,
+): Promise<WorkflowId> {
+  return (await makeWorkflowV2(pool, tenantId, { version: 2, ...definition })).workflowId;
+}
+
 /**
  * An executor that resolves the step's input through the runner's mapping (as the runner does)
  * and answers `fn(stepId, input, request)`: outputs follow the data, as in production.

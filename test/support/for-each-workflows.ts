@@ -1,32 +1,8 @@
-/** forEach test helpers: a published version-2 workflow, and the rows a loop leaves. */
+/** forEach test helpers: a published version-2 workflow (engine-v2.ts), and the rows a loop leaves. */
 import type pg from 'pg';
-import { withTenant } from '../../src/db/tenant.ts';
-import type { RunId, TenantId, WorkflowId } from '../../src/model/ids.ts';
+import type { RunId } from '../../src/model/ids.ts';
 
-/** A workflow whose one published version is the version-2 `definition`. */
-export async function makeWorkflowV2(
-  pool: pg.Pool,
-  tenantId: TenantId,
-  definition: { steps: unknown[]; onFailure?: { steps: unknown[] } },
-): Promise<WorkflowId> {
-  return withTenant(pool, tenantId, async (db) => {
-    const wf = await db.query<{ id: WorkflowId }>(
-      `insert into workflows (tenant_id, name) values ($1, 'forEach workflow') returning id`,
-      [tenantId],
-    );
-    const workflowId = wf.rows[0]!.id;
-    const v = await db.query<{ id: string }>(
-      `insert into workflow_versions (tenant_id, workflow_id, version, definition)
-       values ($1, $2, 1, $3) returning id`,
-      [tenantId, workflowId, JSON.stringify({ version: 2, ...definition })],
-    );
-    await db.query(
-      `update workflows set current_version_id = $3 where tenant_id = $1 and id = $2`,
-      [tenantId, workflowId, v.rows[0]!.id],
-    );
-    return workflowId;
-  });
-}
+export { publishV2 } from './engine-v2.ts';
 
 export type StepRow = {
   step_id: string;

@@ -4,12 +4,9 @@
  * resolves each step's input with the runner's mapping — `run.waits` links included, through
  * the same wrapper the worker command uses — and answers it as the step's output.
  */
-import type pg from 'pg';
 import { withWaitLinks } from '../../src/cli/wait-links-executor.ts';
-import { withTenant } from '../../src/db/tenant.ts';
 import type { Clock } from '../../src/engine/deps.ts';
 import { createWorker, type Worker } from '../../src/engine/worker.ts';
-import type { TenantId, WorkflowId } from '../../src/model/ids.ts';
 import type { StepRequest, StepResult } from '../../src/model/step.ts';
 import { runnerMapping } from '../../src/runner/mapping-evaluator.ts';
 import { resolveMapping, stepScope } from '../../src/runner/mapping.ts';
@@ -18,28 +15,7 @@ import { createWaitTokens } from '../../src/security/wait-tokens.ts';
 import type { TestDatabase } from './db.ts';
 import { engineDeps, scriptedExecutor } from './engine-factories.ts';
 
-export async function makeWorkflowV2(
-  pool: pg.Pool,
-  tenantId: TenantId,
-  definition: Record<string, unknown>,
-): Promise<WorkflowId> {
-  return withTenant(pool, tenantId, async (db) => {
-    const wf = await db.query<{ id: WorkflowId }>(
-      `insert into workflows (tenant_id, name) values ($1, 'v2 ' || gen_random_uuid()) returning id`,
-      [tenantId],
-    );
-    const v = await db.query<{ id: string }>(
-      `insert into workflow_versions (tenant_id, workflow_id, version, definition)
-       values ($1, $2, 1, $3) returning id`,
-      [tenantId, wf.rows[0]!.id, JSON.stringify({ version: 2, ...definition })],
-    );
-    await db.query(
-      `update workflows set current_version_id = $3 where tenant_id = $1 and id = $2`,
-      [tenantId, wf.rows[0]!.id, v.rows[0]!.id],
-    );
-    return wf.rows[0]!.id;
-  });
-}
+export { publishV2 } from './engine-v2.ts';
 
 /**
  * A worker whose action steps answer their resolved input (`fail: true` in it fails the step
