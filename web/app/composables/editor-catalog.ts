@@ -1,14 +1,15 @@
 /**
- * What the version-2 editor knows about the things its steps name: the actions they use (their
+ * What a workflow editor knows about the things its steps name: the actions they use (their
  * schemas: the step forms, the mapping's completion) and the workflows they call (their names),
- * fetched by id as steps name them, and every connection of the tenant (all pages).
+ * fetched by id as steps name them (the pickers search the server), and every connection of
+ * the tenant (all pages). Both editors use it: version 1 (WorkflowEditor.vue) and version 2
+ * (EditorV2.vue).
  */
 import { graphql, request } from '~/graphql/client';
 import type { ActionOption } from '~/components/workflow/StepPanel.vue';
-import type { Located } from '~/utils/definition-v2';
 
 const StepActionsQuery = graphql(`
-  query EditorV2Actions($ids: [ID!]) {
+  query EditorActions($ids: [ID!]) {
     actions(ids: $ids, first: 100) {
       nodes {
         id
@@ -26,7 +27,7 @@ const StepActionsQuery = graphql(`
   }
 `);
 const ConnectionsQuery = graphql(`
-  query EditorV2Connections($after: String) {
+  query EditorConnections($after: String) {
     connections(first: 100, after: $after) {
       endCursor
       hasNextPage
@@ -39,7 +40,7 @@ const ConnectionsQuery = graphql(`
   }
 `);
 const WorkflowNamesQuery = graphql(`
-  query EditorV2Workflows($ids: [ID!]) {
+  query EditorWorkflows($ids: [ID!]) {
     workflows(ids: $ids, first: 100, includeArchived: true) {
       nodes {
         id
@@ -49,10 +50,14 @@ const WorkflowNamesQuery = graphql(`
   }
 `);
 
-export function useEditorCatalog(located: Ref<Located[]>) {
+/** `actionIds` and `workflowIds`: what the steps name now (empty ids are ignored). */
+export function useEditorCatalog(
+  actionIds: () => (string | undefined)[],
+  workflowIds: () => (string | undefined)[] = () => [],
+) {
   const known = ref(new Map<string, ActionOption & { outputSchema: unknown }>());
   const workflowNames = ref(new Map<string, string>());
-  const { data: catalog } = useAsyncData('editor-v2-catalog', async () => ({
+  const { data: catalog } = useAsyncData('editor-catalog', async () => ({
     connections: await fetchAllPages(
       async (after) => (await request(ConnectionsQuery, { after })).connections,
     ),
@@ -60,9 +65,11 @@ export function useEditorCatalog(located: Ref<Located[]>) {
   const connections = computed(() => catalog.value?.connections ?? []);
   const actions = computed<ActionOption[]>(() => [...known.value.values()]);
   watch(
-    () => located.value.map((l) => l.step.actionId ?? ''),
+    actionIds,
     async (ids) => {
-      const missing = [...new Set(ids)].filter((id) => id && !known.value.has(id)).slice(0, 100);
+      const missing = [...new Set(ids)]
+        .filter((id): id is string => !!id && !known.value.has(id))
+        .slice(0, 100);
       if (missing.length === 0) return;
       const res = await request(StepActionsQuery, { ids: missing }).catch(() => null);
       if (!res) return;
@@ -83,10 +90,10 @@ export function useEditorCatalog(located: Ref<Located[]>) {
     { immediate: true },
   );
   watch(
-    () => located.value.map((l) => l.step.workflowId ?? ''),
+    workflowIds,
     async (ids) => {
       const missing = [...new Set(ids)]
-        .filter((id) => id && !workflowNames.value.has(id))
+        .filter((id): id is string => !!id && !workflowNames.value.has(id))
         .slice(0, 100);
       if (missing.length === 0) return;
       const res = await request(WorkflowNamesQuery, { ids: missing }).catch(() => null);
