@@ -78,15 +78,7 @@ export function readCpu(nodePids: number[], postmasterPid: number): { node: numb
   let node = 0;
   for (const pid of nodePids) node += statOf(pid)?.cpu ?? 0;
   // The postmaster, its live children (backends, walwriter…) and those it has reaped.
-  const pm = statOf(postmasterPid);
-  let pgCpu = pm ? pm.cpu + pm.childCpu : 0;
-  for (const name of readdirSync('/proc')) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid)) continue;
-    const s = statOf(pid);
-    if (s && s.ppid === postmasterPid) pgCpu += s.cpu;
-  }
-  return { node, pg: pgCpu };
+  return { node, pg: treeCpu([postmasterPid]) };
 }
 
 /** Resident set of a process in MiB (VmRSS) and its peak (VmHWM). */

@@ -16,6 +16,9 @@ const hostPortList = z
     'expected a comma-separated list of host:port (e.g. 127.0.0.1:8080,[::1]:8080)',
   );
 
+/** Code steps one process runs at once unless CODE_MAX_CONCURRENT says otherwise. */
+export const CODE_MAX_CONCURRENT_DEFAULT = 16;
+
 export const runnerSchema = z.object({
   GATE_CONNECT_TIMEOUT_MS: positiveInt(5_000, 120_000),
   GATE_HEADERS_TIMEOUT_MS: positiveInt(15_000, 600_000),
@@ -24,7 +27,7 @@ export const runnerSchema = z.object({
   GATE_ALLOW_HTTP_HOSTS: hostPortList,
   CODE_MEMORY_LIMIT_MB: positiveInt(64, 4096),
   CODE_TIMEOUT_MS: positiveInt(5_000, 600_000),
-  CODE_MAX_CONCURRENT: positiveInt(16, 1000),
+  CODE_MAX_CONCURRENT: positiveInt(CODE_MAX_CONCURRENT_DEFAULT, 1000),
   PYTHON_PATH: z.string().min(1).default('python3'),
   PYTHON_BWRAP_PATH: z.string().min(1).default('/usr/bin/bwrap'),
   PYTHON_WARM_POOL_SIZE: z.coerce.number().int().min(0).max(64).default(2),

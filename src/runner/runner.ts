@@ -6,7 +6,7 @@
  * the step's log lines, scrubbed of the connection's secrets, to the execution log.
  */
 import type { Logger } from 'pino';
-import type { RunnerConfig } from '../config/runner.ts';
+import { CODE_MAX_CONCURRENT_DEFAULT, type RunnerConfig } from '../config/runner.ts';
 import { SwitchyardError, errorCodes, isSwitchyardError, assertNever } from '../model/errors.ts';
 import type {
   ExecutionLogLine,
@@ -66,7 +66,7 @@ export function createRunner(deps: RunnerDeps): StepExecutor {
   const tokens = createTokenCache();
   // JavaScript steps: warm isolates per tenant, a fresh context per step (ADR 0009).
   const isolates = createIsolatePool();
-  const codeSlots = createCodeSlots(deps.code.maxConcurrent ?? 16);
+  const codeSlots = createCodeSlots(deps.code.maxConcurrent ?? CODE_MAX_CONCURRENT_DEFAULT);
   const python =
     deps.python ??
     createPythonSandbox({

@@ -63,7 +63,7 @@ export async function runJavaScript(
     // The set-up runs synchronously on this thread: a fresh context, the user's script, the
     // bridges. Each is a fraction of a millisecond, and the asynchronous forms hand each piece
     // to the isolate's thread and back, which cost more CPU than the work itself (bench/
-    // js-isolates.ts: 0.69 → 0.50 ms of CPU a trivial step). A long script compiles on the
+    // js-isolates.ts: 0.73 → 0.51 ms of CPU a trivial step). A long script compiles on the
     // isolate's thread instead, so that it cannot stall this one. Only the user's code runs
     // there too, under the time limit below.
     context = isolate.createContextSync();
