@@ -203,4 +203,66 @@ describe('the schema', () => {
       await c.end();
     }
   });
+
+  // The attacker's view of 0034: with row security out of the way (a superuser), the keys
+  // alone still refuse a run-path row that names a tenant that does not exist, or its own
+  // tenant with another tenant's workflow or run.
+  it('refuses run-path rows that point at a missing tenant or into another tenant', async () => {
+    const url = await emptyDatabase();
+    await migrate(url, { logger: testLogger });
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      const one = async (sql: string, values: unknown[]) =>
+        (await c.query<{ id: string }>(sql, values)).rows[0]!.id;
+      const tenant = (name: string) =>
+        one(`insert into tenants (name) values ($1) returning id`, [name]);
+      const [a, b] = [await tenant('A'), await tenant('B')];
+      const workflow = async (t: string) => {
+        const w = await one(
+          `insert into workflows (tenant_id, name) values ($1, 'w') returning id`,
+          [t],
+        );
+        const v = await one(
+          `insert into workflow_versions (tenant_id, workflow_id, version, definition)
+           values ($1, $2, 1, '{"steps": []}') returning id`,
+          [t, w],
+        );
+        return { w, v };
+      };
+      const wa = await workflow(a);
+      const wb = await workflow(b);
+      const runB = await one(
+        `insert into workflow_runs (tenant_id, workflow_id, workflow_version_id) values ($1, $2, $3) returning id`,
+        [b, wb.w, wb.v],
+      );
+      const refused = async (sql: string, values: unknown[]) =>
+        expect(c.query(sql, values)).rejects.toMatchObject({ code: '23503' });
+      const missing = '00000000-0000-4000-8000-000000000000';
+      await refused(
+        `insert into workflow_runs (tenant_id, workflow_id, workflow_version_id) values ($1, $2, $3)`,
+        [missing, wa.w, wa.v],
+      );
+      await refused(
+        `insert into workflow_runs (tenant_id, workflow_id, workflow_version_id) values ($1, $2, $3)`,
+        [a, wb.w, wb.v],
+      );
+      await refused(
+        `insert into step_runs (tenant_id, run_id, step_id, step_index, attempt, status)
+         values ($1, $2, 's', 0, 1, 'running')`,
+        [a, runB],
+      );
+      await refused(`insert into jobs (tenant_id, run_id, step_index) values ($1, $2, 0)`, [
+        a,
+        runB,
+      ]);
+      await refused(
+        `insert into idempotency_keys (tenant_id, workflow_id, key, input_hash, run_id, expires_at)
+         values ($1, $2, 'k', '\\x00', $3, now() + interval '1 day')`,
+        [a, wb.w, runB],
+      );
+    } finally {
+      await c.end();
+    }
+  });
 });
