@@ -160,109 +160,98 @@ describe('migrations', () => {
 });
 
 describe('the schema', () => {
+  // One migrated database for both tests (the first reads the catalog only).
+  let c: pg.Client;
+  beforeAll(async () => {
+    const url = await emptyDatabase();
+    await migrate(url, { logger: testLogger });
+    c = new pg.Client({ connectionString: url });
+    await c.connect();
+  });
+  afterAll(() => c?.end());
   // Every table with a tenant_id reaches tenants through foreign keys that carry the tenant
   // (directly, or through (tenant_id, x) → a table that does): a row cannot name a tenant that
   // does not exist, nor a parent of another tenant. 0034 drops the direct reference of four
   // hot tables because their composite keys already do this.
   it('anchors every tenant-owned table to tenants through keys that include tenant_id', async () => {
-    const url = await emptyDatabase();
-    await migrate(url, { logger: testLogger });
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    try {
-      const tables = await c.query<{ t: string }>(
-        `select c.relname as t from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    const tables = await c.query<{ t: string }>(
+      `select c.relname as t from pg_class c join pg_namespace n on n.oid = c.relnamespace
           join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped
          where n.nspname = 'public' and c.relkind in ('r', 'p') and not c.relispartition
            and c.relname <> 'tenants'`,
-      );
-      const edges = await c.query<{ from: string; to: string }>(
-        `select k.conrelid::regclass::text as from, k.confrelid::regclass::text as to
+    );
+    const edges = await c.query<{ from: string; to: string }>(
+      `select k.conrelid::regclass::text as from, k.confrelid::regclass::text as to
            from pg_constraint k
            join pg_attribute a on a.attrelid = k.conrelid and a.attnum = any (k.conkey)
           where k.contype = 'f' and a.attname = 'tenant_id'`,
-      );
-      const anchored = new Set(['tenants']);
-      for (let grew = true; grew;) {
-        grew = false;
-        for (const e of edges.rows)
-          if (anchored.has(e.to) && !anchored.has(e.from)) {
-            anchored.add(e.from);
-            grew = true;
-          }
-      }
-      // High-volume logs: partitioned by day and dropped by partition (retention), so no keys.
-      const unanchoredByDesign = ['access_log', 'execution_logs'];
-      const missing = tables.rows
-        .map((r) => r.t)
-        .filter((t) => !anchored.has(t) && !unanchoredByDesign.includes(t));
-      expect(missing).toEqual([]);
-      for (const hot of ['workflow_runs', 'step_runs', 'jobs', 'idempotency_keys'])
-        expect(anchored.has(hot)).toBe(true);
-    } finally {
-      await c.end();
+    );
+    const anchored = new Set(['tenants']);
+    for (let grew = true; grew;) {
+      grew = false;
+      for (const e of edges.rows)
+        if (anchored.has(e.to) && !anchored.has(e.from)) {
+          anchored.add(e.from);
+          grew = true;
+        }
     }
+    // High-volume logs: partitioned by day and dropped by partition (retention), so no keys.
+    const unanchoredByDesign = ['access_log', 'execution_logs'];
+    const missing = tables.rows
+      .map((r) => r.t)
+      .filter((t) => !anchored.has(t) && !unanchoredByDesign.includes(t));
+    expect(missing).toEqual([]);
+    for (const hot of ['workflow_runs', 'step_runs', 'jobs', 'idempotency_keys'])
+      expect(anchored.has(hot)).toBe(true);
   });
 
   // The attacker's view of 0034: with row security out of the way (a superuser), the keys
   // alone still refuse a run-path row that names a tenant that does not exist, or its own
   // tenant with another tenant's workflow or run.
   it('refuses run-path rows that point at a missing tenant or into another tenant', async () => {
-    const url = await emptyDatabase();
-    await migrate(url, { logger: testLogger });
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    try {
-      const one = async (sql: string, values: unknown[]) =>
-        (await c.query<{ id: string }>(sql, values)).rows[0]!.id;
-      const tenant = (name: string) =>
-        one(`insert into tenants (name) values ($1) returning id`, [name]);
-      const [a, b] = [await tenant('A'), await tenant('B')];
-      const workflow = async (t: string) => {
-        const w = await one(
-          `insert into workflows (tenant_id, name) values ($1, 'w') returning id`,
-          [t],
-        );
-        const v = await one(
-          `insert into workflow_versions (tenant_id, workflow_id, version, definition)
-           values ($1, $2, 1, '{"steps": []}') returning id`,
-          [t, w],
-        );
-        return { w, v };
-      };
-      const wa = await workflow(a);
-      const wb = await workflow(b);
-      const runB = await one(
-        `insert into workflow_runs (tenant_id, workflow_id, workflow_version_id) values ($1, $2, $3) returning id`,
-        [b, wb.w, wb.v],
-      );
-      const refused = async (sql: string, values: unknown[]) =>
-        expect(c.query(sql, values)).rejects.toMatchObject({ code: '23503' });
-      const missing = '00000000-0000-4000-8000-000000000000';
-      await refused(
-        `insert into workflow_runs (tenant_id, workflow_id, workflow_version_id) values ($1, $2, $3)`,
-        [missing, wa.w, wa.v],
-      );
-      await refused(
-        `insert into workflow_runs (tenant_id, workflow_id, workflow_version_id) values ($1, $2, $3)`,
-        [a, wb.w, wb.v],
-      );
-      await refused(
-        `insert into step_runs (tenant_id, run_id, step_id, step_index, attempt, status)
-         values ($1, $2, 's', 0, 1, 'running')`,
-        [a, runB],
-      );
-      await refused(`insert into jobs (tenant_id, run_id, step_index) values ($1, $2, 0)`, [
-        a,
-        runB,
+    const one = async (sql: string, values: unknown[]) =>
+      (await c.query<{ id: string }>(sql, values)).rows[0]!.id;
+    const tenant = (name: string) =>
+      one(`insert into tenants (name) values ($1) returning id`, [name]);
+    const [a, b] = [await tenant('A'), await tenant('B')];
+    const workflow = async (t: string) => {
+      const w = await one(`insert into workflows (tenant_id, name) values ($1, 'w') returning id`, [
+        t,
       ]);
-      await refused(
-        `insert into idempotency_keys (tenant_id, workflow_id, key, input_hash, run_id, expires_at)
-         values ($1, $2, 'k', '\\x00', $3, now() + interval '1 day')`,
-        [a, wb.w, runB],
+      const v = await one(
+        `insert into workflow_versions (tenant_id, workflow_id, version, definition)
+           values ($1, $2, 1, '{"steps": []}') returning id`,
+        [t, w],
       );
-    } finally {
-      await c.end();
-    }
+      return { w, v };
+    };
+    const wa = await workflow(a);
+    const wb = await workflow(b);
+    const runB = await one(
+      `insert into workflow_runs (tenant_id, workflow_id, workflow_version_id) values ($1, $2, $3) returning id`,
+      [b, wb.w, wb.v],
+    );
+    const refused = async (sql: string, values: unknown[]) =>
+      expect(c.query(sql, values)).rejects.toMatchObject({ code: '23503' });
+    const missing = '00000000-0000-4000-8000-000000000000';
+    await refused(
+      `insert into workflow_runs (tenant_id, workflow_id, workflow_version_id) values ($1, $2, $3)`,
+      [missing, wa.w, wa.v],
+    );
+    await refused(
+      `insert into workflow_runs (tenant_id, workflow_id, workflow_version_id) values ($1, $2, $3)`,
+      [a, wb.w, wb.v],
+    );
+    await refused(
+      `insert into step_runs (tenant_id, run_id, step_id, step_index, attempt, status)
+         values ($1, $2, 's', 0, 1, 'running')`,
+      [a, runB],
+    );
+    await refused(`insert into jobs (tenant_id, run_id, step_index) values ($1, $2, 0)`, [a, runB]);
+    await refused(
+      `insert into idempotency_keys (tenant_id, workflow_id, key, input_hash, run_id, expires_at)
+         values ($1, $2, 'k', '\\x00', $3, now() + interval '1 day')`,
+      [a, wb.w, runB],
+    );
   });
 });
