@@ -97,6 +97,8 @@ export type Line = {
   fkChecksPerRun: number;
   nodeCpuPer1k: number;
   pgCpuPer1k: number;
+  /** The load generator's own CPU (this process: autocannon, signing), on the same cores. */
+  loadCpuPer1k: number;
   top: StatementCost[];
   /** BENCH_WAIT_EVENTS=1: the backends' wait events during the line (e2e-stats.ts). */
   waits?: { activeMean: number; events: [string, number][] };
@@ -455,6 +457,7 @@ export async function loadLine(s: Server, kind: WorkflowKind, concurrency: numbe
   const c0 = await readDbCounters(s.owner);
   await resetStatements(s.owner);
   const cpu0 = readCpu(nodePids, s.postmaster);
+  const gen0 = process.cpuUsage();
   const latencies: number[] = [];
   let accepted = 0;
   const t0 = performance.now();
@@ -480,6 +483,7 @@ export async function loadLine(s: Server, kind: WorkflowKind, concurrency: numbe
     });
   });
   const tLoad = performance.now();
+  const loadCpu = process.cpuUsage(gen0);
   const drained = await waitDrained(s, hook.workflowId, before.n + accepted, counter);
   clearInterval(rssTimer);
   const cpu1 = readCpu(nodePids, s.postmaster);
@@ -520,6 +524,7 @@ export async function loadLine(s: Server, kind: WorkflowKind, concurrency: numbe
     fkChecksPerRun: fkChecks / runs,
     nodeCpuPer1k: ((cpu1.node - cpu0.node) / runs) * 1000,
     pgCpuPer1k: ((cpu1.pg - cpu0.pg) / runs) * 1000,
+    loadCpuPer1k: ((loadCpu.user + loadCpu.system) / 1e6 / runs) * 1000,
     top,
     ...(waits ? { waits } : {}),
   };
@@ -760,10 +765,10 @@ export const fmt = (n: number) =>
 
 function tableOf(lines: Line[]): string {
   const head =
-    '| line | build | runs | completed runs/s | ingress 202/s | ingress p50 / p95 / p99 ms | drain s | Node RSS MB | commits/run | row writes/run | CPU s per 1k runs Node / PG |\n|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|';
+    '| line | build | runs | completed runs/s | ingress 202/s | ingress p50 / p95 / p99 ms | drain s | Node RSS MB | commits/run | row writes/run | CPU s per 1k runs Node / PG / load |\n|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|';
   const rows = lines.map(
     (l) =>
-      `| ${l.name} | ${l.target} | ${l.runs} | ${fmt(l.completedPerS)} | ${fmt(l.ingressPerS)} | ${fmt(l.p50)} / ${fmt(l.p95)} / ${fmt(l.p99)}${l.non2xx ? ` (${l.non2xx} non-2xx)` : ''} | ${fmt(l.drainS)} | ${fmt(l.rssMb)} | ${l.commitsPerRun.toFixed(2)} | ${l.writesPerRun.toFixed(1)} | ${fmt(l.nodeCpuPer1k)} / ${fmt(l.pgCpuPer1k)} |`,
+      `| ${l.name} | ${l.target} | ${l.runs} | ${fmt(l.completedPerS)} | ${fmt(l.ingressPerS)} | ${fmt(l.p50)} / ${fmt(l.p95)} / ${fmt(l.p99)}${l.non2xx ? ` (${l.non2xx} non-2xx)` : ''} | ${fmt(l.drainS)} | ${fmt(l.rssMb)} | ${l.commitsPerRun.toFixed(2)} | ${l.writesPerRun.toFixed(1)} | ${fmt(l.nodeCpuPer1k)} / ${fmt(l.pgCpuPer1k)} / ${fmt(l.loadCpuPer1k)} |`,
   );
   return [head, ...rows].join('\n');
 }
