@@ -18,7 +18,7 @@ import {
 import { insertExecutionLogBatch } from '../db/queries/execution-logs.ts';
 import { createGroupCommit } from '../engine/group-commit.ts';
 import { takeRateLimitSlot } from '../db/queries/rate-limits.ts';
-import { withTenant } from '../db/tenant.ts';
+import { tenantStatements, withTenant } from '../db/tenant.ts';
 import { SwitchyardError } from '../model/errors.ts';
 import { dbCall } from './db-call.ts';
 import { dbOAuthTokenStore } from './oauth-token-store.ts';
@@ -202,9 +202,12 @@ export function dbLogSink(pool: pg.Pool, clock: Clock): LogSink {
   const batches = createGroupCommit<Line[], void>({
     maxItems: 256,
     commit: async (tenantId, items) => {
-      await withTenant(pool, tenantId, (c) =>
-        insertExecutionLogBatch(c, { tenantId, lines: items.flat(), relaxDurability: true }),
-      );
+      // The statement is its whole transaction: one round trip (tenantStatements).
+      await insertExecutionLogBatch(tenantStatements(pool, tenantId), {
+        tenantId,
+        lines: items.flat(),
+        relaxDurability: true,
+      });
       return items.map(() => ({ ok: true as const, value: undefined }));
     },
   });

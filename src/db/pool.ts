@@ -28,6 +28,10 @@ export function createPool(opts: PoolOptions): pg.Pool {
     connectionTimeoutMillis: opts.connectTimeoutMs,
     application_name: opts.applicationName,
     idleTimeoutMillis: 30_000,
+    // A statement is sent without waiting for the one before it to be answered (still one at
+    // a time on the server, in order): withTenant's BEGIN goes with its first statement, and
+    // tenantStatements' BEGIN, statement and COMMIT go in one round trip (db/tenant.ts).
+    pipeline: true,
   });
   // An idle client that loses its server (restart, failover) must not crash the process;
   // the pool drops it and the next checkout opens a fresh connection.

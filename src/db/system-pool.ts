@@ -46,6 +46,8 @@ function deriveSystemPool(runtime: pg.Pool): pg.Pool {
     idleTimeoutMillis: 30_000,
     // Never what keeps a process alive: it was not opened by whoever ends the runtime pool.
     allowExitOnIdle: true,
+    // As createPool's: withSystem and systemStatements save round trips (db/tenant.ts).
+    pipeline: true,
   });
   // Same reasoning as createPool(): a lost idle connection is dropped, not a crash. The query
   // in flight (if any) still fails and withSystem() discards its client.

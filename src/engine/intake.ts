@@ -11,11 +11,12 @@ import { randomUUID } from 'node:crypto';
 import { isConnectionError, type Queryable } from '../db/pool.ts';
 import { selectIdempotencyKey } from '../db/queries/idempotency-keys.ts';
 import { insertRunsBatch, type BatchRunItem } from '../db/queries/workflow-runs-batch.ts';
-import { withTenant } from '../db/tenant.ts';
+import { tenantStatements, withTenant } from '../db/tenant.ts';
 import { isSwitchyardError, SwitchyardError } from '../model/errors.ts';
 import type { RunId, TenantId } from '../model/ids.ts';
 import { addMs, type EngineDeps } from './deps.ts';
 import { createGroupCommit, type Answer } from './group-commit.ts';
+import { runChangeSenderOf, type RunChangeRow } from './run-changes.ts';
 import {
   duplicateOf,
   idempotencyOf,
@@ -33,11 +34,26 @@ export type RunIntake = {
   idle(): Promise<void>;
 };
 
-export function createRunIntake(deps: Pick<EngineDeps, 'pool' | 'clock' | 'config'>): RunIntake {
+export function createRunIntake(
+  deps: Pick<EngineDeps, 'pool' | 'clock' | 'config' | 'logger'>,
+): RunIntake {
+  const notices = runChangeSenderOf(deps.pool, deps.logger);
   const lanes = createGroupCommit<Item, StartRunResult>({
     maxItems: deps.config.startBatchMax,
-    commit: (tenantId, items) =>
-      withTenant(deps.pool, tenantId, (db) => startBatch(db, deps, tenantId, items)),
+    commit: async (tenantId, items) => {
+      const answers = await startBatch(deps, tenantId, items);
+      // Committed: the workers are woken and the views told, after the commit and not at it
+      // (run-changes.ts: a notifying commit waits for the one before it to be flushed).
+      const started = items.flatMap(({ row }, i): RunChangeRow[] => {
+        const a = answers[i];
+        return a?.ok && !a.value.duplicate ? [[row.runId, row.workflowId, 'queued']] : [];
+      });
+      if (started.length > 0) {
+        notices.wakeWorkers();
+        notices.send(tenantId, started);
+      }
+      return answers;
+    },
     // One statement cannot claim a key twice: a second start with the key waits for the next
     // batch, where it finds the key taken (a duplicate).
     conflictKey: ({ row }) =>
@@ -66,31 +82,40 @@ export function createRunIntake(deps: Pick<EngineDeps, 'pool' | 'clock' | 'confi
 }
 
 async function startBatch(
-  db: Queryable,
-  deps: Pick<EngineDeps, 'clock' | 'config'>,
+  deps: Pick<EngineDeps, 'pool' | 'clock' | 'config'>,
   tenantId: TenantId,
   items: Item[],
 ): Promise<Answer<StartRunResult>[]> {
   const now = deps.clock.now();
-  const created = await insertRunsBatch(db, {
-    tenantId,
-    now,
-    keyExpiresAt: addMs(now, deps.config.idempotencyKeyTtlMs),
-    items: items.map((i) => i.row),
+  // The batch's statement is its whole transaction: one round trip (tenantStatements).
+  const created = await insertRunsBatch(
+    tenantStatements(deps.pool, tenantId, { callerSendsRunChanges: true }),
+    {
+      tenantId,
+      now,
+      keyExpiresAt: addMs(now, deps.config.idempotencyKeyTtlMs),
+      items: items.map((i) => i.row),
+    },
+  );
+  if (items.every((i) => created.has(i.row.runId)))
+    return items.map((i) => ({ ok: true, value: { runId: i.row.runId, duplicate: false } }));
+  // Why the others got no run (a key taken, a workflow that cannot start), read once the
+  // batch is committed: what they read was there before it, and stays.
+  return withTenant(deps.pool, tenantId, async (db) => {
+    const answers: Answer<StartRunResult>[] = [];
+    for (const item of items) {
+      if (created.has(item.row.runId)) {
+        answers.push({ ok: true, value: { runId: item.row.runId, duplicate: false } });
+        continue;
+      }
+      try {
+        answers.push({ ok: true, value: await refused(db, now, item) });
+      } catch (error) {
+        answers.push({ ok: false, error });
+      }
+    }
+    return answers;
   });
-  const answers: Answer<StartRunResult>[] = [];
-  for (const item of items) {
-    if (created.has(item.row.runId)) {
-      answers.push({ ok: true, value: { runId: item.row.runId, duplicate: false } });
-      continue;
-    }
-    try {
-      answers.push({ ok: true, value: await refused(db, now, item) });
-    } catch (error) {
-      answers.push({ ok: false, error });
-    }
-  }
-  return answers;
 }
 
 /** Why an item got no run: its live key names an earlier run, or its workflow cannot start. */

@@ -16,7 +16,8 @@ import {
   type StepTransition,
   type TransitionResult,
 } from '../db/queries/step-transitions.ts';
-import { withTenant } from '../db/tenant.ts';
+import { tenantStatements, withTenant } from '../db/tenant.ts';
+import type { Queryable } from '../db/pool.ts';
 import { assertNever } from '../model/errors.ts';
 import type { RunId, StepRunId, TenantId, WorkflowId } from '../model/ids.ts';
 import type { ErrorRoute, Next } from '../model/program.ts';
@@ -419,14 +420,18 @@ export async function commitTransitions(
     claimLoopItems?: boolean;
   },
 ): Promise<TransitionResult[]> {
-  return withTenant(deps.pool, p.tenantId, async (db) => {
-    const now = deps.clock.now();
-    const results = await recordStepTransitions(db, {
+  const now = deps.clock.now();
+  const record = (db: Queryable) =>
+    recordStepTransitions(db, {
       ...p,
       now,
       leaseUntil: addMs(now, deps.config.leaseMs),
       relaxDurability: deps.config.asyncCommit,
     });
+  // Without forEach work the statement is the whole transaction: one round trip.
+  if (!p.items.some((t) => t.loop)) return record(tenantStatements(deps.pool, p.tenantId));
+  return withTenant(deps.pool, p.tenantId, async (db) => {
+    const results = await record(db);
     // forEach: loop starts and item ends, once their guard held (no statement without them).
     const ops = p.items.flatMap((t, n) =>
       t.loop && results[n]?.ok ? [{ n, runId: t.runId, op: t.loop }] : [],

@@ -19,14 +19,14 @@ import {
   type JobId,
 } from '../db/queries/jobs.ts';
 import { describePgError } from '../db/pool.ts';
-import { withSystem, withTenant } from '../db/tenant.ts';
+import { systemStatements, withSystem, withTenant } from '../db/tenant.ts';
 import type { Program } from '../model/program.ts';
 import type { MappingEvaluator, StepExecutor } from '../model/step.ts';
 import { runAttempts, type AbortReason, type AttemptDeps, type Slot } from './attempt.ts';
 import { addMs, type EngineDeps } from './deps.ts';
 import { createPreparer } from './prepare.ts';
 import { createTransitions } from './transitions.ts';
-import { createRunChangeSender } from './run-changes.ts';
+import { runChangeSenderOf } from './run-changes.ts';
 import type { EngineObserver } from './observer.ts';
 import { listenForWakeups, type Wakeups } from './wakeups.ts';
 
@@ -85,7 +85,7 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
     ...deps,
     workerId: id,
     wakeAfter,
-    runChanges: createRunChangeSender(deps.pool, logger),
+    runChanges: runChangeSenderOf(deps.pool, logger),
     programs: new Map<string, Program>(),
     ...(opts.observer ? { observer: opts.observer } : {}),
     ...(opts.mapping ? { mapping: opts.mapping } : {}),
@@ -212,16 +212,15 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
             const dueInMs = nextDue ? nextDue.getTime() - now.getTime() : Infinity;
             if (dueInMs < config.pollMs) wakeAfter(Math.max(0, dueInMs));
           }
-          const jobs = await withSystem(deps.pool, (db) =>
-            claimJobs(db, {
-              now: deps.clock.now(),
-              workerId: id,
-              limit: free,
-              leaseMs: config.leaseMs,
-              tenantMaxConcurrency: config.tenantMaxConcurrency,
-              relaxDurability: true,
-            }),
-          );
+          // The claim is its whole transaction: one round trip (systemStatements).
+          const jobs = await claimJobs(systemStatements(deps.pool), {
+            now: deps.clock.now(),
+            workerId: id,
+            limit: free,
+            leaseMs: config.leaseMs,
+            tenantMaxConcurrency: config.tenantMaxConcurrency,
+            relaxDurability: true,
+          });
           for (const job of jobs) startSlot(job);
           errorDelayMs = 100;
           backlog = jobs.length === free;

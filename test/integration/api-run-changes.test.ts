@@ -359,4 +359,39 @@ describe('the notification (migration 0012)', () => {
       await listener.end();
     }
   });
+
+  it('stays silent in a transaction whose caller sends the changes after its commit (0016, 0036)', async () => {
+    const listener = new pg.Client({ connectionString: db.appUrl });
+    await listener.connect();
+    const payloads: string[] = [];
+    listener.on('notification', (n) => payloads.push(n.payload ?? ''));
+    await listener.query('listen sy_run_changes');
+    const client = await db.ownerPool.connect();
+    try {
+      const version = await client.query<{ id: string }>(
+        `select current_version_id as id from workflows where id = $1`,
+        [aliceWorkflow],
+      );
+      const insert = (status: string) =>
+        client.query(
+          `insert into workflow_runs (tenant_id, workflow_id, workflow_version_id, status)
+           values ($1, $2, $3, $4)`,
+          [alice.tenantId, aliceWorkflow, version.rows[0]!.id, status],
+        );
+      // As the run intake's transaction does (tenantStatements, callerSendsRunChanges).
+      await client.query(`begin; select set_config('switchyard.run_changes', 'caller', true)`);
+      await insert('failed');
+      await client.query('commit');
+      // The setting is the transaction's: the next one notifies again.
+      await insert('canceled');
+      await waitFor(() => payloads.length >= 1, { what: 'the notification of the second insert' });
+      await sleep(200);
+      expect(payloads.map((p) => (JSON.parse(p) as { r: string[][] }).r.map((r) => r[2]))).toEqual([
+        ['canceled'],
+      ]);
+    } finally {
+      client.release();
+      await listener.end();
+    }
+  });
 });

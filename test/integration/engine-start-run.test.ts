@@ -11,7 +11,14 @@ import {
 import { isSwitchyardError } from '../../src/model/errors.ts';
 import type { TenantId, WorkflowId } from '../../src/model/ids.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
-import { engineDeps, fakeClock, makeAction, makeWorkflow } from '../support/engine-factories.ts';
+import {
+  engineDeps,
+  fakeClock,
+  makeAction,
+  makeWorkflow,
+  sleep,
+  waitFor,
+} from '../support/engine-factories.ts';
 import { makeTenant } from '../support/factories.ts';
 
 let db: TestDatabase;
@@ -30,7 +37,9 @@ afterAll(async () => {
 const count = async (sql: string, params: unknown[]) =>
   Number((await db.ownerPool.query<{ n: string }>(sql, params)).rows[0]!.n);
 
-type Deps = Pick<EngineDeps, 'pool' | 'clock' | 'config'> & { backpressure?: Backpressure };
+type Deps = Pick<EngineDeps, 'pool' | 'clock' | 'config' | 'logger'> & {
+  backpressure?: Backpressure;
+};
 type Start = (deps: Deps, p: StartRunInput) => Promise<StartRunResult>;
 
 /** The batched intake, one per deps object (so that concurrent starts share its lanes). */
@@ -303,6 +312,73 @@ describe('the batched intake', () => {
     expect([...byKey.values()].map((ids) => ids.size)).toEqual(keys.map(() => 1));
     expect(results.filter((r) => !r.duplicate)).toHaveLength(n);
     expect(await deadlocks()).toBe(before);
+  });
+
+  it('wakes the workers and tells the views once its batch is committed', async () => {
+    const listener = new pg.Client({ connectionString: db.appUrl });
+    await listener.connect();
+    const heard: { channel: string; payload: string; visible: Promise<number> }[] = [];
+    listener.on('notification', (n) => {
+      const payload = n.payload ?? '';
+      const ids =
+        n.channel === 'sy_run_changes'
+          ? (JSON.parse(payload) as { r: string[][] }).r.map((r) => r[0])
+          : [];
+      // What a view reads when the news arrives: the runs it names are there.
+      const visible = db.ownerPool
+        .query<{ n: number }>('select count(*)::int as n from workflow_runs where id = any($1)', [
+          ids,
+        ])
+        .then((r) => r.rows[0]!.n);
+      heard.push({ channel: n.channel, payload, visible });
+    });
+    await listener.query('listen switchyard_jobs; listen sy_run_changes');
+    try {
+      const deps = engineDeps(db.pool);
+      const tag = `notify-${Date.now()}`;
+      const first = await startBatched(deps, {
+        tenantId,
+        workflowId,
+        input: { tag },
+        idempotencyKey: tag,
+      });
+      const more = await Promise.all(
+        [1, 2, 3, 4].map((i) => startBatched(deps, { tenantId, workflowId, input: { tag, i } })),
+      );
+      // A redelivery starts nothing: nothing to tell.
+      const again = await startBatched(deps, {
+        tenantId,
+        workflowId,
+        input: { tag },
+        idempotencyKey: tag,
+      });
+      expect(again).toEqual({ runId: first.runId, duplicate: true });
+      const started = [first, ...more].map((r) => r.runId).sort();
+      const changes = () =>
+        heard
+          .filter((h) => h.channel === 'sy_run_changes')
+          .flatMap((h) => (JSON.parse(h.payload) as { t: string; r: string[][] }).r);
+      await waitFor(() => changes().length >= 5, { what: 'the run changes of 5 starts' });
+      await sleep(200);
+      expect(
+        changes()
+          .map((r) => r[0])
+          .sort(),
+      ).toEqual(started);
+      expect(new Set(changes().map((r) => `${r[1]}:${r[2]}`))).toEqual(
+        new Set([`${workflowId}:queued`]),
+      );
+      for (const h of heard.filter((x) => x.channel === 'sy_run_changes'))
+        expect(JSON.parse(h.payload)).toMatchObject({ t: tenantId });
+      expect(heard.filter((h) => h.channel === 'switchyard_jobs').length).toBeGreaterThan(0);
+      const seen = await Promise.all(heard.map((h) => h.visible));
+      heard.forEach((h, i) => {
+        if (h.channel === 'sy_run_changes')
+          expect(seen[i]).toBe((JSON.parse(h.payload) as { r: unknown[] }).r.length);
+      });
+    } finally {
+      await listener.end();
+    }
   });
 
   it('an input PostgreSQL cannot store fails alone, with E_VALIDATION', async () => {

@@ -1,6 +1,5 @@
 import type { Queryable } from '../pool.ts';
 import type { RunId, TenantId, TriggerId, WorkflowId } from '../../model/ids.ts';
-import { JOBS_CHANNEL } from './jobs.ts';
 
 export type BatchRunItem = {
   runId: RunId;
@@ -16,10 +15,14 @@ export type BatchRunItem = {
 /**
  * Starts many runs of one tenant in one statement: each item whose workflow is published and
  * not archived, and whose idempotency key (if any) is free or expired, gets its key, its run
- * (pinned to the current version) and the job of its first step; the workers are woken once at
- * commit. Returns the ids of the runs created; an item missing from it was refused (its key is
- * taken, or its workflow cannot start runs) and wrote nothing. The caller must not put one
- * (workflow, key) twice in a batch: PostgreSQL refuses to update one row twice in a statement.
+ * (pinned to the current version) and the job of its first step. Returns the ids of the runs
+ * created; an item missing from it was refused (its key is taken, or its workflow cannot start
+ * runs) and wrote nothing. The caller must not put one (workflow, key) twice in a batch:
+ * PostgreSQL refuses to update one row twice in a statement.
+ *
+ * It notifies nobody itself: the caller wakes the workers once committed, and sends the run
+ * changes too when its transaction silences the triggers' (`switchyard.run_changes`; both in
+ * engine/intake.ts, for the reason in engine/run-changes.ts).
  */
 export async function insertRunsBatch(
   db: Queryable,
@@ -62,8 +65,7 @@ export async function insertRunsBatch(
        insert into jobs (tenant_id, run_id, step_index, run_at, created_at)
        select tenant_id, id, 0, $2, $2 from run
      )
-     -- One notification per transaction: PostgreSQL folds identical ones.
-     select id, pg_notify('${JOBS_CHANNEL}', '') as notified from run`,
+     select id from run`,
     values: [
       p.tenantId,
       p.now,
