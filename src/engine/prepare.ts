@@ -18,7 +18,7 @@ import {
 } from '../db/queries/step-context.ts';
 import { markLostAttempts, startStepAttempts } from '../db/queries/step-runs.ts';
 import { finishRun, type ActionRow } from '../db/queries/workflow-runs.ts';
-import { withTenant } from '../db/tenant.ts';
+import { lastStatement, withTenant } from '../db/tenant.ts';
 import {
   isUuid,
   type RunId,
@@ -247,19 +247,6 @@ export async function prepareClaimed(
     toStart.push({ index, run, outputs: ctx.outputs, counted });
   }
   if (toStart.length === 0) return out;
-  const started = await startStepAttempts(db, {
-    tenantId,
-    workerId: deps.workerId,
-    now,
-    runChangesByCaller: deps.runChanges !== undefined,
-    items: toStart.map(({ index, run }) => ({
-      jobId: jobs[index]!.jobId,
-      runId: jobs[index]!.runId,
-      stepId: nextStartOf(run, jobs[index]!.stepIndex).stepId,
-      stepIndex: jobs[index]!.stepIndex,
-      attempt: jobs[index]!.attempt,
-    })),
-  });
   // A version-2 pc is not an index of definition.steps: its action is read here (version 1's
   // came with the context, no statement more).
   const v2Actions = toStart.flatMap(({ index, run }) => {
@@ -270,6 +257,22 @@ export async function prepareClaimed(
     v2Actions.length > 0
       ? await selectActionRows(db, { tenantId, actionIds: [...new Set(v2Actions)] })
       : null;
+  // The attempts' start is the transaction's last statement: its COMMIT goes with it.
+  const started = await lastStatement(db, (last) =>
+    startStepAttempts(last, {
+      tenantId,
+      workerId: deps.workerId,
+      now,
+      runChangesByCaller: deps.runChanges !== undefined,
+      items: toStart.map(({ index, run }) => ({
+        jobId: jobs[index]!.jobId,
+        runId: jobs[index]!.runId,
+        stepId: nextStartOf(run, jobs[index]!.stepIndex).stepId,
+        stepIndex: jobs[index]!.stepIndex,
+        attempt: jobs[index]!.attempt,
+      })),
+    }),
+  );
   for (const { index, run, outputs, counted } of toStart) {
     const job = jobs[index]!;
     const stepRunId = started.get(job.jobId);

@@ -7,7 +7,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool } from '../../src/db/pool.ts';
-import { systemStatements, tenantStatements } from '../../src/db/tenant.ts';
+import {
+  lastStatement,
+  systemStatements,
+  tenantStatements,
+  withTenant,
+} from '../../src/db/tenant.ts';
 import type { TenantId } from '../../src/model/ids.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from '../support/db.ts';
 import { makeTenant } from '../support/factories.ts';
@@ -103,6 +108,33 @@ describe('a statement in a transaction of its own', () => {
     } finally {
       await one.end();
     }
+  });
+
+  it('commits a transaction with its last statement, or keeps none of it when that fails', async () => {
+    const insert = 'insert into workflows (tenant_id, name) values ($1, $2)';
+    const kept = `kept-${Date.now()}`;
+    await withTenant(db.pool, a, async (tx) => {
+      await tx.query(insert, [a, `${kept}-1`]);
+      await lastStatement(tx, (last) => last.query(insert, [a, `${kept}-2`]));
+    });
+    expect([...(await named(`${kept}-1`)), ...(await named(`${kept}-2`))]).toEqual([a, a]);
+    const lost = `lost-${Date.now()}`;
+    await expect(
+      withTenant(db.pool, a, async (tx) => {
+        await tx.query(insert, [a, `${lost}-1`]);
+        await lastStatement(tx, (last) => last.query(insert, [b, `${lost}-2`]));
+      }),
+    ).rejects.toMatchObject({ code: '42501' });
+    expect([...(await named(`${lost}-1`)), ...(await named(`${lost}-2`))]).toEqual([]);
+    // One statement: a second one would run after the COMMIT, outside the transaction.
+    await expect(
+      withTenant(db.pool, a, (tx) =>
+        lastStatement(tx, async (last) => {
+          await last.query('select 1');
+          return last.query('select 2');
+        }),
+      ),
+    ).rejects.toThrow(/one statement/);
   });
 
   it('opens the system scope for system statements only', async () => {
