@@ -74,6 +74,10 @@ describe('JavaScript steps in warm isolates (ADR 0009)', () => {
     const reused = pool.acquire('tenant-a', 32);
     expect(reused.uses).toBe(2);
     pool.release(reused);
+    // Its next context was made while it waited, after the planting step had ended.
+    expect(reused.spare).toBeDefined();
+    expect(await runJavaScript(req(LOOK), host(), warm)).toEqual(CLEAN);
+    // And the one made after that step: still nothing of the first.
     expect(await runJavaScript(req(LOOK), host(), warm)).toEqual(CLEAN);
   });
 

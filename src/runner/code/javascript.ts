@@ -10,7 +10,7 @@
  */
 import ivm from 'isolated-vm';
 import { SwitchyardError, isSwitchyardError } from '../../model/errors.ts';
-import type { IsolatePool } from './javascript-isolates.ts';
+import { freshContext, type IsolatePool } from './javascript-isolates.ts';
 import { logLine, runHelperRequest, type CodeHost, type CodeRequest } from './sandbox-api.ts';
 
 /** isolated-vm refuses smaller heaps. */
@@ -66,7 +66,7 @@ export async function runJavaScript(
     // js-isolates.ts: 0.73 → 0.51 ms of CPU a trivial step). A long script compiles on the
     // isolate's thread instead, so that it cannot stall this one. Only the user's code runs
     // there too, under the time limit below.
-    context = isolate.createContextSync();
+    context = await freshContext(held, isolate);
     const source = `(async () => { const input = globalThis.input;\n${req.code}\n})()`;
     const script =
       source.length <= SYNC_COMPILE_MAX_CHARS
