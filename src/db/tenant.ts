@@ -73,11 +73,16 @@ export function tenantStatements(
 
 function statementsIn(pool: pg.Pool, begin: string): Queryable {
   return {
+    // BEGIN goes with the statement (inTransaction), and COMMIT behind it (lastStatement): a
+    // failed statement leaves the transaction aborted, and that COMMIT then rolls it back.
     query: ((text: string | pg.QueryConfig, values?: unknown[]) =>
-      oneStatement(
+      inTransaction(
         pool,
+        (client) =>
+          lastStatement(client, (db) =>
+            typeof text === 'string' ? db.query(text, values) : db.query(text),
+          ),
         begin,
-        typeof text === 'string' ? { text, ...(values ? { values } : {}) } : text,
       )) as Queryable['query'],
   };
 }
@@ -150,44 +155,6 @@ export async function lastStatement<T>(
   } catch (err) {
     await commit?.catch(() => undefined);
     throw err;
-  }
-}
-
-async function oneStatement(
-  pool: pg.Pool,
-  begin: string,
-  config: pg.QueryConfig,
-): Promise<pg.QueryResult> {
-  const client = await pool.connect();
-  let broken = false;
-  try {
-    if (!client.pipeline) {
-      await client.query(begin);
-      const result = await client.query(config);
-      await client.query('commit');
-      return result;
-    }
-    // A failed statement leaves the transaction aborted, and the COMMIT sent behind it then
-    // rolls it back (PostgreSQL answers ROLLBACK): nothing of it is kept either way.
-    const [began, done, committed] = await Promise.allSettled([
-      client.query(begin),
-      client.query(config),
-      client.query('commit'),
-    ]);
-    if (began.status === 'rejected') throw began.reason;
-    if (done.status === 'rejected') throw done.reason;
-    if (committed.status === 'rejected') throw committed.reason;
-    return done.value;
-  } catch (err) {
-    try {
-      // Ended already in most cases (a no-op then); not if the COMMIT itself was lost.
-      await client.query('rollback');
-    } catch {
-      broken = true;
-    }
-    throw err;
-  } finally {
-    client.release(broken);
   }
 }
 
