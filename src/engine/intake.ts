@@ -41,13 +41,12 @@ export function createRunIntake(
   const lanes = createGroupCommit<Item, StartRunResult>({
     maxItems: deps.config.startBatchMax,
     commit: async (tenantId, items) => {
-      const answers = await startBatch(deps, tenantId, items);
+      const { created, answers } = await startBatch(deps, tenantId, items);
       // Committed: the workers are woken and the views told, after the commit and not at it
       // (run-changes.ts: a notifying commit waits for the one before it to be flushed).
-      const started = items.flatMap(({ row }, i): RunChangeRow[] => {
-        const a = answers[i];
-        return a?.ok && !a.value.duplicate ? [[row.runId, row.workflowId, 'queued']] : [];
-      });
+      const started = items.flatMap(({ row }): RunChangeRow[] =>
+        created.has(row.runId) ? [[row.runId, row.workflowId, 'queued']] : [],
+      );
       if (started.length > 0) {
         notices.wakeWorkers();
         notices.send(tenantId, started);
@@ -85,7 +84,7 @@ async function startBatch(
   deps: Pick<EngineDeps, 'pool' | 'clock' | 'config'>,
   tenantId: TenantId,
   items: Item[],
-): Promise<Answer<StartRunResult>[]> {
+): Promise<{ created: Set<RunId>; answers: Answer<StartRunResult>[] }> {
   const now = deps.clock.now();
   // The batch's statement is its whole transaction: one round trip (tenantStatements).
   const created = await insertRunsBatch(
@@ -97,25 +96,29 @@ async function startBatch(
       items: items.map((i) => i.row),
     },
   );
-  if (items.every((i) => created.has(i.row.runId)))
-    return items.map((i) => ({ ok: true, value: { runId: i.row.runId, duplicate: false } }));
+  const started = (item: Item): Answer<StartRunResult> => ({
+    ok: true,
+    value: { runId: item.row.runId, duplicate: false },
+  });
+  if (items.every((i) => created.has(i.row.runId))) return { created, answers: items.map(started) };
   // Why the others got no run (a key taken, a workflow that cannot start), read once the
   // batch is committed: what they read was there before it, and stays.
-  return withTenant(deps.pool, tenantId, async (db) => {
-    const answers: Answer<StartRunResult>[] = [];
+  const answers = await withTenant(deps.pool, tenantId, async (db) => {
+    const out: Answer<StartRunResult>[] = [];
     for (const item of items) {
       if (created.has(item.row.runId)) {
-        answers.push({ ok: true, value: { runId: item.row.runId, duplicate: false } });
+        out.push(started(item));
         continue;
       }
       try {
-        answers.push({ ok: true, value: await refused(db, now, item) });
+        out.push({ ok: true, value: await refused(db, now, item) });
       } catch (error) {
-        answers.push({ ok: false, error });
+        out.push({ ok: false, error });
       }
     }
-    return answers;
+    return out;
   });
+  return { created, answers };
 }
 
 /** Why an item got no run: its live key names an earlier run, or its workflow cannot start. */
