@@ -103,6 +103,9 @@ export type StatementCost = {
   meanMs: number;
   /** Shared buffers touched (hit + read) per call: a scan shows here. */
   blocksPerCall: number;
+  /** Planning (pg_stat_statements.track_planning): a statement planned again at each call. */
+  planMs: number;
+  plans: number;
 };
 
 /** The statements that took the most time since the last reset (pg_stat_statements). */
@@ -114,8 +117,11 @@ export async function topStatements(owner: pg.Pool, limit = 8): Promise<Statemen
       total: number;
       mean: number;
       blocks: number;
+      plan: number;
+      plans: string;
     }>(
       `select query, calls::text, total_exec_time as total, mean_exec_time as mean,
+              total_plan_time as plan, plans::text,
               (shared_blks_hit + shared_blks_read)::float8 / greatest(calls, 1) as blocks
          from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
         order by total_exec_time desc limit $1`,
@@ -127,6 +133,8 @@ export async function topStatements(owner: pg.Pool, limit = 8): Promise<Statemen
       totalMs: x.total,
       meanMs: x.mean,
       blocksPerCall: x.blocks,
+      planMs: x.plan,
+      plans: Number(x.plans),
     }));
   } catch {
     return [];

@@ -198,7 +198,7 @@ export async function startServer(
   ) as { apiToken: string; tenantId: string };
   await appendFile(
     path.join(dataDir, 'pg', 'postgresql.auto.conf'),
-    "\nshared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = 'all'\n" +
+    "\nshared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = 'all'\npg_stat_statements.track_planning = on\n" +
       // BENCH_AUTO_EXPLAIN=<ms>: the plans (with timings) of slower statements, in the server
       // log (the server's stdout at LOG_LEVEL=debug, BENCH_SERVER_LOG).
       (process.env.BENCH_AUTO_EXPLAIN
@@ -809,7 +809,7 @@ function statementsOf(lines: Line[]): string {
           .slice(0, Number(process.env.BENCH_STATEMENTS ?? 5))
           .map(
             (t) =>
-              `  - ${fmt(t.totalMs)} ms total, ${(t.calls / l.runs).toFixed(2)} calls per run, ${t.meanMs.toFixed(3)} ms mean, ${t.blocksPerCall.toFixed(0)} blocks a call: \`${t.query.replace(/`/g, "'")}\``,
+              `  - ${fmt(t.totalMs)} ms total, ${(t.calls / l.runs).toFixed(2)} calls per run, ${t.meanMs.toFixed(3)} ms mean, ${t.blocksPerCall.toFixed(0)} blocks a call${t.plans > 0 ? `, planned ${t.plans} times (${fmt(t.planMs)} ms)` : ''}: \`${t.query.replace(/`/g, "'")}\``,
           )
           .join('\n')}`,
     )

@@ -13,7 +13,7 @@ export async function withTenant<T>(
   pool: pg.Pool,
   tenantId: TenantId,
   fn: (client: pg.PoolClient) => Promise<T>,
-  opts: { userId?: UserId } = {},
+  opts: { userId?: UserId } & PlanOptions = {},
 ): Promise<T> {
   if (!isUuid(tenantId))
     throw new SwitchyardError('E_TENANT_REQUIRED', `Not a tenant id: ${tenantId}`);
@@ -23,8 +23,23 @@ export async function withTenant<T>(
   return inTransaction(
     pool,
     fn,
-    settings({ 'app.tenant_id': tenantId, 'app.user_id': opts.userId ?? '' }),
+    settings({ 'app.tenant_id': tenantId, 'app.user_id': opts.userId ?? '', ...plans(opts) }),
   );
+}
+
+export type PlanOptions = {
+  /**
+   * The transaction's prepared statements run their generic plan, made once per connection
+   * (and again when a table's statistics change), instead of a plan made for each call's
+   * values. For the engine's hot statements, whose plan does not depend on the values (keys,
+   * arrays of keys, `now`): PostgreSQL kept planning the claim at every call, and the planning
+   * cost 4 times its execution (bench/RESULTS.md, round five).
+   */
+  genericPlans?: boolean;
+};
+
+function plans(opts: PlanOptions): Record<string, string> {
+  return opts.genericPlans ? { plan_cache_mode: 'force_generic_plan' } : {};
 }
 
 /**
@@ -40,8 +55,9 @@ export async function withTenant<T>(
 export async function withSystem<T>(
   pool: pg.Pool,
   fn: (client: pg.PoolClient) => Promise<T>,
+  opts: PlanOptions = {},
 ): Promise<T> {
-  return inTransaction(systemPoolOf(pool), fn, settings({ 'app.scope': 'system' }));
+  return inTransaction(systemPoolOf(pool), fn, settings({ 'app.scope': 'system', ...plans(opts) }));
 }
 
 /**
@@ -59,7 +75,7 @@ export function tenantStatements(
      * once committed (engine/run-changes.ts), so that its commit takes no notification lock.
      */
     callerSendsRunChanges?: boolean;
-  } = {},
+  } & PlanOptions = {},
 ): Queryable {
   if (!isUuid(tenantId))
     throw new SwitchyardError('E_TENANT_REQUIRED', `Not a tenant id: ${tenantId}`);
@@ -67,6 +83,7 @@ export function tenantStatements(
     'app.tenant_id': tenantId,
     'app.user_id': '',
     ...(opts.callerSendsRunChanges ? { 'switchyard.run_changes': 'caller' } : {}),
+    ...plans(opts),
   });
   return statementsIn(pool, begin);
 }
@@ -92,9 +109,9 @@ function statementsIn(pool: pg.Pool, begin: string): Queryable {
  * (as withSystem, on the system pool), in one round trip on a pipelined connection (see
  * tenantStatements). For hot statements that need nothing else in their transaction (claims).
  */
-export function systemStatements(pool: pg.Pool): Queryable {
+export function systemStatements(pool: pg.Pool, opts: PlanOptions = {}): Queryable {
   const system = systemPoolOf(pool);
-  const begin = settings({ 'app.scope': 'system' });
+  const begin = settings({ 'app.scope': 'system', ...plans(opts) });
   return statementsIn(system, begin);
 }
 
@@ -115,7 +132,7 @@ export async function withUser<T>(
  */
 function settings(values: Record<string, string>): string {
   const sets = Object.entries(values).map(([k, v]) => {
-    if (!/^[a-z_.]+$/.test(k) || !/^[0-9a-z-]*$/i.test(v)) throw new Error(`unsafe setting ${k}`);
+    if (!/^[a-z_.]+$/.test(k) || !/^[0-9a-z_-]*$/i.test(v)) throw new Error(`unsafe setting ${k}`);
     return `set_config('${k}', '${v}', true)`;
   });
   return `begin; select ${sets.join(', ')}`;

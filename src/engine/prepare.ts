@@ -112,8 +112,11 @@ export function createPreparer(deps: WorkerDeps): GroupCommit<ClaimedJob, Prepar
   return createGroupCommit<ClaimedJob, Prepared>({
     maxItems: deps.config.workerConcurrency,
     commit: async (tenantId, jobs) => {
-      const prepared = await withTenant(deps.pool, tenantId, (db) =>
-        prepareClaimed(deps, db, tenantId, jobs),
+      const prepared = await withTenant(
+        deps.pool,
+        tenantId,
+        (db) => prepareClaimed(deps, db, tenantId, jobs),
+        { genericPlans: true },
       );
       // Committed: the runs whose attempt started are running (migration 0016).
       const started = prepared.flatMap((p): RunChangeRow[] =>

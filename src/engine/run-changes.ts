@@ -55,11 +55,13 @@ function createRunChangeSender(pool: pg.Pool, logger: Logger): RunChangeSender {
     wakeQueued = false;
     sending = true;
     pool
-      .query(
-        `select pg_notify(c, p) from unnest($1::text[], $2::text[]) with ordinality as u(c, p, n)
+      .query({
+        // Named: parsed and planned once per connection, not at each send.
+        name: 'sy_send_run_changes',
+        text: `select pg_notify(c, p) from unnest($1::text[], $2::text[]) with ordinality as u(c, p, n)
           order by n`,
-        batch,
-      )
+        values: batch,
+      })
       .catch((err: unknown) =>
         logger.debug({ err: (err as Error).message }, 'run-change notification not sent'),
       )

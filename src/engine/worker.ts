@@ -213,7 +213,7 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
             if (dueInMs < config.pollMs) wakeAfter(Math.max(0, dueInMs));
           }
           // The claim is its whole transaction: one round trip (systemStatements).
-          const jobs = await claimJobs(systemStatements(deps.pool), {
+          const jobs = await claimJobs(systemStatements(deps.pool, { genericPlans: true }), {
             now: deps.clock.now(),
             workerId: id,
             limit: free,

@@ -137,6 +137,40 @@ describe('a statement in a transaction of its own', () => {
     ).rejects.toThrow(/one statement/);
   });
 
+  it('runs prepared statements on their generic plan when asked, in that transaction only', async () => {
+    const one = createPool({
+      url: db.appUrl,
+      max: 1,
+      connectTimeoutMs: 5_000,
+      applicationName: 'generic-plan-test',
+      logger: testLogger,
+    });
+    const count = {
+      name: 'sy_test_generic_plan',
+      text: 'select count(*)::int as n from workflows where name = $1',
+      values: ['none'],
+    };
+    const plans = async () =>
+      (
+        await one.query<{ mode: string; generic: number; custom: number }>(
+          `select current_setting('plan_cache_mode') as mode,
+                  generic_plans::int as generic, custom_plans::int as custom
+             from pg_prepared_statements where name = $1`,
+          [count.name],
+        )
+      ).rows[0];
+    try {
+      await tenantStatements(one, a, { genericPlans: true }).query(count);
+      await withTenant(one, a, (tx) => tx.query(count), { genericPlans: true });
+      // Planned once for every value; the connection goes back to PostgreSQL's own choice.
+      expect(await plans()).toEqual({ mode: 'auto', generic: 2, custom: 0 });
+      await tenantStatements(one, a).query(count);
+      expect(await plans()).toEqual({ mode: 'auto', generic: 2, custom: 1 });
+    } finally {
+      await one.end();
+    }
+  });
+
   it('opens the system scope for system statements only', async () => {
     const tenants = 'select count(*)::int as n from tenants';
     const asSystem = await systemStatements(db.pool).query<{ n: number }>(tenants);

@@ -48,13 +48,15 @@ export async function insertExecutionLogBatch(
   },
 ): Promise<number> {
   if (p.lines.length === 0) return 0;
-  const res = await db.query(
-    `insert into execution_logs (tenant_id, run_id, step_run_id, level, message, data, logged_at)
+  // Named: parsed and planned once per connection, not at each of the hot path's batches.
+  const res = await db.query({
+    name: 'sy_insert_execution_log_batch',
+    text: `insert into execution_logs (tenant_id, run_id, step_run_id, level, message, data, logged_at)
      select $1, l.run_id, l.step_run_id, l.level, l.message, l.data::jsonb, l.logged_at
        from unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
             as l(run_id, step_run_id, level, message, data, logged_at)
       where $8::bool is not true or set_config('synchronous_commit', 'off', true) = 'off'`,
-    [
+    values: [
       p.tenantId,
       p.lines.map((l) => l.runId),
       p.lines.map((l) => l.stepRunId),
@@ -64,7 +66,7 @@ export async function insertExecutionLogBatch(
       p.lines.map((l) => l.loggedAt),
       p.relaxDurability,
     ],
-  );
+  });
   return res.rowCount ?? 0;
 }
 
