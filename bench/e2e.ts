@@ -768,7 +768,7 @@ function tableOf(lines: Line[]): string {
     '| line | build | runs | completed runs/s | ingress 202/s | ingress p50 / p95 / p99 ms | drain s | Node RSS MB | commits/run | row writes/run | CPU s per 1k runs Node / PG / load |\n|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|';
   const rows = lines.map(
     (l) =>
-      `| ${l.name} | ${l.target} | ${l.runs} | ${fmt(l.completedPerS)} | ${fmt(l.ingressPerS)} | ${fmt(l.p50)} / ${fmt(l.p95)} / ${fmt(l.p99)}${l.non2xx ? ` (${l.non2xx} non-2xx)` : ''} | ${fmt(l.drainS)} | ${fmt(l.rssMb)} | ${l.commitsPerRun.toFixed(2)} | ${l.writesPerRun.toFixed(1)} | ${fmt(l.nodeCpuPer1k)} / ${fmt(l.pgCpuPer1k)} / ${fmt(l.loadCpuPer1k)} |`,
+      `| ${l.name} | ${l.target} | ${l.runs} | ${fmt(l.completedPerS)} | ${fmt(l.ingressPerS)} | ${fmt(l.p50)} / ${fmt(l.p95)} / ${fmt(l.p99)}${l.non2xx ? ` (${l.non2xx} non-2xx)` : ''} | ${fmt(l.drainS)} | ${fmt(l.rssMb)} | ${l.commitsPerRun.toFixed(2)} | ${l.writesPerRun.toFixed(1)} | ${l.nodeCpuPer1k.toFixed(2)} / ${l.pgCpuPer1k.toFixed(2)} / ${l.loadCpuPer1k.toFixed(2)} |`,
   );
   return [head, ...rows].join('\n');
 }

@@ -81,6 +81,23 @@ describe('JavaScript steps in warm isolates (ADR 0009)', () => {
     expect(await runJavaScript(req(LOOK), host(), warm)).toEqual(CLEAN);
   });
 
+  it('an isolate left holding a large heap by its step is not handed another one', async () => {
+    pool = createIsolatePool();
+    const warm = { pool, tenantKey: 'tenant-a' };
+    expect(await runJavaScript(req('return 1;'), host(), warm)).toBe(1);
+    // ~16 MB of small objects: garbage once the step ends, but still on the old generation's
+    // heap (V8 collects it only when it needs the room).
+    const big =
+      "const a = []; for (let i = 0; i < 2e5; i++) a.push({ i, s: 'x' + i }); return a.length;";
+    expect(await runJavaScript(req(big), host(), warm)).toBe(2e5);
+    // The heap is read on the isolate's own thread once the step is over.
+    await new Promise((r) => setTimeout(r, 50));
+    const next = pool.acquire('tenant-a', 32);
+    expect(next.uses).toBe(1);
+    pool.release(next);
+    expect(await runJavaScript(req('return 2;'), host(), warm)).toBe(2);
+  });
+
   it('an isolate whose step timed out or ran out of memory is not reused', async () => {
     pool = createIsolatePool();
     const warm = { pool, tenantKey: 'tenant-a' };

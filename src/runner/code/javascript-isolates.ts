@@ -11,7 +11,8 @@
  * step of the same tenant. What a tenant's steps share over time is their isolate's heap
  * limit and its thread. An isolate that hit its memory limit or was disposed on a timeout is
  * never reused; one is retired after MAX_USES steps or once its heap holds more than half of
- * its limit after a step, so that garbage one step leaves cannot add up.
+ * its limit (at most RETIRE_HEAP_BYTES) after a step, so that garbage one step leaves cannot
+ * add up.
  */
 import ivm from 'isolated-vm';
 
@@ -24,6 +25,15 @@ const MAX_USES = 1_000;
  * idle pool toward gigabytes. A new isolate costs ~1 ms, once per few hundred trivial steps.
  */
 const RETIRE_HEAP_BYTES = 8 * 2 ** 20;
+/**
+ * The heap is read after a step that used this much CPU in the isolate since the last reading
+ * (a step cannot fill megabytes without spending milliseconds), and after every HEAP_CHECK_USES
+ * steps whatever they used. Reading it at every step made the worker's thread wait for the
+ * isolate's lock at the end of each step: 6 % of that thread at concurrency 10 (bench/
+ * RESULTS.md, round five).
+ */
+const HEAP_CHECK_CPU_NS = 5_000_000n;
+const HEAP_CHECK_USES = 16;
 /**
  * Idle isolates kept per tenant, and for all tenants together (least recently used go; ~1.3 MB
  * each). A tenant's idle isolates must cover how much its concurrency swings between claims:
@@ -44,6 +54,8 @@ export type WarmIsolate = {
    * it. A fresh context that no step has used: each step still gets one of its own.
    */
   spare?: Promise<ivm.Context> | undefined;
+  /** The isolate's CPU time and its step count when its heap was last read. */
+  checked?: { cpuNs: bigint; uses: number };
 };
 
 /** A context of its own for the step that holds `w`: the spare one, else one made now. */
@@ -104,7 +116,13 @@ export function createIsolatePool(): IsolatePool {
     release(w) {
       if (w.isolate.isDisposed) return;
       let spent = w.uses >= MAX_USES;
-      if (!spent) {
+      const cpuNs = w.isolate.cpuTime;
+      const last = w.checked ?? { cpuNs: 0n, uses: 0 };
+      if (
+        !spent &&
+        (cpuNs - last.cpuNs > HEAP_CHECK_CPU_NS || w.uses - last.uses >= HEAP_CHECK_USES)
+      ) {
+        w.checked = { cpuNs, uses: w.uses };
         const heap = w.isolate.getHeapStatisticsSync();
         spent =
           heap.used_heap_size + heap.externally_allocated_size >
