@@ -49,6 +49,9 @@ export async function startCommand(args: string[]): Promise<void> {
   lifecycle.onStop('partition maintenance', () => Promise.resolve(stopPartitionMaintenance()));
   const running = startWorker(db.pool, config, logger, served.secrets, served.metrics, python);
   worker.stop = () => running.stop();
+  // One process: the webhooks' and the API's new runs go straight to this worker while it has
+  // free slots and the queue nothing due (engine/intake.ts, HandOff).
+  served.engine.handRunsTo(running.handOff);
   const notifier = startNotifier(db.pool, config, logger, served.secrets);
   notices.stop = () => notifier.stop();
   const cron = served.engine.createScheduler();

@@ -14,7 +14,7 @@ import {
   type ReplayRequest,
 } from './dead-letter.ts';
 import { systemClock, systemRandom, type EngineDeps } from './deps.ts';
-import { createRunIntake } from './intake.ts';
+import { createRunIntake, type HandOff } from './intake.ts';
 import { startRunInTransaction, type StartRunInput } from './start-run.ts';
 import { startTestRunIn, type StartTestRunInput } from './test-run.ts';
 import type { Queryable } from '../db/pool.ts';
@@ -60,6 +60,8 @@ export function createEngine(
     replayDeadLetters: (p: ReplayRequest & { filter: DeadLetterFilter }) =>
       replayDeadLetters(deps, p),
     createWorker: (opts: WorkerOptions): Worker => createWorker(deps, opts),
+    /** A worker of this process takes new runs from startRun directly (intake.ts, HandOff). */
+    handRunsTo: (worker: HandOff | null) => intake.handOffTo(worker),
     createScheduler: (): Scheduler => createScheduler(deps),
   };
 }

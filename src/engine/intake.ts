@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { isConnectionError, type Queryable } from '../db/pool.ts';
 import { selectIdempotencyKey } from '../db/queries/idempotency-keys.ts';
+import type { ClaimedJob } from '../db/queries/jobs.ts';
 import { insertRunsBatch, type BatchRunItem } from '../db/queries/workflow-runs-batch.ts';
 import { tenantStatements, withTenant } from '../db/tenant.ts';
 import { isSwitchyardError, SwitchyardError } from '../model/errors.ts';
@@ -32,23 +33,55 @@ export type RunIntake = {
   start(p: StartRunInput): Promise<StartRunResult>;
   /** Resolves once every start submitted so far has its answer (for an orderly stop). */
   idle(): Promise<void>;
+  /** The worker of this process, which takes new runs straight from the intake (worker.ts). */
+  handOffTo(worker: HandOff | null): void;
+};
+
+/**
+ * A worker in the intake's process with free slots: the intake claims new runs' first jobs for
+ * it in the statement that creates them, and hands them over once committed, instead of
+ * queueing them for a claim (the claim's statement and its update of the job saved).
+ */
+export type HandOff = {
+  readonly workerId: string;
+  /** Slots held for a batch's runs (0: none now, e.g. the queue has a backlog to claim first). */
+  reserve(max: number): number;
+  /** The jobs claimed with `reserved` slots (fewer, or none: the rest are free again). */
+  adopt(jobs: ClaimedJob[], reserved: number): void;
 };
 
 export function createRunIntake(
   deps: Pick<EngineDeps, 'pool' | 'clock' | 'config' | 'logger'>,
 ): RunIntake {
   const notices = runChangeSenderOf(deps.pool, deps.logger);
+  let worker: HandOff | null = null;
   const lanes = createGroupCommit<Item, StartRunResult>({
     maxItems: deps.config.startBatchMax,
     commit: async (tenantId, items) => {
-      const { created, answers } = await startBatch(deps, tenantId, items);
+      const local = worker;
+      const reserved = local?.reserve(items.length) ?? 0;
+      let batch: Awaited<ReturnType<typeof startBatch>>;
+      try {
+        batch = await startBatch(
+          deps,
+          tenantId,
+          items,
+          local && reserved > 0 ? { local, reserved } : null,
+        );
+      } catch (err) {
+        local?.adopt([], reserved);
+        throw err;
+      }
+      const { created, claimed, answers } = batch;
+      local?.adopt(claimed, reserved);
       // Committed: the workers are woken and the views told, after the commit and not at it
       // (run-changes.ts: a notifying commit waits for the one before it to be flushed).
       const started = items.flatMap(({ row }): RunChangeRow[] =>
         created.has(row.runId) ? [[row.runId, row.workflowId, 'queued']] : [],
       );
       if (started.length > 0) {
-        notices.wakeWorkers();
+        // Runs handed to this process's worker need no wake-up: only those left in the queue.
+        if (claimed.length < started.length) notices.wakeWorkers();
         notices.send(tenantId, started);
       }
       return answers;
@@ -77,6 +110,9 @@ export function createRunIntake(
       }
     },
     idle: () => lanes.idle(),
+    handOffTo(w) {
+      worker = w;
+    },
   };
 }
 
@@ -84,23 +120,35 @@ async function startBatch(
   deps: Pick<EngineDeps, 'pool' | 'clock' | 'config'>,
   tenantId: TenantId,
   items: Item[],
-): Promise<{ created: Set<RunId>; answers: Answer<StartRunResult>[] }> {
+  handOff: { local: HandOff; reserved: number } | null,
+): Promise<{ created: Set<RunId>; claimed: ClaimedJob[]; answers: Answer<StartRunResult>[] }> {
   const now = deps.clock.now();
   // The batch's statement is its whole transaction: one round trip (tenantStatements).
-  const created = await insertRunsBatch(
+  const { created, claimed } = await insertRunsBatch(
     tenantStatements(deps.pool, tenantId, { callerSendsRunChanges: true }),
     {
       tenantId,
       now,
       keyExpiresAt: addMs(now, deps.config.idempotencyKeyTtlMs),
       items: items.map((i) => i.row),
+      ...(handOff
+        ? {
+            handOff: {
+              workerId: handOff.local.workerId,
+              count: handOff.reserved,
+              leaseUntil: addMs(now, deps.config.leaseMs),
+              tenantMaxConcurrency: deps.config.tenantMaxConcurrency,
+            },
+          }
+        : {}),
     },
   );
   const started = (item: Item): Answer<StartRunResult> => ({
     ok: true,
     value: { runId: item.row.runId, duplicate: false },
   });
-  if (items.every((i) => created.has(i.row.runId))) return { created, answers: items.map(started) };
+  if (items.every((i) => created.has(i.row.runId)))
+    return { created, claimed, answers: items.map(started) };
   // Why the others got no run (a key taken, a workflow that cannot start), read once the
   // batch is committed: what they read was there before it, and stays.
   const answers = await withTenant(deps.pool, tenantId, async (db) => {
@@ -118,7 +166,7 @@ async function startBatch(
     }
     return out;
   });
-  return { created, answers };
+  return { created, claimed, answers };
 }
 
 /** Why an item got no run: its live key names an earlier run, or its workflow cannot start. */

@@ -11,7 +11,7 @@ import os from 'node:os';
 import {
   CANCEL_CHANNEL,
   JOBS_CHANNEL,
-  claimJobs,
+  claimDueJobs,
   extendLeases,
   requeueExpiredAndWakeDue,
   unclaimJob,
@@ -28,6 +28,7 @@ import { createPreparer } from './prepare.ts';
 import { createTransitions } from './transitions.ts';
 import { runChangeSenderOf } from './run-changes.ts';
 import type { EngineObserver } from './observer.ts';
+import type { HandOff } from './intake.ts';
 import { listenForWakeups, type Wakeups } from './wakeups.ts';
 
 /** How long a worker with a backlog waits for more slots to free before a small claim. */
@@ -50,6 +51,8 @@ export type WorkerOptions = {
 
 export type Worker = {
   readonly id: string;
+  /** For the run intake of this process: new runs' jobs claimed straight for this worker. */
+  readonly handOff: HandOff;
   start(): void;
   stop(): Promise<void>;
   /** Wake the claim loop now (tests advance a fake clock, then poke). */
@@ -108,6 +111,12 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
   let heartbeat: NodeJS.Timeout | undefined;
   let wakeups: Wakeups | undefined;
   let lastRequeueAt = 0;
+  // The last claim took jobs, found a tenant at its cap, or had no free slot to claim with (or
+  // none ran yet): the queue may hold due jobs, so a slot that frees claims again and the
+  // intake hands over nothing.
+  let backlog = true;
+  // Slots held by the intake for runs it is creating claimed for this worker (handOff).
+  let reserved = 0;
 
   const poke = () => {
     pending = true;
@@ -170,7 +179,9 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
       logger.warn({ err: describePgError(err), jobId: slot.job.jobId }, 'attempt interrupted');
     } finally {
       slots.delete(key);
-      poke();
+      // Without a backlog the queue held nothing due at the last claim, and a job queued since
+      // woke this worker (NOTIFY, its timer) or comes with the next poll: nothing to claim.
+      if (backlog) poke();
     }
   };
 
@@ -184,16 +195,16 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
 
   const claimLoop = async () => {
     let errorDelayMs = 100;
-    let backlog = false;
     // With a backlog, claim in batches of at least a quarter of the slots (a claim costs about
     // the same for 1 job as for 32); without one, claim at once (latency).
     const minBatch = Math.max(1, Math.floor(config.workerConcurrency / 4));
     while (!stopping) {
       try {
-        const free = config.workerConcurrency - slots.size;
+        const free = config.workerConcurrency - slots.size - reserved;
         if (backlog && free > 0 && free < minBatch && slots.size > 0) {
           await waitForWake(BATCH_WAIT_MS);
-          if (config.workerConcurrency - slots.size < minBatch) await waitForWake(BATCH_WAIT_MS);
+          if (config.workerConcurrency - slots.size - reserved < minBatch)
+            await waitForWake(BATCH_WAIT_MS);
         }
         if (free > 0) {
           // Upkeep (every poll; at once when this worker's timer says a wait is due): expired
@@ -213,19 +224,24 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
             if (dueInMs < config.pollMs) wakeAfter(Math.max(0, dueInMs));
           }
           // The claim is its whole transaction: one round trip (systemStatements).
-          const jobs = await claimJobs(systemStatements(deps.pool, { genericPlans: true }), {
-            now: deps.clock.now(),
-            workerId: id,
-            limit: free,
-            leaseMs: config.leaseMs,
-            tenantMaxConcurrency: config.tenantMaxConcurrency,
-            relaxDurability: true,
-          });
+          const { jobs, capped } = await claimDueJobs(
+            systemStatements(deps.pool, { genericPlans: true }),
+            {
+              now: deps.clock.now(),
+              workerId: id,
+              limit: free,
+              leaseMs: config.leaseMs,
+              tenantMaxConcurrency: config.tenantMaxConcurrency,
+              relaxDurability: true,
+            },
+          );
           for (const job of jobs) startSlot(job);
           errorDelayMs = 100;
-          backlog = jobs.length === free;
-          if (backlog) continue;
-        }
+          // Any job claimed: more may be due (a tenant's cap or share held some back). None and
+          // no tenant at its cap: the queue held nothing due that this worker could take.
+          backlog = jobs.length > 0 || capped;
+          if (jobs.length === free) continue;
+        } else backlog = true;
         await waitForWake(config.pollMs);
       } catch (err) {
         logger.warn({ err: describePgError(err) }, 'claim failed; retrying');
@@ -260,8 +276,44 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
     }
   };
 
+  const handOff: HandOff = {
+    workerId: id,
+    reserve(max) {
+      // Not while the queue may hold due jobs: the claim takes those first, fairly.
+      if (!loop || stopping || backlog) return 0;
+      const n = Math.max(0, Math.min(max, config.workerConcurrency - slots.size - reserved));
+      reserved += n;
+      return n;
+    },
+    adopt(jobs, held) {
+      reserved -= held;
+      for (const job of jobs) {
+        if (!stopping) {
+          startSlot(job);
+          continue;
+        }
+        // Claimed while the worker began to stop: back to the queue uncounted, for another.
+        void withTenant(deps.pool, job.tenantId, (db) =>
+          unclaimJob(db, {
+            tenantId: job.tenantId,
+            jobId: job.jobId,
+            attempt: job.attempt,
+            workerId: id,
+            runAt: deps.clock.now(),
+          }),
+        ).catch((err: unknown) =>
+          logger.warn(
+            { err: describePgError(err), jobId: job.jobId },
+            'handed-over job not returned',
+          ),
+        );
+      }
+    },
+  };
+
   return {
     id,
+    handOff,
     poke,
     inFlight: () => slots.size,
     start() {

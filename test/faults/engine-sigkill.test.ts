@@ -94,6 +94,64 @@ it('a killed worker loses its steps to another worker after the lease; nothing c
   ).toBe(0);
 });
 
+it('a process killed with runs its intake handed to its own worker loses them to another worker after the lease', async () => {
+  const tenantId = (await makeTenant(db.pool)).tenantId;
+  const actionId = await makeAction(db.pool, tenantId, { retryStrategy: 'none', maxAttempts: 1 });
+  const { workflowId } = await makeWorkflow(db.pool, tenantId, [
+    { id: 'slow', actionId, input: { sleepMs: 1_500 } },
+  ]);
+  const env = {
+    ROLE: 'worker',
+    DATABASE_APP_URL: db.appUrl,
+    WORKER_LEASE_MS: '1500',
+    WORKER_HEARTBEAT_MS: '500',
+    WORKER_POLL_MS: '100',
+    WORKER_CONCURRENCY: '4',
+  };
+  // One process as `switchyard start` has it: its intake hands new runs to its worker.
+  const victim = spawnEngineProcess({ ...env, INTAKE: '1' });
+  procs.push(victim);
+  await victim.ready;
+  await new Promise((r) => setTimeout(r, 300));
+  for (let i = 0; i < 3; i++) victim.startRun({ tenantId, workflowId, input: { i } });
+  await waitFor(() => victim.events.filter((e) => e.event === 'step-start').length === 3, {
+    what: 'the victim to start the three handed-over steps',
+  });
+  const runIds = victim.events.filter((e) => e.event === 'run-started').map((e) => e.runId);
+  expect(runIds).toHaveLength(3);
+  // Handed over, not claimed: each job was created claimed by the victim.
+  const held = await db.ownerPool.query<{ status: string; attempt: number }>(
+    'select status, attempt from jobs where run_id = any($1)',
+    [runIds],
+  );
+  expect(held.rows).toEqual(Array(3).fill({ status: 'running', attempt: 1 }));
+  await victim.kill('SIGKILL');
+  const rescuer = spawnEngineProcess(env);
+  procs.push(rescuer);
+  await waitFor(
+    async () =>
+      (
+        await db.ownerPool.query<{ n: number }>(
+          `select count(*)::int n from workflow_runs where id = any($1) and status = 'succeeded'`,
+          [runIds],
+        )
+      ).rows[0]!.n === 3,
+    { timeoutMs: 20_000, what: 'the rescuer to finish the three runs' },
+  );
+  for (const runId of runIds) {
+    const steps = await db.ownerPool.query(
+      'select attempt, status, error_code from step_runs where run_id = $1 order by attempt',
+      [runId],
+    );
+    // The lost attempt is recorded and not counted against maxAttempts 1; nothing ran twice
+    // to completion.
+    expect(steps.rows).toEqual([
+      { attempt: 1, status: 'failed', error_code: 'E_WORKER_LOST' },
+      { attempt: 2, status: 'succeeded', error_code: null },
+    ]);
+  }
+});
+
 /** The tenant's built-in JavaScript action (one attempt: retryStrategy none, maxAttempts 1). */
 async function builtinJavaScript(tenantId: TenantId): Promise<ActionId> {
   const r = await db.ownerPool.query<{ id: ActionId; max_attempts: number }>(

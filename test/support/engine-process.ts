@@ -1,7 +1,7 @@
 /**
  * A worker or scheduler in its own process, for the tests whose claim is about processes
  * (SIGKILL, PostgreSQL restart, several schedulers). Run by Node 24 directly:
- *   ROLE=worker|scheduler DATABASE_APP_URL=... node test/support/engine-process.ts
+ *   ROLE=worker|scheduler DATABASE_APP_URL=... [INTAKE=1] node test/support/engine-process.ts
  * The worker's executor sleeps for the step input's `sleepMs` (EXECUTOR=runner: the real
  * runner of the composition root runs the step, e.g. a JavaScript code step) and prints one
  * JSON line per step start on stdout, so that the test knows when a step is in the middle of
@@ -13,6 +13,9 @@ import { defaultEngineConfig } from '../../src/config/engine.ts';
 import { createScheduler } from '../../src/engine/cron.ts';
 import { systemClock, systemRandom } from '../../src/engine/deps.ts';
 import { createWorker } from '../../src/engine/worker.ts';
+import { createRunIntake } from '../../src/engine/intake.ts';
+import type { StartRunInput } from '../../src/engine/start-run.ts';
+import { createInterface } from 'node:readline';
 import type { StepExecutor } from '../../src/model/step.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { runnerMapping } from '../../src/runner/mapping-evaluator.ts';
@@ -82,6 +85,19 @@ if (process.env.ROLE === 'scheduler') {
   const w = createWorker(deps, { executor, listenUrl: url, mapping: runnerMapping });
   w.start();
   stop = () => w.stop();
+  // INTAKE=1: one process as `switchyard start` has it, its intake handing runs to its worker;
+  // each stdin line `{ tenantId, workflowId, input }` starts a run (printed once committed).
+  if (process.env.INTAKE === '1') {
+    const intake = createRunIntake(deps);
+    intake.handOffTo(w.handOff);
+    createInterface({ input: process.stdin }).on('line', (line) => {
+      const p = JSON.parse(line) as StartRunInput;
+      void intake.start(p).then(
+        (r) => emit({ event: 'run-started', runId: r.runId }),
+        (err: unknown) => emit({ event: 'run-refused', error: (err as Error).message }),
+      );
+    });
+  }
 }
 emit({ event: 'ready', pid: process.pid });
 process.on('SIGTERM', () => {

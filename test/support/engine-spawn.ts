@@ -8,13 +8,15 @@ export type EngineProcess = {
   events: Record<string, unknown>[];
   ready: Promise<void>;
   kill(signal?: NodeJS.Signals): Promise<void>;
+  /** ROLE=worker with INTAKE=1: starts a run through the process's own intake. */
+  startRun(p: { tenantId: string; workflowId: string; input: unknown }): void;
 };
 
 /** Spawns test/support/engine-process.ts; kill() it in afterAll. */
 export function spawnEngineProcess(env: Record<string, string>): EngineProcess {
   const child = spawn(process.execPath, [script], {
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
   const events: Record<string, unknown>[] = [];
   let buffer = '';
@@ -40,6 +42,9 @@ export function spawnEngineProcess(env: Record<string, string>): EngineProcess {
     child,
     events,
     ready,
+    startRun(p) {
+      child.stdin.write(`${JSON.stringify(p)}\n`);
+    },
     async kill(signal = 'SIGKILL') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;

@@ -57,19 +57,30 @@ export const CANCEL_CHANNEL = 'switchyard_cancel';
  * The concurrency cap is counted from the statement's snapshot: two workers claiming for the
  * same tenant at the same instant can overshoot it by at most one share each (documented).
  */
-export async function claimJobs(
+export async function claimJobs(db: Queryable, p: ClaimRequest): Promise<ClaimedJob[]> {
+  return (await claimDueJobs(db, p)).jobs;
+}
+
+type ClaimRequest = {
+  now: Date;
+  workerId: string;
+  limit: number;
+  leaseMs: number;
+  tenantMaxConcurrency: number;
+  /** Commit without waiting for the WAL flush (relaxCommitIf in jobs.ts). */
+  relaxDurability?: boolean;
+};
+
+/**
+ * claimJobs, and whether a tenant with due jobs was at its cap of running jobs (`capped`): its
+ * jobs stay queued although fewer jobs than asked for were claimed, so a slot that frees
+ * should claim again (worker.ts) rather than assume the queue held nothing due.
+ */
+export async function claimDueJobs(
   db: Queryable,
-  p: {
-    now: Date;
-    workerId: string;
-    limit: number;
-    leaseMs: number;
-    tenantMaxConcurrency: number;
-    /** Commit without waiting for the WAL flush (relaxCommitIf in jobs.ts). */
-    relaxDurability?: boolean;
-  },
-): Promise<ClaimedJob[]> {
-  const res = await db.query<ClaimedRow>({
+  p: ClaimRequest,
+): Promise<{ jobs: ClaimedJob[]; capped: boolean }> {
+  const res = await db.query<ClaimedRow | (Record<keyof ClaimedRow, null> & { capped: true })>({
     name: 'sy_claim_jobs',
     text: `with recursive due_tenants(tenant_id) as (
        (select tenant_id from jobs
@@ -103,15 +114,20 @@ export async function claimJobs(
        ) c
        where e.free > 0
      ),
-     chosen as (select ctid from picked order by rank, free desc, run_at, id limit $3)
+     chosen as (select ctid from picked order by rank, free desc, run_at, id limit $3),
      -- The locked rows by their ctid (one TID scan): a join on the key let the generic plan,
      -- made for a batch of unknown size, hash-join over a seq scan of a big queue.
-     update jobs j
-        set status = 'running', attempt = j.attempt + 1, locked_by = $2,
-            lease_expires_at = $1::timestamptz + $4::int * interval '1 millisecond'
-      where j.ctid = any (array(select ctid from chosen))
-     returning j.tenant_id, j.id, j.run_id, j.step_index, j.attempt, j.item_index,
-               ${relaxCommitIf('$6')} as relaxed`,
+     claimed as (
+       update jobs j
+          set status = 'running', attempt = j.attempt + 1, locked_by = $2,
+              lease_expires_at = $1::timestamptz + $4::int * interval '1 millisecond'
+        where j.ctid = any (array(select ctid from chosen))
+       returning j.tenant_id, j.id, j.run_id, j.step_index, j.attempt, j.item_index,
+                 ${relaxCommitIf('$6')} as relaxed
+     )
+     select *, false as capped from claimed
+     union all
+     (select null, null, null, null, null, null, null, true from eligible where free <= 0 limit 1)`,
     values: [
       p.now,
       p.workerId,
@@ -121,7 +137,10 @@ export async function claimJobs(
       p.relaxDurability ?? false,
     ],
   });
-  return res.rows.map(toClaimed);
+  return {
+    jobs: res.rows.flatMap((r) => (r.id === null ? [] : [toClaimed(r)])),
+    capped: res.rows.some((r) => r.id === null),
+  };
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Queryable } from '../pool.ts';
 import type { RunId, TenantId, TriggerId, WorkflowId } from '../../model/ids.ts';
+import type { ClaimedJob, JobId } from './jobs.ts';
 
 export type BatchRunItem = {
   runId: RunId;
@@ -23,12 +24,27 @@ export type BatchRunItem = {
  * It notifies nobody itself: the caller wakes the workers once committed, and sends the run
  * changes too when its transaction silences the triggers' (`switchyard.run_changes`; both in
  * engine/intake.ts, for the reason in engine/run-changes.ts).
+ *
+ * `handOff`: up to `count` of the new runs' jobs are inserted claimed by that worker (running,
+ * its lease, attempt 1), as the claim would (jobs.ts, claimJobs), and returned: the worker in
+ * the caller's process runs them without a claim. Only while the tenant has no job due and
+ * waiting in the queue (those go first) and within the tenant's cap of running jobs.
  */
 export async function insertRunsBatch(
   db: Queryable,
-  p: { tenantId: TenantId; now: Date; keyExpiresAt: Date; items: BatchRunItem[] },
-): Promise<Set<RunId>> {
-  const res = await db.query<{ id: RunId }>({
+  p: {
+    tenantId: TenantId;
+    now: Date;
+    keyExpiresAt: Date;
+    items: BatchRunItem[];
+    handOff?: { workerId: string; count: number; leaseUntil: Date; tenantMaxConcurrency: number };
+  },
+): Promise<{ created: Set<RunId>; claimed: ClaimedJob[] }> {
+  const res = await db.query<{
+    id: RunId;
+    job_id: JobId;
+    claimed: boolean;
+  }>({
     name: 'sy_insert_runs_batch',
     text: `with item as (
        select * from unnest($4::uuid[], $5::uuid[], $6::uuid[], $7::text[], $8::bytea[],
@@ -61,11 +77,30 @@ export async function insertRunsBatch(
         where key is null or run_id in (select run_id from claimed)
        returning tenant_id, id
      ),
+     hand_off as (
+       select greatest(0, least($11::int,
+                $14::int - (select count(*) from jobs where tenant_id = $1 and status = 'running')
+              ))::int as n
+        where $11::int > 0
+          and not exists (select 1 from jobs
+                           where tenant_id = $1 and status = 'pending' and run_at <= $2)
+     ),
+     numbered as (
+       select tenant_id, id, row_number() over () <= coalesce((select n from hand_off), 0) as claimed
+         from run
+     ),
      job as (
-       insert into jobs (tenant_id, run_id, step_index, run_at, created_at)
-       select tenant_id, id, 0, $2, $2 from run
+       insert into jobs (tenant_id, run_id, step_index, run_at, created_at, status, attempt,
+                         locked_by, lease_expires_at)
+       select tenant_id, id, 0, $2, $2,
+              case when claimed then 'running' else 'pending' end,
+              case when claimed then 1 else 0 end,
+              case when claimed then $12::text end,
+              case when claimed then $13::timestamptz end
+         from numbered
+       returning run_id, id, status = 'running' as claimed
      )
-     select id from run`,
+     select run_id as id, id as job_id, claimed from job`,
     values: [
       p.tenantId,
       p.now,
@@ -77,7 +112,23 @@ export async function insertRunsBatch(
       p.items.map((i) => i.inputHash),
       p.items.map((i) => i.inputJson),
       p.items.map((i) => i.traceContext),
+      p.handOff?.count ?? 0,
+      p.handOff?.workerId ?? null,
+      p.handOff?.leaseUntil ?? null,
+      p.handOff?.tenantMaxConcurrency ?? 0,
     ],
   });
-  return new Set(res.rows.map((r) => r.id));
+  return {
+    created: new Set(res.rows.map((r) => r.id)),
+    claimed: res.rows
+      .filter((r) => r.claimed)
+      .map((r) => ({
+        tenantId: p.tenantId,
+        jobId: r.job_id,
+        runId: r.id,
+        stepIndex: 0,
+        attempt: 1,
+        itemIndex: null,
+      })),
+  };
 }

@@ -1,0 +1,195 @@
+/**
+ * The run intake hands new runs to the worker of its own process (engine/intake.ts, HandOff):
+ * while that worker has free slots and the queue holds nothing due, a run's first job is
+ * created claimed by it and runs with no claim and no wake-up. Otherwise — the tenant's older
+ * runs due in the queue, the tenant at its cap of running steps, the worker stopping — the run
+ * is queued as before, and a claim takes it in order.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createRunIntake } from '../../src/engine/intake.ts';
+import { createWorker, type Worker } from '../../src/engine/worker.ts';
+import type { EngineConfig } from '../../src/config/engine.ts';
+import type { RunId } from '../../src/model/ids.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import {
+  engineDeps,
+  makeAction,
+  makeWorkflow,
+  ok,
+  scriptedExecutor,
+  sleep,
+  waitFor,
+} from '../support/engine-factories.ts';
+import { makeTenant } from '../support/factories.ts';
+
+let db: TestDatabase;
+const workers: Worker[] = [];
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop()));
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+/** A step that runs until the test lets it finish. */
+function gatedExecutor() {
+  const gates: (() => void)[] = [];
+  let live = 0;
+  let peak = 0;
+  const executor = scriptedExecutor(async () => {
+    peak = Math.max(peak, ++live);
+    await new Promise<void>((r) => gates.push(r));
+    live--;
+    return ok();
+  });
+  return {
+    executor,
+    peak: () => peak,
+    releaseAll: () => gates.splice(0).forEach((r) => r()),
+  };
+}
+
+/**
+ * A tenant, its workflow, an intake and a worker of one process. Without `listen` the worker
+ * hears no wake-up and polls once a minute: a run it starts within seconds was handed over.
+ */
+async function oneProcess(opts: { listen?: boolean; config?: Partial<EngineConfig> } = {}) {
+  const { tenantId } = await makeTenant(db.pool);
+  const actionId = await makeAction(db.pool, tenantId);
+  const { workflowId } = await makeWorkflow(db.pool, tenantId, [{ id: 's', actionId }]);
+  const deps = engineDeps(db.pool, { config: { pollMs: 60_000, ...opts.config } });
+  const gated = gatedExecutor();
+  const worker = createWorker(deps, {
+    executor: gated.executor,
+    ...(opts.listen ? { listenUrl: db.appUrl } : {}),
+  });
+  workers.push(worker);
+  worker.start();
+  const intake = createRunIntake(deps);
+  intake.handOffTo(worker.handOff);
+  // The worker's first claim has told it the queue holds nothing due.
+  await sleep(300);
+  const start = async (input: unknown = {}) =>
+    (await intake.start({ tenantId, workflowId, input })).runId;
+  return { tenantId, worker, gated, start };
+}
+
+const jobOf = async (runId: RunId) =>
+  (
+    await db.ownerPool.query<{ status: string; locked_by: string | null; attempt: number }>(
+      'select status, locked_by, attempt from jobs where run_id = $1',
+      [runId],
+    )
+  ).rows[0];
+const runStatus = async (runId: RunId) =>
+  (
+    await db.ownerPool.query<{ status: string }>('select status from workflow_runs where id = $1', [
+      runId,
+    ])
+  ).rows[0]?.status;
+
+describe('the intake hands new runs to the worker of its process', () => {
+  it('an idle worker runs a new run at once, its job claimed by the statement that made it', async () => {
+    const p = await oneProcess();
+    const runId = await p.start({ n: 1 });
+    // No wake-up reaches this worker and its next poll is a minute away.
+    await waitFor(() => p.gated.executor.calls.length === 1, {
+      timeoutMs: 5_000,
+      what: 'the handed-over step',
+    });
+    expect(await jobOf(runId)).toEqual({ status: 'running', locked_by: p.worker.id, attempt: 1 });
+    expect(p.gated.executor.calls[0]!.context).toMatchObject({
+      runId,
+      attempt: 1,
+      trigger: { n: 1 },
+    });
+    p.gated.releaseAll();
+    await waitFor(async () => (await runStatus(runId)) === 'succeeded', { what: 'the run' });
+  });
+
+  it("queues a new run behind the tenant's runs already due, as the claim would", async () => {
+    const p = await oneProcess();
+    // A run queued before (by another process, say), due now; this worker has not claimed it.
+    const older = await p.start();
+    await waitFor(() => p.gated.executor.calls.length === 1);
+    await db.ownerPool.query(
+      `update jobs set status = 'pending', locked_by = null, lease_expires_at = null, attempt = 0
+        where run_id = $1`,
+      [older],
+    );
+    const newer = await p.start();
+    expect(await jobOf(newer)).toMatchObject({ status: 'pending', locked_by: null });
+    expect(await runStatus(newer)).toBe('queued');
+    p.gated.releaseAll();
+    // Not left in the queue for the next test's worker.
+    await db.ownerPool.query('delete from workflow_runs where id = any($1)', [[older, newer]]);
+  });
+
+  it('queues a new run while its tenant is at its cap, and a claim runs it once a slot frees', async () => {
+    const p = await oneProcess({ listen: true, config: { tenantMaxConcurrency: 1 } });
+    const first = await p.start();
+    await waitFor(() => p.gated.executor.calls.length === 1);
+    const second = await p.start();
+    expect(await jobOf(second)).toMatchObject({ status: 'pending', locked_by: null });
+    await sleep(200);
+    expect(p.gated.executor.calls).toHaveLength(1);
+    p.gated.releaseAll();
+    await waitFor(() => p.gated.executor.calls.length === 2, { what: 'the queued run' });
+    p.gated.releaseAll();
+    await waitFor(async () => (await runStatus(first)) === 'succeeded');
+    await waitFor(async () => (await runStatus(second)) === 'succeeded');
+    expect(p.gated.peak()).toBe(1);
+  });
+
+  it('a burst beyond the free slots and the cap: some runs handed over, the rest queued, every one run', async () => {
+    const { tenantId } = await makeTenant(db.pool);
+    const actionId = await makeAction(db.pool, tenantId);
+    const { workflowId } = await makeWorkflow(db.pool, tenantId, [{ id: 's', actionId }]);
+    // The tenant's cap below the worker's slots: a claim takes fewer jobs than it has slots
+    // for while more are due, and the next slot to free must claim again, not wait for a poll.
+    const deps = engineDeps(db.pool, {
+      config: { pollMs: 60_000, workerConcurrency: 8, tenantMaxConcurrency: 3 },
+    });
+    const executor = scriptedExecutor(async () => {
+      await sleep(2);
+      return ok();
+    });
+    const worker = createWorker(deps, { executor, listenUrl: db.appUrl });
+    workers.push(worker);
+    worker.start();
+    const intake = createRunIntake(deps);
+    intake.handOffTo(worker.handOff);
+    await sleep(300);
+    const runIds: RunId[] = [];
+    // 40 callers at a time, 1,200 runs: the queue fills and drains while runs keep coming.
+    await Promise.all(
+      Array.from({ length: 40 }, async (_, c) => {
+        for (let i = 0; i < 30; i++)
+          runIds.push((await intake.start({ tenantId, workflowId, input: { c, i } })).runId);
+      }),
+    );
+    const done = async () =>
+      (
+        await db.ownerPool.query<{ n: number }>(
+          `select count(*)::int as n from workflow_runs where id = any($1) and status = 'succeeded'`,
+          [runIds],
+        )
+      ).rows[0]!.n;
+    await waitFor(async () => (await done()) === 1_200, { timeoutMs: 30_000, what: 'every run' });
+    // Each run's step ran once.
+    expect(new Set(executor.calls.map((c) => c.context.runId)).size).toBe(1_200);
+    expect(executor.calls).toHaveLength(1_200);
+  });
+
+  it('a stopping worker takes no new run: it stays queued for another', async () => {
+    const p = await oneProcess();
+    await p.worker.stop();
+    const runId = await p.start();
+    expect(await jobOf(runId)).toMatchObject({ status: 'pending', locked_by: null, attempt: 0 });
+    await sleep(200);
+    expect(p.gated.executor.calls.filter((c) => c.context.runId === runId)).toEqual([]);
+  });
+});
