@@ -60,20 +60,15 @@ export function createRunIntake(
     commit: async (tenantId, items) => {
       const local = worker;
       const reserved = local?.reserve(items.length) ?? 0;
+      const handOff = local && reserved > 0 ? { local, reserved, adopted: false } : null;
       let batch: Awaited<ReturnType<typeof startBatch>>;
       try {
-        batch = await startBatch(
-          deps,
-          tenantId,
-          items,
-          local && reserved > 0 ? { local, reserved } : null,
-        );
-      } catch (err) {
-        local?.adopt([], reserved);
-        throw err;
+        batch = await startBatch(deps, tenantId, items, handOff);
+      } finally {
+        // The statement failed: the slots are free again (committed, they were adopted).
+        if (handOff && !handOff.adopted) local?.adopt([], reserved);
       }
       const { created, claimed, answers } = batch;
-      local?.adopt(claimed, reserved);
       // Committed: the workers are woken and the views told, after the commit and not at it
       // (run-changes.ts: a notifying commit waits for the one before it to be flushed).
       const started = items.flatMap(({ row }): RunChangeRow[] =>
@@ -120,7 +115,7 @@ async function startBatch(
   deps: Pick<EngineDeps, 'pool' | 'clock' | 'config'>,
   tenantId: TenantId,
   items: Item[],
-  handOff: { local: HandOff; reserved: number } | null,
+  handOff: { local: HandOff; reserved: number; adopted: boolean } | null,
 ): Promise<{ created: Set<RunId>; claimed: ClaimedJob[]; answers: Answer<StartRunResult>[] }> {
   const now = deps.clock.now();
   // The batch's statement is its whole transaction: one round trip (tenantStatements).
@@ -143,6 +138,11 @@ async function startBatch(
         : {}),
     },
   );
+  // Committed: the worker runs its jobs now, whatever the refused items' reads below meet.
+  if (handOff) {
+    handOff.adopted = true;
+    handOff.local.adopt(claimed, handOff.reserved);
+  }
   const started = (item: Item): Answer<StartRunResult> => ({
     ok: true,
     value: { runId: item.row.runId, duplicate: false },
