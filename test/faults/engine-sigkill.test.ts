@@ -25,6 +25,16 @@ afterAll(async () => {
   await db.drop();
 });
 
+/** A worker process whose steps sleep for their input's `sleepMs`, with a short lease. */
+const sleepingWorkerEnv = () => ({
+  ROLE: 'worker',
+  DATABASE_APP_URL: db.appUrl,
+  WORKER_LEASE_MS: '1500',
+  WORKER_HEARTBEAT_MS: '500',
+  WORKER_POLL_MS: '100',
+  WORKER_CONCURRENCY: '4',
+});
+
 it('a killed worker loses its steps to another worker after the lease; nothing completes twice', async () => {
   const tenantId = (await makeTenant(db.pool)).tenantId;
   const actionId = await makeAction(db.pool, tenantId, {
@@ -36,14 +46,7 @@ it('a killed worker loses its steps to another worker after the lease; nothing c
     { id: 'slow', actionId, input: { sleepMs: 1_500 } },
     { id: 'next', actionId, input: { sleepMs: 0 } },
   ]);
-  const env = {
-    ROLE: 'worker',
-    DATABASE_APP_URL: db.appUrl,
-    WORKER_LEASE_MS: '1500',
-    WORKER_HEARTBEAT_MS: '500',
-    WORKER_POLL_MS: '100',
-    WORKER_CONCURRENCY: '4',
-  };
+  const env = sleepingWorkerEnv();
   const victim = spawnEngineProcess(env);
   procs.push(victim);
   await victim.ready;
@@ -100,14 +103,7 @@ it('a process killed with runs its intake handed to its own worker loses them to
   const { workflowId } = await makeWorkflow(db.pool, tenantId, [
     { id: 'slow', actionId, input: { sleepMs: 1_500 } },
   ]);
-  const env = {
-    ROLE: 'worker',
-    DATABASE_APP_URL: db.appUrl,
-    WORKER_LEASE_MS: '1500',
-    WORKER_HEARTBEAT_MS: '500',
-    WORKER_POLL_MS: '100',
-    WORKER_CONCURRENCY: '4',
-  };
+  const env = sleepingWorkerEnv();
   // One process as `switchyard start` has it: its intake hands new runs to its worker.
   const victim = spawnEngineProcess({ ...env, INTAKE: '1' });
   procs.push(victim);

@@ -37,6 +37,16 @@ const named = async (name: string) =>
     )
   ).rows.map((r) => r.tenant_id);
 
+/** A pool of one connection: what a statement leaves on it, its next user meets. */
+const onePool = (applicationName: string) =>
+  createPool({
+    url: db.appUrl,
+    max: 1,
+    connectTimeoutMs: 5_000,
+    applicationName,
+    logger: testLogger,
+  });
+
 describe('a statement in a transaction of its own', () => {
   it('commits what it writes, and reads and writes its own tenant only', async () => {
     const name = `one-${Date.now()}`;
@@ -76,13 +86,7 @@ describe('a statement in a transaction of its own', () => {
   });
 
   it('leaves its connection with no tenant and no transaction for the next user', async () => {
-    const one = createPool({
-      url: db.appUrl,
-      max: 1,
-      connectTimeoutMs: 5_000,
-      applicationName: 'one-statement-test',
-      logger: testLogger,
-    });
+    const one = onePool('one-statement-test');
     try {
       await tenantStatements(one, a).query('select 1');
       await expect(tenantStatements(one, a).query('select 1 / 0')).rejects.toMatchObject({
@@ -138,13 +142,7 @@ describe('a statement in a transaction of its own', () => {
   });
 
   it('runs prepared statements on their generic plan when asked, in that transaction only', async () => {
-    const one = createPool({
-      url: db.appUrl,
-      max: 1,
-      connectTimeoutMs: 5_000,
-      applicationName: 'generic-plan-test',
-      logger: testLogger,
-    });
+    const one = onePool('generic-plan-test');
     const count = {
       name: 'sy_test_generic_plan',
       text: 'select count(*)::int as n from workflows where name = $1',
