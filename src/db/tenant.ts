@@ -55,9 +55,8 @@ function plans(opts: PlanOptions): Record<string, string> {
 export async function withSystem<T>(
   pool: pg.Pool,
   fn: (client: pg.PoolClient) => Promise<T>,
-  opts: PlanOptions = {},
 ): Promise<T> {
-  return inTransaction(systemPoolOf(pool), fn, settings({ 'app.scope': 'system', ...plans(opts) }));
+  return inTransaction(systemPoolOf(pool), fn, settings({ 'app.scope': 'system' }));
 }
 
 /**

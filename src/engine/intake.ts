@@ -58,17 +58,20 @@ export function createRunIntake(
   const lanes = createGroupCommit<Item, StartRunResult>({
     maxItems: deps.config.startBatchMax,
     commit: async (tenantId, items) => {
+      const now = deps.clock.now();
       const local = worker;
       const reserved = local?.reserve(items.length) ?? 0;
-      const handOff = local && reserved > 0 ? { local, reserved, adopted: false } : null;
-      let batch: Awaited<ReturnType<typeof startBatch>>;
+      let batch: Awaited<ReturnType<typeof insertBatch>>;
       try {
-        batch = await startBatch(deps, tenantId, items, handOff);
-      } finally {
-        // The statement failed: the slots are free again (committed, they were adopted).
-        if (handOff && !handOff.adopted) local?.adopt([], reserved);
+        batch = await insertBatch(deps, now, tenantId, items, local ? { local, reserved } : null);
+      } catch (err) {
+        local?.adopt([], reserved);
+        throw err;
       }
-      const { created, claimed, answers } = batch;
+      const { created, claimed } = batch;
+      // Committed: the worker runs its jobs now, whatever the refused items' reads meet.
+      local?.adopt(claimed, reserved);
+      const answers = await answersFor(deps, now, tenantId, items, created);
       // Committed: the workers are woken and the views told, after the commit and not at it
       // (run-changes.ts: a notifying commit waits for the one before it to be flushed).
       const started = items.flatMap(({ row }): RunChangeRow[] =>
@@ -111,47 +114,49 @@ export function createRunIntake(
   };
 }
 
-async function startBatch(
-  deps: Pick<EngineDeps, 'pool' | 'clock' | 'config'>,
+/** The batch's statement, its whole transaction: one round trip (tenantStatements). */
+function insertBatch(
+  deps: Pick<EngineDeps, 'pool' | 'config'>,
+  now: Date,
   tenantId: TenantId,
   items: Item[],
-  handOff: { local: HandOff; reserved: number; adopted: boolean } | null,
-): Promise<{ created: Set<RunId>; claimed: ClaimedJob[]; answers: Answer<StartRunResult>[] }> {
-  const now = deps.clock.now();
-  // The batch's statement is its whole transaction: one round trip (tenantStatements).
-  const { created, claimed } = await insertRunsBatch(
-    tenantStatements(deps.pool, tenantId, { callerSendsRunChanges: true }),
-    {
-      tenantId,
-      now,
-      keyExpiresAt: addMs(now, deps.config.idempotencyKeyTtlMs),
-      items: items.map((i) => i.row),
-      ...(handOff
-        ? {
-            handOff: {
-              workerId: handOff.local.workerId,
-              count: handOff.reserved,
-              leaseUntil: addMs(now, deps.config.leaseMs),
-              tenantMaxConcurrency: deps.config.tenantMaxConcurrency,
-            },
-          }
-        : {}),
-    },
-  );
-  // Committed: the worker runs its jobs now, whatever the refused items' reads below meet.
-  if (handOff) {
-    handOff.adopted = true;
-    handOff.local.adopt(claimed, handOff.reserved);
-  }
+  handOff: { local: HandOff; reserved: number } | null,
+): Promise<{ created: Set<RunId>; claimed: ClaimedJob[] }> {
+  return insertRunsBatch(tenantStatements(deps.pool, tenantId, { callerSendsRunChanges: true }), {
+    tenantId,
+    now,
+    keyExpiresAt: addMs(now, deps.config.idempotencyKeyTtlMs),
+    items: items.map((i) => i.row),
+    ...(handOff && handOff.reserved > 0
+      ? {
+          handOff: {
+            workerId: handOff.local.workerId,
+            count: handOff.reserved,
+            leaseUntil: addMs(now, deps.config.leaseMs),
+            tenantMaxConcurrency: deps.config.tenantMaxConcurrency,
+          },
+        }
+      : {}),
+  });
+}
+
+/**
+ * Each item's answer: its run, or why it got none (a key taken, a workflow that cannot start),
+ * read once the batch is committed: what they read was there before it, and stays.
+ */
+async function answersFor(
+  deps: Pick<EngineDeps, 'pool'>,
+  now: Date,
+  tenantId: TenantId,
+  items: Item[],
+  created: Set<RunId>,
+): Promise<Answer<StartRunResult>[]> {
   const started = (item: Item): Answer<StartRunResult> => ({
     ok: true,
     value: { runId: item.row.runId, duplicate: false },
   });
-  if (items.every((i) => created.has(i.row.runId)))
-    return { created, claimed, answers: items.map(started) };
-  // Why the others got no run (a key taken, a workflow that cannot start), read once the
-  // batch is committed: what they read was there before it, and stays.
-  const answers = await withTenant(deps.pool, tenantId, async (db) => {
+  if (items.every((i) => created.has(i.row.runId))) return items.map(started);
+  return withTenant(deps.pool, tenantId, async (db) => {
     const out: Answer<StartRunResult>[] = [];
     for (const item of items) {
       if (created.has(item.row.runId)) {
@@ -166,7 +171,6 @@ async function startBatch(
     }
     return out;
   });
-  return { created, claimed, answers };
 }
 
 /** Why an item got no run: its live key names an earlier run, or its workflow cannot start. */

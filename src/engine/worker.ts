@@ -140,6 +140,18 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
       wake = done;
     });
 
+  /** A job this worker holds but will not start: back to the queue, due now, uncounted. */
+  const giveBack = (job: ClaimedJob) =>
+    withTenant(deps.pool, job.tenantId, (db) =>
+      unclaimJob(db, {
+        tenantId: job.tenantId,
+        jobId: job.jobId,
+        attempt: job.attempt,
+        workerId: id,
+        runAt: deps.clock.now(),
+      }),
+    );
+
   const abortSlot = (slot: Slot, reason: AbortReason) => {
     if (slot.controller.signal.aborted) return;
     slot.reason = reason;
@@ -162,15 +174,7 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
         if (next) {
           // Claimed for the next step but not started (the worker is stopping): give it back
           // uncounted.
-          await withTenant(deps.pool, next.tenantId, (db) =>
-            unclaimJob(db, {
-              tenantId: next.tenantId,
-              jobId: next.jobId,
-              attempt: next.attempt,
-              workerId: id,
-              runAt: deps.clock.now(),
-            }),
-          );
+          await giveBack(next);
           return;
         }
       }
@@ -293,15 +297,7 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
           continue;
         }
         // Claimed while the worker began to stop: back to the queue uncounted, for another.
-        void withTenant(deps.pool, job.tenantId, (db) =>
-          unclaimJob(db, {
-            tenantId: job.tenantId,
-            jobId: job.jobId,
-            attempt: job.attempt,
-            workerId: id,
-            runAt: deps.clock.now(),
-          }),
-        ).catch((err: unknown) =>
+        giveBack(job).catch((err: unknown) =>
           logger.warn(
             { err: describePgError(err), jobId: job.jobId },
             'handed-over job not returned',
