@@ -144,6 +144,44 @@ describe('the intake hands new runs to the worker of its process', () => {
     expect(p.gated.peak()).toBe(1);
   });
 
+  it("another tenant's running steps do not count against a tenant's cap", async () => {
+    // One process, two tenants, a cap of one running step per tenant.
+    const tenants = await Promise.all(
+      [0, 1].map(async () => {
+        const { tenantId } = await makeTenant(db.pool);
+        const actionId = await makeAction(db.pool, tenantId);
+        const { workflowId } = await makeWorkflow(db.pool, tenantId, [{ id: 's', actionId }]);
+        return { tenantId, workflowId };
+      }),
+    );
+    const deps = engineDeps(db.pool, { config: { pollMs: 60_000, tenantMaxConcurrency: 1 } });
+    const gated = gatedExecutor();
+    const worker = createWorker(deps, { executor: gated.executor, listenUrl: db.appUrl });
+    workers.push(worker);
+    worker.start();
+    const intake = createRunIntake(deps);
+    intake.handOffTo(worker.handOff);
+    await sleep(300);
+    const start = async (t: { tenantId: string; workflowId: string }) =>
+      (await intake.start({ ...t, input: {} } as Parameters<typeof intake.start>[0])).runId;
+    const a = await start(tenants[0]!);
+    await waitFor(() => gated.executor.calls.length === 1, { what: "tenant A's run" });
+    // Tenant A is at its cap; tenant B's run is still handed over, not queued behind A's.
+    const b = await start(tenants[1]!);
+    expect(await jobOf(b)).toEqual({ status: 'running', locked_by: worker.id, attempt: 1 });
+    await waitFor(() => gated.executor.calls.length === 2, { what: "tenant B's run" });
+    // And tenant A's next run waits for A's own slot.
+    const a2 = await start(tenants[0]!);
+    expect(await jobOf(a2)).toMatchObject({ status: 'pending', locked_by: null });
+    gated.releaseAll();
+    await waitFor(async () => (await runStatus(a)) === 'succeeded');
+    await waitFor(async () => (await runStatus(b)) === 'succeeded');
+    // A's queued run is claimed once A's own slot frees.
+    await waitFor(() => gated.executor.calls.length === 3, { what: "tenant A's queued run" });
+    gated.releaseAll();
+    await waitFor(async () => (await runStatus(a2)) === 'succeeded');
+  });
+
   it('a burst beyond the free slots and the cap: some runs handed over, the rest queued, every one run', async () => {
     const { tenantId } = await makeTenant(db.pool);
     const actionId = await makeAction(db.pool, tenantId);
