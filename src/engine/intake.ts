@@ -74,8 +74,11 @@ export function createRunIntake(
       const answers = await answersFor(deps, now, tenantId, items, created);
       // Committed: the workers are woken and the views told, after the commit and not at it
       // (run-changes.ts: a notifying commit waits for the one before it to be flushed).
+      const handedOver = new Set(claimed.map((j) => j.runId));
       const started = items.flatMap(({ row }): RunChangeRow[] =>
-        created.has(row.runId) ? [[row.runId, row.workflowId, 'queued']] : [],
+        created.has(row.runId)
+          ? [[row.runId, row.workflowId, handedOver.has(row.runId) ? 'running' : 'queued']]
+          : [],
       );
       if (started.length > 0) {
         // Runs handed to this process's worker need no wake-up: only those left in the queue.

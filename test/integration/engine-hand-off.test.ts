@@ -101,6 +101,25 @@ describe('the intake hands new runs to the worker of its process', () => {
       what: 'the handed-over step',
     });
     expect(await jobOf(runId)).toEqual({ status: 'running', locked_by: p.worker.id, attempt: 1 });
+    // The run was created running by the same statement, and its attempt's start, now
+    // recorded, did not write it again (its row is still the intake transaction's).
+    const run = (
+      await db.ownerPool.query<{ status: string; started: boolean; same_writer: boolean }>(
+        `select r.status, r.started_at = r.created_at as started, r.xmin = j.xmin as same_writer
+           from workflow_runs r join jobs j on j.tenant_id = r.tenant_id and j.run_id = r.id
+          where r.id = $1`,
+        [runId],
+      )
+    ).rows[0];
+    expect(run).toEqual({ status: 'running', started: true, same_writer: true });
+    expect(
+      (
+        await db.ownerPool.query<{ n: number }>(
+          `select count(*)::int as n from step_runs where run_id = $1 and status = 'running'`,
+          [runId],
+        )
+      ).rows[0]!.n,
+    ).toBe(1);
     expect(p.gated.executor.calls[0]!.context).toMatchObject({
       runId,
       attempt: 1,

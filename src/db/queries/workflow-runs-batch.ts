@@ -28,7 +28,8 @@ export type BatchRunItem = {
  * `handOff`: up to `count` of the new runs' jobs are inserted claimed by that worker (running,
  * its lease, attempt 1), as the claim would (jobs.ts, claimJobs), and returned: the worker in
  * the caller's process runs them without a claim. Only while the tenant has no job due and
- * waiting in the queue (those go first) and within the tenant's cap of running jobs.
+ * waiting in the queue (those go first) and within the tenant's cap of running jobs. Their
+ * runs are inserted running (started at their creation), not queued.
  */
 export async function insertRunsBatch(
   db: Queryable,
@@ -68,14 +69,10 @@ export async function insertRunsBatch(
         where idempotency_keys.expires_at <= excluded.created_at
        returning run_id
      ),
-     run as (
-       insert into workflow_runs (tenant_id, id, workflow_id, workflow_version_id, trigger_id,
-         idempotency_key, input_hash, input, trace_context, created_at)
-       select $1, run_id, workflow_id, version_id, trigger_id, key, input_hash, input::jsonb,
-              trace_context, $2
+     accepted as (
+       select ready.*, row_number() over () as n
          from ready
         where key is null or run_id in (select run_id from claimed)
-       returning tenant_id, id
      ),
      hand_off as (
        select greatest(0, least($11::int,
@@ -85,9 +82,17 @@ export async function insertRunsBatch(
           and not exists (select 1 from jobs
                            where tenant_id = $1 and status = 'pending' and run_at <= $2)
      ),
-     numbered as (
-       select tenant_id, id, row_number() over () <= coalesce((select n from hand_off), 0) as claimed
-         from run
+     -- A run handed over is created running: its worker holds it from this statement on, so
+     -- its attempt's start has no queued run to update (step-runs.ts, startStepAttempts).
+     run as (
+       insert into workflow_runs (tenant_id, id, workflow_id, workflow_version_id, trigger_id,
+         idempotency_key, input_hash, input, trace_context, created_at, status, started_at)
+       select $1, run_id, workflow_id, version_id, trigger_id, key, input_hash, input::jsonb,
+              trace_context, $2, case when h.claimed then 'running' else 'queued' end,
+              case when h.claimed then $2::timestamptz end
+         from accepted,
+              lateral (select accepted.n <= coalesce((select n from hand_off), 0) as claimed) h
+       returning tenant_id, id, status = 'running' as claimed
      ),
      job as (
        insert into jobs (tenant_id, run_id, step_index, run_at, created_at, status, attempt,
@@ -97,7 +102,7 @@ export async function insertRunsBatch(
               case when claimed then 1 else 0 end,
               case when claimed then $12::text end,
               case when claimed then $13::timestamptz end
-         from numbered
+         from run
        returning run_id, id, status = 'running' as claimed
      )
      select run_id as id, id as job_id, claimed from job`,
