@@ -211,7 +211,9 @@ export async function startServer(
     const prof = process.env.BENCH_CPU_PROF
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}/${target.label}-${cmd}`]
       : [];
-    const child = spawn(process.execPath, [...prof, 'bin/switchyard.js', cmd], {
+    // BENCH_NODE_FLAGS="--perf-basic-prof …": more flags for the server processes' Node.
+    const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+    const child = spawn(process.execPath, [...prof, ...flags, 'bin/switchyard.js', cmd], {
       cwd: target.root,
       env: { ...process.env, ...env },
       stdio: [

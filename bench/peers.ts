@@ -8,8 +8,10 @@
  * 127.0.0.1 only. The workflow shape is the same on both sides: a webhook, then one step
  * that returns two fields (n8n: Webhook → Edit Fields (Set), answering after the last node,
  * so an answer is a finished execution; Switchyard: a signed webhook → a JavaScript step,
- * runs counted until all ended, bench/e2e.ts). Load: autocannon at concurrency 1, 10 and 50
- * for BENCH_DURATION_S per line (`--quick`: 4 s). Writes the "Peers" section of RESULTS.md.
+ * runs counted until all ended, bench/e2e.ts). Also, with the same step on both sides (see
+ * n8nWorkflows): the JavaScript step against n8n's Code node, the HTTP step against its HTTP
+ * Request node. Load: autocannon at concurrency 1, 10 and 50 for BENCH_DURATION_S per line
+ * (`--quick`: 4 s). Writes the "Peers" section of RESULTS.md.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -38,6 +40,19 @@ const n8nBin = path.join(cacheDir, 'node_modules', 'n8n', 'bin', 'n8n');
  * the table shows what the other product used during each line either way.
  */
 const PAUSE = process.env.BENCH_PEERS_PAUSE !== '0';
+
+type PeerShape = 'set' | 'code' | 'http';
+const PEER_PATHS: Record<PeerShape, string> = {
+  set: 'bench',
+  code: 'bench-code',
+  http: 'bench-http',
+};
+/** Switchyard's line for each of n8n's shapes (bench/e2e.ts). */
+const OUR_LINE: Record<PeerShape, 'js' | 'http'> = { set: 'js', code: 'js', http: 'http' };
+/** BENCH_PEERS_SHAPES=set,code,http: n8n's shapes to measure; the first table is `set`'s. */
+const SHAPES = (process.env.BENCH_PEERS_SHAPES ?? 'set,code,http')
+  .split(',')
+  .filter((x): x is PeerShape => x in PEER_PATHS);
 
 /**
  * Runs `line` while the processes under `others` are stopped (when PAUSE); returns its result
@@ -111,41 +126,72 @@ async function installN8n(): Promise<void> {
   await npm(['rebuild', 'sqlite3', '--build-from-source']);
 }
 
-function n8nWorkflow() {
+/** The webhook node every n8n workflow of the benchmark starts with, answering after its last node. */
+function n8nWebhook(path: string, n: number) {
   return {
-    id: 'benchWebhookSet01',
-    name: 'bench webhook → set',
+    id: `a0d5d7b0-0000-4000-8000-00000000000${n}`,
+    name: 'Webhook',
+    type: 'n8n-nodes-base.webhook',
+    typeVersion: 2,
+    position: [0, 0],
+    webhookId: `a0d5d7b0-0000-4000-8000-0000000000a${n}`,
+    parameters: { httpMethod: 'POST', path, responseMode: 'lastNode', options: {} },
+  };
+}
+
+/**
+ * n8n's side of each shape. `set`: Edit Fields (Set), n8n's cheapest node, against
+ * Switchyard's JavaScript step — the comparison of the first table. `code`: a Code node
+ * running the same JavaScript as Switchyard's step; `http`: an HTTP Request node posting to
+ * the same local target as Switchyard's HTTP step — the same shape on both sides.
+ */
+function n8nWorkflows(targetPort: number) {
+  const workflow = (shape: PeerShape, n: number, node: Record<string, unknown>) => ({
+    id: `benchWebhook${shape[0]!.toUpperCase()}${shape.slice(1)}01`,
+    name: `bench webhook → ${shape}`,
     active: true,
     settings: { executionOrder: 'v1' },
-    connections: { Webhook: { main: [[{ node: 'Edit Fields', type: 'main', index: 0 }]] } },
+    connections: { Webhook: { main: [[{ node: 'Step', type: 'main', index: 0 }]] } },
     nodes: [
-      {
-        id: 'a0d5d7b0-0000-4000-8000-000000000001',
-        name: 'Webhook',
-        type: 'n8n-nodes-base.webhook',
-        typeVersion: 2,
-        position: [0, 0],
-        webhookId: 'a0d5d7b0-0000-4000-8000-0000000000aa',
-        parameters: { httpMethod: 'POST', path: 'bench', responseMode: 'lastNode', options: {} },
-      },
-      {
-        id: 'a0d5d7b0-0000-4000-8000-000000000002',
-        name: 'Edit Fields',
-        type: 'n8n-nodes-base.set',
-        typeVersion: 3.4,
-        position: [200, 0],
-        parameters: {
-          assignments: {
-            assignments: [
-              { id: 'f1', name: 'n', value: '={{ $json.body.n }}', type: 'number' },
-              { id: 'f2', name: 'doubled', value: '={{ $json.body.n * 2 }}', type: 'number' },
-            ],
-          },
-          options: {},
-        },
-      },
+      n8nWebhook(PEER_PATHS[shape], n),
+      { id: `a0d5d7b0-0000-4000-8000-00000000010${n}`, name: 'Step', position: [200, 0], ...node },
     ],
-  };
+  });
+  return [
+    workflow('set', 1, {
+      type: 'n8n-nodes-base.set',
+      typeVersion: 3.4,
+      parameters: {
+        assignments: {
+          assignments: [
+            { id: 'f1', name: 'n', value: '={{ $json.body.n }}', type: 'number' },
+            { id: 'f2', name: 'doubled', value: '={{ $json.body.n * 2 }}', type: 'number' },
+          ],
+        },
+        options: {},
+      },
+    }),
+    workflow('code', 2, {
+      type: 'n8n-nodes-base.code',
+      typeVersion: 2,
+      parameters: {
+        jsCode:
+          'const input = { n: $input.first().json.body.n };\nreturn [{ json: { n: input.n, doubled: input.n * 2 } }];',
+      },
+    }),
+    workflow('http', 3, {
+      type: 'n8n-nodes-base.httpRequest',
+      typeVersion: 4.2,
+      parameters: {
+        method: 'POST',
+        url: `http://127.0.0.1:${targetPort}/items`,
+        sendBody: true,
+        specifyBody: 'json',
+        jsonBody: '={{ JSON.stringify({ n: $json.body.n }) }}',
+        options: {},
+      },
+    }),
+  ];
 }
 
 function n8nCli(args: string[], env: Record<string, string>): Promise<string> {
@@ -162,17 +208,24 @@ function n8nCli(args: string[], env: Record<string, string>): Promise<string> {
   });
 }
 
-async function startN8n(): Promise<{ child: ChildProcess; url: string; dir: string }> {
+async function startN8n(
+  targetPort: number,
+): Promise<{ child: ChildProcess; url: string; dir: string }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sy-bench-n8n-'));
   const port = await freePort();
   const env = n8nEnv(dir, port);
-  const file = path.join(dir, 'workflow.json');
-  await writeFile(file, JSON.stringify(n8nWorkflow()));
-  await n8nCli(['import:workflow', `--input=${file}`], env);
-  // n8n 2.x publishes (activates) a workflow with publish:workflow; 1.x with update:workflow.
-  await n8nCli(['publish:workflow', '--id=benchWebhookSet01'], env).catch(() =>
-    n8nCli(['update:workflow', '--id=benchWebhookSet01', '--active=true'], env),
+  const workflows = n8nWorkflows(targetPort).filter((w) =>
+    SHAPES.some((shape) => w.name.endsWith(shape)),
   );
+  await mkdir(path.join(dir, 'workflows'));
+  for (const w of workflows)
+    await writeFile(path.join(dir, 'workflows', `${w.id}.json`), JSON.stringify(w));
+  await n8nCli(['import:workflow', '--separate', `--input=${path.join(dir, 'workflows')}`], env);
+  // n8n 2.x publishes (activates) a workflow with publish:workflow; 1.x with update:workflow.
+  for (const w of workflows)
+    await n8nCli(['publish:workflow', `--id=${w.id}`], env).catch(() =>
+      n8nCli(['update:workflow', `--id=${w.id}`, '--active=true'], env),
+    );
   const child = spawn(process.execPath, [n8nBin, 'start'], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -180,7 +233,7 @@ async function startN8n(): Promise<{ child: ChildProcess; url: string; dir: stri
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 1200; i++) {
     try {
-      const r = await fetch(`${url}/webhook/bench`, {
+      const r = await fetch(`${url}/webhook/${PEER_PATHS[SHAPES[0]!]}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: '{"n":1}',
@@ -205,7 +258,12 @@ type PeerLine = {
   errors: number;
 };
 
-async function loadN8n(url: string, pid: number, concurrency: number): Promise<PeerLine> {
+async function loadN8n(
+  url: string,
+  pid: number,
+  concurrency: number,
+  shape: PeerShape,
+): Promise<PeerLine> {
   const latencies: number[] = [];
   let ok = 0;
   let rss = 0;
@@ -215,7 +273,7 @@ async function loadN8n(url: string, pid: number, concurrency: number): Promise<P
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const inst = autocannon(
       {
-        url: `${url}/webhook/bench`,
+        url: `${url}/webhook/${PEER_PATHS[shape]}`,
         method: 'POST',
         connections: concurrency,
         duration: DURATION_S,
@@ -250,26 +308,27 @@ async function main(): Promise<void> {
   const version = (await n8nCli(['--version'], {}).catch(() => N8N_VERSION)).trim();
   const load0 = os.loadavg();
   const target = await startTarget();
-  const ours: Line[] = [];
-  const theirs: PeerLine[] = [];
-  /** CPU seconds the other product used during each line: [while ours ran, while theirs ran]. */
-  const idle: [number, number][] = [];
+  /** One row per shape and concurrency; Switchyard's line is measured once per concurrency and kind. */
+  const rows: { shape: PeerShape; ours: Line; theirs: PeerLine; idle: [number, number] }[] = [];
   let n8n: Awaited<ReturnType<typeof startN8n>> | undefined;
   const sy = await startServer({ label: 'this', root }, 'start', target.port);
   await warmUp(sy);
   try {
-    n8n = await startN8n();
+    n8n = await startN8n(target.port);
     const syPids = [...sy.procs.map((p) => p.pid!), sy.postmaster];
     const n8nPid = n8n.child.pid!;
     for (const c of CONCURRENCY) {
-      const [o, n8nIdle] = await alone([n8nPid], () => loadLine(sy, 'js', c));
-      const [t, syIdle] = await alone(syPids, () => loadN8n(n8n!.url, n8nPid, c));
-      ours.push(o);
-      theirs.push(t);
-      idle.push([n8nIdle, syIdle]);
-      process.stdout.write(
-        `c${c}: switchyard ${fmt(ours.at(-1)!.completedPerS)} runs/s, n8n ${fmt(theirs.at(-1)!.perS)} executions/s\n`,
-      );
+      const ours = new Map<'js' | 'http', [Line, number]>();
+      for (const shape of SHAPES) {
+        const kind = OUR_LINE[shape];
+        if (!ours.has(kind)) ours.set(kind, await alone([n8nPid], () => loadLine(sy, kind, c)));
+        const [o, n8nIdle] = ours.get(kind)!;
+        const [t, syIdle] = await alone(syPids, () => loadN8n(n8n!.url, n8nPid, c, shape));
+        rows.push({ shape, ours: o, theirs: t, idle: [n8nIdle, syIdle] });
+        process.stdout.write(
+          `c${c} ${shape}: switchyard ${fmt(o.completedPerS)} runs/s (${kind}), n8n ${fmt(t.perS)} executions/s\n`,
+        );
+      }
     }
   } finally {
     await stopServer(sy);
@@ -284,10 +343,18 @@ async function main(): Promise<void> {
     await target.close();
   }
   const load1 = os.loadavg();
-  const rows = ours.map((o, i) => {
-    const t = theirs[i]!;
-    const [n8nIdle, syIdle] = idle[i]!;
+  const first = rows.filter((r) => r.shape === SHAPES[0]);
+  const table = first.map(({ ours: o, theirs: t, idle: [n8nIdle, syIdle] }) => {
     return `| ${t.concurrency} | ${fmt(o.completedPerS)} | ${fmt(o.p50)} / ${fmt(o.p99)} | ${fmt(o.rssMb)} | ${fmt(t.perS)} | ${fmt(t.p50)} / ${fmt(t.p99)}${t.errors ? ` (${t.errors} errors)` : ''} | ${fmt(t.rss)} | ${n8nIdle.toFixed(1)} / ${syIdle.toFixed(1)} | **${fmt(o.completedPerS / t.perS)}×** |`;
+  });
+  const SHAPE_WORDS: Record<PeerShape, string> = {
+    set: 'JavaScript step | Edit Fields (Set)',
+    code: 'JavaScript step | Code node, the same JavaScript',
+    http: 'HTTP step (POST to a local server) | HTTP Request node, the same request',
+  };
+  const byShape = SHAPES.map((shape) => {
+    const mine = rows.filter((r) => r.shape === shape);
+    return `| ${SHAPE_WORDS[shape]} | ${mine.map((r) => `${fmt(r.ours.completedPerS)} / ${fmt(r.theirs.perS)}${r.theirs.errors ? ` (${r.theirs.errors} errors)` : ''} = **${fmt(r.ours.completedPerS / r.theirs.perS)}×**`).join(' | ')} |`;
   });
   const section = [
     '## Peers',
@@ -296,8 +363,18 @@ async function main(): Promise<void> {
     '',
     '| concurrency | Switchyard runs/s | Switchyard p50 / p99 ms | Switchyard RSS MB | n8n executions/s | n8n p50 / p99 ms | n8n RSS MB | idle CPU s | ratio |',
     '|---:|---:|---|---:|---:|---|---:|---:|---:|',
-    ...rows,
+    ...table,
     '',
+    ...(SHAPES.length > 1
+      ? [
+          `Each shape, Switchyard runs/s / n8n executions/s (same run; Switchyard's line measured once per concurrency and kind, n8n's once per shape). The first row is the table above; the others put the same step on both sides.`,
+          '',
+          `| Switchyard | n8n | ${CONCURRENCY.map((c) => `c${c}`).join(' | ')} |`,
+          `|---|---|${CONCURRENCY.map(() => '---').join('|')}|`,
+          ...byShape,
+          '',
+        ]
+      : []),
   ].join('\n');
   process.stdout.write(`\n${section}\n`);
   if (process.argv.includes('--no-write')) return;
