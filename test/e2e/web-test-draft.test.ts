@@ -99,6 +99,18 @@ async function testDraft(): Promise<void> {
   await page.getByRole('button', { name: 'Save draft' }).click();
   await page.getByText('Saved as draft v1').waitFor();
 
+  // No trigger yet: the test panel says what to do, and there is no input to run a test with.
+  const testButton = page.getByRole('button', { name: 'Test', exact: true });
+  await testButton.click();
+  await page.getByText('No trigger yet').waitFor();
+  expect(await page.getByRole('button', { name: 'Run test' }).isDisabled()).toBe(true);
+  await page.getByRole('radio', { name: 'A pasted payload' }).check();
+  expect(await page.getByRole('button', { name: 'Run test' }).isDisabled()).toBe(false);
+  await page.getByRole('radio', { name: 'The trigger’s last delivery' }).check();
+  await page.getByRole('button', { name: 'Run test' }).waitFor();
+  expect(await page.getByRole('button', { name: 'Run test' }).isDisabled()).toBe(true);
+  await testButton.click();
+
   // A webhook trigger, and a delivery to it while the workflow is unpublished: no run, a sample.
   await page.getByRole('tab', { name: 'Triggers' }).click();
   await page.getByRole('button', { name: 'New trigger' }).click();
