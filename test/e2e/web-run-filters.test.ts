@@ -86,6 +86,17 @@ it('filters runs by status, workflow and time, and keeps the filters in the URL'
   await page.waitForURL('**/workflows', { timeout: 30_000 });
   await page.goto(`${api.url}/runs`);
   await expect.poll(shown).toHaveLength(4);
+  // Empty filters still show what they filter: each field is wide enough for its label.
+  for (const label of ['Status', 'Workflow', 'Created']) {
+    const field = page.locator('main .v-input', {
+      has: page.getByRole('combobox', { name: label }),
+    });
+    const label_ = field.locator('.v-field-label').first();
+    const [f, l] = [await field.boundingBox(), await label_.boundingBox()];
+    expect(f!.width, `${label} field`).toBeGreaterThanOrEqual(160);
+    expect(l!.x + l!.width, `${label} label`).toBeLessThanOrEqual(f!.x + f!.width);
+    expect(await label_.textContent()).toBe(label);
+  }
 
   await choose('Status', 'failed');
   await expect

@@ -38,6 +38,8 @@ export default defineNuxtPlugin((nuxtApp) => {
       VTextField: { variant: 'outlined', density: 'comfortable' },
       VTextarea: { variant: 'outlined', density: 'comfortable' },
       VSelect: { variant: 'outlined', density: 'comfortable' },
+      VAutocomplete: { variant: 'outlined', density: 'comfortable' },
+      VCombobox: { variant: 'outlined', density: 'comfortable' },
       VBtn: { rounded: 'lg' },
     },
   });
