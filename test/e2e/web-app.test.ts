@@ -140,6 +140,17 @@ describe('the web app', () => {
     expect(focused).toBe('Skip to content');
   });
 
+  it('answers an address it does not have with its own page: what happened, the way back', async () => {
+    const { page } = browser;
+    await page.goto(`${api.url}/settings/no-such-page`);
+    await page.getByRole('heading', { name: 'This page does not exist' }).waitFor();
+    await page.getByText('/settings/no-such-page').waitFor();
+    await expectAccessible('not found');
+    await page.getByRole('link', { name: 'Go to workflows' }).click();
+    await page.waitForURL('**/workflows');
+    await page.getByRole('heading', { name: 'Workflows' }).waitFor();
+  });
+
   it('passes axe in the dark theme too', async () => {
     const { page } = browser;
     onTestFinished(async () => {
