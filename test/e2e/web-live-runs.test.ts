@@ -1,7 +1,9 @@
 /**
  * Runs that update live, in a real browser: the runs page is open, a run is started through the
  * API, and it appears and reaches `succeeded` without a reload and without polling (the page
- * sends no GraphQL request while nothing changes); run detail follows a run the same way.
+ * sends no GraphQL request while nothing changes); run detail follows a run the same way. The
+ * API and the worker share an engine, as in `switchyard start`: new runs are handed over, so a
+ * new run is first announced `running`.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Request } from 'playwright-core';
@@ -10,6 +12,7 @@ import type { TenantId } from '../../src/model/ids.ts';
 import { cookieOf, startTestApi, type TestApi } from '../support/api.ts';
 import { openBrowser, seriousAxeViolations, type TestBrowser } from '../support/browser.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { signedHeaders } from '../support/webhook-signing.ts';
 import {
   makeAction,
   makeWorkflow,
@@ -24,6 +27,7 @@ let browser: TestBrowser;
 let worker: Worker;
 let cookie: string;
 let workflowId: string;
+let hook: { id: string; secret: string };
 
 /** Each step takes a while, so that a run is seen queued or running before it succeeds. */
 const STEP_MS = 1_500;
@@ -53,6 +57,16 @@ beforeAll(async () => {
     listenUrl: db.appUrl,
   });
   worker.start();
+  // As `switchyard start` wires them: the intake hands new runs to this worker, and a run
+  // handed over is created running (its first change says so, not queued).
+  api.engine.handRunsTo(worker.handOff);
+  const t = await api.gql<{ createTrigger: { secret: string; trigger: { id: string } } }>(
+    `mutation($w: ID!) { createTrigger(workflowId: $w, kind: webhook) { secret trigger { id } } }`,
+    { w: workflowId },
+    { cookie },
+  );
+  expect(t.errors).toBeUndefined();
+  hook = { id: t.data!.createTrigger.trigger.id, secret: t.data!.createTrigger.secret };
   browser = await openBrowser();
   browser.page.setDefaultTimeout(10_000);
 }, 60_000);
@@ -63,6 +77,22 @@ afterAll(async () => {
   await db?.drop();
 });
 
+/** A signed webhook delivery: the intake hands its run to the worker, created running. */
+async function deliver(): Promise<string> {
+  const body = JSON.stringify({ order: 1 });
+  const res = await fetch(`${api.url}/hooks/${hook.id}`, {
+    method: 'POST',
+    body,
+    headers: {
+      'content-type': 'application/json',
+      ...signedHeaders(body, hook.secret, `msg_${Date.now()}`),
+    },
+  });
+  expect(res.status).toBe(202);
+  return ((await res.json()) as { runId: string }).runId;
+}
+
+/** A run started by hand (in the API's transaction): queued, then claimed. */
 async function startRun(): Promise<string> {
   const r = await api.gql<{ triggerWorkflow: { run: { id: string } } }>(
     `mutation Start($id: ID!) { triggerWorkflow(workflowId: $id) { run { id } } }`,
@@ -113,7 +143,8 @@ async function watchRuns(): Promise<void> {
   await sleep(2_000);
   expect(queries.length).toBe(idle);
 
-  const runId = await startRun();
+  // A webhook's run, handed to the worker: announced running, never queued.
+  const runId = await deliver();
   const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: runId }) });
   await row.waitFor();
   await row.getByText('running').waitFor();
@@ -121,7 +152,7 @@ async function watchRuns(): Promise<void> {
   expect(await page.evaluate(() => (window as unknown as { stillHere?: boolean }).stillHere)).toBe(
     true,
   );
-  // The refetches came from the changes (queued, running, the second step, succeeded), batched.
+  // The refetches came from the changes (running, the second step, succeeded), batched.
   const afterRun = queries.length;
   expect(afterRun - idle).toBeGreaterThan(0);
   expect(afterRun - idle).toBeLessThanOrEqual(5);
