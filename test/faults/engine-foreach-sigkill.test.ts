@@ -7,7 +7,11 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { startRun } from '../../src/engine/start-run.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { engineDeps, makeAction, waitFor } from '../support/engine-factories.ts';
-import { spawnEngineProcess, type EngineProcess } from '../support/engine-spawn.ts';
+import {
+  shortLeaseWorkerEnv,
+  spawnEngineProcess,
+  type EngineProcess,
+} from '../support/engine-spawn.ts';
 import { makeTenant } from '../support/factories.ts';
 import { jobCountOf, publishV2, runRowOf, stepRowsOf } from '../support/for-each-workflows.ts';
 
@@ -44,14 +48,7 @@ it('a worker killed mid-loop: every item’s result exactly once, in order; the 
       { id: 'after', actionId, input: { sleepMs: 0 } },
     ],
   });
-  const env = {
-    ROLE: 'worker',
-    DATABASE_APP_URL: db.appUrl,
-    WORKER_LEASE_MS: '1500',
-    WORKER_HEARTBEAT_MS: '500',
-    WORKER_POLL_MS: '100',
-    WORKER_CONCURRENCY: '8',
-  };
+  const env = shortLeaseWorkerEnv(db.appUrl, { WORKER_CONCURRENCY: '8' });
   const victim = spawnEngineProcess(env);
   procs.push(victim);
   await victim.ready;

@@ -8,7 +8,11 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { startRun } from '../../src/engine/start-run.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { engineDeps, makeAction, makeWorkflow, waitFor } from '../support/engine-factories.ts';
-import { spawnEngineProcess, type EngineProcess } from '../support/engine-spawn.ts';
+import {
+  shortLeaseWorkerEnv,
+  spawnEngineProcess,
+  type EngineProcess,
+} from '../support/engine-spawn.ts';
 import { makeTenant } from '../support/factories.ts';
 import type { ActionId, TenantId } from '../../src/model/ids.ts';
 
@@ -26,14 +30,7 @@ afterAll(async () => {
 });
 
 /** A worker process whose steps sleep for their input's `sleepMs`, with a short lease. */
-const sleepingWorkerEnv = () => ({
-  ROLE: 'worker',
-  DATABASE_APP_URL: db.appUrl,
-  WORKER_LEASE_MS: '1500',
-  WORKER_HEARTBEAT_MS: '500',
-  WORKER_POLL_MS: '100',
-  WORKER_CONCURRENCY: '4',
-});
+const sleepingWorkerEnv = () => shortLeaseWorkerEnv(db.appUrl);
 
 it('a killed worker loses its steps to another worker after the lease; nothing completes twice', async () => {
   const tenantId = (await makeTenant(db.pool)).tenantId;
@@ -160,15 +157,8 @@ async function builtinJavaScript(tenantId: TenantId): Promise<ActionId> {
   return r.rows[0]!.id;
 }
 
-const runnerEnv = () => ({
-  ROLE: 'worker',
-  EXECUTOR: 'runner',
-  DATABASE_APP_URL: db.appUrl,
-  WORKER_LEASE_MS: '1500',
-  WORKER_HEARTBEAT_MS: '500',
-  WORKER_POLL_MS: '100',
-  WORKER_CONCURRENCY: '2',
-});
+const runnerEnv = () =>
+  shortLeaseWorkerEnv(db.appUrl, { EXECUTOR: 'runner', WORKER_CONCURRENCY: '2' });
 
 /** Spawns a worker, waits until it is in the middle of the run's code step, and SIGKILLs it. */
 async function killDuringStep(runId: string): Promise<void> {

@@ -16,7 +16,11 @@ import { openSecretBox } from '../../src/security/open-secrets.ts';
 import { createWaitTokens, type WaitTokens } from '../../src/security/wait-tokens.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from '../support/db.ts';
 import { engineDeps, makeAction, waitFor } from '../support/engine-factories.ts';
-import { spawnEngineProcess, type EngineProcess } from '../support/engine-spawn.ts';
+import {
+  shortLeaseWorkerEnv,
+  spawnEngineProcess,
+  type EngineProcess,
+} from '../support/engine-spawn.ts';
 import { makeTenant } from '../support/factories.ts';
 import { publishV2, runRow, stepRows } from '../support/waits.ts';
 
@@ -38,14 +42,7 @@ afterAll(async () => {
   await db.drop();
 });
 
-const env = () => ({
-  ROLE: 'worker',
-  DATABASE_APP_URL: db.appUrl,
-  WORKER_LEASE_MS: '1500',
-  WORKER_HEARTBEAT_MS: '500',
-  WORKER_POLL_MS: '100',
-  WORKER_CONCURRENCY: '4',
-});
+const env = () => shortLeaseWorkerEnv(db.appUrl);
 
 const statusOf = async (runId: string) => (await runRow(db, runId)).status;
 

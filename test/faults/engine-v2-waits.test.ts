@@ -10,7 +10,11 @@ import { startRun } from '../../src/engine/start-run.ts';
 import type { RunId } from '../../src/model/ids.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { engineDeps, makeAction, waitFor } from '../support/engine-factories.ts';
-import { spawnEngineProcess, type EngineProcess } from '../support/engine-spawn.ts';
+import {
+  shortLeaseWorkerEnv,
+  spawnEngineProcess,
+  type EngineProcess,
+} from '../support/engine-spawn.ts';
 import { makeWorkflowV2, stepRunsOf } from '../support/engine-v2.ts';
 import { makeTenant } from '../support/factories.ts';
 
@@ -26,14 +30,7 @@ afterAll(async () => {
   await db.drop();
 });
 
-const env = () => ({
-  ROLE: 'worker',
-  DATABASE_APP_URL: db.appUrl,
-  WORKER_LEASE_MS: '1500',
-  WORKER_HEARTBEAT_MS: '500',
-  WORKER_POLL_MS: '100',
-  WORKER_CONCURRENCY: '4',
-});
+const env = () => shortLeaseWorkerEnv(db.appUrl);
 
 function spawn(): EngineProcess {
   const p = spawnEngineProcess(env());

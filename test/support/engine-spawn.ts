@@ -12,6 +12,26 @@ export type EngineProcess = {
   startRun(p: { tenantId: string; workflowId: string; input: unknown }): void;
 };
 
+/**
+ * A worker process's environment for the fault tests: a short lease (1.5 s, heartbeat 0.5 s)
+ * and a 100 ms poll, so that a killed worker's steps are taken over within seconds; `extra`
+ * overrides (WORKER_CONCURRENCY, EXECUTOR, INTAKE…).
+ */
+export function shortLeaseWorkerEnv(
+  appUrl: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    ROLE: 'worker',
+    DATABASE_APP_URL: appUrl,
+    WORKER_LEASE_MS: '1500',
+    WORKER_HEARTBEAT_MS: '500',
+    WORKER_POLL_MS: '100',
+    WORKER_CONCURRENCY: '4',
+    ...extra,
+  };
+}
+
 /** Spawns test/support/engine-process.ts; kill() it in afterAll. */
 export function spawnEngineProcess(env: Record<string, string>): EngineProcess {
   const child = spawn(process.execPath, [script], {
