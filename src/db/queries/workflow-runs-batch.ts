@@ -69,11 +69,6 @@ export async function insertRunsBatch(
         where idempotency_keys.expires_at <= excluded.created_at
        returning run_id
      ),
-     accepted as (
-       select ready.*, row_number() over () as n
-         from ready
-        where key is null or run_id in (select run_id from claimed)
-     ),
      hand_off as (
        select greatest(0, least($11::int,
                 $14::int - (select count(*) from jobs where tenant_id = $1 and status = 'running')
@@ -82,16 +77,20 @@ export async function insertRunsBatch(
           and not exists (select 1 from jobs
                            where tenant_id = $1 and status = 'pending' and run_at <= $2)
      ),
+     accepted as (
+       select ready.*, row_number() over () <= coalesce((select n from hand_off), 0) as handed_over
+         from ready
+        where key is null or run_id in (select run_id from claimed)
+     ),
      -- A run handed over is created running: its worker holds it from this statement on, so
      -- its attempt's start has no queued run to update (step-runs.ts, startStepAttempts).
      run as (
        insert into workflow_runs (tenant_id, id, workflow_id, workflow_version_id, trigger_id,
          idempotency_key, input_hash, input, trace_context, created_at, status, started_at)
        select $1, run_id, workflow_id, version_id, trigger_id, key, input_hash, input::jsonb,
-              trace_context, $2, case when h.claimed then 'running' else 'queued' end,
-              case when h.claimed then $2::timestamptz end
-         from accepted,
-              lateral (select accepted.n <= coalesce((select n from hand_off), 0) as claimed) h
+              trace_context, $2, case when handed_over then 'running' else 'queued' end,
+              case when handed_over then $2::timestamptz end
+         from accepted
        returning tenant_id, id, status = 'running' as claimed
      ),
      job as (
