@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { positiveInt } from './env.ts';
+import { boolFlag, positiveInt } from './env.ts';
 
 /** Host names or IP literals with a port, e.g. `127.0.0.1:8080,localhost:3001`. */
 const hostPortList = z
@@ -28,6 +28,7 @@ export const runnerSchema = z.object({
   CODE_MEMORY_LIMIT_MB: positiveInt(64, 4096),
   CODE_TIMEOUT_MS: positiveInt(5_000, 600_000),
   CODE_MAX_CONCURRENT: positiveInt(CODE_MAX_CONCURRENT_DEFAULT, 1000),
+  CODE_JS_COMPARTMENTS: boolFlag(true),
   PYTHON_PATH: z.string().min(1).default('python3'),
   PYTHON_BWRAP_PATH: z.string().min(1).default('/usr/bin/bwrap'),
   PYTHON_WARM_POOL_SIZE: z.coerce.number().int().min(0).max(64).default(2),
@@ -56,6 +57,11 @@ export type RunnerConfig = {
     warmPoolSize: number;
     /** Code steps (JavaScript and Python) one process runs at once; the rest wait. */
     maxConcurrent: number;
+    /**
+     * JavaScript steps whose code allows it run in compartments of a hardened context instead
+     * of a fresh context each (ADR 0009, amended in stop 27).
+     */
+    jsCompartments?: boolean;
   };
   breaker: { failureThreshold: number; cooldownMs: number };
 };
@@ -76,6 +82,7 @@ export function toRunnerConfig(env: z.infer<typeof runnerSchema>): RunnerConfig 
       bwrapPath: env.PYTHON_BWRAP_PATH,
       warmPoolSize: env.PYTHON_WARM_POOL_SIZE,
       maxConcurrent: env.CODE_MAX_CONCURRENT,
+      jsCompartments: env.CODE_JS_COMPARTMENTS,
     },
     breaker: {
       failureThreshold: env.BREAKER_FAILURE_THRESHOLD,

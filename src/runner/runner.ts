@@ -48,7 +48,9 @@ export type RunnerDeps = {
   clock: Clock;
   logger: Logger;
   code: Pick<RunnerConfig['code'], 'memoryLimitMb' | 'timeoutMs' | 'pythonPath'> &
-    Partial<Pick<RunnerConfig['code'], 'bwrapPath' | 'warmPoolSize' | 'maxConcurrent'>>;
+    Partial<
+      Pick<RunnerConfig['code'], 'bwrapPath' | 'warmPoolSize' | 'maxConcurrent' | 'jsCompartments'>
+    >;
   /**
    * The sandbox Python steps run in (one per process: it owns the warm pool). Without one,
    * the runner makes its own from `code` on the first Python step (no warm pool by default).
@@ -64,8 +66,9 @@ export type RunnerDeps = {
 export function createRunner(deps: RunnerDeps): StepExecutor {
   const validator = deps.validator ?? createSchemaValidator();
   const tokens = createTokenCache();
-  // JavaScript steps: warm isolates per tenant, a fresh context per step (ADR 0009).
-  const isolates = createIsolatePool();
+  // JavaScript steps: warm isolates per tenant; a compartment of the isolate's hardened context
+  // or a fresh context per step (ADR 0009).
+  const isolates = createIsolatePool({ hardened: deps.code.jsCompartments ?? true });
   const codeSlots = createCodeSlots(deps.code.maxConcurrent ?? CODE_MAX_CONCURRENT_DEFAULT);
   const python =
     deps.python ??

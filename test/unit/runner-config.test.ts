@@ -19,6 +19,7 @@ describe('runner configuration', () => {
       bwrapPath: '/usr/bin/bwrap',
       warmPoolSize: 2,
       maxConcurrent: 16,
+      jsCompartments: true,
     });
     expect(c.runner.breaker).toEqual({ failureThreshold: 5, cooldownMs: 30_000 });
   });
@@ -37,5 +38,9 @@ describe('runner configuration', () => {
       expect((err as Error).message).toContain('CODE_MEMORY_LIMIT_MB=');
     }
     expect(() => loadConfig({ PYTHON_WARM_POOL_SIZE: '-1' })).toThrow(/PYTHON_WARM_POOL_SIZE=/);
+    expect(loadConfig({ CODE_JS_COMPARTMENTS: 'false' }).runner.code.jsCompartments).toBe(false);
+    expect(() => loadConfig({ CODE_JS_COMPARTMENTS: 'sometimes' })).toThrow(
+      /CODE_JS_COMPARTMENTS=.*true or false/,
+    );
   });
 });

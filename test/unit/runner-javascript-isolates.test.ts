@@ -67,7 +67,8 @@ describe('JavaScript steps in warm isolates (ADR 0009)', () => {
   });
 
   it("one step's globals and changes to built-ins do not reach the next step in the same isolate", async () => {
-    pool = createIsolatePool();
+    // Fresh contexts only (the hardened one: runner-javascript-hardened.test.ts).
+    pool = createIsolatePool({ hardened: false });
     const warm = { pool, tenantKey: 'tenant-a' };
     expect(await runJavaScript(req(PLANT, { secret: 'first' }), host(), warm)).toBe('planted');
     // The same isolate runs the next step (it is warm), in a fresh context.
@@ -82,7 +83,7 @@ describe('JavaScript steps in warm isolates (ADR 0009)', () => {
   });
 
   it('an isolate left holding a large heap by its step is not handed another one', async () => {
-    pool = createIsolatePool();
+    pool = createIsolatePool({ hardened: false });
     const warm = { pool, tenantKey: 'tenant-a' };
     expect(await runJavaScript(req('return 1;'), host(), warm)).toBe(1);
     // ~16 MB of small objects: garbage once the step ends, but still on the old generation's

@@ -15,6 +15,12 @@
  * add up.
  */
 import ivm from 'isolated-vm';
+import {
+  hardenRealm,
+  makeScreen,
+  removedNames,
+  type HardenedRealm,
+} from './javascript-hardened.ts';
 
 /** Steps one isolate runs before it is replaced (bounds what any leftover could accumulate). */
 const MAX_USES = 1_000;
@@ -42,6 +48,8 @@ const HEAP_CHECK_USES = 16;
  */
 const IDLE_PER_TENANT = 32;
 const IDLE_TOTAL = 64;
+/** Codes remembered as not to be run in a compartment again (they threw there). */
+const FELL_BACK_MAX = 512;
 
 export type WarmIsolate = {
   readonly isolate: ivm.Isolate;
@@ -56,6 +64,14 @@ export type WarmIsolate = {
   spare?: Promise<ivm.Context> | undefined;
   /** The isolate's CPU time and its step count when its heap was last read. */
   checked?: { cpuNs: bigint; uses: number };
+  /**
+   * Its hardened context (javascript-hardened.ts), made on the isolate's thread after its first
+   * step; while it is being made (`hardening`), the isolate is not handed out.
+   */
+  realm?: HardenedRealm | undefined;
+  hardening?: boolean;
+  /** Its last step ran in a fresh context (so the next one may need one too). */
+  fresh?: boolean;
 };
 
 /** A context of its own for the step that holds `w`: the spare one, else one made now. */
@@ -76,9 +92,49 @@ export type IsolatePool = {
   /** Disposes the idle isolates (a stopping process). */
   close(): void;
   idleCount(): number;
+  /** May this code run in a compartment of a hardened context (javascript-hardened.ts)? */
+  mayHarden(code: string): boolean;
+  /** This code threw in a compartment: from now on it runs in fresh contexts only. */
+  fellBack(code: string): void;
+  /** The step on `w` is running in a fresh context. */
+  ranFresh(w: WarmIsolate): void;
+  /** A step answered from a compartment. */
+  ranInCompartment(): void;
+  /** Steps run in a compartment / in a fresh context / in a fresh one after a compartment. */
+  stats(): { compartment: number; fresh: number; fellBack: number };
 };
 
-export function createIsolatePool(): IsolatePool {
+export type IsolatePoolOptions = {
+  /** Run steps whose code allows it in compartments of a hardened context (default true). */
+  hardened?: boolean;
+};
+
+export function createIsolatePool(options: IsolatePoolOptions = {}): IsolatePool {
+  const hardened = options.hardened ?? true;
+  // Until the first hardened context has been measured against a fresh one, no code passes.
+  let screen: (code: string) => boolean = () => false;
+  let screening = false;
+  const fellBack = new Map<string, true>();
+  const counts = { compartment: 0, fresh: 0, fellBack: 0 };
+  const harden = (w: WarmIsolate) => {
+    w.hardening = true;
+    hardenRealm(w.isolate)
+      .then(async (realm) => {
+        w.realm = realm;
+        if (screening) return;
+        screening = true;
+        try {
+          screen = makeScreen(await removedNames(w.isolate, realm));
+        } catch {
+          screening = false; // the next hardened context measures it
+        }
+      })
+      // A disposed isolate (retired, timed out) or a failed lockdown: fresh contexts only.
+      .catch(() => undefined)
+      .finally(() => {
+        w.hardening = false;
+      });
+  };
   // Insertion order is recency: the first entries are the least recently released.
   const idle = new Map<string, WarmIsolate[]>();
   let total = 0;
@@ -96,12 +152,16 @@ export function createIsolatePool(): IsolatePool {
   return {
     acquire(tenantKey, memoryLimitMb) {
       const list = idle.get(tenantKey);
-      while (list && list.length > 0) {
-        const w = list.pop()!;
+      // The most recently released first; one whose hardened context is being made waits.
+      for (let i = (list?.length ?? 0) - 1; list && i >= 0; i--) {
+        const w = list[i]!;
+        if (w.hardening && !w.isolate.isDisposed) continue;
+        list.splice(i, 1);
         total--;
         if (list.length === 0) idle.delete(tenantKey);
         if (!w.isolate.isDisposed && w.memoryLimitMb === memoryLimitMb) {
           w.uses++;
+          w.fresh = false;
           return w;
         }
         if (!w.isolate.isDisposed) w.isolate.dispose();
@@ -133,9 +193,14 @@ export function createIsolatePool(): IsolatePool {
         w.isolate.dispose();
         return;
       }
-      // Made on the isolate's thread while it waits; a context left over is freed with it.
-      w.spare = w.isolate.createContext();
-      w.spare.catch(() => undefined);
+      // Made on the isolate's thread while it waits: its hardened context after its first
+      // step, else the next step's fresh context if it may need one (a context left over is
+      // freed with the isolate).
+      if (hardened && !w.realm && !w.hardening) harden(w);
+      else if (!w.realm || w.fresh) {
+        w.spare = w.isolate.createContext();
+        w.spare.catch(() => undefined);
+      }
       // Re-inserted last: this tenant is now the most recently used.
       idle.delete(w.tenantKey);
       idle.set(w.tenantKey, [...list, w]);
@@ -149,5 +214,19 @@ export function createIsolatePool(): IsolatePool {
       total = 0;
     },
     idleCount: () => total,
+    mayHarden: (code) => !fellBack.has(code) && screen(code),
+    fellBack(code) {
+      counts.fellBack++;
+      fellBack.set(code, true);
+      if (fellBack.size > FELL_BACK_MAX) fellBack.delete(fellBack.keys().next().value!);
+    },
+    ranFresh(w) {
+      w.fresh = true;
+      counts.fresh++;
+    },
+    ranInCompartment() {
+      counts.compartment++;
+    },
+    stats: () => ({ ...counts }),
   };
 }

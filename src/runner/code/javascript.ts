@@ -10,6 +10,12 @@
  */
 import ivm from 'isolated-vm';
 import { SwitchyardError, isSwitchyardError } from '../../model/errors.ts';
+import {
+  compartmentSource,
+  randomSeed,
+  type HardenedRealm,
+  type HardenedResult,
+} from './javascript-hardened.ts';
 import { freshContext, type IsolatePool } from './javascript-isolates.ts';
 import { logLine, runHelperRequest, type CodeHost, type CodeRequest } from './sandbox-api.ts';
 
@@ -53,13 +59,23 @@ export async function runJavaScript(
   const memoryLimit = Math.max(MIN_ISOLATE_MB, req.memoryLimitMb);
   const held = warm ? warm.pool.acquire(warm.tenantKey, memoryLimit) : null;
   const isolate = held?.isolate ?? new ivm.Isolate({ memoryLimit });
-  let timer: NodeJS.Timeout | undefined;
-  let timedOut = false;
-  let onAbort: (() => void) | undefined;
   let context: ivm.Context | undefined;
   // Helper calls still running when the step ends would resume in this isolate later.
-  let pendingHelpers = 0;
+  const helpers = { pending: 0 };
   try {
+    // In a compartment of the isolate's hardened context when the code may run there
+    // (javascript-hardened.ts); anything but a clean answer there and it runs again below.
+    if (held?.realm && warm!.pool.mayHarden(req.code)) {
+      const done = await runInCompartment(held.realm, isolate, req, host);
+      if (done) {
+        warm!.pool.ranInCompartment();
+        for (let i = 0; i + 1 < done.lines.length; i += 2)
+          host.log(logLine(done.lines[i]!, done.lines[i + 1]!));
+        return done.output;
+      }
+      warm!.pool.fellBack(req.code);
+    }
+    warm?.pool.ranFresh(held!);
     // The set-up runs synchronously on this thread: a fresh context, the user's script, the
     // bridges. Each is a fraction of a millisecond, and the asynchronous forms hand each piece
     // to the isolate's thread and back, which cost more CPU than the work itself (bench/
@@ -77,54 +93,110 @@ export async function runJavaScript(
         ignored: true,
       }),
       new ivm.Reference(async (json: string) => {
-        pendingHelpers++;
+        helpers.pending++;
         try {
           return JSON.stringify({ ok: await runHelperRequest(JSON.parse(json), host) });
         } catch (err) {
           const code = isSwitchyardError(err) ? err.code : 'E_NETWORK';
           return JSON.stringify({ error: { code, message: `${code}: ${(err as Error).message}` } });
         } finally {
-          pendingHelpers--;
+          helpers.pending--;
         }
       }),
       new ivm.ExternalCopy(req.input ?? null).copyInto(),
     ]);
-    const wall = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => {
-        timedOut = true;
-        isolate.dispose();
-        reject(timeoutError(req.timeoutMs));
-      }, req.timeoutMs);
-      onAbort = () => {
-        isolate.dispose();
-        reject(new SwitchyardError('E_STEP_CANCELED', 'The code step was aborted'));
-      };
-      if (host.signal.aborted) onAbort();
-      else host.signal.addEventListener('abort', onAbort, { once: true });
-    });
-    const run = script.run(context, {
-      timeout: req.timeoutMs,
-      promise: true,
-      copy: true,
-    }) as Promise<unknown>;
-    return await Promise.race([run, wall]);
+    const limit = limits(isolate, req, host);
+    try {
+      const run = script.run(context, {
+        timeout: req.timeoutMs,
+        promise: true,
+        copy: true,
+      }) as Promise<unknown>;
+      return await Promise.race([run, limit.wall]);
+    } catch (err) {
+      throw classify(err, isolate, limit.timedOut(), req);
+    } finally {
+      limit.clear();
+    }
   } catch (err) {
-    const e = classify(err, isolate, timedOut, req);
+    const e = classify(err, isolate, false, req);
     // An isolate whose execution was cut short is not trusted with another step.
     if (e.code === 'E_CODE_TIMEOUT' || e.code === 'E_CODE_MEMORY_LIMIT') {
       if (!isolate.isDisposed) isolate.dispose();
     }
     throw e;
   } finally {
-    clearTimeout(timer);
-    if (onAbort) host.signal.removeEventListener('abort', onAbort);
     if (!isolate.isDisposed) {
-      if (held && pendingHelpers === 0 && !host.signal.aborted) {
+      if (held && helpers.pending === 0 && !host.signal.aborted) {
         context?.release();
         warm!.pool.release(held);
       } else isolate.dispose();
     }
   }
+}
+
+/**
+ * The step in a compartment of its isolate's hardened context: its answer and console lines,
+ * or undefined when it threw or its answer could not be copied out (the caller runs it in a
+ * fresh context). A timeout, the memory limit or an abort end the step as they would anywhere.
+ */
+async function runInCompartment(
+  realm: HardenedRealm,
+  isolate: ivm.Isolate,
+  req: CodeRequest,
+  host: CodeHost,
+): Promise<HardenedResult | undefined> {
+  const limit = limits(isolate, req, host);
+  try {
+    const run = realm.run.apply(
+      undefined,
+      [
+        compartmentSource(req.code),
+        new ivm.ExternalCopy(req.input ?? null).copyInto(),
+        ...randomSeed(),
+      ],
+      { timeout: req.timeoutMs, result: { promise: true, copy: true } },
+    );
+    return await Promise.race([run, limit.wall]);
+  } catch (err) {
+    if (limit.timedOut() || isolate.isDisposed || host.signal.aborted)
+      throw classify(err, isolate, limit.timedOut(), req);
+    return undefined;
+  } finally {
+    limit.clear();
+  }
+}
+
+/**
+ * The step's wall-clock limit and its abort, both of which dispose the isolate (sync CPU is
+ * also bounded by isolated-vm's own timeout): `wall` rejects when either happens.
+ */
+function limits(isolate: ivm.Isolate, req: CodeRequest, host: CodeHost) {
+  let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
+  let onAbort: (() => void) | undefined;
+  const wall = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      timedOut = true;
+      isolate.dispose();
+      reject(timeoutError(req.timeoutMs));
+    }, req.timeoutMs);
+    onAbort = () => {
+      if (!isolate.isDisposed) isolate.dispose();
+      reject(new SwitchyardError('E_STEP_CANCELED', 'The code step was aborted'));
+    };
+    if (host.signal.aborted) onAbort();
+    else host.signal.addEventListener('abort', onAbort, { once: true });
+  });
+  wall.catch(() => undefined);
+  return {
+    wall,
+    timedOut: () => timedOut,
+    clear() {
+      clearTimeout(timer);
+      if (onAbort) host.signal.removeEventListener('abort', onAbort);
+    },
+  };
 }
 
 function timeoutError(ms: number): SwitchyardError {

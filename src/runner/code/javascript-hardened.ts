@@ -1,0 +1,209 @@
+/**
+ * JavaScript steps in a hardened realm (ADR 0009, amended in stop 27). A warm isolate of a
+ * tenant gets one context that SES's `lockdown()` has hardened — every built-in reachable from
+ * it frozen, the legacy RegExp statics and the powers of Error's stack API removed — and each
+ * step runs in a `Compartment` of its own in that context: its own global object, whose only
+ * endowments are its own `input`, `console` (lines kept for the step), `Math` (its own
+ * `random`, seeded by the host for this step), the real `Date` and the frozen `Intl`. A step
+ * can change nothing another step can see: the built-ins are frozen and the globals are
+ * its own. That costs ~0.08 ms of CPU a step against ~0.3 ms for a fresh context.
+ *
+ * What a compartment runs differs from a fresh context in ways the step's code could notice:
+ * strict mode, frozen built-ins, no `http` helper, no direct `eval`, no `with`, some
+ * non-standard or newer built-ins removed, a few identities (`new Date().constructor`). So a
+ * step runs here only if its code passes `screen` (none of the identifiers whose meaning
+ * differs); and whatever goes wrong in the compartment — a throw of any kind, a value that
+ * cannot be copied out — is not the step's answer: the step runs again in a fresh context
+ * (javascript.ts), where its result is the one it always had, and its code is not tried here
+ * again in this process. Nothing a step does in the compartment leaves it but its result and
+ * its console lines, and those only when it succeeded.
+ */
+import ivm from 'isolated-vm';
+import { getRandomValues } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+export type HardenedRealm = {
+  readonly context: ivm.Context;
+  /** (source, input, seed0..3) → Promise<{ output, lines }>, in a new compartment. */
+  readonly run: ivm.Reference<
+    (src: string, input: unknown, ...seed: number[]) => Promise<HardenedResult>
+  >;
+};
+
+export type HardenedResult = {
+  output: unknown;
+  /** Console lines in order: level, message, level, message… */
+  lines: string[];
+};
+
+let sesSource: string | undefined;
+function ses(): string {
+  if (sesSource === undefined) {
+    const pkg = createRequire(import.meta.url).resolve('ses/package.json');
+    sesSource = readFileSync(path.join(path.dirname(pkg), 'dist', 'ses.umd.min.js'), 'utf8');
+  }
+  return sesSource;
+}
+
+/**
+ * lockdown()'s options: the defaults, except what would change a step's answer without a
+ * throw — locale methods keep their locale (`toLocaleString`), errors keep their stacks — and
+ * what has no meaning in an isolate (Node's domains, a console, process-wide error traps).
+ */
+const LOCKDOWN = `lockdown({
+  localeTaming: 'unsafe',
+  errorTaming: 'unsafe',
+  stackFiltering: 'verbose',
+  consoleTaming: 'unsafe',
+  domainTaming: 'unsafe',
+  errorTrapping: 'none',
+  unhandledRejectionTrapping: 'none',
+  reporting: 'none',
+});`;
+
+/** Runs once in the locked-down context; returns the per-step runner (never a global). */
+const SETUP = `
+  const { Date: InitialDate, Math: InitialMath, Intl: SharedIntl } = globalThis;
+  // Intl is not one of SES's shared intrinsics; frozen here, it is as shared as JSON.
+  harden(SharedIntl);
+  const { imul } = InitialMath;
+  const mathProto = Object.getPrototypeOf(InitialMath);
+  const mathDescriptors = Object.getOwnPropertyDescriptors(InitialMath);
+  // xoshiro128**, seeded by the host for each step: a step cannot learn another's numbers
+  // from its own (V8's generator is one stream per context).
+  const randomFrom = (a, b, c, d) => {
+    const next = () => {
+      const r = imul(((imul(b, 5) << 7) | (imul(b, 5) >>> 25)), 9) >>> 0;
+      const t = b << 9;
+      c ^= a; d ^= b; b ^= c; a ^= d; c ^= t; d = (d << 11) | (d >>> 21);
+      return r;
+    };
+    return { random() { return ((next() >>> 5) * 67108864 + (next() >>> 6)) / 9007199254740992; } }.random;
+  };
+  const text = (a) => { if (typeof a === 'string') return a; try { return JSON.stringify(a); } catch { return String(a); } };
+  return harden((src, input, s0, s1, s2, s3) => {
+    const lines = [];
+    const make = (level) => (...args) => { lines.push(level, args.map(text).join(' ')); };
+    const console = harden({ log: make('info'), info: make('info'), warn: make('warn'), error: make('error'), debug: make('debug') });
+    const Math = harden(Object.create(mathProto, {
+      ...mathDescriptors,
+      random: { ...mathDescriptors.random, value: randomFrom(s0, s1, s2, s3) },
+    }));
+    const compartment = new Compartment({
+      globals: { input, console, Math, Date: InitialDate, Intl: SharedIntl },
+      __options__: true,
+    });
+    return compartment.evaluate(src)().then((output) => ({ output, lines }));
+  });
+`;
+
+/**
+ * Hardens a context of `isolate` and returns its runner. Asynchronous: the work (~20 ms: SES
+ * compiled, lockdown() walking every built-in) runs on the isolate's thread, not the caller's.
+ */
+export async function hardenRealm(isolate: ivm.Isolate): Promise<HardenedRealm> {
+  const context = await isolate.createContext();
+  const script = await isolate.compileScript(ses(), { filename: 'ses.umd.min.js' });
+  await script.run(context);
+  script.release();
+  await context.eval(LOCKDOWN);
+  const run = (await context.evalClosure(SETUP, [], {
+    result: { reference: true },
+  })) as HardenedRealm['run'];
+  return { context, run };
+}
+
+/** The step's code as the compartment evaluates it: an async function over its globals. */
+export const compartmentSource = (code: string) => `(async () => {\n${code}\n})`;
+
+/** Four random words for the step's own Math.random. */
+export function randomSeed(): number[] {
+  const seed = getRandomValues(new Uint32Array(4));
+  if (seed.every((w) => w === 0)) seed[3] = 1;
+  return [...seed];
+}
+
+/**
+ * Identifiers whose meaning in a compartment is not what it is in a fresh context, so that a
+ * step using them could get a different answer without a throw: the `http` helper (not
+ * endowed: its calls could not be made twice), `this` and `arguments` (strict mode),
+ * constructors' identities (`new Date().constructor` is SES's shared Date), RegExp's legacy
+ * statics, Error's stack API, the global object's own listing, the descriptors and frozenness
+ * of built-ins. Built-ins that SES removes are added by `removedNames` (measured, not listed).
+ */
+const DIFFERENT = [
+  'http',
+  'this',
+  'arguments',
+  'constructor',
+  'RegExp',
+  'stack',
+  'stackTraceLimit',
+  'prepareStackTrace',
+  'captureStackTrace',
+  'globalThis',
+  'getOwnPropertyDescriptor',
+  'getOwnPropertyDescriptors',
+  'getOwnPropertyNames',
+  'ownKeys',
+  'isFrozen',
+  'isSealed',
+  'isExtensible',
+];
+
+/** Endowed in a compartment as the fresh context's bootstrap defines it (javascript.ts). */
+const SAME_IN_BOTH = ['console'];
+
+/**
+ * The global names, and the own properties of every global value and of its prototype, as
+ * JSON: in a fresh context and in a compartment (with a step's endowments) of a hardened one.
+ */
+const LISTING = `((g) => {
+  const own = (o) => (o !== null && (typeof o === 'object' || typeof o === 'function'))
+    ? Reflect.ownKeys(o).filter((k) => typeof k === 'string') : [];
+  const out = {};
+  for (const name of Reflect.ownKeys(g)) {
+    if (typeof name !== 'string') continue;
+    let v; try { v = g[name]; } catch { continue; }
+    out[name] = [...own(v), ...own(v && v.prototype)];
+  }
+  return JSON.stringify(out);
+})(globalThis)`;
+
+/**
+ * What a compartment lacks that a fresh context has: global names, and properties of globals
+ * the code can name (those of a global listed in DIFFERENT are out of reach already).
+ */
+export async function removedNames(isolate: ivm.Isolate, realm: HardenedRealm): Promise<string[]> {
+  const fresh = await isolate.createContext();
+  try {
+    const before = JSON.parse((await fresh.eval(LISTING)) as string) as Record<string, string[]>;
+    const listed = await realm.run.apply(
+      undefined,
+      [`(async () => ${LISTING})`, null, ...randomSeed()],
+      { result: { promise: true, copy: true } },
+    );
+    const after = JSON.parse(listed.output as string) as Record<string, string[]>;
+    const removed = new Set<string>();
+    for (const [name, props] of Object.entries(before)) {
+      const kept = after[name];
+      if (kept === undefined) removed.add(name);
+      else if (!DIFFERENT.includes(name) && !SAME_IN_BOTH.includes(name))
+        for (const p of props) if (!kept.includes(p)) removed.add(p);
+    }
+    return [...removed];
+  } finally {
+    fresh.release();
+  }
+}
+
+/** A test of a step's code: true when it may run in a compartment. */
+export function makeScreen(removed: readonly string[]): (code: string) => boolean {
+  const words = [...new Set([...DIFFERENT, ...removed])]
+    .filter((w) => /^[A-Za-z_$][\w$]*$/.test(w))
+    .map((w) => w.replace(/\$/g, '\\$'));
+  const pattern = new RegExp(`(?<![\\w$])(?:${words.join('|')})(?![\\w$])|__proto__`);
+  return (code) => !pattern.test(code);
+}

@@ -1,0 +1,256 @@
+/**
+ * ADR 0009 (amended in stop 27): a JavaScript step whose code allows it runs in a compartment
+ * of its isolate's hardened context — frozen built-ins, a global object of its own — instead of
+ * a fresh context. Tried as an attacker would: what one step plants, the next step (run in a
+ * compartment of the same context) must not see. Tried as a builder would: code that behaves
+ * differently in a compartment gets the answer, the logs and the errors it always had.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { runJavaScript } from '../../src/runner/code/javascript.ts';
+import { createIsolatePool, type IsolatePool } from '../../src/runner/code/javascript-isolates.ts';
+import type { ExecutionLogLine } from '../../src/model/step.ts';
+import type { CodeHost } from '../../src/runner/code/sandbox-api.ts';
+
+const host = (lines: ExecutionLogLine[] = []): CodeHost => ({
+  outbound: () => Promise.reject(new Error('no network here')),
+  log: (line) => lines.push(line),
+  signal: new AbortController().signal,
+});
+const req = (code: string, input: unknown = null, timeoutMs = 1_000) => ({
+  code,
+  input,
+  timeoutMs,
+  memoryLimitMb: 32,
+});
+
+/** A warm isolate of `tenant` whose hardened context is ready: a step has run in it. */
+async function hardenedPool(
+  tenant = 'tenant-a',
+  pool: IsolatePool = createIsolatePool(),
+): Promise<IsolatePool> {
+  const warm = { pool, tenantKey: tenant };
+  const deadline = Date.now() + 10_000;
+  const before = pool.stats().compartment;
+  while (pool.stats().compartment === before) {
+    if (Date.now() > deadline) throw new Error('no hardened context after 10 s');
+    expect(await runJavaScript(req('return 1;'), host(), warm)).toBe(1);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return pool;
+}
+
+/** What a later step looks for; none of its words keeps it out of a compartment. */
+const LOOK = `
+  return {
+    stash: typeof stash,
+    declared: typeof declared,
+    leaked: ({}).leaked ?? null,
+    extra: typeof [].extra,
+    json: JSON.stringify({ a: 1 }),
+    parse: typeof JSON.parse('{}').polluted,
+  };
+`;
+const CLEAN = {
+  stash: 'undefined',
+  declared: 'undefined',
+  leaked: null,
+  extra: 'undefined',
+  json: '{"a":1}',
+  parse: 'undefined',
+};
+
+describe('JavaScript steps in compartments of a hardened context', () => {
+  let pool: IsolatePool;
+  afterEach(() => pool.close());
+
+  it("what a step plants in its compartment's globals does not reach the next step", async () => {
+    pool = await hardenedPool();
+    const warm = { pool, tenantKey: 'tenant-a' };
+    const before = pool.stats().compartment;
+    // The compartment's own global object, reached without a word that sends the code to a
+    // fresh context (the words screen for differences, they are not the boundary).
+    const plant = `
+      const g = Function('return globalTh' + 'is')();
+      g.stash = input.secret;
+      g.declared = input.secret;
+      return typeof stash;
+    `;
+    expect(await runJavaScript(req(plant, { secret: 's1' }), host(), warm)).toBe('string');
+    expect(await runJavaScript(req(LOOK), host(), warm)).toEqual(CLEAN);
+    // Both ran in compartments of the same hardened context (no fresh context between them).
+    expect(pool.stats().compartment).toBe(before + 2);
+    expect(pool.stats().fellBack).toBe(0);
+  });
+
+  it('changes to built-ins are refused there; the step gets its answer from a fresh context, and the next step sees nothing', async () => {
+    pool = await hardenedPool();
+    const warm = { pool, tenantKey: 'tenant-a' };
+    const plants = [
+      'Object.prototype.leaked = input.secret; return ({}).leaked;',
+      'Object.assign(Object.prototype, JSON.parse(\'{"leaked": "s2"}\')); return ({}).leaked;',
+      'Array.prototype.extra = () => input.secret; return [].extra();',
+      'JSON.stringify = () => input.secret; return JSON.stringify({});',
+      'JSON.parse.polluted = 1; Object.defineProperty(Object.prototype, "leaked", { value: input.secret }); return ({}).leaked;',
+      'Object.setPrototypeOf(Object.prototype, { leaked: input.secret }); return "unreachable";',
+    ];
+    for (const code of plants) {
+      const out = await runJavaScript(req(code, { secret: 's2' }), host(), warm).catch(
+        (e: Error & { code?: string }) => e.code,
+      );
+      // Its answer is the fresh context's: the change works there, as it always did (or the
+      // error is V8's own, as it always was: Object.prototype's prototype cannot be set).
+      expect(out, code).toBe(code.includes('setPrototypeOf') ? 'E_CODE_ERROR' : 's2');
+      const before = pool.stats().compartment;
+      expect(await runJavaScript(req(LOOK), host(), warm), code).toEqual(CLEAN);
+      expect(pool.stats().compartment, 'the look ran in a compartment').toBe(before + 1);
+    }
+    expect(pool.stats().fellBack).toBe(plants.length);
+  });
+
+  it("RegExp's legacy statics and Math.random carry nothing from one step to the next", async () => {
+    pool = await hardenedPool();
+    const warm = { pool, tenantKey: 'tenant-a' };
+    const match = "return /(s\\w+)/.exec(input.text)[1] + ' ' + typeof Math.random();";
+    expect(await runJavaScript(req(match, { text: 'a secret-token b' }), host(), warm)).toBe(
+      'secret number',
+    );
+    // Read back through RegExp (a word that sends a step to a fresh context) and through a
+    // regular expression's constructor in a compartment.
+    expect(await runJavaScript(req('return RegExp.$1 + RegExp.lastMatch;'), host(), warm)).toBe('');
+    expect(
+      await runJavaScript(
+        req("const R = /x/['constr' + 'uctor']; return R.$1 ?? null;"),
+        host(),
+        warm,
+      ),
+    ).toBe(null);
+    const draws = 'return [Math.random(), Math.random(), Math.random()];';
+    const a = (await runJavaScript(req(draws), host(), warm)) as number[];
+    const b = (await runJavaScript(req(draws), host(), warm)) as number[];
+    for (const x of [...a, ...b]) expect(x >= 0 && x < 1).toBe(true);
+    expect(new Set([...a, ...b]).size).toBe(6);
+  });
+
+  it('code that behaves differently in a compartment gets the answer it always had', async () => {
+    pool = await hardenedPool();
+    const warm = { pool, tenantKey: 'tenant-a' };
+    const cases: [string, unknown][] = [
+      // Sloppy mode: an undeclared variable, `with`.
+      ['total = input.a + input.b; return total;', 5],
+      ['with ({ k: input.a }) { return k; }', 2],
+      // Source text a compartment refuses, inside strings.
+      ["return '<p><!-- note --></p>' + ' import(x)';", '<p><!-- note --></p> import(x)'],
+      // Built-ins a compartment lacks or tames.
+      ['return new Float64Array([1.5])[0];', 1.5],
+      ["return typeof WebAssembly + ' ' + typeof SharedArrayBuffer;", 'object function'],
+      ['return Error.isError(new TypeError());', true],
+      // Identities, `this`, `arguments`, the stack.
+      ['return new Date(0).constructor === Date;', true],
+      ['function f() { return arguments.length; } return f(1, 2, 3);', 3],
+      ['return (function () { return typeof this; })();', 'object'],
+      ["try { null.x; } catch (e) { return e.stack.split('\\n')[1].trim(); }", 'at step.js:2:12'],
+      // What is the same in both, answered from the compartment.
+      [
+        "return [(1234.5).toLocaleString('en-US'), new Intl.NumberFormat('de-DE').format(1234.5), new Date(0).toISOString()];",
+        ['1,234.5', '1.234,5', '1970-01-01T00:00:00.000Z'],
+      ],
+      ['await null; return Promise.all([input.a, Promise.resolve(input.b)]);', [2, 3]],
+    ];
+    for (const [code, expected] of cases)
+      expect(await runJavaScript(req(code, { a: 2, b: 3 }), host(), warm), code).toEqual(expected);
+    // The last two ran in compartments; the sloppy ones fell back once each.
+    expect(pool.stats().compartment).toBeGreaterThanOrEqual(3);
+    expect(pool.stats().fellBack).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a step that falls back logs once, and its error is the one a fresh context gives', async () => {
+    pool = await hardenedPool();
+    const warm = { pool, tenantKey: 'tenant-a' };
+    const lines: ExecutionLogLine[] = [];
+    const code =
+      "console.log('start', input); counter = 1; console.warn('end', counter); return counter;";
+    expect(await runJavaScript(req(code, { n: 1 }), host(lines), warm)).toBe(1);
+    expect(lines).toEqual([
+      { level: 'info', message: 'start {"n":1}' },
+      { level: 'warn', message: 'end 1' },
+    ]);
+    // A step that succeeds in a compartment logs there, in order.
+    const kept: ExecutionLogLine[] = [];
+    const before = pool.stats().compartment;
+    await runJavaScript(
+      req("console.info('a', 1); console.error({ b: 2 }); return 0;"),
+      host(kept),
+      warm,
+    );
+    expect(pool.stats().compartment).toBe(before + 1);
+    expect(kept).toEqual([
+      { level: 'info', message: 'a 1' },
+      { level: 'error', message: '{"b":2}' },
+    ]);
+    // An error: the fresh context's, with the step's own line numbers.
+    const err = await runJavaScript(
+      req("console.log('x');\nthrow new Error('boom');"),
+      host(),
+      warm,
+    ).catch((e: Error & { code?: string }) => e);
+    expect(err).toMatchObject({ code: 'E_CODE_ERROR' });
+    expect((err as Error).message).toContain('Error: boom');
+    expect((err as Error).message).toContain('step.js:3');
+    // The same code is not tried in a compartment again in this process.
+    const fell = pool.stats().fellBack;
+    await runJavaScript(req("console.log('x');\nthrow new Error('boom');"), host(), warm).catch(
+      () => 0,
+    );
+    expect(pool.stats().fellBack).toBe(fell);
+  });
+
+  it('a step that runs out of time or memory in a compartment ends as it would anywhere, once', async () => {
+    pool = await hardenedPool();
+    const warm = { pool, tenantKey: 'tenant-a' };
+    const started = Date.now();
+    await expect(
+      runJavaScript(req('while (true) {}', null, 300), host(), warm),
+    ).rejects.toMatchObject({
+      code: 'E_CODE_TIMEOUT',
+    });
+    // Not run a second time in a fresh context.
+    expect(Date.now() - started).toBeLessThan(1_500);
+    // Work a step leaves running after its answer is not left for the next step: the answer
+    // is taken once its microtasks are done, so this step never gives one.
+    await expect(
+      runJavaScript(
+        req('(async () => { while (true) await null; })(); return 1;', null, 300),
+        host(),
+        warm,
+      ),
+    ).rejects.toMatchObject({ code: 'E_CODE_TIMEOUT' });
+    await expect(
+      runJavaScript(
+        req('const a = []; while (true) a.push(new Array(1e6).fill(1));'),
+        host(),
+        warm,
+      ),
+    ).rejects.toMatchObject({ code: 'E_CODE_MEMORY_LIMIT' });
+    expect(pool.stats().fellBack).toBe(0);
+    expect(await runJavaScript(req('return 1 + 1;'), host(), warm)).toBe(2);
+  });
+
+  it("a tenant's compartments are in its own isolates: another tenant's step sees nothing", async () => {
+    pool = await hardenedPool('tenant-a');
+    await hardenedPool('tenant-b', pool);
+    const plant = "Function('return globalTh' + 'is')().stash = input.secret; return typeof stash;";
+    expect(
+      await runJavaScript(req(plant, { secret: 'A' }), host(), { pool, tenantKey: 'tenant-a' }),
+    ).toBe('string');
+    const before = pool.stats().compartment;
+    expect(await runJavaScript(req(LOOK), host(), { pool, tenantKey: 'tenant-b' })).toEqual(CLEAN);
+    expect(pool.stats().compartment).toBe(before + 1);
+    // Tenant A's idle isolate (and its hardened context) is never handed to tenant B.
+    const a = pool.acquire('tenant-a', 32);
+    const b = pool.acquire('tenant-b', 32);
+    expect(b.isolate).not.toBe(a.isolate);
+    expect(b.realm?.context).not.toBe(a.realm?.context);
+    pool.release(a);
+    pool.release(b);
+  });
+});
