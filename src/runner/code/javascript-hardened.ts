@@ -69,8 +69,7 @@ const SETUP = `
   // Intl is not one of SES's shared intrinsics; frozen here, it is as shared as JSON.
   harden(SharedIntl);
   const { imul } = InitialMath;
-  const mathProto = Object.getPrototypeOf(InitialMath);
-  const mathDescriptors = Object.getOwnPropertyDescriptors(InitialMath);
+  const randomDescriptor = Object.getOwnPropertyDescriptor(InitialMath, 'random');
   // xoshiro128**, seeded by the host for each step: a step cannot learn another's numbers
   // from its own (V8's generator is one stream per context).
   const randomFrom = (a, b, c, d) => {
@@ -86,10 +85,10 @@ const SETUP = `
   return harden((src, input, s0, s1, s2, s3) => {
     const lines = [];
     const make = (level) => (...args) => { lines.push(level, args.map(text).join(' ')); };
-    const console = harden({ log: make('info'), info: make('info'), warn: make('warn'), error: make('error'), debug: make('debug') });
-    const Math = harden(Object.create(mathProto, {
-      ...mathDescriptors,
-      random: { ...mathDescriptors.random, value: randomFrom(s0, s1, s2, s3) },
+    const console = Object.freeze({ log: make('info'), info: make('info'), warn: make('warn'), error: make('error'), debug: make('debug') });
+    // The frozen Math's functions by inheritance, and a random of the step's own.
+    const Math = Object.freeze(Object.create(InitialMath, {
+      random: { ...randomDescriptor, value: Object.freeze(randomFrom(s0, s1, s2, s3)) },
     }));
     const compartment = new Compartment({
       globals: { input, console, Math, Date: InitialDate, Intl: SharedIntl },
@@ -161,8 +160,16 @@ const SAME_IN_BOTH = ['console'];
  * JSON: in a fresh context and in a compartment (with a step's endowments) of a hardened one.
  */
 const LISTING = `((g) => {
-  const own = (o) => (o !== null && (typeof o === 'object' || typeof o === 'function'))
-    ? Reflect.ownKeys(o).filter((k) => typeof k === 'string') : [];
+  // Own and inherited (short of Object's and Function's prototypes: a step's Math inherits).
+  const own = (o) => {
+    const keys = [];
+    while (o !== null && (typeof o === 'object' || typeof o === 'function')
+      && o !== Object.prototype && o !== Function.prototype) {
+      for (const k of Reflect.ownKeys(o)) if (typeof k === 'string') keys.push(k);
+      o = Object.getPrototypeOf(o);
+    }
+    return keys;
+  };
   const out = {};
   for (const name of Reflect.ownKeys(g)) {
     if (typeof name !== 'string') continue;

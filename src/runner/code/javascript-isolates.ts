@@ -25,6 +25,12 @@ import {
 /** Steps one isolate runs before it is replaced (bounds what any leftover could accumulate). */
 const MAX_USES = 1_000;
 /**
+ * The same for an isolate with a hardened context, where a step leaves nothing for the next
+ * but garbage (bounded by the heap check below): its lockdown (~25 ms) is then spread over
+ * more steps.
+ */
+const MAX_USES_HARDENED = 5_000;
+/**
  * An isolate whose heap holds more than this after a step is replaced (or more than half its
  * limit, if that is less): garbage of earlier steps is not collected until V8 needs the room,
  * so without a bound every warm isolate grew toward half its limit (32 MB by default) and the
@@ -175,7 +181,7 @@ export function createIsolatePool(options: IsolatePoolOptions = {}): IsolatePool
     },
     release(w) {
       if (w.isolate.isDisposed) return;
-      let spent = w.uses >= MAX_USES;
+      let spent = w.uses >= (w.realm ? MAX_USES_HARDENED : MAX_USES);
       const cpuNs = w.isolate.cpuTime;
       const last = w.checked ?? { cpuNs: 0n, uses: 0 };
       if (
