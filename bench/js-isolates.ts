@@ -11,7 +11,8 @@
  *   one context  — a warm isolate whose one context serves every step (not used: a step's
  *                  globals would reach the next step; measured for what it would save).
  * Also the real code-step path (src/runner/code/javascript.ts), without and with the pool (whose
- * isolates make the next step's context on their own thread while they wait).
+ * isolates make the next step's context on their own thread while they wait), the pool with
+ * fresh contexts only and with compartments of a hardened context (javascript-hardened.ts).
  * CPU per step is the process's (every thread) and, of it, the main thread's: the one thread
  * that also serves the worker's HTTP, queries and transitions.
  * `node bench/js-isolates.ts` (BENCH_STEPS, default 2,000 per line). Prints a table.
@@ -167,19 +168,23 @@ const host: CodeHost = {
   log: () => {},
   signal: new AbortController().signal,
 };
-const pool = createIsolatePool();
 const req = (i: number) => ({ code: CODE, input: { n: i }, timeoutMs: 5000, memoryLimitMb: 64 });
 lines.push(
   await measure('runJavaScript without a pool (fresh isolate, as before ADR 0009)', (i) =>
     runJavaScript(req(i), host),
   ),
 );
-lines.push(
-  await measure('runJavaScript with the warm pool (ADR 0009)', (i) =>
-    runJavaScript(req(i), host, { pool, tenantKey: 'bench' }),
-  ),
-);
-pool.close();
+for (const hardened of [false, true]) {
+  const pool = createIsolatePool({ hardened });
+  const name = hardened
+    ? 'runJavaScript with the warm pool, a compartment per step (ADR 0009, stop 27)'
+    : 'runJavaScript with the warm pool, a fresh context per step (CODE_JS_COMPARTMENTS=false)';
+  // The hardened contexts are made after each isolate's first step, on its own thread.
+  for (let i = 0; i < 16; i++) await runJavaScript(req(i), host, { pool, tenantKey: 'bench' });
+  await new Promise((r) => setTimeout(r, 200));
+  lines.push(await measure(name, (i) => runJavaScript(req(i), host, { pool, tenantKey: 'bench' })));
+  pool.close();
+}
 
 const fmt = (n: number) => n.toFixed(n >= 100 ? 0 : 2);
 process.stdout.write(

@@ -187,6 +187,16 @@ describe('JavaScript steps in compartments of a hardened context', () => {
       { level: 'info', message: 'a 1' },
       { level: 'error', message: '{"b":2}' },
     ]);
+    // A step that logs without end keeps what the runner would keep (500 lines and the one
+    // that says the rest were dropped), not 100 MB of lines in its isolate.
+    const many: ExecutionLogLine[] = [];
+    const flood =
+      "for (let i = 0; i < 100000; i++) console.log(i + ' ' + 'x'.repeat(1000)); return 'done';";
+    const beforeFlood = pool.stats().compartment;
+    expect(await runJavaScript(req(flood), host(many), warm)).toBe('done');
+    expect(pool.stats().compartment).toBe(beforeFlood + 1);
+    expect(many).toHaveLength(501);
+    expect(many[500]!.message.startsWith('500 x')).toBe(true);
     // An error: the fresh context's, with the step's own line numbers.
     const err = await runJavaScript(
       req("console.log('x');\nthrow new Error('boom');"),

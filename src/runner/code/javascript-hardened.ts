@@ -23,6 +23,7 @@ import { getRandomValues } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { MAX_LOG_LINES, MAX_RAW_LOG_MESSAGE_CHARS } from './sandbox-api.ts';
 
 export type HardenedRealm = {
   readonly context: ivm.Context;
@@ -84,7 +85,11 @@ const SETUP = `
   const text = (a) => { if (typeof a === 'string') return a; try { return JSON.stringify(a); } catch { return String(a); } };
   return harden((src, input, s0, s1, s2, s3) => {
     const lines = [];
-    const make = (level) => (...args) => { lines.push(level, args.map(text).join(' ')); };
+    // As many lines as the runner keeps, and one more (it then notes that some were dropped).
+    const make = (level) => (...args) => {
+      if (lines.length < ${2 * (MAX_LOG_LINES + 1)})
+        lines.push(level, args.map(text).join(' ').slice(0, ${MAX_RAW_LOG_MESSAGE_CHARS}));
+    };
     const console = Object.freeze({ log: make('info'), info: make('info'), warn: make('warn'), error: make('error'), debug: make('debug') });
     // The frozen Math's functions by inheritance, and a random of the step's own.
     const Math = Object.freeze(Object.create(InitialMath, {

@@ -63,7 +63,7 @@ export const MAX_LOG_MESSAGE_CHARS = 4_000;
  * secret that starts before the final cut is whole when it is scrubbed (a cut made first
  * would leave its first part behind), while a huge line still costs bounded memory.
  */
-const MAX_RAW_LOG_MESSAGE_CHARS = 2 * MAX_LOG_MESSAGE_CHARS;
+export const MAX_RAW_LOG_MESSAGE_CHARS = 2 * MAX_LOG_MESSAGE_CHARS;
 
 export function logLine(level: string, message: string, data?: unknown): ExecutionLogLine {
   const lvl = (LOG_LEVELS.has(level) ? level : 'info') as ExecutionLogLine['level'];
