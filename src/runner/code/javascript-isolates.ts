@@ -38,6 +38,15 @@ const MAX_USES_HARDENED = 5_000;
  */
 const RETIRE_HEAP_BYTES = 8 * 2 ** 20;
 /**
+ * The same for an isolate with a hardened context: SES holds ~3 MB of it, and trivial steps in
+ * compartments take its heap between 3 and 12 MB and back as V8 collects (measured over 6,000
+ * steps); at 8 MB the check retired such isolates every few hundred steps, each new one paying
+ * its lockdown and its compilations again (TurboFan compiling SES's lockdown was ~5 % of the
+ * machine at 1,400 runs/s). Isolates that live longer hold more memory (their young
+ * generation grows): +150 MB RSS with 16 busy isolates (bench/RESULTS.md, round seven).
+ */
+const RETIRE_HEAP_BYTES_HARDENED = 12 * 2 ** 20;
+/**
  * The heap is read after a step that used this much CPU in the isolate since the last reading
  * (a step cannot fill megabytes without spending milliseconds), and after every HEAP_CHECK_USES
  * steps whatever they used. Reading it at every step made the worker's thread wait for the
@@ -192,7 +201,10 @@ export function createIsolatePool(options: IsolatePoolOptions = {}): IsolatePool
         const heap = w.isolate.getHeapStatisticsSync();
         spent =
           heap.used_heap_size + heap.externally_allocated_size >
-          Math.min((w.memoryLimitMb * 2 ** 20) / 2, RETIRE_HEAP_BYTES);
+          Math.min(
+            (w.memoryLimitMb * 2 ** 20) / 2,
+            w.realm ? RETIRE_HEAP_BYTES_HARDENED : RETIRE_HEAP_BYTES,
+          );
       }
       const list = idle.get(w.tenantKey) ?? [];
       if (spent || list.length >= IDLE_PER_TENANT) {
