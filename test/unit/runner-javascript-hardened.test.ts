@@ -10,6 +10,7 @@ import { runJavaScript } from '../../src/runner/code/javascript.ts';
 import { createIsolatePool, type IsolatePool } from '../../src/runner/code/javascript-isolates.ts';
 import type { ExecutionLogLine } from '../../src/model/step.ts';
 import type { CodeHost } from '../../src/runner/code/sandbox-api.ts';
+import { CLEAN, LOOK } from '../support/code-leftovers.ts';
 
 const host = (lines: ExecutionLogLine[] = []): CodeHost => ({
   outbound: () => Promise.reject(new Error('no network here')),
@@ -38,26 +39,6 @@ async function hardenedPool(
   }
   return pool;
 }
-
-/** What a later step looks for; none of its words keeps it out of a compartment. */
-const LOOK = `
-  return {
-    stash: typeof stash,
-    declared: typeof declared,
-    leaked: ({}).leaked ?? null,
-    extra: typeof [].extra,
-    json: JSON.stringify({ a: 1 }),
-    parse: typeof JSON.parse('{}').polluted,
-  };
-`;
-const CLEAN = {
-  stash: 'undefined',
-  declared: 'undefined',
-  leaked: null,
-  extra: 'undefined',
-  json: '{"a":1}',
-  parse: 'undefined',
-};
 
 describe('JavaScript steps in compartments of a hardened context', () => {
   let pool: IsolatePool;

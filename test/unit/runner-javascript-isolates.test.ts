@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runJavaScript } from '../../src/runner/code/javascript.ts';
 import { createIsolatePool, type IsolatePool } from '../../src/runner/code/javascript-isolates.ts';
 import type { CodeHost } from '../../src/runner/code/sandbox-api.ts';
+import { CLEAN, LOOK } from '../support/code-leftovers.ts';
 
 const host = (): CodeHost => ({
   outbound: () => Promise.reject(new Error('no network here')),
@@ -30,22 +31,6 @@ const PLANT = `
   console.log = () => {};
   return 'planted';
 `;
-const LOOK = `
-  return {
-    stash: typeof globalThis.stash,
-    declared: typeof declared,
-    leaked: ({}).leaked ?? null,
-    extra: typeof [].extra,
-    json: JSON.stringify({ a: 1 }),
-  };
-`;
-const CLEAN = {
-  stash: 'undefined',
-  declared: 'undefined',
-  leaked: null,
-  extra: 'undefined',
-  json: '{"a":1}',
-};
 
 describe('JavaScript steps in warm isolates (ADR 0009)', () => {
   let pool: IsolatePool;
