@@ -240,8 +240,25 @@ describe('JavaScript steps in compartments of a hardened context', () => {
     const a = pool.acquire('tenant-a', 32);
     const b = pool.acquire('tenant-b', 32);
     expect(b.isolate).not.toBe(a.isolate);
-    expect(b.realm?.context).not.toBe(a.realm?.context);
+    const [realmA, realmB] = await Promise.all([a.realm, b.realm]);
+    expect(realmA && realmB).toBeTruthy();
+    expect(realmB!.context).not.toBe(realmA!.context);
     pool.release(a);
     pool.release(b);
+  });
+
+  it('isolates idle longer than the idle time are disposed: memory follows the load down', async () => {
+    pool = createIsolatePool({ idleMs: 150 });
+    const warm = { pool, tenantKey: 'tenant-a' };
+    await Promise.all(
+      Array.from({ length: 4 }, (_, i) => runJavaScript(req(`return ${i};`), host(), warm)),
+    );
+    expect(pool.idleCount()).toBe(4);
+    const deadline = Date.now() + 5_000;
+    while (pool.idleCount() > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(pool.idleCount()).toBe(0);
+    // The next step gets a new isolate and its answer as ever.
+    expect(await runJavaScript(req('return input.n * 2;', { n: 21 }), host(), warm)).toBe(42);
   });
 });

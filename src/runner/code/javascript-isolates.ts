@@ -57,12 +57,18 @@ const HEAP_CHECK_CPU_NS = 5_000_000n;
 const HEAP_CHECK_USES = 16;
 /**
  * Idle isolates kept per tenant, and for all tenants together (least recently used go; ~1.3 MB
- * each). A tenant's idle isolates must cover how much its concurrency swings between claims:
+ * each, ~10 MB once hardened and used a while — IDLE_MS disposes those no step wants). A tenant's idle isolates must cover how much its concurrency swings between claims:
  * with 4, a tenant running 50 code steps at once created and disposed an isolate for most
  * steps (a quarter of the process's CPU at 400 steps/s, bench/RESULTS.md "End to end").
  */
 const IDLE_PER_TENANT = 32;
 const IDLE_TOTAL = 64;
+/**
+ * An isolate idle this long is disposed (checked every IDLE_MS / 3): memory follows the load
+ * down. A hardened isolate that has served for a while holds ~10 MB (its young generation
+ * grows), so 32 of them idle after a burst held ~320 MB.
+ */
+const IDLE_MS = 30_000;
 /** Codes remembered as not to be run in a compartment again (they threw there). */
 const FELL_BACK_MAX = 512;
 
@@ -80,13 +86,15 @@ export type WarmIsolate = {
   /** The isolate's CPU time and its step count when its heap was last read. */
   checked?: { cpuNs: bigint; uses: number };
   /**
-   * Its hardened context (javascript-hardened.ts), made on the isolate's thread after its first
-   * step; while it is being made (`hardening`), the isolate is not handed out.
+   * Its hardened context (javascript-hardened.ts), made on the isolate's own thread when the
+   * isolate is created; its first step waits for it (~25 ms). Undefined when it could not be
+   * made (its steps then get fresh contexts) or the pool does not harden.
    */
-  realm?: HardenedRealm | undefined;
-  hardening?: boolean;
+  realm?: Promise<HardenedRealm | undefined> | undefined;
   /** Its last step ran in a fresh context (so the next one may need one too). */
   fresh?: boolean;
+  /** When it was last given back (idle isolates are disposed after IDLE_MS). */
+  idleSince?: number;
 };
 
 /** A context of its own for the step that holds `w`: the spare one, else one made now. */
@@ -122,6 +130,8 @@ export type IsolatePool = {
 export type IsolatePoolOptions = {
   /** Run steps whose code allows it in compartments of a hardened context (default true). */
   hardened?: boolean;
+  /** An isolate idle this long is disposed (default IDLE_MS). */
+  idleMs?: number;
 };
 
 export function createIsolatePool(options: IsolatePoolOptions = {}): IsolatePool {
@@ -131,25 +141,21 @@ export function createIsolatePool(options: IsolatePoolOptions = {}): IsolatePool
   let screening = false;
   const fellBack = new Map<string, true>();
   const counts = { compartment: 0, fresh: 0, fellBack: 0 };
-  const harden = (w: WarmIsolate) => {
-    w.hardening = true;
-    hardenRealm(w.isolate)
+  const harden = (isolate: ivm.Isolate): Promise<HardenedRealm | undefined> =>
+    hardenRealm(isolate)
       .then(async (realm) => {
-        w.realm = realm;
-        if (screening) return;
-        screening = true;
-        try {
-          screen = makeScreen(await removedNames(w.isolate, realm));
-        } catch {
-          screening = false; // the next hardened context measures it
+        if (!screening) {
+          screening = true;
+          try {
+            screen = makeScreen(await removedNames(isolate, realm));
+          } catch {
+            screening = false; // the next hardened context measures it
+          }
         }
+        return realm;
       })
       // A disposed isolate (retired, timed out) or a failed lockdown: fresh contexts only.
-      .catch(() => undefined)
-      .finally(() => {
-        w.hardening = false;
-      });
-  };
+      .catch(() => undefined);
   // Insertion order is recency: the first entries are the least recently released.
   const idle = new Map<string, WarmIsolate[]>();
   let total = 0;
@@ -164,14 +170,23 @@ export function createIsolatePool(options: IsolatePoolOptions = {}): IsolatePool
       }
     }
   };
+  const idleMs = options.idleMs ?? IDLE_MS;
+  const sweep = setInterval(() => {
+    const before = Date.now() - idleMs;
+    for (const [key, list] of idle) {
+      const kept = list.filter((w) => !w.isolate.isDisposed && (w.idleSince ?? 0) >= before);
+      for (const w of list) if (!kept.includes(w) && !w.isolate.isDisposed) w.isolate.dispose();
+      total -= list.length - kept.length;
+      if (kept.length === 0) idle.delete(key);
+      else idle.set(key, kept);
+    }
+  }, idleMs / 3);
+  sweep.unref();
   return {
     acquire(tenantKey, memoryLimitMb) {
       const list = idle.get(tenantKey);
-      // The most recently released first; one whose hardened context is being made waits.
-      for (let i = (list?.length ?? 0) - 1; list && i >= 0; i--) {
-        const w = list[i]!;
-        if (w.hardening && !w.isolate.isDisposed) continue;
-        list.splice(i, 1);
+      while (list && list.length > 0) {
+        const w = list.pop()!;
         total--;
         if (list.length === 0) idle.delete(tenantKey);
         if (!w.isolate.isDisposed && w.memoryLimitMb === memoryLimitMb) {
@@ -181,16 +196,19 @@ export function createIsolatePool(options: IsolatePoolOptions = {}): IsolatePool
         }
         if (!w.isolate.isDisposed) w.isolate.dispose();
       }
+      const isolate = new ivm.Isolate({ memoryLimit: memoryLimitMb });
       return {
-        isolate: new ivm.Isolate({ memoryLimit: memoryLimitMb }),
+        isolate,
         tenantKey,
         memoryLimitMb,
         uses: 1,
+        realm: hardened ? harden(isolate) : undefined,
       };
     },
     release(w) {
       if (w.isolate.isDisposed) return;
       let spent = w.uses >= (w.realm ? MAX_USES_HARDENED : MAX_USES);
+      w.idleSince = Date.now();
       const cpuNs = w.isolate.cpuTime;
       const last = w.checked ?? { cpuNs: 0n, uses: 0 };
       if (
@@ -211,11 +229,9 @@ export function createIsolatePool(options: IsolatePoolOptions = {}): IsolatePool
         w.isolate.dispose();
         return;
       }
-      // Made on the isolate's thread while it waits: its hardened context after its first
-      // step, else the next step's fresh context if it may need one (a context left over is
-      // freed with the isolate).
-      if (hardened && !w.realm && !w.hardening) harden(w);
-      else if (!w.realm || w.fresh) {
+      // The next step's fresh context, made on the isolate's thread while it waits, if that
+      // step may need one (a context left over is freed with the isolate).
+      if (!w.realm || w.fresh) {
         w.spare = w.isolate.createContext();
         w.spare.catch(() => undefined);
       }
@@ -226,6 +242,7 @@ export function createIsolatePool(options: IsolatePoolOptions = {}): IsolatePool
       while (total > IDLE_TOTAL) dropOldest();
     },
     close() {
+      clearInterval(sweep);
       for (const list of idle.values())
         for (const w of list) if (!w.isolate.isDisposed) w.isolate.dispose();
       idle.clear();

@@ -65,8 +65,10 @@ export async function runJavaScript(
   try {
     // In a compartment of the isolate's hardened context when the code may run there
     // (javascript-hardened.ts); anything but a clean answer there and it runs again below.
-    if (held?.realm && warm!.pool.mayHarden(req.code)) {
-      const done = await runInCompartment(held.realm, isolate, req, host);
+    // A new isolate's hardened context is being made on its thread: its first step waits.
+    const realm = await held?.realm;
+    if (realm && warm!.pool.mayHarden(req.code)) {
+      const done = await runInCompartment(realm, isolate, req, host);
       if (done) {
         warm!.pool.ranInCompartment();
         for (let i = 0; i + 1 < done.lines.length; i += 2)
@@ -159,8 +161,9 @@ async function runInCompartment(
     );
     return await Promise.race([run, limit.wall]);
   } catch (err) {
-    if (limit.timedOut() || isolate.isDisposed || host.signal.aborted)
-      throw classify(err, isolate, limit.timedOut(), req);
+    const e = classify(err, isolate, limit.timedOut(), req);
+    const final = e.code === 'E_CODE_TIMEOUT' || e.code === 'E_CODE_MEMORY_LIMIT';
+    if (final || isolate.isDisposed || host.signal.aborted) throw e;
     return undefined;
   } finally {
     limit.clear();
