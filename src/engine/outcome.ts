@@ -429,7 +429,8 @@ export async function commitTransitions(
       relaxDurability: deps.config.asyncCommit,
     });
   // Without forEach work the statement is the whole transaction: one round trip.
-  if (!p.items.some((t) => t.loop)) return record(tenantStatements(deps.pool, p.tenantId, { genericPlans: true }));
+  if (!p.items.some((t) => t.loop))
+    return record(tenantStatements(deps.pool, p.tenantId, { genericPlans: true }));
   return withTenant(deps.pool, p.tenantId, async (db) => {
     const results = await record(db);
     // forEach: loop starts and item ends, once their guard held (no statement without them).
