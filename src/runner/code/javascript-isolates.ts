@@ -69,6 +69,8 @@ const IDLE_TOTAL = 64;
  * grows), so 32 of them idle after a burst held ~320 MB.
  */
 const IDLE_MS = 30_000;
+/** The heap SES's frozen intrinsics take in a hardened isolate (2.9 MB measured), rounded up. */
+const SES_HEAP_MB = 4;
 /** Codes remembered as not to be run in a compartment again (they threw there). */
 const FELL_BACK_MAX = 512;
 
@@ -196,7 +198,11 @@ export function createIsolatePool(options: IsolatePoolOptions = {}): IsolatePool
         }
         if (!w.isolate.isDisposed) w.isolate.dispose();
       }
-      const isolate = new ivm.Isolate({ memoryLimit: memoryLimitMb });
+      // A hardened isolate's heap also holds SES (~3 MB): its limit grows by as much, so that
+      // a step has the room it had in a fresh context.
+      const isolate = new ivm.Isolate({
+        memoryLimit: memoryLimitMb + (hardened ? SES_HEAP_MB : 0),
+      });
       return {
         isolate,
         tenantKey,
