@@ -21,6 +21,12 @@ import { logLine, runHelperRequest, type CodeHost, type CodeRequest } from './sa
 
 /** isolated-vm refuses smaller heaps. */
 const MIN_ISOLATE_MB = 8;
+/**
+ * A step that took longer in a compartment goes to fresh contexts from then on: what a
+ * compartment saves (~0.25 ms) is nothing beside it, and code heavy on globals runs slower
+ * there.
+ */
+const LONG_STEP_MS = 100;
 /** Scripts up to this size compile on the calling thread (well under a millisecond). */
 const SYNC_COMPILE_MAX_CHARS = 16_384;
 
@@ -68,9 +74,23 @@ export async function runJavaScript(
     // A new isolate's hardened context is being made on its thread: its first step waits.
     const realm = await held?.realm;
     if (realm && warm!.pool.mayHarden(req.code)) {
-      const done = await runInCompartment(realm, isolate, req, host);
+      const started = performance.now();
+      let done: HardenedResult | undefined;
+      try {
+        done = await runInCompartment(realm, isolate, req, host);
+      } catch (err) {
+        if (!isSwitchyardError(err, 'E_CODE_TIMEOUT')) throw err;
+        // Code can run slower there (a loop over globals: up to ~2.5×, javascript-hardened.ts),
+        // so a step near its limit may fit in a fresh context: it gets one, in another isolate
+        // (this one was cut short), with its whole limit; an endless one ends there too.
+        if (!isolate.isDisposed) isolate.dispose();
+        warm!.pool.fellBack(req.code);
+        return await runJavaScript(req, host, warm);
+      }
       if (done) {
         warm!.pool.ranInCompartment();
+        // A long step gains nothing from a compartment: its code runs in fresh contexts now.
+        if (performance.now() - started > LONG_STEP_MS) warm!.pool.fellBack(req.code);
         for (let i = 0; i + 1 < done.lines.length; i += 2)
           host.log(logLine(done.lines[i]!, done.lines[i + 1]!));
         return done.output;
