@@ -380,7 +380,8 @@ async function main(): Promise<void> {
   if (process.argv.includes('--no-write')) return;
   const file = path.join(root, 'bench/RESULTS.md');
   const current = await readFile(file, 'utf8');
-  const start = current.indexOf('## Peers\n');
+  // The section's own heading, at the start of a line (not a "### Peers" elsewhere).
+  const start = current.search(/^## Peers\n/m);
   const next = start === -1 ? -1 : current.indexOf('\n## ', start + 1);
   await writeFile(
     file,

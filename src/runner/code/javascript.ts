@@ -80,7 +80,7 @@ export async function runJavaScript(
         done = await runInCompartment(realm, isolate, req, host);
       } catch (err) {
         if (!isSwitchyardError(err, 'E_CODE_TIMEOUT')) throw err;
-        // Code can run slower there (a loop over globals: up to ~2.5×, javascript-hardened.ts),
+        // Code can run slower there (a loop over Math: ~2×, bench/RESULTS.md round seven),
         // so a step near its limit may fit in a fresh context: it gets one, in another isolate
         // (this one was cut short), with its whole limit; an endless one ends there too.
         if (!isolate.isDisposed) isolate.dispose();
@@ -160,7 +160,8 @@ export async function runJavaScript(
 /**
  * The step in a compartment of its isolate's hardened context: its answer and console lines,
  * or undefined when it threw or its answer could not be copied out (the caller runs it in a
- * fresh context). A timeout, the memory limit or an abort end the step as they would anywhere.
+ * fresh context). A timeout, the memory limit or an abort throw their error (the caller runs a
+ * timed-out step again in a fresh context; the others end the step).
  */
 async function runInCompartment(
   realm: HardenedRealm,
