@@ -1,13 +1,16 @@
 /**
  * Warm isolates for JavaScript steps (ADR 0009): each tenant has its own isolates, kept
  * between steps; a step gets an isolate of its tenant to itself (one step at a time per
- * isolate) and a fresh context in it, released after the step. Creating an isolate is most of
- * a trivial step's cost (bench/js-isolates.ts: ~2 ms against ~0.6 ms for a context).
+ * isolate) and, in it, a compartment of the isolate's hardened context (made when the isolate
+ * is created, javascript-hardened.ts) or a fresh context, released after the step. Creating an
+ * isolate is most of a trivial step's cost (bench/js-isolates.ts: ~2 ms against ~0.6 ms for a
+ * context).
  *
  * The boundaries: an isolate never runs a step of another tenant (the pool is keyed by
  * tenant), so a tenant's step cannot reach another tenant's objects, heap or timing; a step's
  * context, globals and built-ins are its own (V8 gives each context its own global object and
- * its own Object.prototype, Array.prototype…), so one step's globals do not reach the next
+ * its own Object.prototype, Array.prototype…) — in a compartment, its global object is its
+ * own and the built-ins it shares are frozen — so one step's globals do not reach the next
  * step of the same tenant. What a tenant's steps share over time is their isolate's heap
  * limit and its thread. An isolate that hit its memory limit or was disposed on a timeout is
  * never reused; one is retired after MAX_USES steps or once its heap holds more than half of

@@ -1,8 +1,10 @@
 /**
- * JavaScript code steps in isolated-vm: a fresh V8 context per step in an isolate of the
- * step's tenant (javascript-isolates.ts, ADR 0009) with a heap limit, a wall-clock limit (sync
- * CPU is also bounded by isolated-vm's own timeout), no `require`, no process, no file system,
- * no environment. The only bridges are `console` (→ execution log) and `http` (→ the gate).
+ * JavaScript code steps in isolated-vm, in an isolate of the step's tenant (javascript-
+ * isolates.ts, ADR 0009): in a compartment of the isolate's hardened context when the code
+ * allows it (javascript-hardened.ts), else — and whenever that attempt does not answer — in a
+ * fresh V8 context. Either way with a heap limit, a wall-clock limit (sync CPU is also bounded
+ * by isolated-vm's own timeout), no `require`, no process, no file system, no environment. The
+ * only bridges are `console` (→ execution log) and `http` (→ the gate; not in a compartment).
  * The user code is an async function body over `input`; what it returns is the step output.
  * The context is released after every step; the isolate is disposed instead of reused when
  * the step timed out, was aborted, hit the memory limit or left helper calls running. Without
