@@ -11,12 +11,17 @@ import { randomUUID } from 'node:crypto';
 import { isConnectionError, type Queryable } from '../db/pool.ts';
 import { selectIdempotencyKey } from '../db/queries/idempotency-keys.ts';
 import type { ClaimedJob } from '../db/queries/jobs.ts';
-import { insertRunsBatch, type BatchRunItem } from '../db/queries/workflow-runs-batch.ts';
+import {
+  insertRunsBatch,
+  type BatchRunItem,
+  type IntakeClaim,
+} from '../db/queries/workflow-runs-batch.ts';
 import { tenantStatements, withTenant } from '../db/tenant.ts';
 import { isSwitchyardError, SwitchyardError } from '../model/errors.ts';
-import type { RunId, TenantId } from '../model/ids.ts';
+import type { RunId, TenantId, WorkflowId } from '../model/ids.ts';
 import { addMs, type EngineDeps } from './deps.ts';
 import { createGroupCommit, type Answer } from './group-commit.ts';
+import type { IntakeStart, KnownFirstStep } from './prepare.ts';
 import { runChangeSenderOf, type RunChangeRow } from './run-changes.ts';
 import {
   duplicateOf,
@@ -27,7 +32,10 @@ import {
   type StartRunResult,
 } from './start-run.ts';
 
-type Item = { input: StartRunInput; row: BatchRunItem };
+type Item = { input: StartRunInput; row: BatchRunItem; first: KnownFirstStep | null };
+
+/** A job the intake claimed for the worker, and its first attempt if the intake started it. */
+export type HandedJob = ClaimedJob & { start: IntakeStart | null };
 
 export type RunIntake = {
   start(p: StartRunInput): Promise<StartRunResult>;
@@ -46,8 +54,16 @@ export type HandOff = {
   readonly workerId: string;
   /** Slots held for a batch's runs (0: none now, e.g. the queue has a backlog to claim first). */
   reserve(max: number): number;
-  /** The jobs claimed with `reserved` slots (fewer, or none: the rest are free again). */
-  adopt(jobs: ClaimedJob[], reserved: number): void;
+  /**
+   * The jobs claimed with `reserved` slots (fewer, or none: the rest are free again), each
+   * with its first attempt if the intake started it.
+   */
+  adopt(jobs: HandedJob[], reserved: number): void;
+  /**
+   * The first step of the workflow's version the worker last started a run of, if it is an
+   * action step: the intake starts it with the run (the worker's preparation saved).
+   */
+  firstStart(workflowId: WorkflowId): KnownFirstStep | null;
 };
 
 export function createRunIntake(
@@ -61,6 +77,11 @@ export function createRunIntake(
       const now = deps.clock.now();
       const local = worker;
       const reserved = local?.reserve(items.length) ?? 0;
+      if (local && reserved > 0)
+        for (const item of items) {
+          item.first = local.firstStart(item.row.workflowId);
+          item.row.firstStart = item.first;
+        }
       let batch: Awaited<ReturnType<typeof insertBatch>>;
       try {
         batch = await insertBatch(deps, now, tenantId, items, local ? { local, reserved } : null);
@@ -70,7 +91,7 @@ export function createRunIntake(
       }
       const { created, claimed } = batch;
       // Committed: the worker runs its jobs now, whatever the refused items' reads meet.
-      local?.adopt(claimed, reserved);
+      local?.adopt(handed(items, claimed, now), reserved);
       const answers = await answersFor(deps, now, tenantId, items, created);
       // Committed: the workers are woken and the views told, after the commit and not at it
       // (run-changes.ts: a notifying commit waits for the one before it to be flushed).
@@ -103,9 +124,10 @@ export function createRunIntake(
         inputHash,
         inputJson: JSON.stringify(p.input ?? {}),
         traceContext: validTraceparent(p.traceparent),
+        firstStart: null,
       };
       try {
-        return await lanes.submit(p.tenantId, { input: p, row }, row.inputJson.length);
+        return await lanes.submit(p.tenantId, { input: p, row, first: null }, row.inputJson.length);
       } catch (err) {
         throw typed(err);
       }
@@ -117,6 +139,29 @@ export function createRunIntake(
   };
 }
 
+/** The claimed jobs with what their worker needs of a first attempt the intake started. */
+function handed(items: Item[], claimed: IntakeClaim[], now: Date): HandedJob[] {
+  if (claimed.every((j) => j.started === null))
+    return claimed.map(({ started: _, ...job }) => ({ ...job, start: null }));
+  const byRun = new Map(items.map((i) => [i.row.runId, i]));
+  return claimed.map(({ started, ...job }) => {
+    const item = byRun.get(job.runId);
+    return {
+      ...job,
+      start:
+        started && item?.first
+          ? {
+              ...started,
+              first: item.first,
+              workflowId: item.row.workflowId,
+              traceContext: item.row.traceContext,
+              createdAt: now,
+            }
+          : null,
+    };
+  });
+}
+
 /** The batch's statement, its whole transaction: one round trip (tenantStatements). */
 function insertBatch(
   deps: Pick<EngineDeps, 'pool' | 'config'>,
@@ -124,23 +169,29 @@ function insertBatch(
   tenantId: TenantId,
   items: Item[],
   handOff: { local: HandOff; reserved: number } | null,
-): Promise<{ created: Set<RunId>; claimed: ClaimedJob[] }> {
-  return insertRunsBatch(tenantStatements(deps.pool, tenantId, { callerSendsRunChanges: true }), {
-    tenantId,
-    now,
-    keyExpiresAt: addMs(now, deps.config.idempotencyKeyTtlMs),
-    items: items.map((i) => i.row),
-    ...(handOff && handOff.reserved > 0
-      ? {
-          handOff: {
-            workerId: handOff.local.workerId,
-            count: handOff.reserved,
-            leaseUntil: addMs(now, deps.config.leaseMs),
-            tenantMaxConcurrency: deps.config.tenantMaxConcurrency,
-          },
-        }
-      : {}),
-  });
+): Promise<{ created: Set<RunId>; claimed: IntakeClaim[] }> {
+  return insertRunsBatch(
+    tenantStatements(deps.pool, tenantId, {
+      callerSendsRunChanges: true,
+      genericPlans: true,
+    }),
+    {
+      tenantId,
+      now,
+      keyExpiresAt: addMs(now, deps.config.idempotencyKeyTtlMs),
+      items: items.map((i) => i.row),
+      ...(handOff && handOff.reserved > 0
+        ? {
+            handOff: {
+              workerId: handOff.local.workerId,
+              count: handOff.reserved,
+              leaseUntil: addMs(now, deps.config.leaseMs),
+              tenantMaxConcurrency: deps.config.tenantMaxConcurrency,
+            },
+          }
+        : {}),
+    },
+  );
 }
 
 /**

@@ -18,6 +18,7 @@ import {
 } from '../db/queries/step-context.ts';
 import { markLostAttempts, startStepAttempts } from '../db/queries/step-runs.ts';
 import { finishRun, type ActionRow } from '../db/queries/workflow-runs.ts';
+import type { FirstStep, StartedAtIntake } from '../db/queries/workflow-runs-batch.ts';
 import { lastStatement, withTenant } from '../db/tenant.ts';
 import {
   isUuid,
@@ -58,7 +59,26 @@ export type WorkerDeps = EngineDeps & {
   mapping?: MappingEvaluator;
   /** Compiled programs by version id (versions are immutable): compiled once per worker. */
   programs?: Map<string, Program>;
+  /**
+   * By workflow, the first step of the version this worker last started a run of at its first
+   * step (an action step only): the intake starts that step with the runs it hands over.
+   */
+  firstSteps?: Map<WorkflowId, KnownFirstStep>;
 };
+
+/** A version's first step as a worker knows it: with the version's compiled program. */
+export type KnownFirstStep = FirstStep & { program: Program };
+
+/** A handed-over run's first attempt, started by the intake's statement (intake.ts). */
+export type IntakeStart = StartedAtIntake & {
+  first: KnownFirstStep;
+  workflowId: WorkflowId;
+  traceContext: string | null;
+  createdAt: Date;
+};
+
+/** Workflows whose first step a worker keeps; beyond this many the oldest is dropped. */
+const MAX_FIRST_STEPS = 1_000;
 
 /** What a worker keeps about a run between its steps (read with the first one it prepares). */
 export type RunFacts = {
@@ -206,6 +226,8 @@ export async function prepareClaimed(
       pendingEnd: (ctx.pendingEnd as PendingEnd | null) ?? null,
     };
     runs[index] = run;
+    if (job.stepIndex === 0 && job.attempt === 1 && job.itemIndex == null && !run.isTest)
+      rememberFirstStep(deps, run, ctx.versionId);
     const instruction = program.instructions[job.stepIndex]!;
     if (instruction.kind !== 'action' && isWaitRecord(ctx.latest)) {
       // A wait claimed again: decided from its StepRun, no new attempt (control/index.ts).
@@ -289,6 +311,36 @@ export async function prepareClaimed(
     if (stepRunId) out[index] = preparedFor(deps, job, run, outputs, stepRunId, action, counted);
   }
   return out;
+}
+
+/** Keeps the run's version's first step for the intake, if it is an action step. */
+function rememberFirstStep(deps: WorkerDeps, run: RunFacts, versionId: string): void {
+  const known = deps.firstSteps;
+  if (!known || run.program.instructions[0]?.kind !== 'action') return;
+  if (known.get(run.workflowId)?.versionId === versionId) return;
+  known.delete(run.workflowId);
+  if (known.size >= MAX_FIRST_STEPS) known.delete(known.keys().next().value!);
+  known.set(run.workflowId, { versionId, ...nextStartOf(run, 0), program: run.program });
+}
+
+/**
+ * The first attempt of a run the intake created, claimed and started for this worker: prepared
+ * from what the intake had (the run is new: no earlier outputs, no error context), without a
+ * statement.
+ */
+export function preparedAtIntake(deps: WorkerDeps, job: ClaimedJob, start: IntakeStart): Prepared {
+  const run: RunFacts = {
+    workflowId: start.workflowId,
+    input: start.input,
+    traceContext: start.traceContext,
+    originRunId: null,
+    createdAt: start.createdAt,
+    isTest: false,
+    program: start.first.program,
+    errorContext: null,
+    pendingEnd: null,
+  };
+  return preparedFor(deps, job, run, {}, start.stepRunId, start.action);
 }
 
 /** The instruction at `pc` as an attempt needs to start it: its StepRun's step id, its action. */

@@ -19,12 +19,14 @@ import {
   type JobId,
 } from '../db/queries/jobs.ts';
 import { describePgError } from '../db/pool.ts';
+import { deleteUnranAttempt } from '../db/queries/step-runs.ts';
 import { systemStatements, withSystem, withTenant } from '../db/tenant.ts';
+import type { StepRunId, WorkflowId } from '../model/ids.ts';
 import type { Program } from '../model/program.ts';
 import type { MappingEvaluator, StepExecutor } from '../model/step.ts';
 import { runAttempts, type AbortReason, type AttemptDeps, type Slot } from './attempt.ts';
 import { addMs, type EngineDeps } from './deps.ts';
-import { createPreparer } from './prepare.ts';
+import { createPreparer, preparedAtIntake, type KnownFirstStep, type Prepared } from './prepare.ts';
 import { createTransitions } from './transitions.ts';
 import { runChangeSenderOf } from './run-changes.ts';
 import type { EngineObserver } from './observer.ts';
@@ -90,6 +92,7 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
     wakeAfter,
     runChanges: runChangeSenderOf(deps.pool, logger),
     programs: new Map<string, Program>(),
+    firstSteps: new Map<WorkflowId, KnownFirstStep>(),
     ...(opts.observer ? { observer: opts.observer } : {}),
     ...(opts.mapping ? { mapping: opts.mapping } : {}),
   };
@@ -140,17 +143,21 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
       wake = done;
     });
 
-  /** A job this worker holds but will not start: back to the queue, due now, uncounted. */
-  const giveBack = (job: ClaimedJob) =>
-    withTenant(deps.pool, job.tenantId, (db) =>
-      unclaimJob(db, {
+  /**
+   * A job this worker holds but will not start: back to the queue, due now, uncounted (with the
+   * StepRun of its attempt if the intake had started it: an attempt that did not happen).
+   */
+  const giveBack = (job: ClaimedJob, started?: StepRunId) =>
+    withTenant(deps.pool, job.tenantId, async (db) => {
+      if (started) await deleteUnranAttempt(db, { tenantId: job.tenantId, stepRunId: started });
+      return unclaimJob(db, {
         tenantId: job.tenantId,
         jobId: job.jobId,
         attempt: job.attempt,
         workerId: id,
         runAt: deps.clock.now(),
-      }),
-    );
+      });
+    });
 
   const abortSlot = (slot: Slot, reason: AbortReason) => {
     if (slot.controller.signal.aborted) return;
@@ -162,14 +169,14 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
   // with another job (the next item), so a job is looked up by the slots' current jobs.
   const slotOfJob = (jobId: JobId) => [...slots.values()].find((s) => s.job.jobId === jobId);
 
-  const runSlot = async (slot: Slot, key: JobId) => {
+  const runSlot = async (slot: Slot, key: JobId, first: Prepared | undefined) => {
     try {
       {
         const next = await runAttempts(
           attemptDeps,
           slot,
           () => !stopping && !slot.controller.signal.aborted,
-          preparer.submit(slot.job.tenantId, slot.job),
+          first ? Promise.resolve(first) : preparer.submit(slot.job.tenantId, slot.job),
         );
         if (next) {
           // Claimed for the next step but not started (the worker is stopping): give it back
@@ -189,10 +196,11 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
     }
   };
 
-  const startSlot = (job: ClaimedJob) => {
+  /** `first`: the job's attempt, already prepared (started by the intake). */
+  const startSlot = (job: ClaimedJob, first?: Prepared) => {
     const slot: Slot = { job, controller: new AbortController(), reason: undefined };
     slots.set(job.jobId, slot);
-    const p = runSlot(slot, job.jobId);
+    const p = runSlot(slot, job.jobId, first);
     running.add(p);
     void p.finally(() => running.delete(p));
   };
@@ -289,15 +297,16 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
       reserved += n;
       return n;
     },
-    adopt(jobs, held) {
+    firstStart: (workflowId) => workerDeps.firstSteps.get(workflowId) ?? null,
+    adopt(handed, held) {
       reserved -= held;
-      for (const job of jobs) {
+      for (const { start, ...job } of handed) {
         if (!stopping) {
-          startSlot(job);
+          startSlot(job, start ? preparedAtIntake(workerDeps, job, start) : undefined);
           continue;
         }
         // Claimed while the worker began to stop: back to the queue uncounted, for another.
-        giveBack(job).catch((err: unknown) =>
+        giveBack(job, start?.stepRunId).catch((err: unknown) =>
           logger.warn(
             { err: describePgError(err), jobId: job.jobId },
             'handed-over job not returned',

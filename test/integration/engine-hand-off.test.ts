@@ -21,6 +21,7 @@ import {
   waitFor,
 } from '../support/engine-factories.ts';
 import { makeTenant } from '../support/factories.ts';
+import { withTenant } from '../../src/db/tenant.ts';
 
 let db: TestDatabase;
 const workers: Worker[] = [];
@@ -74,8 +75,19 @@ async function oneProcess(opts: { listen?: boolean; config?: Partial<EngineConfi
   await sleep(300);
   const start = async (input: unknown = {}) =>
     (await intake.start({ tenantId, workflowId, input })).runId;
-  return { tenantId, worker, gated, start };
+  return { tenantId, workflowId, actionId, worker, gated, start };
 }
+
+/** The writer of a run's first StepRun: the intake's transaction (the run's) or another. */
+const firstAttemptOf = async (runId: RunId) =>
+  (
+    await db.ownerPool.query<{ attempts: number; by_intake: boolean; status: string }>(
+      `select count(*) over ()::int as attempts, s.xmin = r.xmin as by_intake, s.status
+         from step_runs s join workflow_runs r on r.tenant_id = s.tenant_id and r.id = s.run_id
+        where s.run_id = $1 order by s.attempt limit 1`,
+      [runId],
+    )
+  ).rows[0];
 
 const jobOf = async (runId: RunId) =>
   (
@@ -239,6 +251,145 @@ describe('the intake hands new runs to the worker of its process', () => {
     // Each run's step ran once.
     expect(new Set(executor.calls.map((c) => c.context.runId)).size).toBe(1_200);
     expect(executor.calls).toHaveLength(1_200);
+  });
+
+  it("once the worker has run a workflow's first step, the intake starts it with each new run", async () => {
+    const p = await oneProcess();
+    // Keys out of jsonb's order: the step must see its input as a run read back would.
+    const first = await p.start({ zz: 1, a: { y: 2, b: [1, 'x'] } });
+    await waitFor(() => p.gated.executor.calls.length === 1, { what: 'the first run' });
+    // The first run of the workflow: its attempt was started by the worker's preparation.
+    expect(await firstAttemptOf(first)).toEqual({
+      attempts: 1,
+      by_intake: false,
+      status: 'running',
+    });
+    p.gated.releaseAll();
+    await waitFor(async () => (await runStatus(first)) === 'succeeded', { what: 'the first run' });
+
+    const second = await p.start({ zz: 1, a: { y: 2, b: [1, 'x'] } });
+    await waitFor(() => p.gated.executor.calls.length === 2, { what: 'the second run' });
+    // Started by the intake's own transaction, once.
+    expect(await firstAttemptOf(second)).toEqual({
+      attempts: 1,
+      by_intake: true,
+      status: 'running',
+    });
+    // The step gets what a prepared attempt gets: the same request but for the run's own ids.
+    const [a, b] = p.gated.executor.calls;
+    const own = (r: typeof a) => ({
+      ...r,
+      context: { ...r!.context, runId: 'run', stepRunId: 'step', runStartedAt: 'at' },
+    });
+    expect(own(b)).toEqual(own(a));
+    expect(Object.keys(b!.context.trigger as object)).toEqual(['a', 'zz']);
+    const stored = (
+      await db.ownerPool.query<{ id: string; created_at: Date }>(
+        `select s.id, r.created_at from step_runs s join workflow_runs r on r.id = s.run_id
+          where s.run_id = $1`,
+        [second],
+      )
+    ).rows[0]!;
+    expect(b!.context).toMatchObject({ runId: second, stepRunId: stored.id, attempt: 1 });
+    expect(b!.context.runStartedAt).toEqual(stored.created_at);
+    p.gated.releaseAll();
+    await waitFor(async () => (await runStatus(second)) === 'succeeded', {
+      what: 'the second run',
+    });
+    const steps = await db.ownerPool.query<{ status: string; attempt: number }>(
+      'select status, attempt from step_runs where run_id = $1',
+      [second],
+    );
+    expect(steps.rows).toEqual([{ status: 'succeeded', attempt: 1 }]);
+  });
+
+  it('a version published since the worker last started a run: the intake leaves its first step to the worker', async () => {
+    const p = await oneProcess();
+    const first = await p.start();
+    await waitFor(() => p.gated.executor.calls.length === 1);
+    p.gated.releaseAll();
+    await waitFor(async () => (await runStatus(first)) === 'succeeded');
+    // Version 2: another first step (another id and action).
+    const otherAction = await makeAction(db.pool, p.tenantId);
+    await withTenant(db.pool, p.tenantId, async (c) => {
+      const v = await c.query<{ id: string }>(
+        `insert into workflow_versions (tenant_id, workflow_id, version, definition)
+         values ($1, $2, 2, $3) returning id`,
+        [
+          p.tenantId,
+          p.workflowId,
+          JSON.stringify({ steps: [{ id: 'other', actionId: otherAction, input: {} }] }),
+        ],
+      );
+      await c.query('update workflows set current_version_id = $2 where id = $1', [
+        p.workflowId,
+        v.rows[0]!.id,
+      ]);
+    });
+    const second = await p.start();
+    await waitFor(() => p.gated.executor.calls.length === 2, { what: 'the run of version 2' });
+    expect(p.gated.executor.calls[1]!.step).toMatchObject({ id: 'other', actionId: otherAction });
+    expect(await firstAttemptOf(second)).toEqual({
+      attempts: 1,
+      by_intake: false,
+      status: 'running',
+    });
+    p.gated.releaseAll();
+    await waitFor(async () => (await runStatus(second)) === 'succeeded');
+    // The worker now knows version 2: the next run's step is started by the intake.
+    const third = await p.start();
+    await waitFor(() => p.gated.executor.calls.length === 3, { what: 'the third run' });
+    expect(p.gated.executor.calls[2]!.step).toMatchObject({ id: 'other' });
+    expect(await firstAttemptOf(third)).toEqual({
+      attempts: 1,
+      by_intake: true,
+      status: 'running',
+    });
+    p.gated.releaseAll();
+    await waitFor(async () => (await runStatus(third)) === 'succeeded');
+  });
+
+  it('a worker that stops as a started run reaches it gives it back with no attempt: another runs attempt 1', async () => {
+    const p = await oneProcess();
+    const first = await p.start();
+    await waitFor(() => p.gated.executor.calls.length === 1);
+    p.gated.releaseAll();
+    await waitFor(async () => (await runStatus(first)) === 'succeeded');
+    // The worker begins to stop between the intake's commit and the hand-over.
+    let stopped: Promise<void> | undefined;
+    const intake = createRunIntake(engineDeps(db.pool, { config: { pollMs: 60_000 } }));
+    intake.handOffTo({
+      workerId: p.worker.handOff.workerId,
+      reserve: (n) => p.worker.handOff.reserve(n),
+      firstStart: (id) => p.worker.handOff.firstStart(id),
+      adopt(jobs, held) {
+        stopped = p.worker.stop();
+        p.worker.handOff.adopt(jobs, held);
+      },
+    });
+    const { runId } = await intake.start({
+      tenantId: p.tenantId,
+      workflowId: p.workflowId,
+      input: {},
+    });
+    await stopped;
+    await waitFor(async () => (await jobOf(runId))?.status === 'pending', { what: 'the job back' });
+    expect(await jobOf(runId)).toEqual({ status: 'pending', locked_by: null, attempt: 0 });
+    expect(await firstAttemptOf(runId)).toBeUndefined();
+    expect(p.gated.executor.calls).toHaveLength(1);
+    // Another worker runs it, as attempt 1.
+    const other = createWorker(engineDeps(db.pool), { executor: p.gated.executor });
+    workers.push(other);
+    other.start();
+    await waitFor(() => p.gated.executor.calls.length === 2, { what: 'the other worker' });
+    expect(p.gated.executor.calls[1]!.context).toMatchObject({ runId, attempt: 1 });
+    p.gated.releaseAll();
+    await waitFor(async () => (await runStatus(runId)) === 'succeeded');
+    const steps = await db.ownerPool.query<{ status: string; attempt: number }>(
+      'select status, attempt from step_runs where run_id = $1',
+      [runId],
+    );
+    expect(steps.rows).toEqual([{ status: 'succeeded', attempt: 1 }]);
   });
 
   it('a stopping worker takes no new run: it stays queued for another', async () => {

@@ -127,6 +127,20 @@ export async function startStepAttempts(
 }
 
 /**
+ * Removes an attempt's StepRun that never ran (its job given back uncounted), while it is still
+ * `running`. The caller unclaims the job in the same transaction.
+ */
+export async function deleteUnranAttempt(
+  db: Queryable,
+  p: { tenantId: TenantId; stepRunId: StepRunId },
+): Promise<void> {
+  await db.query(`delete from step_runs where tenant_id = $1 and id = $2 and status = 'running'`, [
+    p.tenantId,
+    p.stepRunId,
+  ]);
+}
+
+/**
  * A replay from the failed step reuses the outputs of the steps before it: their last
  * successful attempts are copied into the new run (with the path they record: a switch's
  * branch, a wait's deadline), so a version-2 run resumes inside the branch it died in.

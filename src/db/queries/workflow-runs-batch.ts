@@ -1,6 +1,8 @@
 import type { Queryable } from '../pool.ts';
-import type { RunId, TenantId, TriggerId, WorkflowId } from '../../model/ids.ts';
+import type { RunId, StepRunId, TenantId, TriggerId, WorkflowId } from '../../model/ids.ts';
 import type { ClaimedJob, JobId } from './jobs.ts';
+import { ACTION_ROW_JSON } from './step-context.ts';
+import type { ActionRow } from './workflow-runs.ts';
 
 export type BatchRunItem = {
   runId: RunId;
@@ -11,7 +13,25 @@ export type BatchRunItem = {
   /** The run's input, already serialised (the intake bounds a batch by its bytes). */
   inputJson: string;
   traceContext: string | null;
+  /**
+   * The first step as the worker taking the run would start it, if the workflow's current
+   * version is still `versionId` (HandOff.firstStart in engine/intake.ts); null: not known.
+   */
+  firstStart: FirstStep | null;
 };
+
+/** The first instruction of a version, an action step: what its StepRun and action need. */
+export type FirstStep = { versionId: string; stepId: string; actionId: string | null };
+
+/** A handed-over run whose first attempt the intake's statement started (`firstStart`). */
+export type StartedAtIntake = {
+  stepRunId: StepRunId;
+  /** The run's input as stored (jsonb), as a worker reading the run would see it. */
+  input: unknown;
+  action: ActionRow | null;
+};
+
+export type IntakeClaim = ClaimedJob & { started: StartedAtIntake | null };
 
 /**
  * Starts many runs of one tenant in one statement: each item whose workflow is published and
@@ -40,17 +60,21 @@ export async function insertRunsBatch(
     items: BatchRunItem[];
     handOff?: { workerId: string; count: number; leaseUntil: Date; tenantMaxConcurrency: number };
   },
-): Promise<{ created: Set<RunId>; claimed: ClaimedJob[] }> {
+): Promise<{ created: Set<RunId>; claimed: IntakeClaim[] }> {
   const res = await db.query<{
     id: RunId;
     job_id: JobId;
     claimed: boolean;
+    step_run_id: StepRunId | null;
+    input: unknown;
+    action: ActionRow | null;
   }>({
     name: 'sy_insert_runs_batch',
     text: `with item as (
        select * from unnest($4::uuid[], $5::uuid[], $6::uuid[], $7::text[], $8::bytea[],
-                            $9::text[], $10::text[])
-         as i(run_id, workflow_id, trigger_id, key, input_hash, input, trace_context)
+                            $9::text[], $10::text[], $15::uuid[], $16::text[], $17::uuid[])
+         as i(run_id, workflow_id, trigger_id, key, input_hash, input, trace_context,
+              first_version_id, first_step_id, first_action_id)
      ),
      ready as (
        select item.*, w.current_version_id as version_id
@@ -91,7 +115,16 @@ export async function insertRunsBatch(
               trace_context, $2, case when handed_over then 'running' else 'queued' end,
               case when handed_over then $2::timestamptz end
          from accepted
-       returning tenant_id, id, status = 'running' as claimed
+       returning tenant_id, id, status = 'running' as claimed, input
+     ),
+     -- The first attempt of a handed-over run whose first step the worker named, for the
+     -- version the run is pinned to (a version published since: prepared as a claim's).
+     first as (
+       insert into step_runs (tenant_id, run_id, step_id, step_index, attempt, status, started_at)
+       select $1, run_id, first_step_id, 0, 1, 'running', $2
+         from accepted
+        where handed_over and first_version_id = version_id
+       returning run_id, id
      ),
      job as (
        insert into jobs (tenant_id, run_id, step_index, run_at, created_at, status, attempt,
@@ -104,7 +137,15 @@ export async function insertRunsBatch(
          from run
        returning run_id, id, status = 'running' as claimed
      )
-     select run_id as id, id as job_id, claimed from job`,
+     select job.run_id as id, job.id as job_id, job.claimed, f.id as step_run_id,
+            case when f.id is not null then run.input end as input,
+            case when f.id is not null then
+              (select ${ACTION_ROW_JSON}
+                   where a.tenant_id = $1
+                     and a.id = (select first_action_id from item where item.run_id = f.run_id)) x)
+            end as action
+       from job join run on run.id = job.run_id
+       left join first f on f.run_id = job.run_id`,
     values: [
       p.tenantId,
       p.now,
@@ -120,6 +161,9 @@ export async function insertRunsBatch(
       p.handOff?.workerId ?? null,
       p.handOff?.leaseUntil ?? null,
       p.handOff?.tenantMaxConcurrency ?? 0,
+      p.items.map((i) => i.firstStart?.versionId ?? null),
+      p.items.map((i) => i.firstStart?.stepId ?? null),
+      p.items.map((i) => i.firstStart?.actionId ?? null),
     ],
   });
   return {
@@ -133,6 +177,9 @@ export async function insertRunsBatch(
         stepIndex: 0,
         attempt: 1,
         itemIndex: null,
+        started: r.step_run_id
+          ? { stepRunId: r.step_run_id, input: r.input, action: r.action }
+          : null,
       })),
   };
 }
