@@ -264,6 +264,30 @@ describe('JavaScript steps in compartments of a hardened context', () => {
     expect(pool.stats().fresh).toBe(before.fresh + 1);
   });
 
+  it('a quick step whose answer waits on a busy event loop stays in compartments', async () => {
+    pool = await hardenedPool();
+    const warm = { pool, tenantKey: 'tenant-a' };
+    expect(await runJavaScript(req('return input.n * 2;', { n: 3 }), host(), warm)).toBe(6);
+    const before = pool.stats();
+    const step = runJavaScript(req('return input.n * 2;', { n: 4 }), host(), warm);
+    // Once the step is on its isolate's thread, this thread is busy for 150 ms while the step's
+    // answer waits for it (a loaded machine).
+    await new Promise<void>((resolve) =>
+      setImmediate(() => {
+        const until = performance.now() + 150;
+        while (performance.now() < until);
+        resolve();
+      }),
+    );
+    expect(await step).toBe(8);
+    expect(await runJavaScript(req('return input.n * 2;', { n: 5 }), host(), warm)).toBe(10);
+    expect(pool.stats()).toMatchObject({
+      compartment: before.compartment + 2,
+      fresh: before.fresh,
+      fellBack: before.fellBack,
+    });
+  });
+
   it("a tenant's compartments are in its own isolates: another tenant's step sees nothing", async () => {
     pool = await hardenedPool('tenant-a');
     await hardenedPool('tenant-b', pool);
