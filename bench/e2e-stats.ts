@@ -223,6 +223,34 @@ export function treeCpu(roots: number[]): number {
 }
 
 /**
+ * Runs `line` while the processes under `others` are stopped (SIGSTOP … SIGCONT) when `pause`;
+ * returns its result and the CPU seconds those processes used meanwhile.
+ */
+export async function alone<T>(
+  others: number[],
+  line: () => Promise<T>,
+  pause = true,
+): Promise<[T, number]> {
+  const tree = processTree(others);
+  const cpu0 = treeCpu(others);
+  const signal = (sig: NodeJS.Signals) => {
+    for (const pid of tree)
+      try {
+        process.kill(pid, sig);
+      } catch {
+        // gone meanwhile
+      }
+  };
+  if (pause) signal('SIGSTOP');
+  try {
+    const result = await line();
+    return [result, treeCpu(others) - cpu0];
+  } finally {
+    if (pause) signal('SIGCONT');
+  }
+}
+
+/**
  * Foreign-key checks since the last reset: PostgreSQL runs each as `SELECT 1 FROM ONLY <table>
  * x WHERE … FOR KEY SHARE OF x`, which pg_stat_statements counts (track = all).
  */

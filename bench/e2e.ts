@@ -12,7 +12,9 @@
  * 100,000 queued runs with the claim statement's plan.
  *
  * BENCH_BASELINE=<dir of another checkout> measures that checkout too, each line right after
- * the other (same load, same machine state). `--quick`: 4 s per line (development); default
+ * the other (same load, same machine state), each build's line with the other build's server
+ * and PostgreSQL stopped (SIGSTOP … SIGCONT), so that neither pays for the other's background
+ * work (autovacuum after a line): BENCH_PAUSE=0 keeps both running. `--quick`: 4 s per line (development); default
  * 20 s. `--lines=http,js,chain,split,steady,backlog` to pick. Everything listens on
  * 127.0.0.1; every process started is stopped by pid; data dirs are removed.
  */
@@ -29,6 +31,7 @@ import { claimJobs } from '../src/db/queries/jobs.ts';
 import type { Queryable } from '../src/db/pool.ts';
 import { freePort } from '../test/support/free-port.ts';
 import {
+  alone,
   diffCounters,
   foreignKeyChecks,
   postmasterPidOf,
@@ -43,6 +46,7 @@ import {
 import { steadyLoad } from './steady-load.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
+const PAUSE = process.env.BENCH_PAUSE !== '0';
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? (QUICK ? 4 : 20));
@@ -818,6 +822,14 @@ function statementsOf(lines: Line[]): string {
     .join('\n');
 }
 
+/** Measures `s` alone: the other servers (and their PostgreSQL) stopped meanwhile. */
+async function measured<T>(servers: Server[], s: Server, line: () => Promise<T>): Promise<T> {
+  const others = servers
+    .filter((o) => o !== s)
+    .flatMap((o) => [...o.procs.map((p) => p.pid!), o.postmaster]);
+  return (await alone(others, line, PAUSE && others.length > 0))[0];
+}
+
 async function main(): Promise<void> {
   const targets: Target[] = [];
   if (process.env.BENCH_BASELINE)
@@ -835,12 +847,13 @@ async function main(): Promise<void> {
       if (!LINES.includes(kind)) continue;
       for (const c of CONCURRENCY)
         for (const s of servers) {
-          const line = await loadLine(s, kind, c);
+          const line = await measured(servers, s, () => loadLine(s, kind, c));
           lines.push(line);
           process.stdout.write(`${tableOf([line]).split('\n')[2]}\n`);
         }
     }
-    if (LINES.includes('steady')) for (const s of servers) extra.push(await steadyLine(s));
+    if (LINES.includes('steady'))
+      for (const s of servers) extra.push(await measured(servers, s, () => steadyLine(s)));
     if (LINES.includes('backlog')) {
       // Sizes and builds interleaved in each round, so that drift of the machine falls on all.
       const drains = new Map<string, BacklogDrain[]>();
@@ -848,7 +861,7 @@ async function main(): Promise<void> {
         for (const n of [1000, BACKLOG_BIG])
           for (const s of servers) {
             const key = `${n}:${s.target.label}`;
-            const d = await backlogDrain(s, n);
+            const d = await measured(servers, s, () => backlogDrain(s, n));
             drains.set(key, [...(drains.get(key) ?? []), d]);
             process.stdout.write(`backlog ${n}, ${s.target.label}: ${fmt(d.rate)} runs/s\n`);
           }
@@ -860,7 +873,7 @@ async function main(): Promise<void> {
       for (const t of targets) servers.push(await startServer(t, 'split', tgt.port));
       for (const s of servers) await warmUp(s);
       for (const s of servers) {
-        const line = await loadLine(s, 'http', 50);
+        const line = await measured(servers, s, () => loadLine(s, 'http', 50));
         lines.push(line);
         process.stdout.write(`${tableOf([line]).split('\n')[2]}\n`);
       }

@@ -21,7 +21,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { freePort } from '../test/support/free-port.ts';
-import { processTree, readRss, treeCpu } from './e2e-stats.ts';
+import { alone as aloneIf, readRss } from './e2e-stats.ts';
 import { fmt, loadLine, startServer, startTarget, stopServer, warmUp, type Line } from './e2e.ts';
 
 const N8N_VERSION = '2.41.1';
@@ -54,29 +54,8 @@ const SHAPES = (process.env.BENCH_PEERS_SHAPES ?? 'set,code,http')
   .split(',')
   .filter((x): x is PeerShape => x in PEER_PATHS);
 
-/**
- * Runs `line` while the processes under `others` are stopped (when PAUSE); returns its result
- * and the CPU seconds those processes used meanwhile.
- */
-async function alone<T>(others: number[], line: () => Promise<T>): Promise<[T, number]> {
-  const tree = processTree(others);
-  const cpu0 = treeCpu(others);
-  const signal = (sig: NodeJS.Signals) => {
-    for (const pid of tree)
-      try {
-        process.kill(pid, sig);
-      } catch {
-        // gone meanwhile
-      }
-  };
-  if (PAUSE) signal('SIGSTOP');
-  try {
-    const result = await line();
-    return [result, treeCpu(others) - cpu0];
-  } finally {
-    if (PAUSE) signal('SIGCONT');
-  }
-}
+/** Runs `line` with the other product stopped (unless BENCH_PEERS_PAUSE=0). */
+const alone = <T>(others: number[], line: () => Promise<T>) => aloneIf(others, line, PAUSE);
 
 /** What keeps n8n to itself: no telemetry, no calls home, loopback only. */
 function n8nEnv(userFolder: string, port: number): Record<string, string> {

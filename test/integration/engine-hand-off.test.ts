@@ -78,6 +78,23 @@ async function oneProcess(opts: { listen?: boolean; config?: Partial<EngineConfi
   return { tenantId, workflowId, actionId, worker, gated, start };
 }
 
+/** A run of the workflow, from its start to its end (its step let through). */
+async function runToEnd(p: Awaited<ReturnType<typeof oneProcess>>) {
+  const calls = p.gated.executor.calls.length;
+  const runId = await p.start();
+  await waitFor(() => p.gated.executor.calls.length === calls + 1, { what: 'the step' });
+  p.gated.releaseAll();
+  await waitFor(async () => (await runStatus(runId)) === 'succeeded', { what: 'the run' });
+}
+
+const attemptsOf = async (runId: RunId) =>
+  (
+    await db.ownerPool.query<{ status: string; attempt: number }>(
+      'select status, attempt from step_runs where run_id = $1 order by attempt',
+      [runId],
+    )
+  ).rows;
+
 /** The writer of a run's first StepRun: the intake's transaction (the run's) or another. */
 const firstAttemptOf = async (runId: RunId) =>
   (
@@ -296,19 +313,12 @@ describe('the intake hands new runs to the worker of its process', () => {
     await waitFor(async () => (await runStatus(second)) === 'succeeded', {
       what: 'the second run',
     });
-    const steps = await db.ownerPool.query<{ status: string; attempt: number }>(
-      'select status, attempt from step_runs where run_id = $1',
-      [second],
-    );
-    expect(steps.rows).toEqual([{ status: 'succeeded', attempt: 1 }]);
+    expect(await attemptsOf(second)).toEqual([{ status: 'succeeded', attempt: 1 }]);
   });
 
   it('a version published since the worker last started a run: the intake leaves its first step to the worker', async () => {
     const p = await oneProcess();
-    const first = await p.start();
-    await waitFor(() => p.gated.executor.calls.length === 1);
-    p.gated.releaseAll();
-    await waitFor(async () => (await runStatus(first)) === 'succeeded');
+    await runToEnd(p);
     // Version 2: another first step (another id and action).
     const otherAction = await makeAction(db.pool, p.tenantId);
     await withTenant(db.pool, p.tenantId, async (c) => {
@@ -351,10 +361,7 @@ describe('the intake hands new runs to the worker of its process', () => {
 
   it('a worker that stops as a started run reaches it gives it back with no attempt: another runs attempt 1', async () => {
     const p = await oneProcess();
-    const first = await p.start();
-    await waitFor(() => p.gated.executor.calls.length === 1);
-    p.gated.releaseAll();
-    await waitFor(async () => (await runStatus(first)) === 'succeeded');
+    await runToEnd(p);
     // The worker begins to stop between the intake's commit and the hand-over.
     let stopped: Promise<void> | undefined;
     const intake = createRunIntake(engineDeps(db.pool, { config: { pollMs: 60_000 } }));
@@ -385,11 +392,7 @@ describe('the intake hands new runs to the worker of its process', () => {
     expect(p.gated.executor.calls[1]!.context).toMatchObject({ runId, attempt: 1 });
     p.gated.releaseAll();
     await waitFor(async () => (await runStatus(runId)) === 'succeeded');
-    const steps = await db.ownerPool.query<{ status: string; attempt: number }>(
-      'select status, attempt from step_runs where run_id = $1',
-      [runId],
-    );
-    expect(steps.rows).toEqual([{ status: 'succeeded', attempt: 1 }]);
+    expect(await attemptsOf(runId)).toEqual([{ status: 'succeeded', attempt: 1 }]);
   });
 
   it('a stopping worker takes no new run: it stays queued for another', async () => {
