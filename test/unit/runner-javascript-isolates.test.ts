@@ -79,7 +79,11 @@ describe('JavaScript steps in warm isolates (ADR 0009)', () => {
     // The heap is read on the isolate's own thread once the step is over.
     await new Promise((r) => setTimeout(r, 50));
     const next = pool.acquire('tenant-a', 32);
-    expect(next.uses).toBe(1);
+    // Handed on only if V8 had already collected the step's garbage (a full collection may run
+    // before the step ends, as V8 sees fit: about one run in eight here): an isolate is never
+    // handed on holding more than the retirement threshold (8 MB).
+    if (next.uses !== 1)
+      expect(next.isolate.getHeapStatisticsSync().used_heap_size).toBeLessThan(8 * 2 ** 20);
     pool.release(next);
     expect(await runJavaScript(req('return 2;'), host(), warm)).toBe(2);
   });
