@@ -152,7 +152,7 @@ function handed(items: Item[], claimed: IntakeClaim[], now: Date): HandedJob[] {
         started && item?.first
           ? {
               ...started,
-              first: item.first,
+              program: item.first.program,
               workflowId: item.row.workflowId,
               traceContext: item.row.traceContext,
               createdAt: now,

@@ -71,7 +71,8 @@ export type KnownFirstStep = FirstStep & { program: Program };
 
 /** A handed-over run's first attempt, started by the intake's statement (intake.ts). */
 export type IntakeStart = StartedAtIntake & {
-  first: KnownFirstStep;
+  /** The compiled program of the version whose first step the intake started. */
+  program: Program;
   workflowId: WorkflowId;
   traceContext: string | null;
   createdAt: Date;
@@ -336,7 +337,7 @@ export function preparedAtIntake(deps: WorkerDeps, job: ClaimedJob, start: Intak
     originRunId: null,
     createdAt: start.createdAt,
     isTest: false,
-    program: start.first.program,
+    program: start.program,
     errorContext: null,
     pendingEnd: null,
   };

@@ -149,14 +149,17 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
    */
   const giveBack = (job: ClaimedJob, started?: StepRunId) =>
     withTenant(deps.pool, job.tenantId, async (db) => {
-      if (started) await deleteUnranAttempt(db, { tenantId: job.tenantId, stepRunId: started });
-      return unclaimJob(db, {
+      const unclaimed = await unclaimJob(db, {
         tenantId: job.tenantId,
         jobId: job.jobId,
         attempt: job.attempt,
         workerId: id,
         runAt: deps.clock.now(),
       });
+      // Only while the claim was still ours: otherwise the attempt is another claim's to count.
+      if (unclaimed && started)
+        await deleteUnranAttempt(db, { tenantId: job.tenantId, stepRunId: started });
+      return unclaimed;
     });
 
   const abortSlot = (slot: Slot, reason: AbortReason) => {
