@@ -5,9 +5,10 @@
  * `wait: false` answers `{ runId }` at once; a workflow of another tenant is not found.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cancelRun } from '../../src/engine/cancel.ts';
 import { startRun } from '../../src/engine/start-run.ts';
 import type { Worker } from '../../src/engine/worker.ts';
-import type { ActionId, TenantId, WorkflowId } from '../../src/model/ids.ts';
+import type { ActionId, RunId, TenantId, WorkflowId } from '../../src/model/ids.ts';
 import { openSecretBox } from '../../src/security/open-secrets.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { createTestDatabase, testLogger, type TestDatabase } from '../support/db.ts';
@@ -116,6 +117,98 @@ describe('callWorkflow', () => {
       ['call', 'failed', 'E_CHILD_RUN_FAILED'],
       ['after', 'succeeded', null],
     ]);
+  });
+
+  it('a child that ends before the parent’s wait is recorded: the parent takes its outcome once', async () => {
+    // The child waits an hour; the test cancels it while the parent's worker is about to
+    // record its wait: that commit is held (a test trigger on the parent's job) until the
+    // child's end, which resolves the parent's StepRun while it is still `running`.
+    const sleeper = await publishV2(db.pool, tenantId, {
+      steps: [{ id: 'nap', type: 'delay', duration: '1h' }],
+    });
+    const parent = await publishV2(db.pool, tenantId, {
+      steps: [
+        { id: 'call', type: 'callWorkflow', workflowId: sleeper, input: {}, onError: 'continue' },
+        { id: 'after', actionId, input: { ok: true } },
+      ],
+    });
+    await db.ownerPool.query(`
+      create function test_hold_parent_wait() returns trigger language plpgsql
+        security definer as $$
+      declare
+        v_until timestamptz := clock_timestamp() + interval '10 seconds';
+      begin
+        if exists (select 1 from workflow_runs where id = new.run_id
+                    and workflow_id = '${parent}') then
+          while clock_timestamp() < v_until and not exists (
+            select 1 from workflow_runs where parent_run_id = new.run_id and status = 'canceled')
+          loop
+            perform pg_sleep(0.02);
+          end loop;
+        end if;
+        return new;
+      end $$;
+      create trigger test_hold_parent_wait before update on jobs for each row
+        when (old.status = 'running' and new.status = 'waiting')
+        execute function test_hold_parent_wait();`);
+    try {
+      const { runId } = await startRun(engineDeps(db.pool), {
+        tenantId,
+        workflowId: parent,
+        input: {},
+      });
+      const childRunId = await waitFor(
+        async () =>
+          (
+            await db.ownerPool.query<{ id: RunId }>(
+              'select id from workflow_runs where parent_run_id = $1',
+              [runId],
+            )
+          ).rows[0]?.id,
+        { what: 'the child run to start' },
+      );
+      await cancelRun(engineDeps(db.pool), {
+        tenantId,
+        runId: childRunId,
+        actor: { kind: 'system', id: null },
+      });
+      const started = Date.now();
+      const r = await ended(runId);
+      expect(r.status).toBe('succeeded');
+      // Taken at the wait's first look (FIRST_CHECK_MS), not after a lease ran out.
+      expect(Date.now() - started).toBeLessThan(8_000);
+      const attempts = await db.ownerPool.query(
+        `select step_id, attempt, status, error_code, child_run_id, wait_until is not null as waited
+           from step_runs where run_id = $1 order by step_index, attempt`,
+        [runId],
+      );
+      expect(attempts.rows).toEqual([
+        {
+          step_id: 'call',
+          attempt: 1,
+          status: 'failed',
+          error_code: 'E_CHILD_RUN_FAILED',
+          child_run_id: childRunId,
+          waited: true,
+        },
+        {
+          step_id: 'after',
+          attempt: 1,
+          status: 'succeeded',
+          error_code: null,
+          child_run_id: null,
+          waited: false,
+        },
+      ]);
+      const children = await db.ownerPool.query(
+        'select 1 from workflow_runs where parent_run_id = $1',
+        [runId],
+      );
+      expect(children.rowCount).toBe(1);
+    } finally {
+      await db.ownerPool.query(`drop trigger test_hold_parent_wait on jobs;
+        drop function test_hold_parent_wait()`);
+    }
   });
 
   it('wait: false answers { runId } at once; another tenant’s workflow is not found', async () => {

@@ -133,10 +133,13 @@ describe('child runs', () => {
       [childRunId],
     );
     const s = await row(
-      `select status, error_code, error_message from step_runs where id = $1`,
+      `select status, error_code, error_message, wait_until is not null as waited
+         from step_runs where id = $1`,
       parent.stepRunId,
     );
     expect(s.status).toBe('failed');
+    // Marked as a wait (0037): the claim at the step takes it as the wait's outcome.
+    expect(s.waited).toBe(true);
     expect(s.error_code).toBe('E_CHILD_RUN_FAILED');
     expect(s.error_message).toContain('E_HTTP_STATUS upstream said 500');
     expect(s.error_message).toContain(childRunId);
