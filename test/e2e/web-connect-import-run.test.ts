@@ -181,7 +181,16 @@ async function doneWhen(): Promise<void> {
     await app.focus();
     await page.keyboard.press('ArrowDown');
     await page.getByRole('option', { name: 'Notes', exact: true }).waitFor();
+    // The list takes the focus once its menu has opened (a transition): End before that
+    // would go to the field, and Enter would then choose the list's first entry.
+    const focused = () =>
+      page.evaluate(() => {
+        const el = document.activeElement;
+        return el?.closest('[role="listbox"]') ? (el.textContent ?? '').trim() : null;
+      });
+    await expect.poll(focused).not.toBeNull();
     await page.keyboard.press('End');
+    await expect.poll(focused).toBe('Notes');
     await page.keyboard.press('Enter');
   }
   await form.getByText('Notes', { exact: true }).waitFor();
