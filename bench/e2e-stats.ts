@@ -265,3 +265,33 @@ export async function foreignKeyChecks(owner: pg.Pool): Promise<number> {
     return 0;
   }
 }
+
+/** The server process's event loop and collections, from its own /metrics (prom-client). */
+export type NodeLoop = {
+  /** Event-loop delay since the previous read (prom-client resets it on each collect). */
+  lagP99Ms: number;
+  lagMaxMs: number;
+  /** Cumulative collections, by kind: count and seconds. */
+  minor: { count: number; seconds: number };
+  major: { count: number; seconds: number };
+};
+
+/** Reads (and so resets) the event-loop delay of the process serving `url`; null if absent. */
+export async function readNodeLoop(url: string): Promise<NodeLoop | null> {
+  const res = await fetch(`${url}/metrics`).catch(() => null);
+  if (!res?.ok) return null;
+  const text = await res.text();
+  const value = (name: string): number | null => {
+    const m = new RegExp(`^${name.replace(/[{}"=]/g, '\\$&')} ([0-9.e+-]+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : null;
+  };
+  const p = 'switchyard_process_nodejs_';
+  const gc = (kind: string) => ({
+    count: value(`${p}gc_duration_seconds_count{kind="${kind}"}`) ?? 0,
+    seconds: value(`${p}gc_duration_seconds_sum{kind="${kind}"}`) ?? 0,
+  });
+  const p99 = value(`${p}eventloop_lag_p99_seconds`);
+  const max = value(`${p}eventloop_lag_max_seconds`);
+  if (p99 === null || max === null) return null;
+  return { lagP99Ms: p99 * 1000, lagMaxMs: max * 1000, minor: gc('minor'), major: gc('major') };
+}

@@ -31,12 +31,14 @@ import { claimJobs } from '../src/db/queries/jobs.ts';
 import type { Queryable } from '../src/db/pool.ts';
 import { freePort } from '../test/support/free-port.ts';
 import {
+  type NodeLoop,
   alone,
   diffCounters,
   foreignKeyChecks,
   postmasterPidOf,
   readCpu,
   readDbCounters,
+  readNodeLoop,
   readRss,
   resetStatements,
   topStatements,
@@ -104,6 +106,17 @@ export type Line = {
   /** The load generator's own CPU (this process: autocannon, signing), on the same cores. */
   loadCpuPer1k: number;
   top: StatementCost[];
+  /**
+   * The server process's event loop during the load (its /metrics): delay p99 and maximum,
+   * young collections a second and their mean pause, full collections.
+   */
+  loop?: {
+    lagP99Ms: number;
+    lagMaxMs: number;
+    minorPerS: number;
+    minorMeanMs: number;
+    major: number;
+  };
   /** BENCH_WAIT_EVENTS=1: the backends' wait events during the line (e2e-stats.ts). */
   waits?: { activeMean: number; events: [string, number][] };
 };
@@ -462,6 +475,7 @@ export async function loadLine(s: Server, kind: WorkflowKind, concurrency: numbe
   await sleep(STATS_SETTLE_MS / 4);
   const c0 = await readDbCounters(s.owner);
   await resetStatements(s.owner);
+  const loop0 = await readNodeLoop(s.url);
   const cpu0 = readCpu(nodePids, s.postmaster);
   const gen0 = process.cpuUsage();
   const latencies: number[] = [];
@@ -490,6 +504,7 @@ export async function loadLine(s: Server, kind: WorkflowKind, concurrency: numbe
   });
   const tLoad = performance.now();
   const loadCpu = process.cpuUsage(gen0);
+  const loop1 = await readNodeLoop(s.url);
   const drained = await waitDrained(s, hook.workflowId, before.n + accepted, counter);
   clearInterval(rssTimer);
   const cpu1 = readCpu(nodePids, s.postmaster);
@@ -532,7 +547,19 @@ export async function loadLine(s: Server, kind: WorkflowKind, concurrency: numbe
     pgCpuPer1k: ((cpu1.pg - cpu0.pg) / runs) * 1000,
     loadCpuPer1k: ((loadCpu.user + loadCpu.system) / 1e6 / runs) * 1000,
     top,
+    ...(loop0 && loop1 ? { loop: loopOf(loop0, loop1, (tLoad - t0) / 1000) } : {}),
     ...(waits ? { waits } : {}),
+  };
+}
+
+function loopOf(a: NodeLoop, b: NodeLoop, seconds: number): NonNullable<Line['loop']> {
+  const minors = b.minor.count - a.minor.count;
+  return {
+    lagP99Ms: b.lagP99Ms,
+    lagMaxMs: b.lagMaxMs,
+    minorPerS: minors / seconds,
+    minorMeanMs: minors > 0 ? ((b.minor.seconds - a.minor.seconds) * 1000) / minors : 0,
+    major: b.major.count - a.major.count,
   };
 }
 
@@ -793,6 +820,16 @@ function writesOf(lines: Line[]): string {
     .join('\n');
 }
 
+function loopsOf(lines: Line[]): string {
+  return lines
+    .filter((l) => l.loop)
+    .map(
+      (l) =>
+        `- ${l.name}, ${l.target}: delay p99 ${fmt(l.loop!.lagP99Ms)} ms, max ${fmt(l.loop!.lagMaxMs)} ms; young collections ${l.loop!.minorPerS.toFixed(1)}/s of ${l.loop!.minorMeanMs.toFixed(1)} ms on average; full collections ${l.loop!.major}`,
+    )
+    .join('\n');
+}
+
 function waitsOf(lines: Line[]): string {
   return lines
     .filter((l) => l.waits)
@@ -902,6 +939,14 @@ async function main(): Promise<void> {
     '',
     statementsOf(lines),
     '',
+    ...(lines.some((l) => l.loop)
+      ? [
+          "The server process's event loop while the load ran (its /metrics: prom-client's delay, sampled every 10 ms, which the figures include, and V8's collections):",
+          '',
+          loopsOf(lines),
+          '',
+        ]
+      : []),
     ...(lines.some((l) => l.waits)
       ? [
           'What the active backends waited on (pg_stat_activity, sampled every 20 ms):',
