@@ -21,7 +21,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { freePort } from '../test/support/free-port.ts';
-import { alone as aloneIf, readRss } from './e2e-stats.ts';
+import { alone, readRss } from './e2e-stats.ts';
 import { fmt, loadLine, startServer, startTarget, stopServer, warmUp, type Line } from './e2e.ts';
 
 const N8N_VERSION = '2.41.1';
@@ -53,9 +53,6 @@ const OUR_LINE: Record<PeerShape, 'js' | 'http'> = { set: 'js', code: 'js', http
 const SHAPES = (process.env.BENCH_PEERS_SHAPES ?? 'set,code,http')
   .split(',')
   .filter((x): x is PeerShape => x in PEER_PATHS);
-
-/** Runs `line` with the other product stopped (unless BENCH_PEERS_PAUSE=0). */
-const alone = <T>(others: number[], line: () => Promise<T>) => aloneIf(others, line, PAUSE);
 
 /** What keeps n8n to itself: no telemetry, no calls home, loopback only. */
 function n8nEnv(userFolder: string, port: number): Record<string, string> {
@@ -300,9 +297,10 @@ async function main(): Promise<void> {
       const ours = new Map<'js' | 'http', [Line, number]>();
       for (const shape of SHAPES) {
         const kind = OUR_LINE[shape];
-        if (!ours.has(kind)) ours.set(kind, await alone([n8nPid], () => loadLine(sy, kind, c)));
+        if (!ours.has(kind))
+          ours.set(kind, await alone([n8nPid], () => loadLine(sy, kind, c), PAUSE));
         const [o, n8nIdle] = ours.get(kind)!;
-        const [t, syIdle] = await alone(syPids, () => loadN8n(n8n!.url, n8nPid, c, shape));
+        const [t, syIdle] = await alone(syPids, () => loadN8n(n8n!.url, n8nPid, c, shape), PAUSE);
         rows.push({ shape, ours: o, theirs: t, idle: [n8nIdle, syIdle] });
         process.stdout.write(
           `c${c} ${shape}: switchyard ${fmt(o.completedPerS)} runs/s (${kind}), n8n ${fmt(t.perS)} executions/s\n`,
