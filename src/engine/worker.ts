@@ -114,9 +114,9 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
   let heartbeat: NodeJS.Timeout | undefined;
   let wakeups: Wakeups | undefined;
   let lastRequeueAt = 0;
-  // The last claim took jobs, found a tenant at its cap, or had no free slot to claim with (or
-  // none ran yet): the queue may hold due jobs, so a slot that frees claims again and the
-  // intake hands over nothing.
+  // The last claim left due jobs behind (a tenant at its cap or its share, a full batch), or
+  // had no free slot to claim with (or none ran yet): the queue may hold due jobs, so a slot
+  // that frees claims again and the intake hands over nothing.
   let backlog = true;
   // Slots held by the intake for runs it is creating claimed for this worker (handOff).
   let reserved = 0;
@@ -239,7 +239,7 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
             if (dueInMs < config.pollMs) wakeAfter(Math.max(0, dueInMs));
           }
           // The claim is its whole transaction: one round trip (systemStatements).
-          const { jobs, capped } = await claimDueJobs(
+          const { jobs, more } = await claimDueJobs(
             systemStatements(deps.pool, { genericPlans: true }),
             {
               now: deps.clock.now(),
@@ -252,9 +252,10 @@ export function createWorker(deps: EngineDeps, opts: WorkerOptions): Worker {
           );
           for (const job of jobs) startSlot(job);
           errorDelayMs = 100;
-          // Any job claimed: more may be due (a tenant's cap or share held some back). None and
-          // no tenant at its cap: the queue held nothing due that this worker could take.
-          backlog = jobs.length > 0 || capped;
+          // More may be due (a tenant's cap or share held some back, the batch was full), or
+          // the claim took all the queue held due for this worker: then the intake hands new
+          // runs over again, even while the runs it queued before are still running.
+          backlog = more;
           if (jobs.length === free) continue;
         } else backlog = true;
         await waitForWake(config.pollMs);

@@ -7,6 +7,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRunIntake } from '../../src/engine/intake.ts';
+import { startRun } from '../../src/engine/start-run.ts';
 import { createWorker, type Worker } from '../../src/engine/worker.ts';
 import type { EngineConfig } from '../../src/config/engine.ts';
 import type { RunId } from '../../src/model/ids.ts';
@@ -174,6 +175,28 @@ describe('the intake hands new runs to the worker of its process', () => {
     p.gated.releaseAll();
     // Not left in the queue for the next test's worker.
     await db.ownerPool.query('delete from workflow_runs where id = any($1)', [[older, newer]]);
+  });
+
+  it('once a claim has taken every due run, new runs are handed over again while those still run', async () => {
+    const p = await oneProcess();
+    // Three runs queued (by another process, say), then claimed by this worker: still running.
+    const deps = engineDeps(db.pool);
+    const queued: RunId[] = [];
+    for (let i = 0; i < 3; i++)
+      queued.push(
+        (await startRun(deps, { tenantId: p.tenantId, workflowId: p.workflowId, input: { i } }))
+          .runId,
+      );
+    p.worker.poke();
+    await waitFor(() => p.gated.executor.calls.length === 3, { what: 'the claim of the three' });
+    // That claim left nothing due: the next run is the worker's at once, not queued behind a
+    // claim that only a freed slot or the next poll (a minute here) would make.
+    const next = await p.start();
+    expect(await jobOf(next)).toEqual({ status: 'running', locked_by: p.worker.id, attempt: 1 });
+    await waitFor(() => p.gated.executor.calls.length === 4, { what: 'the new run' });
+    p.gated.releaseAll();
+    for (const runId of [...queued, next])
+      await waitFor(async () => (await runStatus(runId)) === 'succeeded', { what: 'every run' });
   });
 
   it('queues a new run while its tenant is at its cap, and a claim runs it once a slot frees', async () => {

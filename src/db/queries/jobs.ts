@@ -72,15 +72,17 @@ type ClaimRequest = {
 };
 
 /**
- * claimJobs, and whether a tenant with due jobs was at its cap of running jobs (`capped`): its
- * jobs stay queued although fewer jobs than asked for were claimed, so a slot that frees
- * should claim again (worker.ts) rather than assume the queue held nothing due.
+ * claimJobs, and whether the queue may still hold due jobs this claim left (`more`): a tenant
+ * at its cap of running jobs (its jobs stay queued although fewer than asked for were
+ * claimed), a tenant that got its whole share or reached its cap with this claim, or a batch
+ * cut at `limit`. Then a slot that frees should claim again (worker.ts); otherwise the claim
+ * took every due job it could, and the queue held nothing more for this worker.
  */
 export async function claimDueJobs(
   db: Queryable,
   p: ClaimRequest,
-): Promise<{ jobs: ClaimedJob[]; capped: boolean }> {
-  const res = await db.query<ClaimedRow | (Record<keyof ClaimedRow, null> & { capped: true })>({
+): Promise<{ jobs: ClaimedJob[]; more: boolean }> {
+  const res = await db.query<ClaimedRow | (Record<keyof ClaimedRow, null> & { more: true })>({
     name: 'sy_claim_jobs',
     text: `with recursive due_tenants(tenant_id) as (
        (select tenant_id from jobs
@@ -125,9 +127,14 @@ export async function claimDueJobs(
        returning j.tenant_id, j.id, j.run_id, j.step_index, j.attempt, j.item_index,
                  ${relaxCommitIf('$6')} as relaxed
      )
-     select *, false as capped from claimed
+     select *, false as more from claimed
      union all
-     (select null, null, null, null, null, null, null, true from eligible where free <= 0 limit 1)`,
+     (select null, null, null, null, null, null, null, true from eligible e
+       where e.free <= 0
+          or (select count(*) from picked p where p.tenant_id = e.tenant_id)
+               >= least(e.free, (select n from share))
+          or (select count(*) from picked) > $3
+       limit 1)`,
     values: [
       p.now,
       p.workerId,
@@ -139,7 +146,7 @@ export async function claimDueJobs(
   });
   return {
     jobs: res.rows.flatMap((r) => (r.id === null ? [] : [toClaimed(r)])),
-    capped: res.rows.some((r) => r.id === null),
+    more: res.rows.some((r) => r.id === null),
   };
 }
 
