@@ -352,6 +352,7 @@ async function main(): Promise<void> {
           '',
         ]
       : []),
+    KEPT,
   ].join('\n');
   process.stdout.write(`\n${section}\n`);
   if (process.argv.includes('--no-write')) return;
@@ -360,12 +361,19 @@ async function main(): Promise<void> {
   // The section's own heading, at the start of a line (not a "### Peers" elsewhere).
   const start = current.search(/^## Peers\n/m);
   const next = start === -1 ? -1 : current.indexOf('\n## ', start + 1);
+  const end = next === -1 ? current.length : next + 1;
+  // What was written by hand below the marker (the history of runs, notes) stays.
+  const marker = start === -1 ? -1 : current.indexOf(KEPT, start);
+  const kept = marker !== -1 && marker < end ? current.slice(marker + KEPT.length, end) : '\n';
   await writeFile(
     file,
     start === -1
-      ? `${current.trimEnd()}\n\n${section}`
-      : `${current.slice(0, start)}${section}${next === -1 ? '' : current.slice(next + 1)}`,
+      ? `${current.trimEnd()}\n\n${section}\n`
+      : `${current.slice(0, start)}${section}${kept}${current.slice(end)}`,
   );
 }
+
+/** Ends the tables bench:peers writes: the rest of its section is kept as it is. */
+const KEPT = '<!-- bench:peers writes the section down to here; what follows is kept -->';
 
 await main();
