@@ -322,7 +322,7 @@ async function main(): Promise<void> {
   const load1 = os.loadavg();
   const first = rows.filter((r) => r.shape === SHAPES[0]);
   const table = first.map(({ ours: o, theirs: t, idle: [n8nIdle, syIdle] }) => {
-    return `| ${t.concurrency} | ${fmt(o.completedPerS)} | ${fmt(o.p50)} / ${fmt(o.p99)} | ${fmt(o.rssMb)} | ${fmt(t.perS)} | ${fmt(t.p50)} / ${fmt(t.p99)}${t.errors ? ` (${t.errors} errors)` : ''} | ${fmt(t.rss)} | ${n8nIdle.toFixed(1)} / ${syIdle.toFixed(1)} | **${fmt(o.completedPerS / t.perS)}×** |`;
+    return `| ${t.concurrency} | ${fmt(o.completedPerS)} | ${fmt(o.p50)} / ${fmt(o.p99)} | ${fmt(o.rssMb)} | ${fmt(t.perS)} | ${fmt(t.p50)} / ${fmt(t.p99)}${t.errors ? ` (${t.errors} errors)` : ''} | ${fmt(t.rss)} | ${n8nIdle.toFixed(1)} / ${syIdle.toFixed(1)} | ${ratio(o.completedPerS, t)} |`;
   });
   const SHAPE_WORDS: Record<PeerShape, string> = {
     set: 'JavaScript step | Edit Fields (Set)',
@@ -331,7 +331,7 @@ async function main(): Promise<void> {
   };
   const byShape = SHAPES.map((shape) => {
     const mine = rows.filter((r) => r.shape === shape);
-    return `| ${SHAPE_WORDS[shape]} | ${mine.map((r) => `${fmt(r.ours.completedPerS)} / ${fmt(r.theirs.perS)}${r.theirs.errors ? ` (${r.theirs.errors} errors)` : ''} = **${fmt(r.ours.completedPerS / r.theirs.perS)}×**`).join(' | ')} |`;
+    return `| ${SHAPE_WORDS[shape]} | ${mine.map((r) => `${fmt(r.ours.completedPerS)} / ${fmt(r.theirs.perS)}${r.theirs.errors ? ` (${r.theirs.errors} errors)` : ''} = ${ratio(r.ours.completedPerS, r.theirs)}`).join(' | ')} |`;
   });
   const section = [
     '## Peers',
@@ -371,6 +371,15 @@ async function main(): Promise<void> {
       ? `${current.trimEnd()}\n\n${section}\n`
       : `${current.slice(0, start)}${section}${kept}${current.slice(end)}`,
   );
+}
+
+/**
+ * Switchyard's rate over n8n's; a line where n8n answered requests with errors is not a
+ * comparison (n8n was failing, not working slowly), and says so beside its ratio.
+ */
+function ratio(ours: number, theirs: { perS: number; errors: number }): string {
+  const r = `**${fmt(ours / theirs.perS)}×**`;
+  return theirs.errors > 0 ? `${r} (n8n failing: not a comparison)` : r;
 }
 
 /** Ends the tables bench:peers writes: the rest of its section is kept as it is. */
