@@ -54,7 +54,16 @@ export async function makeNoopAction(
   });
 }
 
-/** Replaces the `## <title>` section of bench/RESULTS.md with `body` (or appends it). */
+/**
+ * Ends the part of a section its bench writes: what follows it in the section (notes, a
+ * history of runs written by hand) is kept when the bench writes the section again.
+ */
+export const KEPT_BELOW = '<!-- written by the bench down to here; what follows is kept -->';
+
+/**
+ * Replaces the `## <title>` section of bench/RESULTS.md with `body` (or appends it), down to
+ * its KEPT_BELOW marker when it has one (`body` then ends with the marker).
+ */
 export async function writeResultsSection(title: string, body: string): Promise<void> {
   const file = path.join(here, 'RESULTS.md');
   let text = '';
@@ -64,9 +73,22 @@ export async function writeResultsSection(title: string, body: string): Promise<
     text = '# Benchmark results\n';
   }
   const section = `## ${title}\n\n${body.trimEnd()}\n`;
-  const re = new RegExp(
-    `## ${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n[\\s\\S]*?(?=\\n## |$)`,
+  // The section's own heading, at the start of a line (not a "### <title>" elsewhere).
+  const start = text.search(
+    new RegExp(`^## ${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n`, 'm'),
   );
-  text = re.test(text) ? text.replace(re, section) : `${text.trimEnd()}\n\n${section}`;
-  await writeFile(file, text);
+  if (start === -1) {
+    await writeFile(file, `${text.trimEnd()}\n\n${section}`);
+    return;
+  }
+  const next = text.indexOf('\n## ', start + 1);
+  const end = next === -1 ? text.length : next + 1;
+  const marker = text.indexOf(KEPT_BELOW, start);
+  const kept =
+    marker !== -1 && marker < end && section.includes(KEPT_BELOW)
+      ? text.slice(marker + KEPT_BELOW.length + 1, end)
+      : next === -1
+        ? ''
+        : '\n';
+  await writeFile(file, `${text.slice(0, start)}${section}${kept}${text.slice(end)}`);
 }

@@ -15,13 +15,14 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { freePort } from '../test/support/free-port.ts';
 import { alone, readRss } from './e2e-stats.ts';
+import { KEPT_BELOW, writeResultsSection } from './kit.ts';
 import { fmt, loadLine, startServer, startTarget, stopServer, warmUp, type Line } from './e2e.ts';
 
 const N8N_VERSION = '2.41.1';
@@ -333,9 +334,7 @@ async function main(): Promise<void> {
     const mine = rows.filter((r) => r.shape === shape);
     return `| ${SHAPE_WORDS[shape]} | ${mine.map((r) => `${fmt(r.ours.completedPerS)} / ${fmt(r.theirs.perS)}${r.theirs.errors ? ` (${r.theirs.errors} errors)` : ''} = ${ratio(r.ours.completedPerS, r.theirs)}`).join(' | ')} |`;
   });
-  const section = [
-    '## Peers',
-    '',
+  const body = [
     `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${new Date().toISOString().slice(0, 16)} UTC, load average ${load0.map((x) => x.toFixed(2)).join(' ')} before / ${load1.map((x) => x.toFixed(2)).join(' ')} after. \`npm run bench:peers${QUICK ? ' -- --quick' : ''}\`, ${DURATION_S} s per line, both measured in this run, one after the other at each concurrency. Switchyard: \`switchyard start\` (embedded PostgreSQL), signed webhook → JavaScript step returning two fields, completed runs/s counted until every run ended, latency = the webhook's 202. n8n ${version} (installed in ${cacheDir}, SQLite, defaults otherwise; telemetry off, 127.0.0.1): Webhook → Edit Fields (Set), answering after the last node, so an answer is a finished execution and latency is the whole execution. ${PAUSE ? 'Each line ran with the other product stopped (SIGSTOP … SIGCONT)' : 'Both products kept running during every line (BENCH_PEERS_PAUSE=0)'}; the "idle CPU" column shows the CPU seconds the other product used during the line (n8n during Switchyard's / Switchyard during n8n's).`,
     '',
     '| concurrency | Switchyard runs/s | Switchyard p50 / p99 ms | Switchyard RSS MB | n8n executions/s | n8n p50 / p99 ms | n8n RSS MB | idle CPU s | ratio |',
@@ -352,27 +351,13 @@ async function main(): Promise<void> {
           '',
         ]
       : []),
-    KEPT,
+    KEPT_BELOW,
   ].join('\n');
-  process.stdout.write(`\n${section}\n`);
+  process.stdout.write(`\n## Peers\n\n${body}\n`);
   if (process.argv.includes('--no-write')) return;
-  const file = path.join(root, 'bench/RESULTS.md');
-  const current = await readFile(file, 'utf8');
-  // The section's own heading, at the start of a line (not a "### Peers" elsewhere).
-  const start = current.search(/^## Peers\n/m);
-  const next = start === -1 ? -1 : current.indexOf('\n## ', start + 1);
-  const end = next === -1 ? current.length : next + 1;
-  // What was written by hand below the marker (the history of runs, notes) stays.
-  const marker = start === -1 ? -1 : current.indexOf(KEPT, start);
-  const kept = marker !== -1 && marker < end ? current.slice(marker + KEPT.length, end) : '\n';
-  await writeFile(
-    file,
-    start === -1
-      ? `${current.trimEnd()}\n\n${section}\n`
-      : `${current.slice(0, start)}${section}${kept}${current.slice(end)}`,
-  );
+  // The history of runs and the notes written below the tables stay.
+  await writeResultsSection('Peers', body);
 }
-
 /**
  * Switchyard's rate over n8n's; a line where n8n answered requests with errors is not a
  * comparison (n8n was failing, not working slowly), and says so beside its ratio.
@@ -381,8 +366,5 @@ function ratio(ours: number, theirs: { perS: number; errors: number }): string {
   const r = `**${fmt(ours / theirs.perS)}×**`;
   return theirs.errors > 0 ? `${r} (n8n failing: not a comparison)` : r;
 }
-
-/** Ends the tables bench:peers writes: the rest of its section is kept as it is. */
-const KEPT = '<!-- bench:peers writes the section down to here; what follows is kept -->';
 
 await main();
