@@ -77,7 +77,10 @@ function unnameStatements(client: pg.PoolClient): void {
 export function describeTarget(url: string): string {
   try {
     const u = new URL(url);
-    return `${u.hostname || 'localhost'}:${u.port || '5432'}`;
+    const socketDir = u.searchParams.get('host');
+    return socketDir?.startsWith('/')
+      ? `${socketDir}/.s.PGSQL.${u.port || '5432'}`
+      : `${u.hostname || 'localhost'}:${u.port || '5432'}`;
   } catch {
     return '(unparseable URL)';
   }

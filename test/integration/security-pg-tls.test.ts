@@ -37,6 +37,8 @@ beforeAll(async () => {
     settings: {
       // 127.0.0.2 too: the same server under an address its certificate does not name.
       listen_addresses: '127.0.0.1,127.0.0.2',
+      // TLS is a matter of TCP: without a Unix socket, the server's URL is a TCP one.
+      unix_socket_directories: '',
       ssl: 'on',
       ssl_cert_file: certs.serverCert,
       ssl_key_file: certs.serverKey,

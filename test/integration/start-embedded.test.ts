@@ -29,7 +29,8 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-async function countTenants(): Promise<number> {
+/** A query as an operator's psql or pg_dump would make it: over 127.0.0.1. */
+async function overTcp<T extends pg.QueryResultRow>(sql: string): Promise<T> {
   const creds = JSON.parse(await readFile(path.join(dataDir, 'credentials.json'), 'utf8')) as {
     ownerPassword: string;
   };
@@ -38,10 +39,14 @@ async function countTenants(): Promise<number> {
   });
   await c.connect();
   try {
-    return (await c.query<{ n: number }>('select count(*)::int as n from tenants')).rows[0]!.n;
+    return (await c.query<T>(sql)).rows[0]!;
   } finally {
     await c.end();
   }
+}
+
+async function countTenants(): Promise<number> {
+  return (await overTcp<{ n: number }>('select count(*)::int as n from tenants')).n;
 }
 
 describe('switchyard start (embedded PostgreSQL)', () => {
@@ -59,6 +64,12 @@ describe('switchyard start (embedded PostgreSQL)', () => {
       expect(ready.checks.migrations?.ok).toBe(true);
       expect(await (await fetch(`${base}/livez`)).json()).toEqual({ status: 'ok' });
       expect(output).toContain(`Switchyard is running at ${base}`);
+      // Switchyard's own connections use the server's Unix socket (client_port -1).
+      const conns = await overTcp<{ all: number; socket: number }>(
+        "select count(*)::int as all, (count(*) filter (where client_port = -1))::int as socket from pg_stat_activity where application_name like 'switchyard%'",
+      );
+      expect(conns.all).toBeGreaterThan(0);
+      expect(conns.socket).toBe(conns.all);
 
       const created = await runCli(
         ['tenant', 'create', '--name', 'Kept', '--owner-email', 'k@kept.test', '--json'],
