@@ -97,7 +97,8 @@ async function main(): Promise<void> {
       row('Unix socket in the cluster directory', runs.unix),
     ].join('\n');
     console.log(body);
-    if (!process.argv.includes('--no-write')) await writeResultsSection('PostgreSQL transport', body);
+    if (!process.argv.includes('--no-write'))
+      await writeResultsSection('PostgreSQL transport', body);
   } finally {
     await server.stop();
     await rm(dir, { recursive: true, force: true });
