@@ -228,8 +228,15 @@ export async function startServer(
     const prof = process.env.BENCH_CPU_PROF
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}/${target.label}-${cmd}`]
       : [];
-    // BENCH_NODE_FLAGS="--perf-basic-prof …": more flags for the server processes' Node.
-    const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+    // BENCH_NODE_FLAGS="--perf-basic-prof …": more flags for the server processes' Node;
+    // BENCH_THIS_NODE_FLAGS: for this build's only (a flag measured against its baseline).
+    const flags = [
+      process.env.BENCH_NODE_FLAGS,
+      target.label === 'this' ? process.env.BENCH_THIS_NODE_FLAGS : undefined,
+    ]
+      .join(' ')
+      .split(' ')
+      .filter(Boolean);
     const child = spawn(process.execPath, [...prof, ...flags, 'bin/switchyard.js', cmd], {
       cwd: target.root,
       env: { ...process.env, ...env },
