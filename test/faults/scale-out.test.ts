@@ -97,6 +97,8 @@ describe.each([{ via: 'direct' as const }, { via: 'pgbouncer' as const }])(
           cleanup(() => bouncer.stop());
           const u = new URL(appUrl);
           u.port = String(bouncer.port);
+          // PgBouncer listens on 127.0.0.1, not in the embedded server's socket directory.
+          u.searchParams.delete('host');
           runtimeUrl = u.toString();
           // PgBouncer 1.18 cannot keep named statements across transactions (docs/scaling.md).
           pooler.DATABASE_PREPARED_STATEMENTS = 'false';

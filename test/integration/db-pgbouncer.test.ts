@@ -29,6 +29,8 @@ beforeAll(async () => {
     poolSize: 4,
   });
   direct.port = String(bouncer.port);
+  // PgBouncer listens on 127.0.0.1, not in the embedded server's socket directory.
+  direct.searchParams.delete('host');
   bouncedUrl = direct.toString();
 });
 afterAll(async () => {
