@@ -165,8 +165,8 @@ function socketPath(dir: string, port: number): string {
 
 /**
  * The directory for the server's Unix socket: the cluster's own, when the socket's path fits
- * in a socket address (107 bytes, less room for PostgreSQL's lock file name) and needs no
- * quoting in `unix_socket_directories`; otherwise none, and connections go over 127.0.0.1.
+ * in a socket address (107 bytes; 100 leaves a margin) and needs no quoting in
+ * `unix_socket_directories`; otherwise none, and connections go over 127.0.0.1.
  */
 export function socketDirFor(pgDir: string, port: number): string | undefined {
   return Buffer.byteLength(socketPath(pgDir, port)) <= 100 && /^[\w./-]+$/.test(pgDir)

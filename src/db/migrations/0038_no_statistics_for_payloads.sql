@@ -3,8 +3,8 @@
 -- No statement filters, joins or sorts on a run's or a step's input and output, a run's error,
 -- or a log line's data: their statistics serve no plan. Gathering them was the most expensive
 -- part of an ANALYZE of these tables (sorting a sample of jsonb values), and autovacuum
--- analyzes them every few seconds while a new install takes its first load (ADR 0003's
--- autovacuum_naptime of 5 s): a fifth of PostgreSQL's CPU under a webhook load, half of it
+-- analyzes them every few seconds while a new install takes its first load (the embedded
+-- server's autovacuum_naptime of 5 s, docs/scaling.md): a fifth of PostgreSQL's CPU under a webhook load, half of it
 -- comparing jsonb (bench/RESULTS.md, round eleven). A statistics target of 0 skips a column
 -- in ANALYZE; the planner falls back to its defaults for it, which no statement reaches.
 
