@@ -14,7 +14,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/db/embedded.ts';
 import { createLogger } from '../src/observability/logger.ts';
-import { writeResultsSection } from './kit.ts';
+import { pct, writeResultsSection } from './kit.ts';
 import { freePort } from '../test/support/free-port.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -65,7 +65,11 @@ async function measure(url: string): Promise<Sample> {
   return sample;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: number[]) =>
+  pct(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sy-bench-transport-'));
