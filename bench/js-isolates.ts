@@ -12,7 +12,7 @@
  *                  globals would reach the next step; measured for what it would save).
  * Also the real code-step path (src/runner/code/javascript.ts), without and with the pool (whose
  * isolates make the next step's context on their own thread while they wait), the pool with
- * fresh contexts only and with compartments of a hardened context (javascript-hardened.ts).
+ * fresh contexts only and with the compartment of a hardened context (javascript-hardened.ts).
  * CPU per step is the process's (every thread) and, of it, the main thread's: the one thread
  * that also serves the worker's HTTP, queries and transitions.
  * `node bench/js-isolates.ts` (BENCH_STEPS, default 2,000 per line). Prints a table.
@@ -177,7 +177,7 @@ lines.push(
 for (const hardened of [false, true]) {
   const pool = createIsolatePool({ hardened });
   const name = hardened
-    ? 'runJavaScript with the warm pool, a compartment per step (ADR 0009, stop 27)'
+    ? 'runJavaScript with the warm pool, in its hardened compartment, code evaluated once (ADR 0009, stop 32)'
     : 'runJavaScript with the warm pool, a fresh context per step (CODE_JS_COMPARTMENTS=false)';
   // The hardened contexts are made after each isolate's first step, on its own thread.
   for (let i = 0; i < 16; i++) await runJavaScript(req(i), host, { pool, tenantKey: 'bench' });

@@ -112,6 +112,58 @@ describe('JavaScript steps in compartments of a hardened context', () => {
     expect(new Set([...a, ...b]).size).toBe(6);
   });
 
+  it('a later step of the same code, evaluated once in the shared compartment, sees nothing an earlier one left', async () => {
+    pool = await hardenedPool();
+    const warm = { pool, tenantKey: 'tenant-a' };
+    // The same source twice: the second call runs the function the first one evaluated. What
+    // the two calls share (the compartment's global object and its evaluators, Date, Intl) is
+    // frozen; what is not frozen (input, console, Math, the lines) is each call's own.
+    const code = `
+      const found = [Function, eval, Date, Intl, Math, console, input].map((o) => o.stash ?? null);
+      let kept = 0;
+      for (const o of [Function, eval, Date, Intl, Math, console]) {
+        try { o.stash = input.secret; kept++; } catch {}
+      }
+      try { input.stash = input.secret; kept++; } catch {}
+      console.log('secret', input.secret);
+      return { found, kept, random: Math.random() };
+    `;
+    const lines: ExecutionLogLine[][] = [[], []];
+    const before = pool.stats().compartment;
+    const first = (await runJavaScript(req(code, { secret: 's1' }), host(lines[0]), warm)) as {
+      found: unknown[];
+      kept: number;
+      random: number;
+    };
+    const second = (await runJavaScript(req(code, { secret: 's2' }), host(lines[1]), warm)) as {
+      found: unknown[];
+      kept: number;
+      random: number;
+    };
+    expect(pool.stats().compartment, 'both ran in the compartment').toBe(before + 2);
+    // Only the step's own input took the write; nothing of s1 reached the second step.
+    expect(first).toMatchObject({ found: Array(7).fill(null), kept: 1 });
+    expect(second).toMatchObject({ found: Array(7).fill(null), kept: 1 });
+    expect(second.random).not.toBe(first.random);
+    expect(lines).toEqual([
+      [{ level: 'info', message: 'secret s1' }],
+      [{ level: 'info', message: 'secret s2' }],
+    ]);
+  });
+
+  it('many different codes in one isolate each get their own answer', async () => {
+    pool = await hardenedPool();
+    const warm = { pool, tenantKey: 'tenant-a' };
+    const before = pool.stats().compartment;
+    // More codes than an isolate keeps evaluated: the kept ones are dropped and evaluated again.
+    for (let round = 0; round < 2; round++)
+      for (let i = 0; i < 300; i++)
+        expect(await runJavaScript(req(`return input.n + ${i};`, { n: round }), host(), warm)).toBe(
+          round + i,
+        );
+    expect(pool.stats().compartment).toBe(before + 600);
+  });
+
   it('code that behaves differently in a compartment gets the answer it always had', async () => {
     pool = await hardenedPool();
     const warm = { pool, tenantKey: 'tenant-a' };
@@ -125,6 +177,11 @@ describe('JavaScript steps in compartments of a hardened context', () => {
       ['return new Float64Array([1.5])[0];', 1.5],
       ["return typeof WebAssembly + ' ' + typeof SharedArrayBuffer;", 'object function'],
       ['return Error.isError(new TypeError());', true],
+      // Globals a compartment has and a fresh context lacks.
+      [
+        "return typeof harden + ' ' + typeof lockdown + ' ' + typeof Compartment;",
+        'undefined undefined undefined',
+      ],
       // Identities, `this`, `arguments`, the stack.
       ['return new Date(0).constructor === Date;', true],
       ['function f() { return arguments.length; } return f(1, 2, 3);', 3],
@@ -198,9 +255,10 @@ describe('JavaScript steps in compartments of a hardened context', () => {
   it('a step that runs out of time in a compartment gets a fresh context with its whole limit; out of memory, it ends there', async () => {
     pool = await hardenedPool();
     const warm = { pool, tenantKey: 'tenant-a' };
-    // Endless in a compartment only (SES's harden is a global there, not in a fresh context):
-    // the fresh context's answer is the step's.
-    const slowThere = "if (typeof harden === 'function') { while (true) {} } return 'fresh';";
+    // Endless in a compartment only (built-ins are frozen there, not in a fresh context): the
+    // fresh context's answer is the step's.
+    const slowThere =
+      'try { Array.prototype.probe = 1; delete Array.prototype.probe; } catch { while (true) {} } return "fresh";';
     expect(await runJavaScript(req(slowThere, null, 300), host(), warm)).toBe('fresh');
     expect(pool.stats().fellBack).toBe(1);
     // An endless step ends with its timeout after at most twice its limit, once: its code

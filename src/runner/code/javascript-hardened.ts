@@ -1,12 +1,15 @@
 /**
- * JavaScript steps in a hardened realm (ADR 0009, amended in stop 27). A warm isolate of a
- * tenant gets one context that SES's `lockdown()` has hardened — every built-in reachable from
- * it frozen, the legacy RegExp statics and the powers of Error's stack API removed — and each
- * step runs in a `Compartment` of its own in that context: its own global object, whose only
- * endowments are its own `input`, `console` (lines kept for the step), `Math` (its own
- * `random`, seeded by the host for this step), the real `Date` and the frozen `Intl`. A step
- * can change nothing another step can see: the built-ins are frozen and the globals are
- * its own. That costs ~0.08 ms of CPU a step against ~0.3 ms for a fresh context.
+ * JavaScript steps in a hardened realm (ADR 0009, amended in stops 27 and 32). A warm isolate
+ * of a tenant gets one context that SES's `lockdown()` has hardened — every built-in reachable
+ * from it frozen, the legacy RegExp statics and the powers of Error's stack API removed — and one
+ * `Compartment` in that context whose global object is hardened too: the frozen intrinsics,
+ * the real `Date`, the frozen `Intl`, its own (frozen) evaluators. A step's code is evaluated
+ * there once per isolate, as a function; each step calls it with bindings of its own: its
+ * `input`, its `console` (lines kept for the step) and its `Math` (its own `random`, seeded by
+ * the host for this step). A step can change nothing another step can see: everything it
+ * shares with them is frozen, and what is not frozen is its own. On the runner's whole path
+ * that costs ~0.3 ms of CPU a trivial step against ~0.55–0.65 ms with a compartment of its own
+ * per step and ~0.8 ms with a fresh context (bench/js-isolates.ts, stop 32).
  *
  * What a compartment runs differs from a fresh context in ways the step's code could notice:
  * strict mode, frozen built-ins, no `http` helper, no direct `eval`, no `with`, some
@@ -17,7 +20,7 @@
  * context (javascript.ts), where its result is the one it always had, and its code is not tried
  * here again in this process (nor is code whose step took over 100 ms here). Nothing a step
  * does in the compartment leaves it but its result and its console lines, and those only when
- * it succeeded. Its global object is frozen too: a write to a global throws there.
+ * it succeeded. The compartment's global object is hardened: a write to a global throws there.
  */
 import ivm from 'isolated-vm';
 import { getRandomValues } from 'node:crypto';
@@ -25,6 +28,10 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { MAX_LOG_LINES, MAX_RAW_LOG_MESSAGE_CHARS } from './sandbox-api.ts';
+
+/** Step functions an isolate's compartment keeps (all dropped when either bound is passed). */
+const MAX_COMPILED = 256;
+const MAX_COMPILED_CHARS = 2_000_000;
 
 export type HardenedRealm = {
   readonly context: ivm.Context;
@@ -84,7 +91,29 @@ const SETUP = `
     return { random() { return ((next() >>> 5) * 67108864 + (next() >>> 6)) / 9007199254740992; } }.random;
   };
   const text = (a) => { if (typeof a === 'string') return a; try { return JSON.stringify(a); } catch { return String(a); } };
+  // One compartment serves every step of this context: its global object (the frozen
+  // intrinsics, the real Date, the frozen Intl, and its own evaluators) is hardened, so a step
+  // can change nothing in it; what is a step's own — input, console, Math — are bindings of
+  // that step's call. A step's code is evaluated there once and its function kept (the
+  // evaluation is SES's costly part: its source checks and scope set-up).
+  const shared = new Compartment({ globals: { Date: InitialDate, Intl: SharedIntl }, __options__: true });
+  harden(shared.globalThis);
+  const compiled = new Map();
+  let compiledChars = 0;
+  const compile = (src) => {
+    let fn = compiled.get(src);
+    if (fn !== undefined) return fn;
+    fn = shared.evaluate(src);
+    if (compiled.size >= ${MAX_COMPILED} || compiledChars + src.length > ${MAX_COMPILED_CHARS}) {
+      compiled.clear();
+      compiledChars = 0;
+    }
+    compiled.set(src, fn);
+    compiledChars += src.length;
+    return fn;
+  };
   return harden((src, input, s0, s1, s2, s3) => {
+    const fn = compile(src);
     const lines = [];
     // As many lines as the runner keeps, and one more (it then notes that some were dropped).
     const make = (level) => (...args) => {
@@ -96,15 +125,7 @@ const SETUP = `
     const Math = Object.freeze(Object.create(InitialMath, {
       random: { ...randomDescriptor, value: Object.freeze(randomFrom(s0, s1, s2, s3)) },
     }));
-    const compartment = new Compartment({
-      globals: { input, console, Math, Date: InitialDate, Intl: SharedIntl },
-      __options__: true,
-    });
-    // Frozen, its globals are constants to SES's evaluator, bound once as the step's code starts
-    // instead of looked up through the compartment's scope proxy at every use (100× slower in
-    // a loop over Math); a write to a global throws, and the step runs in a fresh context.
-    Object.freeze(compartment.globalThis);
-    return compartment.evaluate(src)().then((output) => ({ output, lines }));
+    return fn(console, Math, input).then((output) => ({ output, lines }));
   });
 `;
 
@@ -124,8 +145,15 @@ export async function hardenRealm(isolate: ivm.Isolate): Promise<HardenedRealm> 
   return { context, run };
 }
 
-/** The step's code as the compartment evaluates it: an async function over its globals. */
-export const compartmentSource = (code: string) => `(async () => {\n${code}\n})`;
+/**
+ * The step's code as the shared compartment evaluates it (once per isolate): a function of the
+ * step's own bindings, constants as the frozen globals of a compartment of its own were, so a
+ * write to one throws as it did there (and the step goes to a fresh context). The code's own
+ * declarations shadow them, as they shadowed those globals. Its first line is the wrapper's, so
+ * line numbers match a fresh context's.
+ */
+export const compartmentSource = (code: string) =>
+  `(function () { const console = arguments[0], Math = arguments[1], input = arguments[2]; return (async () => {\n${code}\n})(); })`;
 
 /** Four random words for the step's own Math.random. */
 export function randomSeed(): number[] {
@@ -140,7 +168,7 @@ export function randomSeed(): number[] {
  * endowed: its calls could not be made twice), `this` and `arguments` (strict mode),
  * constructors' identities (`new Date().constructor` is SES's shared Date), RegExp's legacy
  * statics, Error's stack API, the global object's own listing, the descriptors and frozenness
- * of built-ins. Built-ins that SES removes are added by `removedNames` (measured, not listed).
+ * of built-ins. Built-ins that SES removes or adds are added by `differingNames` (measured, not listed).
  */
 const DIFFERENT = [
   'http',
@@ -164,12 +192,15 @@ const DIFFERENT = [
 
 /** Endowed in a compartment as the fresh context's bootstrap defines it (javascript.ts). */
 const SAME_IN_BOTH = ['console'];
+/** A step's own bindings in the compartment (a fresh context's bootstrap defines them too). */
+const STEP_BINDINGS = ['console', 'Math', 'input'];
 
 /**
  * The global names, and the own properties of every global value and of its prototype, as
- * JSON: in a fresh context and in a compartment (with a step's endowments) of a hardened one.
+ * JSON, of the object `of` evaluates to: a fresh context's global object, or what a step in
+ * the compartment can name (its global object and its own bindings).
  */
-const LISTING = `((g) => {
+const listing = (of: string) => `((g) => {
   // Own and inherited (short of Object's and Function's prototypes: a step's Math inherits).
   const own = (o) => {
     const keys = [];
@@ -187,23 +218,44 @@ const LISTING = `((g) => {
     out[name] = [...own(v), ...own(v && v.prototype)];
   }
   return JSON.stringify(out);
-})(globalThis)`;
+})(${of})`;
+
+/** What a step's code names in the compartment: its global object and its own bindings. */
+const STEP_VIEW = `(() => {
+  const o = {};
+  for (const k of Reflect.ownKeys(globalThis))
+    if (typeof k === 'string') { try { o[k] = globalThis[k]; } catch {} }
+  o.console = console; o.Math = Math; o.input = input;
+  return o;
+})()`;
 
 /**
- * What a compartment lacks that a fresh context has: global names, and properties of globals
- * the code can name (those of a global listed in DIFFERENT are out of reach already).
+ * The names whose meaning differs between a step in the compartment and a fresh context,
+ * measured: global names one has and the other lacks, and properties of globals the code can
+ * name that the compartment lacks (those of a global listed in DIFFERENT are out of reach
+ * already).
  */
-export async function removedNames(isolate: ivm.Isolate, realm: HardenedRealm): Promise<string[]> {
+export async function differingNames(
+  isolate: ivm.Isolate,
+  realm: HardenedRealm,
+): Promise<string[]> {
   const fresh = await isolate.createContext();
   try {
-    const before = JSON.parse((await fresh.eval(LISTING)) as string) as Record<string, string[]>;
+    const before = JSON.parse((await fresh.eval(listing('globalThis'))) as string) as Record<
+      string,
+      string[]
+    >;
     const listed = await realm.run.apply(
       undefined,
-      [`(async () => ${LISTING})`, null, ...randomSeed()],
+      [compartmentSource(`return ${listing(STEP_VIEW)};`), null, ...randomSeed()],
       { result: { promise: true, copy: true } },
     );
     const after = JSON.parse(listed.output as string) as Record<string, string[]>;
     const removed = new Set<string>();
+    // Names a step there has and a fresh context lacks (SES's `harden`, `lockdown`,
+    // `Compartment`): `typeof harden` would answer differently without a throw.
+    for (const name of Object.keys(after))
+      if (before[name] === undefined && !STEP_BINDINGS.includes(name)) removed.add(name);
     for (const [name, props] of Object.entries(before)) {
       const kept = after[name];
       if (kept === undefined) removed.add(name);

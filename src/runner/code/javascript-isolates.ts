@@ -21,7 +21,7 @@ import ivm from 'isolated-vm';
 import {
   hardenRealm,
   makeScreen,
-  removedNames,
+  differingNames,
   type HardenedRealm,
 } from './javascript-hardened.ts';
 
@@ -152,7 +152,7 @@ export function createIsolatePool(options: IsolatePoolOptions = {}): IsolatePool
         if (!screening) {
           screening = true;
           try {
-            screen = makeScreen(await removedNames(isolate, realm));
+            screen = makeScreen(await differingNames(isolate, realm));
           } catch {
             screening = false; // the next hardened context measures it
           }

@@ -25,7 +25,7 @@ import { logLine, runHelperRequest, type CodeHost, type CodeRequest } from './sa
 const MIN_ISOLATE_MB = 8;
 /**
  * A step that took longer in a compartment goes to fresh contexts from then on: what a
- * compartment saves (~0.25 ms) is nothing beside it, and code heavy on globals runs slower
+ * compartment saves (~0.5 ms) is nothing beside it, and code heavy on globals runs slower
  * there. Counted in the isolate's CPU time (the step holds its isolate alone), not the wall
  * clock: a busy machine or a stalled event loop must not send quick code to fresh contexts for
  * the rest of the process (bench/RESULTS.md, round eight).
