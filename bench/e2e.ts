@@ -220,7 +220,15 @@ export async function startServer(
       // log (the server's stdout at LOG_LEVEL=debug, BENCH_SERVER_LOG).
       (process.env.BENCH_AUTO_EXPLAIN
         ? `shared_preload_libraries = 'pg_stat_statements,auto_explain'\nauto_explain.log_min_duration = '${Number(process.env.BENCH_AUTO_EXPLAIN)}ms'\nauto_explain.log_analyze = on\nauto_explain.log_buffers = on\nauto_explain.log_nested_statements = on\n`
-        : ''),
+        : '') +
+      // BENCH_PG_CONF="commit_delay = 50; …": more server settings, for both builds;
+      // BENCH_THIS_PG_CONF: for this build's only (a setting measured against its baseline).
+      [process.env.BENCH_PG_CONF, target.label === 'this' ? process.env.BENCH_THIS_PG_CONF : '']
+        .flatMap((c) => (c ?? '').split(';'))
+        .map((line) => line.trim())
+        .filter(Boolean)
+        .map((line) => `${line}\n`)
+        .join(''),
   );
   const procs: ChildProcess[] = [];
   const spawnCmd = (cmd: string) => {
