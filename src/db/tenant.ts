@@ -78,16 +78,16 @@ export function tenantStatements(
 ): Queryable {
   if (!isUuid(tenantId))
     throw new SwitchyardError('E_TENANT_REQUIRED', `Not a tenant id: ${tenantId}`);
-  const begin = settings({
+  const set = settings({
     'app.tenant_id': tenantId,
     'app.user_id': '',
     ...(opts.callerSendsRunChanges ? { 'switchyard.run_changes': 'caller' } : {}),
     ...plans(opts),
   });
-  return statementsIn(pool, begin);
+  return statementsIn(pool, set);
 }
 
-function statementsIn(pool: pg.Pool, begin: string): Queryable {
+function statementsIn(pool: pg.Pool, set: pg.QueryConfig): Queryable {
   return {
     // BEGIN goes with the statement (inTransaction), and COMMIT behind it (lastStatement): a
     // failed statement leaves the transaction aborted, and that COMMIT then rolls it back.
@@ -98,7 +98,7 @@ function statementsIn(pool: pg.Pool, begin: string): Queryable {
           lastStatement(client, (db) =>
             typeof text === 'string' ? db.query(text, values) : db.query(text),
           ),
-        begin,
+        set,
       )) as Queryable['query'],
   };
 }
@@ -110,8 +110,7 @@ function statementsIn(pool: pg.Pool, begin: string): Queryable {
  */
 export function systemStatements(pool: pg.Pool, opts: PlanOptions = {}): Queryable {
   const system = systemPoolOf(pool);
-  const begin = settings({ 'app.scope': 'system', ...plans(opts) });
-  return statementsIn(system, begin);
+  return statementsIn(system, settings({ 'app.scope': 'system', ...plans(opts) }));
 }
 
 /** Runs `fn` in a transaction as a user with no tenant: sees only the user's own memberships. */
@@ -125,17 +124,31 @@ export async function withUser<T>(
 }
 
 /**
- * `BEGIN` and the transaction-local settings in one round trip (a simple-protocol query with
- * two statements). The values are inlined, so only uuids (checked above) and fixed words reach
- * here; this is the hot path of every tenant request.
+ * The transaction-local settings, as a prepared statement of the connection: sent with BEGIN
+ * (inTransaction), so both cost no round trip of their own. Named by its settings' names, it is
+ * parsed and planned once per connection and then only bound and run; the values travel as
+ * parameters (only uuids, checked above, and fixed words reach here anyway). This is the hot
+ * path of every tenant request: as one simple-protocol query (`begin; select set_config(…)`
+ * with the values inlined) PostgreSQL parsed and planned it for every transaction.
  */
-function settings(values: Record<string, string>): string {
-  const sets = Object.entries(values).map(([k, v]) => {
+function settings(values: Record<string, string>): pg.QueryConfig {
+  const names = Object.keys(values);
+  for (const [k, v] of Object.entries(values))
     if (!/^[a-z_.]+$/.test(k) || !/^[0-9a-z_-]*$/i.test(v)) throw new Error(`unsafe setting ${k}`);
-    return `set_config('${k}', '${v}', true)`;
-  });
-  return `begin; select ${sets.join(', ')}`;
+  const key = names.join(',');
+  let statement = settingStatements.get(key);
+  if (!statement) {
+    statement = {
+      name: `sy_settings_${settingStatements.size}`,
+      text: `select ${names.map((k, i) => `set_config('${k}', $${i + 1}, true)`).join(', ')}`,
+    };
+    settingStatements.set(key, statement);
+  }
+  return { ...statement, values: Object.values(values) };
 }
+
+/** One prepared statement per set of setting names (a handful: the callers above). */
+const settingStatements = new Map<string, { name: string; text: string }>();
 
 /** Clients whose transaction lastStatement() committed: inTransaction commits nothing more. */
 const committedEarly = new WeakSet<object>();
@@ -177,24 +190,30 @@ export async function lastStatement<T>(
 async function inTransaction<T>(
   pool: pg.Pool,
   fn: (client: pg.PoolClient) => Promise<T>,
-  begin: string,
+  settings: pg.QueryConfig,
 ): Promise<T> {
   const client = await pool.connect();
   let broken = false;
   try {
     let result: T;
     if (client.pipeline) {
-      // BEGIN and fn's first statement leave together (one round trip fewer). Both are
-      // settled before anything else: fn never outlives the transaction. BEGIN with its
-      // settings fails only with the connection (or an aborted transaction left on it), and
-      // then fn's statement behind it fails too; were it to run without them, row security
+      // BEGIN, the settings and fn's first statement leave together (one round trip fewer).
+      // All are settled before anything else: fn never outlives the transaction. BEGIN and
+      // the settings fail only with the connection (or an aborted transaction left on it), and
+      // then fn's statement behind them fails too; were it to run without them, row security
       // would show it no tenant's rows.
-      const [began, done] = await Promise.allSettled([client.query(begin), fn(client)]);
+      const [began, set, done] = await Promise.allSettled([
+        client.query('begin'),
+        client.query(settings),
+        fn(client),
+      ]);
       if (began.status === 'rejected') throw began.reason;
+      if (set.status === 'rejected') throw set.reason;
       if (done.status === 'rejected') throw done.reason;
       result = done.value;
     } else {
-      await client.query(begin);
+      await client.query('begin');
+      await client.query(settings);
       result = await fn(client);
     }
     if (!committedEarly.delete(client)) await client.query('commit');
