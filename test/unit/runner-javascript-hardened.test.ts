@@ -151,6 +151,19 @@ describe('JavaScript steps in compartments of a hardened context', () => {
     ]);
   });
 
+  it('code that closes the function early keeps nothing between steps', async () => {
+    pool = await hardenedPool();
+    const warm = { pool, tenantKey: 'tenant-a' };
+    // Text that would end the step's function and leave a counter of its own to be kept, were
+    // the code pasted into the function's source: the function body is parsed on its own, so
+    // this is a syntax error there as in a fresh context, every time.
+    const counter = '})(); }); let n = 0; (function () { return (async () => { n++; return n;';
+    for (let i = 0; i < 2; i++)
+      await expect(runJavaScript(req(counter), host(), warm)).rejects.toMatchObject({
+        code: 'E_CODE_ERROR',
+      });
+  });
+
   it('many different codes in one isolate each get their own answer', async () => {
     pool = await hardenedPool();
     const warm = { pool, tenantKey: 'tenant-a' };

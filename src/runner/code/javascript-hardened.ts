@@ -35,7 +35,7 @@ const MAX_COMPILED_CHARS = 2_000_000;
 
 export type HardenedRealm = {
   readonly context: ivm.Context;
-  /** (source, input, seed0..3) → Promise<{ output, lines }>, in a new compartment. */
+  /** (body, input, seed0..3) → Promise<{ output, lines }>, in the isolate's compartment. */
   readonly run: ivm.Reference<
     (src: string, input: unknown, ...seed: number[]) => Promise<HardenedResult>
   >;
@@ -100,10 +100,13 @@ const SETUP = `
   harden(shared.globalThis);
   const compiled = new Map();
   let compiledChars = 0;
+  // The compartment's Function constructor parses the body on its own, as a function body:
+  // no text of a step can close the function early and leave something else to be kept.
+  const { Function: StepFunction } = shared.globalThis;
   const compile = (src) => {
     let fn = compiled.get(src);
     if (fn !== undefined) return fn;
-    fn = shared.evaluate(src);
+    fn = new StepFunction(src);
     if (compiled.size >= ${MAX_COMPILED} || compiledChars + src.length > ${MAX_COMPILED_CHARS}) {
       compiled.clear();
       compiledChars = 0;
@@ -146,14 +149,13 @@ export async function hardenRealm(isolate: ivm.Isolate): Promise<HardenedRealm> 
 }
 
 /**
- * The step's code as the shared compartment evaluates it (once per isolate): a function of the
- * step's own bindings, constants as the frozen globals of a compartment of its own were, so a
- * write to one throws as it did there (and the step goes to a fresh context). The code's own
- * declarations shadow them, as they shadowed those globals. Its first line is the wrapper's, so
- * line numbers match a fresh context's.
+ * The body of the function the shared compartment makes of a step's code (once per isolate):
+ * strict, its arguments the step's own bindings, constants as the frozen globals of a
+ * compartment of its own were, so a write to one throws as it did there (and the step goes to a
+ * fresh context). The code's own declarations shadow them, as they shadowed those globals.
  */
 export const compartmentSource = (code: string) =>
-  `(function () { const console = arguments[0], Math = arguments[1], input = arguments[2]; return (async () => {\n${code}\n})(); })`;
+  `'use strict'; const console = arguments[0], Math = arguments[1], input = arguments[2]; return (async () => {\n${code}\n})();`;
 
 /** Four random words for the step's own Math.random. */
 export function randomSeed(): number[] {
